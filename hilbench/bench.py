@@ -1,0 +1,221 @@
+"""The one assembler: clock + plant + nodes + bus + DUT, with the loop closed through values.
+
+Data flow per plant step: the compute unit's power as decoded off the bus
+(whatever the DUT is) and the vehicle's own load draw current from the pack
+through the DC-DC converter; the charger pushes current in within the limit
+the OBC node read from the BMS; the pack integrates.  Nodes sample the plant
+and send frames at their DBC cycle times; the DUT sees only those frames.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .bus import (
+    BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, default_dbc_path,
+    default_signal_map_path, load_dbc, load_signal_map, open_bus,
+)
+from .clock import Clock, SimClock, WallClock, wall_time_s
+from .errors import ConfigError
+from .nodes import BmsNode, ObcNode, VcuNode
+from .plant import Evse, OnBoardCharger, Pack, Vehicle
+
+DEFAULTS_FILE = Path(__file__).with_name("data") / "bench_defaults.toml"
+NODE_NAMES = ("bms", "vcu", "obc", "cu")
+
+
+def _defaults() -> dict[str, Any]:
+    with DEFAULTS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything needed to build a bench; validated when the bench is built."""
+
+    chemistry: str = "nmc"
+    series: int | None = None
+    parallel: int | None = None
+    soc_pct: float = 80.0
+    pack_temp_c: float | None = None       # None: start at ambient
+    ambient_c: float = 20.0
+    coolant_c: float | None = None
+    reserve_soc_pct: float = 20.0
+    gear: str = "P"
+    ignition_on: bool = False
+    plugged_in: bool = False
+    evse_max_current_a: float = 16.0
+    compute_requested: bool = True
+    seed: int = 0
+    dbc: Path | None = None
+    signal_map: Path | None = None
+    bus: BusConfig = field(default_factory=BusConfig)
+    wall_time: bool = False
+    emulate: frozenset[str] = frozenset(NODE_NAMES)
+    dut: dict[str, Any] = field(default_factory=dict)
+    record: Path | None = None
+    plant_step_s: float | None = None
+    keep_traces: bool = True
+
+    def with_(self, **changes: Any) -> BenchConfig:
+        return replace(self, **changes)
+
+
+class Bench:
+    """A running bench. Use as a context manager so buses close and recordings flush."""
+
+    def __init__(self, config: BenchConfig | None = None) -> None:
+        self.config = config = config or BenchConfig()
+        defaults = _defaults()
+        unknown = set(config.emulate) - set(NODE_NAMES)
+        if unknown:
+            raise ConfigError(None, "emulate", f"unknown node(s) {sorted(unknown)}; known: {', '.join(NODE_NAMES)}")
+        self.epoch_s = float(defaults["session"]["epoch_s"])
+        self.aux_load_w = float(defaults["vehicle_loads"]["aux_load_w"])
+        self.dcdc_efficiency = float(defaults["vehicle_loads"]["dcdc_efficiency"])
+        self.plant_step_s = config.plant_step_s or float(defaults["timing"]["plant_step_s"])
+
+        # Validate every input before opening anything.
+        dbc_path = Path(config.dbc) if config.dbc else default_dbc_path()
+        map_path = Path(config.signal_map) if config.signal_map else default_signal_map_path()
+        self.db = load_dbc(dbc_path)
+        self.signal_map = load_signal_map(map_path, self.db)
+        self.codec = BenchCodec(self.db, self.signal_map)
+
+        self.clock: Clock = WallClock() if (config.wall_time or config.bus.needs_wall_time) else SimClock()
+
+        self.pack = Pack.from_config(
+            config.chemistry, series=config.series, parallel=config.parallel,
+            soc=config.soc_pct / 100.0,
+            temp_c=config.pack_temp_c if config.pack_temp_c is not None else config.ambient_c,
+            ambient_c=config.ambient_c, seed=config.seed,
+        )
+        self.vehicle = Vehicle(gear=config.gear, ignition_on=config.ignition_on,
+                               reserve_soc_pct=config.reserve_soc_pct, ambient_c=config.ambient_c,
+                               coolant_c=config.coolant_c)
+        self.evse = Evse(max_current_a=config.evse_max_current_a)
+        self.charger = OnBoardCharger(self.evse)
+        if config.plugged_in:
+            self.evse.plug_in()
+
+        self._buses: list[Any] = []
+        self.recorder: Recorder | None = None
+        self._closed = False
+        try:
+            self._build_bus_side()
+        except BaseException:
+            self.close()
+            raise
+        self.energy_from_pack_j = 0.0
+        self.compute_energy_j = 0.0
+        self.charge_energy_j = 0.0
+        self._actions: list[Callable[[], None]] = []
+
+    # -- assembly ----------------------------------------------------------
+    def _open(self) -> BusPort:
+        bus = open_bus(self.config.bus, clock=self.clock)
+        self._buses.append(bus)
+        port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
+        self.clock.add_idle_hook(port.poll)
+        return port
+
+    def _build_bus_side(self) -> None:
+        config = self.config
+        self.restbus = self._open()
+        self.monitor = BusMonitor(self.codec, epoch_s=self.epoch_s, keep_traces=config.keep_traces)
+        self.restbus.add_tap(self.monitor)
+        if config.record is not None:
+            self.recorder = Recorder(config.record)
+            self.restbus.add_tap(self.recorder)
+        self.bms = BmsNode(self.codec, self.restbus, self.clock, self.pack, seed=config.seed)
+        self.vcu = VcuNode(self.codec, self.restbus, self.clock, self.vehicle)
+        self.vcu.compute_allowed = config.compute_requested
+        self.obc = ObcNode(self.codec, self.restbus, self.clock, self.evse, self.charger)
+        self.nodes = {"bms": self.bms, "vcu": self.vcu, "obc": self.obc}
+        for name, node in self.nodes.items():
+            node.enabled = name in config.emulate
+        self.dut = None
+        if "cu" in config.emulate:
+            from .dut.emulator import ComputeEmulator
+
+            self.dut_port = self._open()
+            self.dut = ComputeEmulator.from_config(self.codec, self.dut_port, self.clock,
+                                                   seed=config.seed, **config.dut)
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for node in self.nodes.values():
+            node.start()
+        if self.dut is not None:
+            self.dut.start()
+        self.clock.call_every(self.plant_step_s, self._plant_step)
+
+    # -- the loop, closed through values -----------------------------------
+    @property
+    def compute_power_w(self) -> float:
+        """Compute unit power as reported on the bus by whatever DUT is there."""
+        value = self.monitor.latest.get("compute_power_w", 0.0)
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    def _plant_step(self) -> None:
+        dt = self.plant_step_s
+        pack = self.pack
+        pack_v = pack.pack_voltage_v
+        compute_w = self.compute_power_w
+        load_w = self.aux_load_w + compute_w / self.dcdc_efficiency
+        charge_a = self.charger.step(dt, pack_v, self.obc.max_charge_voltage_v or pack.chemistry.max_voltage_v * pack.series,
+                                     self.obc.granted_ccl_a)
+        current = load_w / pack_v - charge_a if pack_v > 0 else 0.0
+        if not self.bms.contactor_closed:
+            current = 0.0
+        self.vehicle_ambient_to_plant()
+        pack.step(dt, current)
+        self.compute_energy_j += compute_w * dt
+        if current > 0:
+            self.energy_from_pack_j += current * pack_v * dt
+        self.charge_energy_j += self.charger.dc_power_w * dt
+
+    def vehicle_ambient_to_plant(self) -> None:
+        self.pack.ambient_c = self.vehicle.ambient_c
+
+    # -- running -----------------------------------------------------------
+    def run_for(self, duration_s: float, *, progress: Callable[[float, float, float], None] | None = None,
+                chunk_s: float = 60.0) -> None:
+        """Advance ``duration_s`` seconds (simulated or wall), reporting progress per chunk."""
+        self.start()
+        end = self.clock.now + duration_s
+        start_wall = wall_time_s()
+        start_sim = self.clock.now
+        while self.clock.now < end - 1e-9:
+            self.clock.run_until(min(end, self.clock.now + chunk_s))
+            if progress is not None:
+                progress(self.clock.now - start_sim, duration_s, wall_time_s() - start_wall)
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
+
+    def close(self) -> None:
+        """Stop the recording (flushing it) and shut every bus; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.recorder is not None:
+                self.recorder.stop()
+        finally:
+            for bus in self._buses:
+                bus.shutdown()
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,162 @@
+"""Encode bench values into CAN frames and decode frames back, through cantools.
+
+Role values (``soc_pct``, ``gear``) are translated through the signal map;
+values outside a signal's DBC range saturate as a real ECU's would instead
+of stopping the run, and protected messages get their alive counter and
+CRC here, so every sender is protected the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import can
+from cantools.database.can import Database, Message
+
+from . import e2e
+from .signal_map import RoleBinding, SignalMap
+
+
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class _RoleSlot:
+    role: str
+    signal: str
+    scale: float
+    offset: float
+    raw_by_state: dict[str, int]
+    state_by_raw: dict[int, str]
+
+
+class MessageCodec:
+    """One DBC message: its role slots, E2E settings and a per-sender alive counter."""
+
+    def __init__(self, message: Message, bindings: list[RoleBinding], e2e_base: int | None,
+                 cycle_time_s: float | None) -> None:
+        self.message = message
+        self.name = message.name
+        self.frame_id = message.frame_id
+        self.is_extended_id = message.is_extended_frame
+        self.is_fd = message.is_fd
+        self.length = message.length
+        self.e2e_base = e2e_base
+        self.cycle_time_s = cycle_time_s
+        self.counter = 0
+        self.slots = [
+            _RoleSlot(b.role.name, b.signal, b.scale, b.offset, b.raw_by_state, b.state_by_raw)
+            for b in bindings
+        ]
+        self._bounds: dict[str, tuple[float, float]] = {}
+        self._template: dict[str, float] = {}
+        for signal in message.signals:
+            lo = signal.minimum if signal.minimum is not None else float("-inf")
+            hi = signal.maximum if signal.maximum is not None else float("inf")
+            self._bounds[signal.name] = (lo, hi)
+            if signal.multiplexer_ids is None:
+                self._template[signal.name] = min(max(0.0, lo), hi)
+        self._values = dict(self._template)
+        # Encoding and decoding are pure functions of their inputs; parked-car
+        # traffic repeats itself a lot, so both are memoised (bounded).
+        self._encoded: dict[tuple, bytes] = {}
+        self._decoded: dict[bytes, dict[str, object]] = {}
+
+    # -- sending -----------------------------------------------------------
+    def encode(self, roles: Mapping[str, object], signals: Mapping[str, float] | None = None) -> can.Message:
+        """Build one frame from role values (and raw DBC signals, for mux/detail messages).
+
+        Role values not given keep their last value (a sender's registers).
+        """
+        values = self._values
+        bounds = self._bounds
+        for slot in self.slots:
+            if slot.role in roles:
+                value = roles[slot.role]
+                if slot.raw_by_state:
+                    value = slot.raw_by_state[value]  # type: ignore[index]
+                else:
+                    value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
+                lo, hi = bounds[slot.signal]
+                values[slot.signal] = lo if value < lo else hi if value > hi else value
+        if signals:
+            values = dict(values)
+            for name, value in signals.items():
+                lo, hi = bounds[name]
+                values[name] = lo if value < lo else hi if value > hi else value
+        key = tuple(values.values())
+        payload = self._encoded.get(key)
+        if payload is None:
+            payload = self.message.encode(values, scaling=True, padding=False, strict=False)
+            if len(self._encoded) >= CACHE_SIZE:
+                self._encoded.clear()
+            self._encoded[key] = payload
+        data = bytearray(payload)
+        if self.e2e_base is not None:
+            e2e.protect(data, self.e2e_base, self.counter)
+            self.counter = (self.counter + 1) & 0x0F
+        return can.Message(
+            arbitration_id=self.frame_id, data=data, is_extended_id=self.is_extended_id,
+            is_fd=self.is_fd, bitrate_switch=self.is_fd, check=False,
+        )
+
+    # -- receiving ---------------------------------------------------------
+    def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:
+        return self.message.decode(data, decode_choices=False, scaling=True)  # type: ignore[return-value]
+
+    def decode_roles(self, data: bytes | bytearray) -> dict[str, object]:
+        """Role values of one frame; enumerated roles as bench state names (None if unknown).
+
+        The returned dict is shared with a cache: read it, do not change it.
+        """
+        key = bytes(data)
+        cached = self._decoded.get(key)
+        if cached is not None:
+            return cached
+        decoded = self.message.decode(data, decode_choices=False, scaling=True)
+        out: dict[str, object] = {}
+        for slot in self.slots:
+            value = decoded[slot.signal]
+            if slot.state_by_raw:
+                out[slot.role] = slot.state_by_raw.get(int(value))
+            else:
+                out[slot.role] = value * slot.scale + slot.offset
+        if len(self._decoded) >= CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = out
+        return out
+
+
+class BenchCodec:
+    """All messages of a DBC as seen through one signal map."""
+
+    def __init__(self, db: Database, signal_map: SignalMap) -> None:
+        self.db = db
+        self.signal_map = signal_map
+        by_message: dict[str, list[RoleBinding]] = {}
+        for binding in signal_map.roles.values():
+            by_message.setdefault(binding.message, []).append(binding)
+        self.by_name: dict[str, MessageCodec] = {}
+        self.by_id: dict[tuple[int, bool], MessageCodec] = {}
+        for message in db.messages:
+            codec = MessageCodec(
+                message, by_message.get(message.name, []),
+                signal_map.e2e_data_id_base.get(message.name),
+                signal_map.cycle_time_s.get(message.name)
+                or ((message.cycle_time or 0) / 1000.0 or None),
+            )
+            self.by_name[message.name] = codec
+            self.by_id[(message.frame_id, message.is_extended_frame)] = codec
+
+    def message(self, name: str) -> MessageCodec:
+        return self.by_name[name]
+
+    def for_frame(self, msg: can.Message) -> MessageCodec | None:
+        return self.by_id.get((msg.arbitration_id, msg.is_extended_id))
+
+    def fresh_sender(self, name: str) -> MessageCodec:
+        """A codec with its own alive counter and registers, for one sending node."""
+        base = self.by_name[name]
+        bindings = [b for b in self.signal_map.roles.values() if b.message == name]
+        return MessageCodec(base.message, bindings, base.e2e_base, base.cycle_time_s)

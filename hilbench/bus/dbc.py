@@ -1,0 +1,46 @@
+"""Loading a DBC with cantools, refusing a broken one at load with file, line and reason."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cantools
+from cantools.database.can import Database
+
+from ..errors import ConfigError
+
+BENCH_DBC = Path(__file__).resolve().parents[2] / "dbc" / "hilbench.dbc"
+
+
+def default_dbc_path() -> Path:
+    """The bench's own DBC: ``dbc/hilbench.dbc`` in a checkout, or its installed copy."""
+    if BENCH_DBC.is_file():
+        return BENCH_DBC
+    installed = Path(__file__).resolve().parent.parent / "data" / "dbc" / "hilbench.dbc"
+    return installed
+
+
+def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
+    """Load a DBC file with cantools' strict checks (overlapping signals, sizes).
+
+    Raises:
+        ConfigError: the file is missing, is not a DBC, or fails cantools' checks;
+            the message names the file, the line where the parser gives it, and
+            the reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, None, "no such DBC file")
+    try:
+        db = cantools.database.load_file(path, database_format="dbc", strict=strict)
+    except Exception as exc:  # cantools raises ParseError, Error, ValueError...
+        reason = " ".join(str(exc).split())
+        entry = None
+        match = re.search(r"line (\d+)", reason)
+        if match:
+            entry = f"line {match.group(1)}"
+        raise ConfigError(path, entry, f"not a valid DBC: {reason}") from None
+    if not db.messages:
+        raise ConfigError(path, None, "DBC defines no messages")
+    return db

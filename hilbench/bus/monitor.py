@@ -1,0 +1,131 @@
+"""The bench's view of the bus: every frame decoded, timed and checked.
+
+A tap on the rest-bus port: it decodes every frame through the signal map,
+keeps a time series per role for checks and plots, measures each message's
+period against its DBC cycle time, runs the E2E receiver checks, and counts
+(without failing) frames it cannot decode or does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from dataclasses import dataclass
+
+import can
+import numpy as np
+
+from .codec import BenchCodec, MessageCodec
+from .e2e import E2EReceiver
+from .simtime import DEFAULT_EPOCH_S
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MessageStats:
+    name: str
+    frame_id: int
+    cycle_time_s: float | None
+    count: int = 0
+    first_s: float = 0.0
+    last_s: float = 0.0
+    min_gap_s: float = float("inf")
+    max_gap_s: float = 0.0
+    e2e_errors: int = 0
+
+    @property
+    def mean_period_s(self) -> float | None:
+        if self.count < 2:
+            return None
+        return (self.last_s - self.first_s) / (self.count - 1)
+
+
+class _Series:
+    __slots__ = ("t", "v", "states")
+
+    def __init__(self, states: tuple[str, ...]) -> None:
+        self.t = array("d")
+        self.v = array("d")
+        self.states = states
+
+
+class BusMonitor:
+    def __init__(self, codec: BenchCodec, *, epoch_s: float = DEFAULT_EPOCH_S,
+                 keep_traces: bool = True) -> None:
+        self.codec = codec
+        self.epoch_s = epoch_s
+        self.keep_traces = keep_traces
+        self.frames = 0
+        self.unknown_frames = 0
+        self.decode_errors = 0
+        self.unknown_ids: dict[int, int] = {}
+        self.stats: dict[str, MessageStats] = {}
+        self.latest: dict[str, object] = {}
+        self._series: dict[str, _Series] = {}
+        self._receivers: dict[str, E2EReceiver] = {}
+        self._handlers: dict[tuple[int, bool], tuple[MessageCodec, MessageStats, list, E2EReceiver | None]] = {}
+        for codec_msg in codec.by_name.values():
+            stats = MessageStats(codec_msg.name, codec_msg.frame_id, codec_msg.cycle_time_s)
+            self.stats[codec_msg.name] = stats
+            receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
+            if receiver is not None:
+                self._receivers[codec_msg.name] = receiver
+            slots = []
+            for slot in codec_msg.slots:
+                binding = codec.signal_map.roles[slot.role]
+                series = _Series(binding.role.states)
+                self._series[slot.role] = series
+                index = {state: i for i, state in enumerate(binding.role.states)}
+                slots.append((slot.role, series, index))
+            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = (codec_msg, stats, slots, receiver)
+
+    def __call__(self, msg: can.Message) -> None:
+        self.frames += 1
+        entry = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
+        if entry is None:
+            self.unknown_frames += 1
+            self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
+            return
+        codec_msg, stats, slots, receiver = entry
+        t = msg.timestamp - self.epoch_s
+        if stats.count:
+            gap = t - stats.last_s
+            if gap < stats.min_gap_s:
+                stats.min_gap_s = gap
+            if gap > stats.max_gap_s:
+                stats.max_gap_s = gap
+        else:
+            stats.first_s = t
+        stats.count += 1
+        stats.last_s = t
+        data = msg.data
+        if receiver is not None and receiver.check(data) is not None:
+            stats.e2e_errors += 1
+        try:
+            roles = codec_msg.decode_roles(data)
+        except Exception as exc:  # cantools raises several types for malformed payloads
+            self.decode_errors += 1
+            log.warning("cannot decode %s (0x%X) data=%s: %s", codec_msg.name, msg.arbitration_id,
+                        bytes(data).hex(), exc)
+            return
+        latest = self.latest
+        keep = self.keep_traces
+        for role, series, index in slots:
+            value = roles[role]
+            latest[role] = value
+            if keep:
+                series.t.append(t)
+                series.v.append(index.get(value, -1) if index else value)  # type: ignore[arg-type]
+
+    def trace(self, role: str) -> tuple[np.ndarray, np.ndarray]:
+        """Times (s) and values of a role; enumerated roles as indices into their states."""
+        series = self._series[role]
+        return np.frombuffer(series.t, dtype=float).copy(), np.frombuffer(series.v, dtype=float).copy()
+
+    def states_of(self, role: str) -> tuple[str, ...]:
+        return self._series[role].states
+
+    @property
+    def e2e_errors(self) -> int:
+        return sum(s.e2e_errors for s in self.stats.values())

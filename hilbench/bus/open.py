@@ -1,0 +1,52 @@
+"""Opening a bus from configuration: every interface comes through ``can.Bus``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import can
+
+from ..errors import BusError
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """Which python-can interface and channel to use, and its extra keyword arguments.
+
+    ``simtime`` (the default) is the bench's virtual CAN in simulated time;
+    ``virtual``, ``socketcan``, ``slcan``, ``socketcand``, ``pcan`` ... are
+    python-can's own and run in wall time (``virtual`` can also run in
+    simulated time: it is opened with ``preserve_timestamps=True``).
+    """
+
+    interface: str = "simtime"
+    channel: str = "bench"
+    bitrate: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_wall_time(self) -> bool:
+        return self.interface not in ("simtime", "virtual")
+
+
+def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
+    """Open one handle on the configured bus.
+
+    Raises:
+        BusError: the interface is unknown or the bus cannot be opened; the
+            message names the interface and channel.
+    """
+    kwargs: dict[str, Any] = dict(config.kwargs)
+    if config.bitrate is not None:
+        kwargs.setdefault("bitrate", config.bitrate)
+    if config.interface == "simtime":
+        kwargs["clock"] = clock
+    elif config.interface == "virtual":
+        kwargs.setdefault("preserve_timestamps", True)
+    try:
+        return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
+    except (can.CanError, ValueError, OSError, ImportError, NotImplementedError) as exc:
+        raise BusError(
+            f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
+        ) from None

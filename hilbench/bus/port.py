@@ -1,0 +1,82 @@
+"""A participant's handle on the bus: send, and dispatch what arrives by frame ID.
+
+Emulated nodes share one port (a rest-bus simulator's adapter), the bundled
+DUT has its own; taps (recorder, monitor) see every frame that crosses the
+port in either direction exactly once, so a recording is complete whether the
+other side is emulated or a real ECU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import can
+
+from .simtime import DEFAULT_EPOCH_S
+
+FrameHandler = Callable[[can.Message], None]
+
+
+class BusPort:
+    def __init__(self, bus: can.BusABC, *, clock=None, epoch_s: float = DEFAULT_EPOCH_S) -> None:
+        self.bus = bus
+        self._clock = clock if clock is not None and clock.is_simulated else None
+        self._epoch_s = epoch_s
+        self._handlers: dict[tuple[int, bool], list[FrameHandler]] = {}
+        self._taps: list[FrameHandler] = []
+        self.sent = 0
+        self.received = 0
+        self.unhandled = 0
+        self.send_errors = 0
+        # The bench's own interface can skip BusABC.recv's timeout bookkeeping.
+        self._recv_nowait = getattr(bus, "recv_nowait", None)
+
+    def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
+        self._handlers.setdefault((frame_id, extended), []).append(handler)
+
+    def add_tap(self, tap: FrameHandler) -> None:
+        self._taps.append(tap)
+
+    def send(self, msg: can.Message) -> bool:
+        """Send one frame; a failed send is counted, not fatal (a real bus can be off)."""
+        if self._clock is not None:
+            msg.timestamp = self._epoch_s + self._clock.now
+        try:
+            self.bus.send(msg)
+        except can.CanError:
+            self.send_errors += 1
+            return False
+        self.sent += 1
+        for tap in self._taps:
+            tap(msg)
+        # Nodes sharing this port hear each other, as ECUs on one bus do.
+        local = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
+        if local is not None:
+            for handler in local:
+                handler(msg)
+        return True
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        """Handle every frame waiting (waiting up to ``timeout_s`` for the first)."""
+        count = 0
+        recv_nowait = self._recv_nowait
+        handlers = self._handlers
+        taps = self._taps
+        while True:
+            if recv_nowait is not None:
+                msg = recv_nowait()
+            else:
+                msg = self.bus.recv(timeout_s if count == 0 else 0.0)
+            if msg is None:
+                break
+            count += 1
+            for tap in taps:
+                tap(msg)
+            subscribers = handlers.get((msg.arbitration_id, msg.is_extended_id))
+            if subscribers is None:
+                self.unhandled += 1
+                continue
+            for handler in subscribers:
+                handler(msg)
+        self.received += count
+        return count

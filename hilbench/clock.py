@@ -1,0 +1,207 @@
+"""Time for the whole bench: the only module that reads the system clock or sleeps.
+
+Every node, plant step and DUT tick is a task scheduled on a :class:`Clock`.
+:class:`SimClock` is an event heap whose ``now`` moves only inside
+:meth:`Clock.run_until` (SimPy's environment, in spirit): deterministic and far
+faster than real time.  :class:`WallClock` runs the same tasks against real
+time for real buses and real ECUs.
+
+Time is kept as integer microseconds so that periodic tasks land on exact
+multiples of their period, run after run, on any machine: float seconds
+accumulate rounding error and would make two runs of a seed drift apart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time as _time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+US_PER_S = 1_000_000
+
+Callback = Callable[[], None]
+
+
+def seconds_to_us(seconds: float) -> int:
+    """Round a duration in seconds to whole microseconds (the clock's resolution)."""
+    return int(round(seconds * US_PER_S))
+
+
+class _Event:
+    """A scheduled callback; the heap holds ``(due_us, seq, event)`` tuples, compared in C."""
+
+    __slots__ = ("callback", "period_us", "cancelled")
+
+    def __init__(self, callback: Callback, period_us: int) -> None:
+        self.callback = callback
+        self.period_us = period_us
+        self.cancelled = False
+
+
+class Task:
+    """Handle of a scheduled callback; :meth:`cancel` stops it (periodic ones too)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: _Event) -> None:
+        self._event = event
+
+    def cancel(self) -> None:
+        self._event.cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.cancelled
+
+
+class Clock(ABC):
+    """One interface for simulated and wall time.
+
+    Tasks run in time order; tasks due at the same instant run in the order
+    they were scheduled, which is what makes simulated runs repeatable.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, _Event]] = []
+        self._seq = 0
+        self._now_us = 0
+        self._stop_requested = False
+        self._idle_hooks: list[Callable[[float], None]] = []
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """Seconds since the start of the run."""
+        return self._now_us / US_PER_S
+
+    @property
+    def now_us(self) -> int:
+        return self._now_us
+
+    @property
+    @abstractmethod
+    def is_simulated(self) -> bool:
+        """True when time jumps from event to event instead of following the wall."""
+
+    # -- scheduling --------------------------------------------------------
+    def call_at(self, at_s: float, callback: Callback) -> Task:
+        """Run ``callback`` once at ``at_s`` seconds (never in the past)."""
+        due = max(seconds_to_us(at_s), self._now_us)
+        return self._push(due, callback, 0)
+
+    def call_later(self, delay_s: float, callback: Callback) -> Task:
+        if delay_s < 0:
+            raise ValueError(f"delay must be >= 0 s, got {delay_s}")
+        return self._push(self._now_us + seconds_to_us(delay_s), callback, 0)
+
+    def call_every(self, period_s: float, callback: Callback, *, offset_s: float = 0.0) -> Task:
+        """Run ``callback`` every ``period_s`` seconds, first at now + ``offset_s``.
+
+        Periods are exact in microseconds: the n-th run is due at
+        ``start + n * period``, whatever the callbacks cost.
+        """
+        period_us = seconds_to_us(period_s)
+        if period_us <= 0:
+            raise ValueError(f"period must be at least 1 us, got {period_s} s")
+        return self._push(self._now_us + seconds_to_us(offset_s), callback, period_us)
+
+    def add_idle_hook(self, hook: Callable[[float], None]) -> None:
+        """Register ``hook(max_wait_s)``, called between events.
+
+        In wall time the hook may block up to ``max_wait_s`` waiting for input
+        (e.g. ``bus.recv(timeout)``); in simulated time it is called with 0 so
+        that queued frames are handled before time moves on.
+        """
+        self._idle_hooks.append(hook)
+
+    def stop(self) -> None:
+        """Ask :meth:`run_until` to return after the current event."""
+        self._stop_requested = True
+
+    def _push(self, due_us: int, callback: Callback, period_us: int) -> Task:
+        self._seq += 1
+        event = _Event(callback, period_us)
+        heapq.heappush(self._heap, (due_us, self._seq, event))
+        return Task(event)
+
+    # -- running -----------------------------------------------------------
+    def run_until(self, until_s: float) -> None:
+        """Run every task due up to and including ``until_s``; leave ``now`` there."""
+        until_us = seconds_to_us(until_s)
+        heap = self._heap
+        hooks = self._idle_hooks
+        heappop = heapq.heappop
+        heappush = heapq.heappush
+        advance = self._advance_to
+        simulated = self.is_simulated
+        self._stop_requested = False
+        while heap and heap[0][0] <= until_us and not self._stop_requested:
+            due_us, _, event = heappop(heap)
+            if event.cancelled:
+                continue
+            if simulated:
+                self._now_us = due_us
+            else:
+                advance(due_us)
+            if event.period_us:
+                self._seq += 1
+                heappush(heap, (due_us + event.period_us, self._seq, event))
+            event.callback()
+            for hook in hooks:
+                hook(0.0)
+        if not self._stop_requested:
+            advance(max(until_us, self._now_us))
+
+    @abstractmethod
+    def _advance_to(self, due_us: int) -> None:
+        """Move ``now`` to ``due_us``: a jump in simulated time, a wait in wall time."""
+
+
+class SimClock(Clock):
+    """Virtual time: ``now`` jumps straight to the next due event."""
+
+    @property
+    def is_simulated(self) -> bool:
+        return True
+
+    def _advance_to(self, due_us: int) -> None:
+        self._now_us = due_us
+
+
+class WallClock(Clock):
+    """Real time: waits (through the idle hooks, so frames keep flowing) until due."""
+
+    def __init__(self, *, speed: float = 1.0) -> None:
+        super().__init__()
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self._speed = speed
+        self._origin = _time.perf_counter()
+
+    @property
+    def is_simulated(self) -> bool:
+        return False
+
+    def _elapsed_us(self) -> int:
+        return int((_time.perf_counter() - self._origin) * self._speed * US_PER_S)
+
+    def _advance_to(self, due_us: int) -> None:
+        while True:
+            remaining_us = due_us - self._elapsed_us()
+            if remaining_us <= 0:
+                break
+            wait_s = remaining_us / US_PER_S / self._speed
+            if self._idle_hooks:
+                # The first hook may block for the wait; the others only poll.
+                self._idle_hooks[0](wait_s)
+                for hook in self._idle_hooks[1:]:
+                    hook(0.0)
+            else:
+                _time.sleep(wait_s)
+        self._now_us = max(self._now_us, due_us)
+
+
+def wall_time_s() -> float:
+    """Wall seconds from an arbitrary origin, for progress bars and benchmarks only."""
+    return _time.perf_counter()

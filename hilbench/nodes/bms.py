@@ -1,0 +1,213 @@
+"""Emulated BMS: measures the pack plant, estimates SOC, derates limits, raises faults.
+
+Like a real BMS it sees the pack only through its sensors (a current sensor
+with offset, gain error and noise; one temperature sensor per few cells), so
+its SOC is a coulomb-counted estimate that drifts from the plant's truth,
+which is exactly what the compute unit must live with.  Numbers live in
+``bms.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..bus.codec import BenchCodec, MessageCodec
+from ..bus.port import BusPort
+from ..bus.roles import FAULT_LEVELS
+from ..clock import Clock
+from ..plant.pack import Pack
+from .base import EmulatedNode
+
+PARAMS_FILE = Path(__file__).with_name("bms.toml")
+CHEMISTRY_CODES = {"lfp": "LFP", "nmc": "NMC", "sodium_ion": "SODIUM_ION", "solid_state": "SOLID_STATE"}
+
+
+@dataclass
+class _Debounced:
+    """A fault level that moves only after its condition has held for the debounce time."""
+
+    level: int = 0
+    pending: int = 0
+    since_s: float = 0.0
+
+    def update(self, target: int, now_s: float, debounce_s: float) -> int:
+        if target == self.level:
+            self.pending = target
+            return self.level
+        if target != self.pending:
+            self.pending = target
+            self.since_s = now_s
+        if now_s - self.since_s >= debounce_s - 1e-9:
+            self.level = target
+        return self.level
+
+
+def _level(value: float, thresholds: list[float], rising: bool) -> int:
+    """0..3 depending on how many thresholds ``value`` has crossed."""
+    level = 0
+    for i, threshold in enumerate(thresholds):
+        if (value >= threshold) if rising else (value <= threshold):
+            level = i + 1
+    return level
+
+
+def _ramp(x: float, zero_at: float, full_at: float) -> float:
+    """0 at ``zero_at``, 1 at ``full_at``, linear between, clamped."""
+    if full_at == zero_at:
+        return 1.0 if x >= full_at else 0.0
+    f = (x - zero_at) / (full_at - zero_at)
+    return 0.0 if f < 0 else 1.0 if f > 1 else f
+
+
+class BmsNode(EmulatedNode):
+    producer = "bms"
+
+    def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, pack: Pack, *,
+                 seed: int = 0, params_file: Path = PARAMS_FILE) -> None:
+        super().__init__(codec, port, clock)
+        with params_file.open("rb") as fh:
+            self.params = tomllib.load(fh)
+        self.pack = pack
+        self._rng = np.random.default_rng([seed, 0xB35])
+        m = self.params["measurement"]
+        self._offset_a = float(m["current_offset_a"])
+        self._gain = 1.0 + float(m["current_gain_error"])
+        self._noise_a = float(m["current_noise_a"])
+        self._sensor_stride = int(m["temp_sensors_per_cells"])
+        self.sample_period_s = float(m["sample_period_s"])
+        self.soc_estimate_pct = pack.soc * 100.0   # initialised from rest OCV, as after a wake-up
+        self.contactor_closed = True
+        self._faults = {name: _Debounced() for name in (
+            "cell_over_voltage", "cell_under_voltage", "over_temp_discharge", "under_temp_discharge",
+            "over_temp_charge", "under_temp_charge", "over_current")}
+        self._last_sample_s: float | None = None
+        #: Sensor faults injected by scenarios: role -> callable(value, now_s) -> value
+        self.sensor_faults: dict[str, object] = {}
+        self.cell_voltages_v = pack.cell_voltages_v.copy()
+        self.sensor_temps_c = pack.cell_temps_c[:: self._sensor_stride].copy()
+        self._cell_frame = {"voltage": 0, "temperature": 0, "voltage_fd": 0}
+        self.sample()
+
+    # -- measurement -------------------------------------------------------
+    def _fault(self, role: str, value: float) -> float:
+        fault = self.sensor_faults.get(role)
+        return fault(value, self.clock.now) if fault is not None else value  # type: ignore[operator]
+
+    def sample(self) -> None:
+        """Take one set of measurements and update estimates, limits and fault levels."""
+        now = self.clock.now
+        pack = self.pack
+        chem = pack.chemistry
+        current = pack.current_a * self._gain + self._offset_a + self._noise_a * float(self._rng.standard_normal())
+        current = self._fault("pack_current_a", current)
+        dt = 0.0 if self._last_sample_s is None else now - self._last_sample_s
+        self._last_sample_s = now
+        capacity_as = pack.capacity_ah * 3600.0
+        self.soc_estimate_pct = min(100.0, max(0.0, self.soc_estimate_pct - 100.0 * current * dt / capacity_as))
+
+        cells = pack.cell_voltages_v
+        self.cell_voltages_v = cells
+        temps = pack.cell_temps_c[:: self._sensor_stride]
+        self.sensor_temps_c = temps
+        v_min = self._fault("min_cell_voltage_v", float(cells.min()))
+        v_max = self._fault("max_cell_voltage_v", float(cells.max()))
+        t_min = self._fault("min_cell_temp_c", float(temps.min()))
+        t_max = self._fault("max_cell_temp_c", float(temps.max()))
+        pack_v = self._fault("pack_voltage_v", float(cells.sum()))
+        soc = self._fault("soc_pct", self.soc_estimate_pct)
+
+        lim = self.params["limits"]
+        band = lim["temp_derate_band_c"]
+        vband = lim["cell_voltage_derate_band_v"]
+        f_temp_dis = min(_ramp(t_min, chem.discharge_min_c, chem.discharge_min_c + band),
+                         _ramp(t_max, chem.discharge_max_c, chem.discharge_max_c - band))
+        f_temp_chg = min(_ramp(t_min, chem.charge_min_c, chem.charge_min_c + band),
+                         _ramp(t_max, chem.charge_max_c, chem.charge_max_c - band))
+        f_soc_dis = _ramp(soc, lim["soc_cutoff_low_pct"], lim["soc_derate_low_pct"])
+        f_soc_chg = _ramp(soc, 100.0, lim["soc_derate_high_pct"])
+        f_v_dis = _ramp(v_min, chem.min_voltage_v, chem.min_voltage_v + vband)
+        f_v_chg = _ramp(v_max, chem.max_voltage_v, chem.max_voltage_v - vband)
+        dcl = lim["max_discharge_c_rate"] * pack.capacity_ah * f_temp_dis * f_soc_dis * f_v_dis
+        ccl = lim["max_charge_c_rate"] * pack.capacity_ah * f_temp_chg * f_soc_chg * f_v_chg
+
+        flt = self.params["faults"]
+        deb = flt["debounce_s"]
+        charging = current < 0
+        targets = {
+            "cell_over_voltage": _level(v_max, [chem.max_voltage_v + m for m in flt["over_voltage_margin_v"]], True),
+            "cell_under_voltage": _level(v_min, [chem.min_voltage_v + m for m in flt["under_voltage_margin_v"]], False),
+            "over_temp_discharge": _level(t_max, [chem.discharge_max_c + m for m in flt["over_temp_margin_c"]], True),
+            "under_temp_discharge": _level(t_min, [chem.discharge_min_c + m for m in flt["under_temp_margin_c"]], False),
+            "over_temp_charge": _level(t_max, [chem.charge_max_c + m for m in flt["over_temp_margin_c"]], True) if charging else 0,
+            "under_temp_charge": _level(t_min, [chem.charge_min_c + m for m in flt["under_temp_margin_c"]], False) if charging else 0,
+            "over_current": _level(abs(current), [f * max(ccl if charging else dcl, 1.0) for f in flt["over_current_factor"]], True),
+        }
+        levels = {name: self._faults[name].update(target, now, deb) for name, target in targets.items()}
+        worst = max(levels.values())
+        if worst >= 3:
+            self.contactor_closed = False   # hard limit: open contactors; stays open until reset
+        if not self.contactor_closed:
+            dcl = ccl = 0.0
+
+        values = self.values
+        values.update({
+            "pack_voltage_v": pack_v, "pack_current_a": current, "soc_pct": soc,
+            "contactor_state": "CLOSED" if self.contactor_closed else "OPEN",
+            "min_cell_voltage_v": v_min, "max_cell_voltage_v": v_max,
+            "min_cell_temp_c": t_min, "max_cell_temp_c": t_max,
+            "discharge_current_limit_a": dcl, "charge_current_limit_a": ccl,
+            "max_charge_voltage_v": chem.max_voltage_v * pack.series,
+            "bms_fault_level": FAULT_LEVELS[worst],
+            "chemistry": CHEMISTRY_CODES.get(chem.name, "NMC"),
+            "cells_in_series": pack.series,
+            "cell_voltage_min_limit_v": chem.min_voltage_v,
+        })
+        for name, level in levels.items():
+            values[name] = FAULT_LEVELS[level]
+
+    def reset_contactors(self) -> None:
+        """Service action: close the contactors again after a hard-limit trip."""
+        self.contactor_closed = True
+
+    def start(self) -> None:
+        if self.enabled and not self._started:
+            self.clock.call_every(self.sample_period_s, self.sample)
+        super().start()
+
+    # -- per-cell detail messages ------------------------------------------
+    def _builder(self, name: str):
+        for kind, cell in self.codec.signal_map.cells.items():
+            if cell.message == name:
+                return self._cell_builder(kind)
+        return super()._builder(name)
+
+    def _cell_builder(self, kind: str):
+        cell = self.codec.signal_map.cells[kind]
+        names_cache: dict[int, list[str]] = {}
+
+        def build(sender: MessageCodec):
+            if kind == "temperature":
+                values = self.sensor_temps_c
+            else:
+                values = self.cell_voltages_v
+            frames = max(1, -(-len(values) // cell.per_frame))
+            frame = self._cell_frame[kind] % frames
+            self._cell_frame[kind] = frame + 1
+            names = names_cache.get(frame)
+            if names is None:
+                names = [cell.signal_name(frame, k) for k in range(cell.per_frame)]
+                names_cache[frame] = names
+            base = frame * cell.per_frame
+            signals: dict[str, float] = {cell.multiplexer: frame}
+            n = min(cell.per_frame, len(values) - base)
+            for k in range(cell.per_frame):
+                signals[names[k]] = float(values[base + k]) if k < n else 0.0
+            if cell.count_signal:
+                signals[cell.count_signal] = n
+            return sender.encode({}, signals)
+
+        return build

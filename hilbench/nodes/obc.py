@@ -1,0 +1,81 @@
+"""Emulated on-board charger / EVSE interface: reports the pilot and plug, obeys the BMS.
+
+It sends what the vehicle reads off the control pilot and proximity pilot,
+and the charger's DC output; it reads the BMS's charge current limit from the
+bus and passes it to the charger plant, and drops the limit to zero if the
+BMS goes quiet, as a real OBC must.
+"""
+
+from __future__ import annotations
+
+import can
+
+from ..bus.codec import BenchCodec
+from ..bus.port import BusPort
+from ..clock import Clock
+from ..plant.evse import Evse, OnBoardCharger
+from .base import EmulatedNode
+
+CABLE_CODES = {13.0: 1, 20.0: 2, 32.0: 3, 63.0: 4}
+BMS_TIMEOUT_S = 1.0   # 10 cycles of BMS_Limits (100 ms); DOMAIN.md: lost after 3-10 missed cycles
+
+
+class ObcNode(EmulatedNode):
+    producer = "obc"
+
+    def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, evse: Evse,
+                 charger: OnBoardCharger) -> None:
+        super().__init__(codec, port, clock)
+        self.evse = evse
+        self.charger = charger
+        self.ccl_a = 0.0
+        self.max_charge_voltage_v = 0.0
+        self._bms_seen_s: float | None = None
+        self.charge_wanted = True
+        ccl = codec.signal_map.binding("charge_current_limit_a")
+        self._limits_codec = codec.message(ccl.message) if ccl else None
+        if self._limits_codec is not None:
+            port.subscribe(self._limits_codec.frame_id, self._on_limits,
+                           extended=self._limits_codec.is_extended_id)
+        self.sample()
+
+    def _on_limits(self, msg: can.Message) -> None:
+        try:
+            roles = self._limits_codec.decode_roles(msg.data)  # type: ignore[union-attr]
+        except Exception:
+            return  # counted by the bus monitor; a charger ignores a frame it cannot read
+        self.ccl_a = float(roles.get("charge_current_limit_a", 0.0))  # type: ignore[arg-type]
+        if "max_charge_voltage_v" in roles:
+            self.max_charge_voltage_v = float(roles["max_charge_voltage_v"])  # type: ignore[arg-type]
+        self._bms_seen_s = self.clock.now
+
+    @property
+    def bms_alive(self) -> bool:
+        return self._bms_seen_s is not None and self.clock.now - self._bms_seen_s <= BMS_TIMEOUT_S
+
+    @property
+    def granted_ccl_a(self) -> float:
+        """The limit the charger plant may use now: the BMS's, or zero if the BMS is silent."""
+        return self.ccl_a if self.bms_alive else 0.0
+
+    def sample(self) -> None:
+        evse = self.evse
+        if evse.plugged_in and self.charge_wanted:
+            evse.set_vehicle_ready(True)
+        elif evse.plugged_in:
+            evse.set_vehicle_ready(False)
+        rating = evse.cable_rating_a
+        self.values.update({
+            "cp_state": evse.cp_state.name,
+            "plug_present": 1 if evse.plugged_in else 0,
+            "pilot_duty_pct": evse.pwm_duty_pct or 0.0,
+            "evse_max_current_a": evse.available_current_a,
+            "charge_current_a": self.charger.dc_current_a,
+            "cable_rating": CABLE_CODES.get(rating, 0) if rating else 0,
+            "charge_power_w": self.charger.dc_power_w,
+        })
+
+    def start(self) -> None:
+        if self.enabled and not self._started:
+            self.clock.call_every(0.1, self.sample)
+        super().start()

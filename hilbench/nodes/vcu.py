@@ -1,0 +1,40 @@
+"""Emulated VCU: publishes gear, ignition, climate and the driver's range reserve."""
+
+from __future__ import annotations
+
+from ..bus.codec import BenchCodec
+from ..bus.port import BusPort
+from ..clock import Clock
+from ..plant.vehicle import Vehicle
+from .base import EmulatedNode
+
+
+class VcuNode(EmulatedNode):
+    producer = "vcu"
+
+    def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, vehicle: Vehicle) -> None:
+        super().__init__(codec, port, clock)
+        self.vehicle = vehicle
+        #: The driver pressed start / selected a drive mode (the car wants to move).
+        self.drive_requested = False
+        #: The owner's consent to run the token factory while parked.
+        self.compute_allowed = True
+        self.sample()
+
+    def sample(self) -> None:
+        vehicle = self.vehicle
+        coolant = vehicle.coolant_c if vehicle.coolant_c is not None else vehicle.ambient_c
+        self.values.update({
+            "gear": vehicle.gear.value,
+            "ignition_on": 1 if vehicle.ignition_on else 0,
+            "drive_requested": 1 if self.drive_requested else 0,
+            "compute_allowed": 1 if self.compute_allowed else 0,
+            "ambient_temp_c": vehicle.ambient_c,
+            "coolant_temp_c": coolant,
+            "range_reserve_soc_pct": vehicle.reserve_soc_pct,
+        })
+
+    def start(self) -> None:
+        if self.enabled and not self._started:
+            self.clock.call_every(0.1, self.sample)
+        super().start()

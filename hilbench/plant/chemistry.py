@@ -1,0 +1,379 @@
+"""Cell chemistries as data: a frozen :class:`Chemistry` loaded from a TOML file.
+
+The numbers live in ``hilbench/plant/chemistries/*.toml``, each with its
+source noted, so that a lab can drop in the datasheet of a real cell without
+touching code.  Loading validates everything up front (cantools style): a bad
+table is refused with :class:`~hilbench.errors.ConfigError` naming the file,
+the entry (``ocv.voltage_v[3]``) and the reason, before any pack is built.
+
+Model conventions shared with :mod:`hilbench.plant.pack`:
+
+* SOC 0 and SOC 1 are the points where the open-circuit voltage (OCV) reaches
+  the discharge and charge cut-offs (``min_v``/``max_v``), so a CC/CV charge to
+  ``max_v`` ends at SOC 1 and a discharge to ``min_v`` at SOC 0.
+* OCV(SOC, T) = OCV25(SOC) + entropic_v_per_k * (T - 25 C).
+* Every resistance (R0 and the RC pairs) scales with temperature by
+  ``2 ** ((25 - T) / doubling_interval_c)``, floored at ``min_factor`` when
+  warm: the "doubling every 10-15 C below 25 C" rule of DOMAIN.md.
+* The usable fraction of rated capacity depends on temperature (table).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hilbench.errors import ConfigError
+
+CHEMISTRY_DIR = Path(__file__).with_name("chemistries")
+REFERENCE_TEMP_C = 25.0
+"""Temperature at which R0, RC pairs and the OCV table are given."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Chemistry:
+    """Parameters of one cell type; pure data plus vectorised look-ups.
+
+    All tuples are kept as tuples so the object is hashable and comparable;
+    the numpy copies used by the look-ups are built once in ``__post_init__``.
+    """
+
+    name: str
+    display_name: str
+    nominal_voltage_v: float
+    max_voltage_v: float
+    min_voltage_v: float
+    capacity_ah: float
+    capacity_temp_c: tuple[float, ...]
+    capacity_fraction: tuple[float, ...]
+    ocv_soc: tuple[float, ...]
+    ocv_voltage_v: tuple[float, ...]
+    entropic_v_per_k: float
+    r0_ohm: float
+    r_doubling_interval_c: float
+    r_min_factor: float
+    rc_r_ohm: tuple[float, ...]
+    rc_tau_s: tuple[float, ...]
+    discharge_min_c: float
+    discharge_max_c: float
+    charge_min_c: float
+    charge_max_c: float
+    cell_mass_kg: float
+    specific_heat_j_per_kg_k: float
+    cycle_life: int
+    series_400v: int
+    parallel_default: int = 1
+    sources: tuple[tuple[str, str], ...] = ()
+    source_file: str | None = None
+    _ocv_soc_arr: FloatArray = field(init=False, repr=False, compare=False)
+    _ocv_v_arr: FloatArray = field(init=False, repr=False, compare=False)
+    _cap_t_arr: FloatArray = field(init=False, repr=False, compare=False)
+    _cap_f_arr: FloatArray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for attr, values in (
+            ("_ocv_soc_arr", self.ocv_soc),
+            ("_ocv_v_arr", self.ocv_voltage_v),
+            ("_cap_t_arr", self.capacity_temp_c),
+            ("_cap_f_arr", self.capacity_fraction),
+        ):
+            arr = np.asarray(values, dtype=np.float64)
+            arr.flags.writeable = False
+            object.__setattr__(self, attr, arr)
+
+    @property
+    def thermal_mass_j_per_k(self) -> float:
+        """Heat capacity of one cell, J/K."""
+        return self.cell_mass_kg * self.specific_heat_j_per_kg_k
+
+    @property
+    def energy_wh(self) -> float:
+        """Rated cell energy at nominal voltage, Wh."""
+        return self.capacity_ah * self.nominal_voltage_v
+
+    def ocv_v(self, soc: npt.ArrayLike, temp_c: npt.ArrayLike = REFERENCE_TEMP_C) -> FloatArray:
+        """Open-circuit voltage per cell (V) at ``soc`` (0..1, clipped) and ``temp_c``."""
+        base = np.interp(soc, self._ocv_soc_arr, self._ocv_v_arr)
+        return base + self.entropic_v_per_k * (np.asarray(temp_c, dtype=np.float64) - REFERENCE_TEMP_C)
+
+    def resistance_factor(self, temp_c: npt.ArrayLike) -> FloatArray:
+        """Multiplier on every resistance at ``temp_c`` relative to 25 C."""
+        t = np.asarray(temp_c, dtype=np.float64)
+        return np.maximum(np.exp2((REFERENCE_TEMP_C - t) / self.r_doubling_interval_c), self.r_min_factor)
+
+    def r0_ohm_at(self, temp_c: npt.ArrayLike) -> FloatArray:
+        """Ohmic resistance of one nominal cell at ``temp_c``, ohm."""
+        return self.r0_ohm * self.resistance_factor(temp_c)
+
+    def capacity_fraction_at(self, temp_c: npt.ArrayLike) -> FloatArray:
+        """Usable fraction of rated capacity at ``temp_c`` (held flat outside the table)."""
+        return np.interp(temp_c, self._cap_t_arr, self._cap_f_arr)
+
+    def source(self, key: str) -> str | None:
+        """Where the numbers of section ``key`` come from, if the file says."""
+        return dict(self.sources).get(key)
+
+
+def available_chemistries() -> list[str]:
+    """Names of the chemistries shipped with hilbench, sorted."""
+    return sorted(p.stem for p in CHEMISTRY_DIR.glob("*.toml"))
+
+
+def load_chemistry(name_or_path: str | os.PathLike[str]) -> Chemistry:
+    """Load a shipped chemistry by name (``"lfp"``, ``"sodium-ion"``) or any TOML file by path.
+
+    Raises:
+        ConfigError: unknown name, unreadable file, TOML syntax error, or any
+            missing, mistyped or implausible entry; the message names the file,
+            the entry and the reason.
+    """
+    path = _resolve(name_or_path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(path, None, "chemistry file not found") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read chemistry file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
+    return _parse(path, data)
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(name_or_path)
+    is_path = isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text or "/" in text
+    if is_path:
+        return Path(text)
+    key = text.strip().lower().replace("-", "_").replace(" ", "_")
+    known = available_chemistries()
+    if key not in known:
+        raise ConfigError(
+            None, "chemistry", f"unknown chemistry {text!r}; known chemistries: {', '.join(known)}"
+        )
+    return CHEMISTRY_DIR / f"{key}.toml"
+
+
+# --- validation -------------------------------------------------------------
+
+_SCHEMA: dict[str, set[str]] = {
+    "": {"name", "display_name", "voltage", "capacity", "ocv", "resistance",
+         "temperature_limits", "thermal", "life", "pack", "sources"},
+    "voltage": {"nominal_v", "max_v", "min_v"},
+    "capacity": {"rated_ah", "temp_c", "fraction"},
+    "ocv": {"soc", "voltage_v", "entropic_v_per_k"},
+    "resistance": {"r0_ohm", "doubling_interval_c", "min_factor", "rc_r_ohm", "rc_tau_s"},
+    "temperature_limits": {"discharge_min_c", "discharge_max_c", "charge_min_c", "charge_max_c"},
+    "thermal": {"cell_mass_kg", "specific_heat_j_per_kg_k"},
+    "life": {"cycle_life"},
+    "pack": {"series_400v", "parallel"},
+}
+
+
+def _fmt_v(x: float) -> str:
+    """Format a voltage with at least two decimals (3.30, 3.285)."""
+    text = f"{x:.4f}".rstrip("0")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{x:.{max(decimals, 2)}f}"
+
+
+class _Reader:
+    """Typed access to the parsed TOML that raises ConfigError with file and entry."""
+
+    def __init__(self, file: Path, data: dict[str, Any]) -> None:
+        self.file = file
+        self.data = data
+
+    def fail(self, entry: str | None, reason: str) -> ConfigError:
+        return ConfigError(self.file, entry, reason)
+
+    def table(self, name: str, *, optional: bool = False) -> dict[str, Any]:
+        value = self.data.get(name)
+        if value is None:
+            if optional:
+                return {}
+            raise self.fail(name, f"missing table [{name}]")
+        if not isinstance(value, dict):
+            raise self.fail(name, f"expected a table [{name}], got {type(value).__name__}")
+        allowed = _SCHEMA.get(name)
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    raise self.fail(f"{name}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+        return value
+
+    def string(self, table: dict[str, Any], prefix: str, key: str) -> str:
+        entry = f"{prefix}{key}"
+        if key not in table:
+            raise self.fail(entry, "missing key")
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(entry, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def number(self, table: dict[str, Any], prefix: str, key: str, *, unit: str = "",
+               low: float | None = None, high: float | None = None, low_open: bool = False,
+               default: float | None = None) -> float:
+        entry = f"{prefix}{key}"
+        if key not in table:
+            if default is not None:
+                return default
+            raise self.fail(entry, "missing key")
+        return self._check_number(entry, table[key], unit, low, high, low_open)
+
+    def _check_number(self, entry: str, value: Any, unit: str, low: float | None,
+                      high: float | None, low_open: bool) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(entry, f"expected a number{f' in {unit}' if unit else ''}, got {value!r}")
+        x = float(value)
+        suffix = f" {unit}" if unit else ""
+        if not math.isfinite(x):
+            raise self.fail(entry, f"expected a finite number, got {x}")
+        if low is not None and (x <= low if low_open else x < low):
+            op = "greater than" if low_open else "at least"
+            raise self.fail(entry, f"expected a value {op} {low:g}{suffix}, got {x:g}{suffix}")
+        if high is not None and x > high:
+            raise self.fail(entry, f"expected a value of at most {high:g}{suffix}, got {x:g}{suffix}")
+        return x
+
+    def integer(self, table: dict[str, Any], prefix: str, key: str, *, low: int = 1,
+                default: int | None = None) -> int:
+        entry = f"{prefix}{key}"
+        if key not in table:
+            if default is not None:
+                return default
+            raise self.fail(entry, "missing key")
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(entry, f"expected an integer, got {value!r}")
+        if value < low:
+            raise self.fail(entry, f"expected an integer of at least {low}, got {value}")
+        return value
+
+    def numbers(self, table: dict[str, Any], prefix: str, key: str, *, unit: str = "",
+                low: float | None = None, high: float | None = None, low_open: bool = False,
+                min_len: int = 1, increasing: bool = False) -> tuple[float, ...]:
+        entry = f"{prefix}{key}"
+        if key not in table:
+            raise self.fail(entry, "missing key")
+        raw = table[key]
+        if not isinstance(raw, list):
+            raise self.fail(entry, f"expected a list of numbers, got {raw!r}")
+        if len(raw) < min_len:
+            raise self.fail(entry, f"expected at least {min_len} values, got {len(raw)}")
+        values = tuple(
+            self._check_number(f"{entry}[{i}]", v, unit, low, high, low_open) for i, v in enumerate(raw)
+        )
+        if increasing:
+            for i in range(1, len(values)):
+                if values[i] <= values[i - 1]:
+                    raise self.fail(
+                        f"{entry}[{i}]",
+                        f"values must strictly increase, but {values[i]:g}{unit and ' ' + unit} "
+                        f"follows {values[i - 1]:g}{unit and ' ' + unit}",
+                    )
+        return values
+
+
+def _parse(file: Path, data: dict[str, Any]) -> Chemistry:
+    r = _Reader(file, data)
+    for key in data:
+        if key not in _SCHEMA[""]:
+            raise r.fail(key, f"unknown key; expected one of {', '.join(sorted(_SCHEMA['']))}")
+    name = r.string(data, "", "name")
+    display_name = data.get("display_name", name)
+    if not isinstance(display_name, str):
+        raise r.fail("display_name", f"expected a string, got {display_name!r}")
+
+    volt = r.table("voltage")
+    min_v = r.number(volt, "voltage.", "min_v", unit="V", low=0.0, low_open=True)
+    nominal_v = r.number(volt, "voltage.", "nominal_v", unit="V", low=min_v, low_open=True)
+    max_v = r.number(volt, "voltage.", "max_v", unit="V", low=nominal_v, low_open=True)
+
+    cap = r.table("capacity")
+    capacity_ah = r.number(cap, "capacity.", "rated_ah", unit="Ah", low=0.0, low_open=True)
+    cap_t = r.numbers(cap, "capacity.", "temp_c", unit="C", increasing=True)
+    cap_f = r.numbers(cap, "capacity.", "fraction", low=0.0, high=1.0, low_open=True)
+    if len(cap_f) != len(cap_t):
+        raise r.fail("capacity.fraction", f"expected {len(cap_t)} values (one per capacity.temp_c), got {len(cap_f)}")
+
+    ocv = r.table("ocv")
+    soc = r.numbers(ocv, "ocv.", "soc", low=0.0, high=1.0, min_len=2, increasing=True)
+    if soc[0] != 0.0 or soc[-1] != 1.0:
+        raise r.fail("ocv.soc", f"must run from 0 to 1, but runs from {soc[0]:g} to {soc[-1]:g}")
+    ocv_v = r.numbers(ocv, "ocv.", "voltage_v", unit="V")
+    if len(ocv_v) != len(soc):
+        raise r.fail("ocv.voltage_v", f"expected {len(soc)} values (one per ocv.soc), got {len(ocv_v)}")
+    for i, v in enumerate(ocv_v):
+        if i and v <= ocv_v[i - 1]:
+            relation = "equals" if v == ocv_v[i - 1] else "is below"
+            raise r.fail(
+                f"ocv.voltage_v[{i}]",
+                f"OCV must rise with SOC, but {_fmt_v(v)} V at SOC {soc[i]:.2f} {relation} "
+                f"{_fmt_v(ocv_v[i - 1])} V at SOC {soc[i - 1]:.2f}",
+            )
+        if v < min_v - 1e-9 or v > max_v + 1e-9:
+            raise r.fail(
+                f"ocv.voltage_v[{i}]",
+                f"OCV {_fmt_v(v)} V at SOC {soc[i]:.2f} is outside the cell window "
+                f"{_fmt_v(min_v)}..{_fmt_v(max_v)} V (voltage.min_v..voltage.max_v)",
+            )
+    entropic = r.number(ocv, "ocv.", "entropic_v_per_k", unit="V/K", low=-0.005, high=0.005, default=0.0)
+
+    res = r.table("resistance")
+    r0 = r.number(res, "resistance.", "r0_ohm", unit="ohm", low=0.0, high=10.0, low_open=True)
+    doubling = r.number(res, "resistance.", "doubling_interval_c", unit="C", low=0.0, low_open=True)
+    min_factor = r.number(res, "resistance.", "min_factor", low=0.0, high=1.0, low_open=True)
+    # RC pairs are optional (a pure R0 model is legal); both lists or neither.
+    rc_r: tuple[float, ...] = ()
+    rc_tau: tuple[float, ...] = ()
+    if "rc_r_ohm" in res or "rc_tau_s" in res:
+        rc_r = r.numbers(res, "resistance.", "rc_r_ohm", unit="ohm", low=0.0, high=10.0, low_open=True, min_len=0)
+        rc_tau = r.numbers(res, "resistance.", "rc_tau_s", unit="s", low=0.0, low_open=True, min_len=0)
+    if len(rc_r) != len(rc_tau):
+        raise r.fail("resistance.rc_tau_s", f"expected {len(rc_r)} values (one per resistance.rc_r_ohm), got {len(rc_tau)}")
+
+    lim = r.table("temperature_limits")
+    prefix = "temperature_limits."
+    dis_min = r.number(lim, prefix, "discharge_min_c", unit="C", low=-100.0)
+    dis_max = r.number(lim, prefix, "discharge_max_c", unit="C", low=dis_min, low_open=True)
+    chg_min = r.number(lim, prefix, "charge_min_c", unit="C", low=-100.0)
+    chg_max = r.number(lim, prefix, "charge_max_c", unit="C", low=chg_min, low_open=True)
+
+    th = r.table("thermal")
+    mass = r.number(th, "thermal.", "cell_mass_kg", unit="kg", low=0.0, low_open=True)
+    cp = r.number(th, "thermal.", "specific_heat_j_per_kg_k", unit="J/(kg K)", low=0.0, low_open=True)
+
+    life = r.table("life")
+    cycle_life = r.integer(life, "life.", "cycle_life")
+
+    pack = r.table("pack")
+    series = r.integer(pack, "pack.", "series_400v")
+    parallel = r.integer(pack, "pack.", "parallel", default=1)
+
+    src = r.table("sources", optional=True)
+    for key, value in src.items():
+        if not isinstance(value, str):
+            raise r.fail(f"sources.{key}", f"expected a string naming the source, got {value!r}")
+
+    return Chemistry(
+        name=name, display_name=display_name,
+        nominal_voltage_v=nominal_v, max_voltage_v=max_v, min_voltage_v=min_v,
+        capacity_ah=capacity_ah, capacity_temp_c=cap_t, capacity_fraction=cap_f,
+        ocv_soc=soc, ocv_voltage_v=ocv_v, entropic_v_per_k=entropic,
+        r0_ohm=r0, r_doubling_interval_c=doubling, r_min_factor=min_factor,
+        rc_r_ohm=rc_r, rc_tau_s=rc_tau,
+        discharge_min_c=dis_min, discharge_max_c=dis_max, charge_min_c=chg_min, charge_max_c=chg_max,
+        cell_mass_kg=mass, specific_heat_j_per_kg_k=cp, cycle_life=cycle_life,
+        series_400v=series, parallel_default=parallel,
+        sources=tuple(sorted(src.items())), source_file=str(file),
+    )

@@ -1,0 +1,465 @@
+"""Battery pack plant: an equivalent-circuit cell model vectorised over the series string.
+
+Each of the ``series`` elements is a parallel group of ``parallel`` identical
+cells, modelled as one cell carrying ``current / parallel``.  Per element the
+state is true SOC, the voltages of the RC pairs and a lumped temperature; the
+arrays are numpy so one step costs a fixed handful of vector operations,
+whatever the cell count (the bench calls ``step`` at 10-100 Hz for simulated
+8-hour sessions).
+
+Model, per cell (discharge current positive):
+
+* ``dSOC/dt = -i / (3600 * Q * f(T))`` - coulomb counting against the usable
+  capacity ``Q * f(T)`` from the chemistry's capacity-vs-temperature table;
+  SOC is clipped to 0..1.
+* RC pairs updated exactly for a current held over the step:
+  ``v <- a v + (1 - a) R i`` with ``a = exp(-dt / tau)``.
+* ``v_cell = OCV(SOC, T) - i R0(T) - sum(v_rc)``.
+* Heat ``q = i^2 R0 + sum(v_rc^2 / R_rc)`` (W); lumped thermal mass per cell
+  exchanging with ambient (and optionally coolant) through a conductance,
+  integrated exactly for the step, so large steps stay stable.  Reversible
+  (entropic) heat is neglected; it is small next to I^2 R at bench currents.
+
+Nothing here reads a clock: time only moves by the ``dt_s`` given to ``step``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hilbench.plant.chemistry import REFERENCE_TEMP_C, Chemistry, load_chemistry
+
+FloatArray = npt.NDArray[np.float64]
+_DEFAULTS_FILE = Path(__file__).with_name("pack_defaults.toml")
+
+
+@cache
+def _pack_defaults() -> dict[str, Any]:
+    with _DEFAULTS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@dataclass(frozen=True)
+class CellSpread:
+    """Cell-to-cell production spread; standard deviations of per-cell deviations.
+
+    Drawn once at pack construction from ``numpy.random.default_rng(seed)``,
+    so the same seed gives the same pack bit for bit.
+    """
+
+    capacity_rel_sigma: float
+    r0_rel_sigma: float
+    soc_sigma: float
+    temp_sigma_c: float
+    cooling_rel_sigma: float
+    clip_sigmas: float = 3.0
+
+    @classmethod
+    def default(cls) -> CellSpread:
+        """The spread in ``pack_defaults.toml``."""
+        return cls(**_pack_defaults()["spread"])
+
+    @classmethod
+    def none(cls) -> CellSpread:
+        """Identical cells: useful when a test wants the textbook answer."""
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class PackSnapshot:
+    """The pack's scalars at one instant, for nodes, logs and the TUI."""
+
+    chemistry: str
+    series: int
+    parallel: int
+    elapsed_s: float
+    pack_voltage_v: float
+    current_a: float
+    soc: float
+    min_cell_voltage_v: float
+    max_cell_voltage_v: float
+    min_cell_temp_c: float
+    max_cell_temp_c: float
+    ambient_c: float
+    capacity_ah: float
+    heat_w: float
+    discharge_ah: float
+    charge_ah: float
+    energy_throughput_wh: float
+    equivalent_full_cycles: float
+
+
+def _finite(name: str, value: float) -> float:
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return x
+
+
+class Pack:
+    """A battery pack of ``series`` x ``parallel`` cells of one chemistry.
+
+    Args:
+        chemistry: a :class:`Chemistry` or a name/path for :func:`load_chemistry`.
+        series: cells (parallel groups) in series.
+        parallel: cells per parallel group; the group shares the current equally.
+        soc: initial true SOC, 0..1 (each cell gets a small deterministic spread).
+        temp_c: initial cell temperature.
+        ambient_c: ambient temperature; defaults to ``temp_c``.
+        seed: seed for ``numpy.random.default_rng`` drawing the cell spread.
+        spread: cell-to-cell spread; ``None`` means :meth:`CellSpread.default`.
+        ambient_conductance_w_per_k: pack-to-ambient heat path (whole pack, W/K);
+            ``None`` means the per-cell value in ``pack_defaults.toml`` x cells.
+        coolant_c: coolant temperature, or ``None`` for no coolant loop.
+        coolant_conductance_w_per_k: pack-to-coolant heat path (whole pack, W/K).
+        isothermal: hold every cell at ambient (a climate-chamber test).
+
+    Raises:
+        ValueError: a count below 1, SOC outside 0..1, a non-finite temperature
+            or a non-positive conductance.  (``ConfigError`` from loading the
+            chemistry by name.)
+    """
+
+    def __init__(
+        self,
+        chemistry: Chemistry | str,
+        series: int,
+        parallel: int = 1,
+        soc: float = 0.5,
+        temp_c: float = REFERENCE_TEMP_C,
+        ambient_c: float | None = None,
+        seed: int = 0,
+        spread: CellSpread | None = None,
+        *,
+        ambient_conductance_w_per_k: float | None = None,
+        coolant_c: float | None = None,
+        coolant_conductance_w_per_k: float = 0.0,
+        isothermal: bool = False,
+    ) -> None:
+        chem = chemistry if isinstance(chemistry, Chemistry) else load_chemistry(chemistry)
+        for name, count in (("series", series), ("parallel", parallel)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {count!r}")
+        soc = _finite("soc", soc)
+        if not 0.0 <= soc <= 1.0:
+            raise ValueError(f"soc must be within 0..1, got {soc}")
+        temp_c = _finite("temp_c", temp_c)
+        spread = CellSpread.default() if spread is None else spread
+        n = series
+        n_cells = series * parallel
+        if ambient_conductance_w_per_k is None:
+            per_cell = _pack_defaults()["thermal"]["ambient_conductance_w_per_k_per_cell"]
+            ambient_conductance_w_per_k = per_cell * n_cells
+        g_amb = _finite("ambient_conductance_w_per_k", ambient_conductance_w_per_k)
+        g_cool = _finite("coolant_conductance_w_per_k", coolant_conductance_w_per_k)
+        if g_amb <= 0.0 or g_cool < 0.0:
+            raise ValueError(
+                f"ambient conductance must be > 0 and coolant conductance >= 0 W/K, got {g_amb} and {g_cool}"
+            )
+
+        self._chem = chem
+        self._series = series
+        self._parallel = parallel
+        self._isothermal = bool(isothermal)
+        self._ambient_c = temp_c if ambient_c is None else _finite("ambient_c", ambient_c)
+        self._coolant_c = None if coolant_c is None else _finite("coolant_c", coolant_c)
+
+        rng = np.random.default_rng(seed)
+        clip = spread.clip_sigmas
+
+        def draw(sigma: float) -> FloatArray:
+            # Always draw, even for sigma 0, so each quantity keeps its own stream slot.
+            z = np.clip(rng.standard_normal(n), -clip, clip)
+            return z * sigma
+
+        self._cap_ah = chem.capacity_ah * (1.0 + draw(spread.capacity_rel_sigma))
+        r_scale = 1.0 + draw(spread.r0_rel_sigma)
+        soc_dev = draw(spread.soc_sigma)
+        temp_dev = draw(spread.temp_sigma_c)
+        cool_scale = 1.0 + draw(spread.cooling_rel_sigma)
+
+        self._r0_base = chem.r0_ohm * r_scale
+        k = len(chem.rc_r_ohm)
+        self._rc_r_base = np.asarray(chem.rc_r_ohm, dtype=np.float64).reshape(k, 1) * r_scale
+        self._rc_tau = np.asarray(chem.rc_tau_s, dtype=np.float64).reshape(k, 1)
+        self._cap_as = self._cap_ah * 3600.0
+
+        heat_cap = chem.thermal_mass_j_per_k
+        self._heat_cap_j_per_k = heat_cap
+        self._g_amb = g_amb / n_cells * cool_scale
+        self._g_cool_total = g_cool
+        self._g_cool = np.full(n, g_cool / n_cells)
+        self._ocv_soc = np.asarray(chem.ocv_soc, dtype=np.float64)
+        self._ocv_v = np.asarray(chem.ocv_voltage_v, dtype=np.float64)
+        self._cap_t = np.asarray(chem.capacity_temp_c, dtype=np.float64)
+        self._cap_f = np.asarray(chem.capacity_fraction, dtype=np.float64)
+
+        self._soc = np.clip(soc + soc_dev, 0.0, 1.0)
+        self._v_rc = np.zeros((k, n))
+        self._temp_c = np.full(n, self._ambient_c) if self._isothermal else temp_c + temp_dev
+        self._current_a = 0.0
+        self._heat_w = 0.0
+        self._elapsed_s = 0.0
+        self._discharge_ah = 0.0
+        self._charge_ah = 0.0
+        self._energy_wh = 0.0
+        self._cache_dt = math.nan
+        self._rc_decay = np.ones((k, 1))
+        self._th_decay = np.ones(n)
+        self._update_voltages(0.0, self._chem.resistance_factor(self._temp_c))
+
+    @classmethod
+    def from_config(
+        cls,
+        chemistry: Chemistry | str = "nmc",
+        series: int | None = None,
+        parallel: int | None = None,
+        **kwargs: Any,
+    ) -> Pack:
+        """A 400 V class pack: series/parallel default to the chemistry file's ``[pack]`` table."""
+        chem = chemistry if isinstance(chemistry, Chemistry) else load_chemistry(chemistry)
+        return cls(
+            chem,
+            chem.series_400v if series is None else series,
+            chem.parallel_default if parallel is None else parallel,
+            **kwargs,
+        )
+
+    # --- stepping -----------------------------------------------------------
+
+    def step(self, dt_s: float, current_a: float) -> None:
+        """Advance the pack by ``dt_s`` seconds with ``current_a`` held constant.
+
+        ``current_a`` is the pack current: positive discharges, negative charges.
+
+        Raises:
+            ValueError: ``dt_s`` not finite and > 0, or ``current_a`` not finite.
+        """
+        dt = float(dt_s)
+        if not (dt > 0.0 and math.isfinite(dt)):
+            raise ValueError(f"dt_s must be a finite number > 0, got {dt_s!r}")
+        current = float(current_a)
+        if not math.isfinite(current):
+            raise ValueError(f"current_a must be finite, got {current_a!r}")
+        self._step(dt, current)
+
+    def _step(self, dt: float, current: float) -> None:
+        if dt != self._cache_dt:
+            self._rc_decay = np.exp(-dt / self._rc_tau)
+            self._th_decay = np.exp(-(self._g_amb + self._g_cool) * dt / self._heat_cap_j_per_k)
+            self._cache_dt = dt
+        chem = self._chem
+        i = current / self._parallel
+        temp = self._temp_c
+        factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / chem.r_doubling_interval_c), chem.r_min_factor)
+
+        usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)
+        self._soc = np.minimum(np.maximum(self._soc - (i * dt) / usable_as, 0.0), 1.0)
+
+        rc_r = self._rc_r_base * factor
+        a = self._rc_decay
+        self._v_rc = a * self._v_rc + (1.0 - a) * (rc_r * i)
+
+        heat = (i * i) * (self._r0_base * factor)
+        if self._v_rc.shape[0]:
+            heat = heat + (self._v_rc * self._v_rc / rc_r).sum(axis=0)
+        self._heat_w = float(heat.sum()) * self._parallel
+
+        if self._isothermal:
+            self._temp_c = np.full(self._series, self._ambient_c)
+        else:
+            g_cool = self._g_cool
+            if self._coolant_c is None or self._g_cool_total == 0.0:
+                t_eq = self._ambient_c + heat / self._g_amb
+            else:
+                t_eq = (self._g_amb * self._ambient_c + g_cool * self._coolant_c + heat) / (self._g_amb + g_cool)
+            self._temp_c = t_eq + (temp - t_eq) * self._th_decay
+
+        self._update_voltages(i, factor)
+        self._current_a = current
+        self._elapsed_s += dt
+        if current > 0.0:
+            self._discharge_ah += current * dt / 3600.0
+        else:
+            self._charge_ah -= current * dt / 3600.0
+        self._energy_wh += abs(self._pack_voltage_v * current) * dt / 3600.0
+
+    def _update_voltages(self, i: float, factor: FloatArray) -> None:
+        ocv = np.interp(self._soc, self._ocv_soc, self._ocv_v)
+        ocv += self._chem.entropic_v_per_k * (self._temp_c - REFERENCE_TEMP_C)
+        v = ocv - i * (self._r0_base * factor)
+        if self._v_rc.shape[0]:
+            v -= self._v_rc.sum(axis=0)
+        v.flags.writeable = False
+        self._cell_v = v
+        self._pack_voltage_v = float(v.sum())
+        for arr in (self._soc, self._temp_c):
+            arr.flags.writeable = False
+
+    # --- scenario setters ---------------------------------------------------
+
+    @property
+    def ambient_c(self) -> float:
+        """Ambient temperature around the pack, C (settable by scenarios)."""
+        return self._ambient_c
+
+    @ambient_c.setter
+    def ambient_c(self, value: float) -> None:
+        self._ambient_c = _finite("ambient_c", value)
+
+    @property
+    def coolant_c(self) -> float | None:
+        """Coolant inlet temperature, C, or ``None`` when no coolant flows (settable)."""
+        return self._coolant_c
+
+    @coolant_c.setter
+    def coolant_c(self, value: float | None) -> None:
+        self._coolant_c = None if value is None else _finite("coolant_c", value)
+
+    def set_cell_temps_c(self, temps_c: npt.ArrayLike) -> None:
+        """Force cell temperatures (a scalar or one value per series element): soak or fault injection.
+
+        The thermal model carries on from these values at the next step (an
+        isothermal pack snaps back to ambient).
+
+        Raises:
+            ValueError: wrong length or a non-finite value.
+        """
+        arr = np.broadcast_to(np.asarray(temps_c, dtype=np.float64), (self._series,)).copy()
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"cell temperatures must be finite, got {temps_c!r}")
+        arr.flags.writeable = False
+        self._temp_c = arr
+        self._update_voltages(self._current_a / self._parallel, self._chem.resistance_factor(arr))
+
+    # --- read-only state ----------------------------------------------------
+
+    @property
+    def chemistry(self) -> Chemistry:
+        return self._chem
+
+    @property
+    def series(self) -> int:
+        return self._series
+
+    @property
+    def parallel(self) -> int:
+        return self._parallel
+
+    @property
+    def elapsed_s(self) -> float:
+        """Sum of all ``dt_s`` stepped so far."""
+        return self._elapsed_s
+
+    @property
+    def capacity_ah(self) -> float:
+        """Rated pack capacity: cell Ah x parallel (at 25 C, before spread)."""
+        return self._chem.capacity_ah * self._parallel
+
+    @property
+    def current_a(self) -> float:
+        """Pack current of the last step, A (positive = discharge)."""
+        return self._current_a
+
+    @property
+    def pack_voltage_v(self) -> float:
+        """Terminal voltage of the pack, V."""
+        return self._pack_voltage_v
+
+    @property
+    def soc(self) -> float:
+        """True mean SOC, 0..1, weighted by cell capacity."""
+        return float(np.dot(self._soc, self._cap_ah) / self._cap_ah.sum())
+
+    @property
+    def cell_soc(self) -> FloatArray:
+        """True SOC per series element (read-only array)."""
+        return self._soc
+
+    @property
+    def cell_voltages_v(self) -> FloatArray:
+        """Terminal voltage per series element, V (read-only array)."""
+        return self._cell_v
+
+    @property
+    def cell_temps_c(self) -> FloatArray:
+        """Temperature per series element, C (read-only array)."""
+        return self._temp_c
+
+    @property
+    def min_cell_voltage_v(self) -> float:
+        return float(self._cell_v.min())
+
+    @property
+    def max_cell_voltage_v(self) -> float:
+        return float(self._cell_v.max())
+
+    @property
+    def min_cell_temp_c(self) -> float:
+        return float(self._temp_c.min())
+
+    @property
+    def max_cell_temp_c(self) -> float:
+        return float(self._temp_c.max())
+
+    @property
+    def heat_w(self) -> float:
+        """Heat generated in all cells during the last step, W."""
+        return self._heat_w
+
+    @property
+    def discharge_ah(self) -> float:
+        """Ah taken out of the pack so far."""
+        return self._discharge_ah
+
+    @property
+    def charge_ah(self) -> float:
+        """Ah put into the pack so far."""
+        return self._charge_ah
+
+    @property
+    def energy_throughput_wh(self) -> float:
+        """Energy through the terminals so far, both directions, Wh."""
+        return self._energy_wh
+
+    @property
+    def equivalent_full_cycles(self) -> float:
+        """Discharge Ah throughput divided by rated capacity: the wear the bench reports."""
+        return self._discharge_ah / self.capacity_ah
+
+    def snapshot(self) -> PackSnapshot:
+        """The scalars of the pack now, as a frozen record."""
+        return PackSnapshot(
+            chemistry=self._chem.name,
+            series=self._series,
+            parallel=self._parallel,
+            elapsed_s=self._elapsed_s,
+            pack_voltage_v=self._pack_voltage_v,
+            current_a=self._current_a,
+            soc=self.soc,
+            min_cell_voltage_v=self.min_cell_voltage_v,
+            max_cell_voltage_v=self.max_cell_voltage_v,
+            min_cell_temp_c=self.min_cell_temp_c,
+            max_cell_temp_c=self.max_cell_temp_c,
+            ambient_c=self._ambient_c,
+            capacity_ah=self.capacity_ah,
+            heat_w=self._heat_w,
+            discharge_ah=self._discharge_ah,
+            charge_ah=self._charge_ah,
+            energy_throughput_wh=self._energy_wh,
+            equivalent_full_cycles=self.equivalent_full_cycles,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Pack({self._chem.name!r}, {self._series}s{self._parallel}p, soc={self.soc:.3f}, "
+            f"{self._pack_voltage_v:.1f} V, {self._current_a:.1f} A)"
+        )

@@ -1,0 +1,156 @@
+"""Chemistry data files: shapes of the shipped curves, and refusal of bad data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hilbench.errors import ConfigError
+from hilbench.plant import Chemistry, available_chemistries, load_chemistry
+from hilbench.plant.chemistry import CHEMISTRY_DIR
+
+from ._harness import SHIPPED
+
+# Datasheet windows per chemistry (DOMAIN.md): (OCV at 50 % low, high).
+MID_SOC_OCV_WINDOW_V = {
+    "lfp": (3.25, 3.35),
+    "nmc": (3.6, 3.85),
+    "sodium_ion": (2.9, 3.3),
+    "solid_state": (3.6, 3.95),
+}
+
+
+def test_all_four_chemistries_ship() -> None:
+    assert tuple(available_chemistries()) == SHIPPED
+
+
+def test_ocv_at_full_half_empty_within_window(chemistry: Chemistry) -> None:
+    full, half, empty = chemistry.ocv_v([1.0, 0.5, 0.0])
+    low, high = MID_SOC_OCV_WINDOW_V[chemistry.name]
+    assert low <= half <= high
+    assert full <= chemistry.max_voltage_v + 1e-9
+    assert empty >= chemistry.min_voltage_v - 1e-9
+    assert chemistry.min_voltage_v < chemistry.nominal_voltage_v < chemistry.max_voltage_v
+
+
+def test_ocv_rises_with_soc(chemistry: Chemistry) -> None:
+    soc = np.linspace(0.0, 1.0, 201)
+    assert np.all(np.diff(chemistry.ocv_v(soc)) > 0.0)
+
+
+def test_lfp_plateau_is_flat_and_nmc_is_sloped() -> None:
+    lfp, nmc = load_chemistry("lfp"), load_chemistry("nmc")
+    plateau = lfp.ocv_v(np.linspace(0.1, 0.9, 81))
+    assert plateau.min() >= 3.25 and plateau.max() <= 3.35
+    assert 3.45 <= float(nmc.ocv_v(0.1)) <= 3.55
+    assert float(nmc.ocv_v(1.0)) == pytest.approx(4.2)
+
+
+def test_resistance_rises_in_the_cold(chemistry: Chemistry) -> None:
+    r = chemistry.r0_ohm_at([-20.0, 0.0, 10.0, 25.0])
+    assert np.all(np.diff(r) < 0.0)
+    assert r[-1] == pytest.approx(chemistry.r0_ohm)
+    assert r[2] / r[3] >= 1.5  # roughly doubling every 10-15 C
+
+
+def test_solid_state_resistance_falls_most_sharply_in_the_cold() -> None:
+    factors = {n: float(load_chemistry(n).resistance_factor(-10.0)) for n in SHIPPED}
+    assert max(factors, key=factors.get) == "solid_state"
+    assert min(factors, key=factors.get) == "sodium_ion"
+
+
+def test_cold_capacity_ordering() -> None:
+    frac = {n: float(load_chemistry(n).capacity_fraction_at(-20.0)) for n in SHIPPED}
+    assert frac["sodium_ion"] > 0.7
+    assert 0.55 <= frac["lfp"] <= 0.65
+    assert 0.65 <= frac["nmc"] <= 0.75
+    assert frac["solid_state"] == min(frac.values())
+
+
+def test_lithium_ion_cannot_charge_below_freezing_sodium_can() -> None:
+    for name in ("lfp", "nmc", "solid_state"):
+        assert load_chemistry(name).charge_min_c >= 0.0
+    assert load_chemistry("sodium_ion").charge_min_c < 0.0
+
+
+def test_every_section_names_its_source(chemistry: Chemistry) -> None:
+    for section in ("voltage", "capacity", "ocv", "resistance", "temperature_limits", "thermal", "life"):
+        assert chemistry.source(section), f"{chemistry.name}: no source for [{section}]"
+
+
+def test_name_lookup_is_forgiving_about_case_and_dashes() -> None:
+    assert load_chemistry("Sodium-Ion") == load_chemistry("sodium_ion")
+
+
+def test_load_by_path_equals_load_by_name() -> None:
+    by_path = load_chemistry(CHEMISTRY_DIR / "lfp.toml")
+    assert by_path == load_chemistry("lfp")
+
+
+# --- bad data ---------------------------------------------------------------
+
+
+def _write_variant(tmp_path: Path, old: str, new: str, name: str = "lfp") -> Path:
+    text = (CHEMISTRY_DIR / f"{name}.toml").read_text()
+    assert old in text, f"fixture text {old!r} not found in {name}.toml"
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_non_monotonic_ocv_is_refused_with_file_entry_and_reason(tmp_path: Path) -> None:
+    path = _write_variant(
+        tmp_path,
+        "voltage_v = [2.50, 2.90, 3.10, 3.25, 3.265, 3.285, 3.295,",
+        "voltage_v = [2.50, 2.90, 3.10, 3.25, 3.265, 3.31, 3.30,",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_chemistry(path)
+    err = info.value
+    assert err.file == str(path)
+    assert err.entry == "ocv.voltage_v[6]"
+    assert "OCV must rise with SOC, but 3.30 V at SOC 0.40 is below 3.31 V at SOC 0.30" in err.reason
+    assert str(path) in str(err) and "ocv.voltage_v[6]" in str(err)
+
+
+def test_unknown_chemistry_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown chemistry 'lead_acid'.*lfp, nmc, sodium_ion, solid_state"):
+        load_chemistry("lead_acid")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "entry", "reason"),
+    [
+        ("r0_ohm = 0.00035\n", "", "resistance.r0_ohm", "missing key"),
+        ("r0_ohm = 0.00035", 'r0_ohm = "low"', "resistance.r0_ohm", "expected a number"),
+        ("r0_ohm = 0.00035", "r0_ohm = -0.00035", "resistance.r0_ohm", "greater than 0"),
+        ("cycle_life = 4000", "cycle_life = 4000.5", "life.cycle_life", "expected an integer"),
+        ("max_v = 3.65", "max_v = 3.1", "voltage.max_v", "greater than 3.2 V"),
+        ("[thermal]", "[thermal]\ncell_mas_kg = 2.0", "thermal.cell_mas_kg", "unknown key"),
+        ("fraction = [0.30,", "fraction = [0.30, 0.5,", "capacity.fraction", "one per capacity.temp_c"),
+        ("fraction = [0.30,", "fraction = [1.30,", "capacity.fraction[0]", "at most 1"),
+        ("soc =       [0.00,", "soc =       [0.01,", "ocv.soc", "must run from 0 to 1"),
+        ("rc_tau_s = [15.0, 300.0]", "rc_tau_s = [15.0]", "resistance.rc_tau_s", "one per resistance.rc_r_ohm"),
+        ("3.42, 3.65]", "3.42, 3.70]", "ocv.voltage_v[14]", "outside the cell window"),
+        ("[pack]\n", "[pack]\nseries_400v = 0\n", "pack", ""),  # duplicate key -> TOML error
+    ],
+)
+def test_bad_entries_are_refused(tmp_path: Path, old: str, new: str, entry: str, reason: str) -> None:
+    path = _write_variant(tmp_path, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_chemistry(path)
+    err = info.value
+    assert err.file == str(path)
+    if entry == "pack":  # TOML syntax errors carry the line instead of an entry
+        assert "not valid TOML" in err.reason
+        return
+    assert err.entry == entry
+    assert reason in err.reason, err.reason
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=re.escape("chemistry file not found")):
+        load_chemistry(tmp_path / "nope.toml")
