@@ -35,8 +35,8 @@ def test_lower_levels_measure_fewer_tokens_per_s(performance: PerformanceModel) 
 def test_watts_follow_the_level(performance: PerformanceModel, table: PowerTable) -> None:
     assert performance.power_w(P.OFF) == 0.0
     assert performance.power_w(P.IDLE) == table.idle_w
-    assert performance.power_w(P.P50) == pytest.approx(table.idle_w + 0.5 * table.max_w)
-    assert performance.power_w(P.P100) == pytest.approx(table.idle_w + table.max_w)
+    assert performance.power_w(P.P50) == pytest.approx(table.idle_w + 0.5 * (table.max_w - table.idle_w))
+    assert performance.power_w(P.P100) == pytest.approx(table.max_w)
     assert performance.tokens_per_kwh(P.P100) == pytest.approx(
         performance.rate(P.P100) * 3.6e6 / performance.power_w(P.P100)
     )
