@@ -102,6 +102,8 @@ class Clock(ABC):
         ``start + n * period``, whatever the callbacks cost.
         """
         period_us = seconds_to_us(period_s)
+        if offset_s < 0:
+            raise ValueError(f"offset must be >= 0 s, got {offset_s}")
         if period_us <= 0:
             raise ValueError(f"period must be at least 1 us, got {period_s} s")
         return self._push(self._now_us + seconds_to_us(offset_s), callback, period_us)

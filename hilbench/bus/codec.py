@@ -57,7 +57,9 @@ class MessageCodec:
             self._bounds[signal.name] = (lo, hi)
             if signal.multiplexer_ids is None:
                 self._template[signal.name] = min(max(0.0, lo), hi)
-        self._values = dict(self._template)
+        # Role registers: a value not given to encode() keeps its last value.
+        self._registers: dict[str, object] = {slot.role: None for slot in self.slots}
+        self._role_names = tuple(self._registers)
         # Encoding and decoding are pure functions of their inputs; parked-car
         # traffic repeats itself a lot, so both are memoised (bounded).
         self._encoded: dict[tuple, bytes] = {}
@@ -67,28 +69,17 @@ class MessageCodec:
     def encode(self, roles: Mapping[str, object], signals: Mapping[str, float] | None = None) -> can.Message:
         """Build one frame from role values (and raw DBC signals, for mux/detail messages).
 
-        Role values not given keep their last value (a sender's registers).
+        Role values not given keep their last value (a sender's registers);
+        values outside a signal's range saturate at its limits.
         """
-        values = self._values
-        bounds = self._bounds
-        for slot in self.slots:
-            if slot.role in roles:
-                value = roles[slot.role]
-                if slot.raw_by_state:
-                    value = slot.raw_by_state[value]  # type: ignore[index]
-                else:
-                    value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
-                lo, hi = bounds[slot.signal]
-                values[slot.signal] = lo if value < lo else hi if value > hi else value
-        if signals:
-            values = dict(values)
-            for name, value in signals.items():
-                lo, hi = bounds[name]
-                values[name] = lo if value < lo else hi if value > hi else value
-        key = tuple(values.values())
+        registers = self._registers
+        for name in self._role_names:
+            if name in roles:
+                registers[name] = roles[name]
+        key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
         payload = self._encoded.get(key)
         if payload is None:
-            payload = self.message.encode(values, scaling=True, padding=False, strict=False)
+            payload = self._encode_uncached(signals)
             if len(self._encoded) >= CACHE_SIZE:
                 self._encoded.clear()
             self._encoded[key] = payload
@@ -100,6 +91,26 @@ class MessageCodec:
             arbitration_id=self.frame_id, data=data, is_extended_id=self.is_extended_id,
             is_fd=self.is_fd, bitrate_switch=self.is_fd, check=False,
         )
+
+    def _encode_uncached(self, signals: Mapping[str, float] | None) -> bytes:
+        values = dict(self._template)
+        bounds = self._bounds
+        registers = self._registers
+        for slot in self.slots:
+            value = registers[slot.role]
+            if value is None:
+                continue
+            if slot.raw_by_state:
+                value = slot.raw_by_state[value]  # type: ignore[index]
+            else:
+                value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
+            lo, hi = bounds[slot.signal]
+            values[slot.signal] = lo if value < lo else hi if value > hi else value
+        if signals:
+            for name, value in signals.items():
+                lo, hi = bounds[name]
+                values[name] = lo if value < lo else hi if value > hi else value
+        return self.message.encode(values, scaling=True, padding=False, strict=False)
 
     # -- receiving ---------------------------------------------------------
     def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:

@@ -48,8 +48,12 @@ def profile2_data_id(base: int, counter: int) -> int:
 
 def profile2_crc(payload: bytes | bytearray, data_id_base: int) -> int:
     """CRC for a profile-2 payload (CRC in byte 0, counter in the low nibble of byte 1)."""
-    counter = payload[1] & 0x0F
-    return crc8h2f(bytes(payload[1:]) + bytes((profile2_data_id(data_id_base, counter),)))
+    table = _TABLE
+    crc = 0xFF
+    for index in range(1, len(payload)):
+        crc = table[crc ^ payload[index]]
+    crc = table[crc ^ ((data_id_base + (payload[1] & 0x0F)) & 0xFF)]
+    return crc ^ 0xFF
 
 
 def protect(payload: bytearray, data_id_base: int, counter: int) -> bytearray:

@@ -30,6 +30,7 @@ class BusPort:
         self.send_errors = 0
         # The bench's own interface can skip BusABC.recv's timeout bookkeeping.
         self._recv_nowait = getattr(bus, "recv_nowait", None)
+        self._pending = getattr(bus, "queue", None)
 
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
         self._handlers.setdefault((frame_id, extended), []).append(handler)
@@ -58,6 +59,8 @@ class BusPort:
 
     def poll(self, timeout_s: float = 0.0) -> int:
         """Handle every frame waiting (waiting up to ``timeout_s`` for the first)."""
+        if self._pending is not None and not self._pending:
+            return 0
         count = 0
         recv_nowait = self._recv_nowait
         handlers = self._handlers

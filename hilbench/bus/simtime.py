@@ -41,7 +41,8 @@ class SimTimeBus(can.BusABC):
         self._clock = clock
         self._epoch_s = float(epoch_s)
         self._receive_own = receive_own_messages
-        self._queue: deque[can.Message] = deque()
+        #: Frames waiting to be received (public so the bench's poll loop can test it cheaply).
+        self.queue: deque[can.Message] = deque()
         self._peers = _CHANNELS.setdefault(self._channel_name, [])
         self._peers.append(self)
         self._can_protocol = can.CanProtocol.CAN_FD if fd else can.CanProtocol.CAN_20
@@ -54,16 +55,19 @@ class SimTimeBus(can.BusABC):
         msg.channel = self._channel_name
         for peer in self._peers:
             if peer is not self or self._receive_own:
-                peer._queue.append(msg)
+                peer.queue.append(msg)
 
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
-        if self._queue:
-            return self._queue.popleft(), False
-        return None, False
+        return self.recv_nowait(), True
+
+    def recv(self, timeout: float | None = None) -> can.Message | None:
+        """The next matching frame, or None at once: in simulated time nothing
+        can arrive while the caller waits, so any timeout (even None) is moot."""
+        return self.recv_nowait()
 
     def recv_nowait(self) -> can.Message | None:
         """Fast path for the bench's poll loop: the next frame, or None (filters applied)."""
-        queue = self._queue
+        queue = self.queue
         while queue:
             msg = queue.popleft()
             if self._filters is None or self._matches_filters(msg):
@@ -72,7 +76,7 @@ class SimTimeBus(can.BusABC):
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     def shutdown(self) -> None:
         if self in self._peers:

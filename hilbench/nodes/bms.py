@@ -87,8 +87,9 @@ class BmsNode(EmulatedNode):
         self._last_sample_s: float | None = None
         #: Sensor faults injected by scenarios: role -> callable(value, now_s) -> value
         self.sensor_faults: dict[str, object] = {}
-        self.cell_voltages_v = pack.cell_voltages_v.copy()
-        self.sensor_temps_c = pack.cell_temps_c[:: self._sensor_stride].copy()
+        temp_cell = codec.signal_map.cells.get("temperature")
+        self._temp_lsb_c = (codec.message(temp_cell.message).message.get_signal_by_name(
+            temp_cell.signal_name(0, 0)).scale if temp_cell else 0.1)
         self._cell_frame = {"voltage": 0, "temperature": 0, "voltage_fd": 0}
         self.sample()
 
@@ -110,9 +111,11 @@ class BmsNode(EmulatedNode):
         self.soc_estimate_pct = min(100.0, max(0.0, self.soc_estimate_pct - 100.0 * current * dt / capacity_as))
 
         cells = pack.cell_voltages_v
-        self.cell_voltages_v = cells
         temps = pack.cell_temps_c[:: self._sensor_stride]
-        self.sensor_temps_c = temps
+        # What the ADCs deliver: 1 mV cell voltage resolution, sensors at the
+        # bus resolution.  Quantising here also lets unchanged frames be reused.
+        self.cell_voltages_v = np.round(cells, 3)
+        self.sensor_temps_c = np.round(temps / self._temp_lsb_c) * self._temp_lsb_c
         v_min = self._fault("min_cell_voltage_v", float(cells.min()))
         v_max = self._fault("max_cell_voltage_v", float(cells.max()))
         t_min = self._fault("min_cell_temp_c", float(temps.min()))
@@ -204,8 +207,9 @@ class BmsNode(EmulatedNode):
             base = frame * cell.per_frame
             signals: dict[str, float] = {cell.multiplexer: frame}
             n = min(cell.per_frame, len(values) - base)
+            chunk = values[base:base + n].tolist()
             for k in range(cell.per_frame):
-                signals[names[k]] = float(values[base + k]) if k < n else 0.0
+                signals[names[k]] = chunk[k] if k < n else 0.0
             if cell.count_signal:
                 signals[cell.count_signal] = n
             return sender.encode({}, signals)

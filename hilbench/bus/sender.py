@@ -1,0 +1,50 @@
+"""Periodic transmission shared by every bench-side sender (emulated ECUs and the bundled DUT).
+
+A :class:`FrameSource` schedules each of its messages at its cycle time and
+passes every frame through its transmit filters, the seam where scenarios
+inject faults (drop, delay, corrupt, wrong counter) without the sender knowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import can
+
+from ..clock import Clock
+from .codec import MessageCodec
+from .port import BusPort
+
+#: filter(message_name, frame) -> frame to send, or None to drop it
+TxFilter = Callable[[str, can.Message], "can.Message | None"]
+FrameBuilder = Callable[[MessageCodec], can.Message]
+
+
+class FrameSource:
+    def __init__(self, port: BusPort, clock: Clock) -> None:
+        self.port = port
+        self.clock = clock
+        #: When True nothing is sent (a node that went silent or lost power).
+        self.silent = False
+        self.tx_filters: list[TxFilter] = []
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    def schedule(self, name: str, sender: MessageCodec, build: FrameBuilder, *, offset_s: float = 0.0) -> None:
+        """Send ``name`` every cycle, first at now + ``offset_s``."""
+        if not sender.cycle_time_s:
+            return
+
+        def transmit() -> None:
+            if self.silent:
+                return
+            msg = build(sender)
+            for tx_filter in self.tx_filters:
+                msg = tx_filter(name, msg)
+                if msg is None:
+                    self.frames_dropped += 1
+                    return
+            if self.port.send(msg):
+                self.frames_sent += 1
+
+        self.clock.call_every(sender.cycle_time_s, transmit, offset_s=offset_s)

@@ -1,0 +1,1 @@
+"""The ``hilbench`` command line: a thin shell over scenarios and the bench."""

@@ -1,0 +1,57 @@
+"""Entry point: parse the subcommand, run it, turn any bench error into one line and exit code 2.
+
+As in cantools, each subcommand is its own small module and the traceback
+of an expected error stays behind ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from ..errors import HilbenchError
+from . import run as run_cmd
+
+SUBCOMMANDS = {"run": run_cmd}
+
+
+def _sigterm_to_interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (CI cancelling a job) goes through the same cleanup as Ctrl-C,
+    # so recordings are stopped and flushed.
+    raise KeyboardInterrupt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hilbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in SUBCOMMANDS.items():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    try:
+        return int(args.func(args))
+    except HilbenchError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``hilbench run [PATH ...]``: run scenarios (the bundled suite by default) and print verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..bus.open import BusConfig
+from ..bus.recorder import count_frames
+from ..errors import ConfigError
+from ..scenarios import RunOptions, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from .progress import ProgressBar
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
+                       description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
+                                   "in simulated time, or on a real bus with --interface.")
+    p.add_argument("paths", nargs="*", help="scenario files or folders")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
+    p.add_argument("--record", type=Path, help="record the bus (.blf, .asc, .log); with several scenarios, "
+                                               "the scenario name is added before the suffix")
+    p.add_argument("--dbc", type=Path, help="DBC file (default: dbc/hilbench.dbc)")
+    p.add_argument("--signal-map", type=Path, help="signal map TOML (default: dbc/hilbench.signals.toml)")
+    p.add_argument("--interface", default="simtime", help="python-can interface (default: simtime)")
+    p.add_argument("--channel", default="bench", help="python-can channel")
+    p.add_argument("--bitrate", type=int, help="bitrate for real interfaces")
+    p.add_argument("--dut-defect", help="run against the compute emulator with a seeded defect")
+    p.add_argument("--no-dut", action="store_true", help="do not emulate the compute unit (a real one is on the bus)")
+    p.set_defaults(func=run)
+
+
+def _record_path(base: Path | None, name: str, many: bool) -> Path | None:
+    if base is None:
+        return None
+    return base.with_name(f"{base.stem}-{name}{base.suffix}") if many else base
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = args.paths or [bundled_scenarios_dir()]
+    files = discover(paths)
+    scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
+    if args.record is not None and args.record.suffix.lower() not in (".blf", ".asc", ".log", ".csv", ".trc", ".mf4"):
+        raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
+    emulate = frozenset({"bms", "vcu", "obc"}) if args.no_dut else None
+    results = []
+    for scenario in scenarios:
+        record = _record_path(args.record, scenario.name, len(scenarios) > 1)
+        options = RunOptions(seed=args.seed, bus=BusConfig(args.interface, args.channel, args.bitrate),
+                             dbc=args.dbc, signal_map=args.signal_map, record=record, dut_defect=args.dut_defect,
+                             emulate=emulate)
+        bar = ProgressBar(scenario.name)
+        try:
+            result = run_scenario(scenario, options, progress=bar)
+        finally:
+            bar.close()
+        results.append(result)
+        _print_result(result, record)
+    failed = [r for r in results if not r.passed]
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _print_result(result, record: Path | None) -> None:
+    s = result.scenario
+    print(f"\n{s.name}  [{result.verdict}]  {s.duration_s / 3600:.2f} h simulated, {result.frames} frames")
+    width = max((len(c.check.name) for c in result.checks), default=10)
+    print(f"  {'check':<{width}}  verdict  robustness  detail")
+    for c in result.checks:
+        rob = "" if c.robustness is None else f"{c.robustness:+.3g} {c.check.unit}".strip()
+        print(f"  {c.check.name:<{width}}  {c.verdict:<7}  {rob:>10}  {c.detail}")
+    e = result.economics
+    print(f"  tokens {e.tokens:,}  compute {e.compute_energy_kwh:.3f} kWh "
+          f"(pack {e.energy_from_pack_kwh:.3f}, grid {e.energy_from_grid_kwh:.3f})  "
+          f"{e.tokens_per_kwh / 1e6:.2f} M tokens/kWh  pack wear {e.pack_equivalent_full_cycles:.4f} EFC")
+    if record is not None:
+        print(f"  recording {record}: {count_frames(record)} frames")
+    sys.stdout.flush()

@@ -1,0 +1,296 @@
+"""Safety supervisor of the compute unit: decides from what the bus says, nothing else.
+
+It is given an :class:`Observation` (decoded CAN values plus freshness, built
+by the CAN side of the emulator) and returns a :class:`Decision`: a state,
+the reason, and the power budget the compute unit may use.  Rules, in order
+of precedence: stale or corrupted data -> SAFE_STOP; BMS hard fault -> FAULT;
+not parked or a drive request -> STANDBY with zero power; not allowed -> OFF;
+then the battery rules (SOC reserve when discharging, cell voltage, cell
+temperature window, DCL, charge-only while charging), each of which may
+derate or stop.  Every rule is one small method so that a seeded defect can
+switch exactly one of them off (see :data:`DEFECTS`), which is how the
+scenario suite proves its checks can fail.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hilbench.errors import ConfigError
+
+PARAMS_FILE = Path(__file__).with_name("supervisor.toml")
+
+
+class State(enum.IntEnum):
+    OFF = 0
+    STANDBY = 1
+    RUNNING = 2
+    DERATED = 3
+    SAFE_STOP = 4
+    FAULT = 5
+
+
+#: Seeded defects: each disables one safety rule.  ``wrong_hysteresis``
+#: resumes from a SOC or thermal stop without any hysteresis.
+DEFECTS: dict[str, str] = {
+    "ignore_reserve": "keeps computing below the driver's SOC reserve",
+    "ignore_thermal": "ignores junction and cell temperature limits",
+    "ignore_stale": "keeps using BMS/VCU/OBC data that has gone stale or fails E2E",
+    "ignore_gear": "computes while not in P or while driving is requested",
+    "ignore_dcl": "draws more than the BMS discharge current limit allows",
+    "wrong_hysteresis": "resumes straight after a SOC/cell-voltage stop, with no hysteresis",
+    "ignore_charge_only": "discharges the pack while it should run on charger power only",
+}
+
+
+@dataclass
+class Observation:
+    """What the compute unit knows, all of it decoded from CAN (None: never received)."""
+
+    now_s: float
+    bms_fresh: bool = False
+    vcu_fresh: bool = False
+    obc_fresh: bool = False
+    e2e_ok: bool = True
+    gear: str | None = None
+    drive_requested: bool = False
+    compute_allowed: bool = True
+    coolant_c: float | None = None
+    soc_pct: float | None = None
+    reserve_soc_pct: float | None = None
+    pack_voltage_v: float | None = None
+    pack_current_a: float | None = None
+    dcl_a: float | None = None
+    min_cell_voltage_v: float | None = None
+    cell_voltage_min_limit_v: float | None = None
+    bms_fault_level: str | None = None
+    temp_fault_level: int = 0           # worst of the BMS's discharge temperature levels, 0..3
+    contactor_closed: bool = True
+    plug_present: bool = False
+    cp_state: str | None = None
+    charge_power_w: float = 0.0
+    junction_c: float = 25.0
+    compute_power_w: float = 0.0        # what the unit drew in the last tick
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    reason: str
+    budget_w: float
+
+    @property
+    def computes(self) -> bool:
+        return self.state in (State.RUNNING, State.DERATED) and self.budget_w > 0
+
+
+@dataclass
+class SupervisorParams:
+    stale_after_s: float
+    resume_hold_s: float
+    soc_stop_margin_pct: float
+    soc_derate_band_pct: float
+    soc_resume_hysteresis_pct: float
+    min_cell_voltage_margin_v: float
+    resume_cell_voltage_margin_v: float
+    dcl_usage: float
+    dcdc_efficiency: float
+    charge_margin_w: float
+
+    @classmethod
+    def load(cls, path: Path = PARAMS_FILE) -> SupervisorParams:
+        try:
+            with path.open("rb") as fh:
+                d = tomllib.load(fh)
+            return cls(
+                d["timeouts"]["stale_after_s"], d["timeouts"]["resume_hold_s"],
+                d["soc"]["stop_margin_pct"], d["soc"]["derate_band_pct"], d["soc"]["resume_hysteresis_pct"],
+                d["cells"]["min_cell_voltage_margin_v"], d["cells"]["resume_cell_voltage_margin_v"],
+                d["current"]["dcl_usage"], d["current"]["dcdc_efficiency"], d["charging"]["charge_margin_w"],
+            )
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(path, None, str(exc)) from None
+        except KeyError as exc:
+            raise ConfigError(path, str(exc.args[0]), "missing entry") from None
+
+
+@dataclass
+class Supervisor:
+    max_power_w: float
+    params: SupervisorParams = field(default_factory=SupervisorParams.load)
+    defects: frozenset[str] = frozenset()
+    state: State = State.OFF
+    reason: str = "NO_DATA"
+    _soc_latched: bool = False
+    _cell_latched: bool = False
+    _valid_since_s: float | None = None
+    _was_safe_stop: bool = False
+    transitions: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.defects) - set(DEFECTS)
+        if unknown:
+            raise ConfigError(None, "dut.defect", f"unknown defect(s) {sorted(unknown)}; known: {', '.join(DEFECTS)}")
+
+    # -- the decision --------------------------------------------------------
+    def decide(self, obs: Observation) -> Decision:
+        decision = self._decide(obs)
+        if decision.state != self.state or decision.reason != self.reason:
+            self.transitions.append((obs.now_s, decision.state.name, decision.reason))
+            self.state = decision.state
+            self.reason = decision.reason
+        return decision
+
+    def _decide(self, obs: Observation) -> Decision:
+        stop = self._data_validity(obs)
+        if stop is not None:
+            return stop
+        if obs.bms_fault_level == "HARD_LIMIT" or not obs.contactor_closed:
+            return Decision(State.FAULT, "BMS_FAULT", 0.0)
+        standby = self._vehicle_interlock(obs)
+        if standby is not None:
+            return standby
+        if not obs.compute_allowed:
+            return Decision(State.OFF, "NOT_REQUESTED", 0.0)
+        if obs.bms_fault_level == "STOP_REQUEST":
+            return Decision(State.SAFE_STOP, "BMS_FAULT", 0.0)
+
+        budget = self.max_power_w
+        reason = "NONE"
+        for rule in (self._cell_temperature, self._cell_voltage, self._soc_reserve, self._dcl, self._charge_only):
+            result = rule(obs)
+            if result is None:
+                continue
+            rule_budget, rule_reason = result
+            if rule_budget <= 0:
+                return Decision(State.SAFE_STOP, rule_reason, 0.0)
+            if rule_budget < budget:
+                budget, reason = rule_budget, rule_reason
+        if budget < self.max_power_w:
+            return Decision(State.DERATED, reason, budget)
+        return Decision(State.RUNNING, "NONE", budget)
+
+    # -- rules (each one switchable by a seeded defect) ------------------------
+    def _data_validity(self, obs: Observation) -> Decision | None:
+        if "ignore_stale" in self.defects:
+            if obs.gear is None or obs.soc_pct is None:
+                return Decision(State.STANDBY, "NO_DATA", 0.0)
+            return None
+        problem = None
+        if obs.gear is None and obs.soc_pct is None:
+            problem = "NO_DATA"
+        elif not obs.bms_fresh:
+            problem = "BMS_STALE"
+        elif not obs.vcu_fresh:
+            problem = "VCU_STALE"
+        elif not obs.obc_fresh:
+            problem = "OBC_STALE"
+        elif not obs.e2e_ok:
+            problem = "E2E_ERROR"
+        if problem is not None:
+            self._valid_since_s = None
+            state = State.STANDBY if problem == "NO_DATA" and self.state in (State.OFF, State.STANDBY) else State.SAFE_STOP
+            self._was_safe_stop = self._was_safe_stop or state is State.SAFE_STOP
+            return Decision(state, problem, 0.0)
+        if self._was_safe_stop:
+            if self._valid_since_s is None:
+                self._valid_since_s = obs.now_s
+            if obs.now_s - self._valid_since_s < self.params.resume_hold_s:
+                return Decision(State.SAFE_STOP, self.reason if self.state is State.SAFE_STOP else "RESUMED", 0.0)
+            self._was_safe_stop = False
+        return None
+
+    def _vehicle_interlock(self, obs: Observation) -> Decision | None:
+        if "ignore_gear" in self.defects:
+            return None
+        if obs.gear != "P":
+            return Decision(State.STANDBY, "GEAR_NOT_PARK", 0.0)
+        if obs.drive_requested:
+            return Decision(State.STANDBY, "DRIVE_REQUESTED", 0.0)
+        return None
+
+    def _charging(self, obs: Observation) -> bool:
+        return obs.plug_present and obs.cp_state in ("C", "D") and obs.charge_power_w > 0
+
+    def _soc_reserve(self, obs: Observation) -> tuple[float, str] | None:
+        if "ignore_reserve" in self.defects or obs.soc_pct is None or obs.reserve_soc_pct is None:
+            return None
+        if self._charging(obs):
+            self._soc_latched = False
+            return None
+        p = self.params
+        stop_at = obs.reserve_soc_pct + p.soc_stop_margin_pct
+        hysteresis = 0.0 if "wrong_hysteresis" in self.defects else p.soc_resume_hysteresis_pct
+        if obs.soc_pct <= stop_at:
+            self._soc_latched = True
+        elif obs.soc_pct > stop_at + hysteresis:
+            self._soc_latched = False
+        if self._soc_latched:
+            return 0.0, "SOC_RESERVE"
+        if obs.soc_pct <= stop_at + p.soc_derate_band_pct:
+            return self.max_power_w * 0.5, "SOC_RESERVE"
+        return None
+
+    def _cell_voltage(self, obs: Observation) -> tuple[float, str] | None:
+        if obs.min_cell_voltage_v is None or obs.cell_voltage_min_limit_v is None:
+            return None
+        if "ignore_reserve" in self.defects:
+            return None
+        p = self.params
+        stop_at = obs.cell_voltage_min_limit_v + p.min_cell_voltage_margin_v
+        resume_at = stop_at if "wrong_hysteresis" in self.defects else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v
+        if obs.min_cell_voltage_v <= stop_at:
+            self._cell_latched = True
+        elif obs.min_cell_voltage_v > resume_at:
+            self._cell_latched = False
+        return (0.0, "CELL_VOLTAGE_LOW") if self._cell_latched else None
+
+    def _cell_temperature(self, obs: Observation) -> tuple[float, str] | None:
+        if "ignore_thermal" in self.defects:
+            return None
+        if obs.temp_fault_level >= 2:
+            return 0.0, "CELL_TEMP_WINDOW"
+        if obs.temp_fault_level == 1:
+            return self.max_power_w * 0.5, "CELL_TEMP_WINDOW"
+        return None
+
+    def _dcl(self, obs: Observation) -> tuple[float, str] | None:
+        if "ignore_dcl" in self.defects or obs.dcl_a is None or not obs.pack_voltage_v:
+            return None
+        if self._charging(obs):
+            return None
+        p = self.params
+        own_a = obs.compute_power_w / p.dcdc_efficiency / obs.pack_voltage_v
+        others_a = max(0.0, (obs.pack_current_a or 0.0) - own_a)
+        headroom_a = obs.dcl_a * p.dcl_usage - others_a
+        budget = max(0.0, headroom_a) * obs.pack_voltage_v * p.dcdc_efficiency
+        if budget < self.max_power_w:
+            return budget, "DCL_LIMIT"
+        return None
+
+    def _charge_only(self, obs: Observation) -> tuple[float, str] | None:
+        if "ignore_charge_only" in self.defects or not self._charging(obs) or not obs.pack_voltage_v:
+            return None
+        p = self.params
+        # Charge power still flowing into the pack, plus what compute takes now, is what compute may use.
+        into_pack_w = -(obs.pack_current_a or 0.0) * obs.pack_voltage_v
+        available = (into_pack_w + obs.compute_power_w / p.dcdc_efficiency - p.charge_margin_w) * p.dcdc_efficiency
+        if available < self.max_power_w:
+            return max(0.0, available), "CHARGE_ONLY"
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state.name, "reason": self.reason, "transitions": len(self.transitions)}
+
+
+def thermal_reason(governor_reason: str) -> str | None:
+    """Map the governor's reason to the supervisor reason reported on CAN."""
+    return {"passive": "JUNCTION_THROTTLE", "hot": "JUNCTION_THROTTLE", "critical": "JUNCTION_CRITICAL"}.get(
+        governor_reason)
+
+
+__all__ = ["DEFECTS", "Decision", "Observation", "State", "Supervisor", "SupervisorParams", "thermal_reason"]

@@ -1,0 +1,223 @@
+"""The bundled device under test, CAN side: frames in, supervisor and compute unit, frames out.
+
+It reads BMS, VCU and OBC frames through the signal map, checks their E2E
+protection and freshness itself (cantools never checks counters), hands the
+CAN-free :class:`~hilbench.dut.compute.supervisor.Supervisor` an
+observation, runs the :class:`~hilbench.dut.compute.unit.ComputeUnit` at the
+granted budget, and reports state, reason, power, junction temperature and
+tokens on its own status frames.  Scenarios only ever see those frames, so a
+real car computer can take this emulator's place.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import can
+
+from ..bus.codec import BenchCodec, MessageCodec
+from ..bus.e2e import E2EReceiver
+from ..bus.port import BusPort
+from ..bus.sender import FrameSource
+from ..clock import Clock
+from ..errors import ConfigError
+from .compute.calibration import PerformanceModel
+from .compute.governor import Governor, ThermalTrips, TripPoint
+from .compute.power import PowerLevel, PowerTable
+from .compute.supervisor import DEFECTS, Observation, State, Supervisor, thermal_reason
+from .compute.unit import ComputeUnit
+
+REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
+TICK_S = 0.1
+_INPUT_PRODUCERS = ("bms", "vcu", "obc")
+
+
+def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceModel, PowerTable]:
+    with REFERENCE_PERFORMANCE.open("rb") as fh:
+        data = tomllib.load(fh)
+    table = table or PowerTable(max_w=float(data["max_power_w"]), idle_w=float(data["idle_power_w"]))
+    rates = {PowerLevel[name]: float(v) for name, v in data["tokens_per_s"].items()}
+    return PerformanceModel.from_rates(rates, table), table
+
+
+class ComputeEmulator(FrameSource):
+    def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, unit: ComputeUnit,
+                 supervisor: Supervisor, *, tick_s: float = TICK_S) -> None:
+        super().__init__(port, clock)
+        self.codec = codec
+        self.unit = unit
+        self.supervisor = supervisor
+        self.tick_s = tick_s
+        self.inputs: dict[str, object] = {}
+        self.values: dict[str, object] = {
+            "cu_state": "OFF", "cu_power_level": "OFF", "cu_reason": "NO_DATA", "compute_power_w": 0.0,
+            "junction_temp_c": unit.thermal.junction_c, "tokens_per_s": 0.0, "cu_requested_level": "OFF",
+            "cu_requested_pack_current_a": 0.0, "cu_keep_awake": 0, "tokens_total": 0,
+            "energy_from_pack_wh": 0.0, "energy_from_grid_wh": 0.0,
+        }
+        self.energy_from_pack_j = 0.0
+        self.energy_from_grid_j = 0.0
+        self.e2e_errors = 0
+        self.decode_errors = 0
+        self._last_valid_s: dict[str, float] = {}
+        self._group_of: dict[str, str] = {}
+        self._receivers: dict[str, E2EReceiver] = {}
+        self._rx: dict[tuple[int, bool], MessageCodec] = {}
+        for producer in _INPUT_PRODUCERS:
+            for name in codec.signal_map.messages_of(producer):
+                msg_codec = codec.message(name)
+                if not msg_codec.slots:
+                    continue  # per-cell detail: the compute unit does not need it
+                self._group_of[name] = producer
+                self._rx[(msg_codec.frame_id, msg_codec.is_extended_id)] = msg_codec
+                if msg_codec.e2e_base is not None:
+                    self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
+                port.subscribe(msg_codec.frame_id, self._on_frame, extended=msg_codec.is_extended_id)
+        self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
+        self._started = False
+        self.last_decision = None
+
+    @classmethod
+    def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
+                    fidelity: str = "model", performance: str = "reference", defect: str | Iterable[str] | None = None,
+                    model: str | None = None, coolant_c: float = 25.0, tick_s: float = TICK_S,
+                    **unknown: Any) -> ComputeEmulator:
+        """Build the emulator from the ``dut`` table of a bench config.
+
+        Raises:
+            ConfigError: an unknown key, fidelity, performance source or defect.
+        """
+        if unknown:
+            raise ConfigError(None, "dut", f"unknown key(s) {sorted(unknown)}; allowed: fidelity, performance, "
+                                           "defect, model, coolant_c, tick_s")
+        defects = frozenset([defect] if isinstance(defect, str) else (defect or ()))
+        unknown_defects = defects - set(DEFECTS)
+        if unknown_defects:
+            raise ConfigError(None, "dut.defect", f"unknown defect(s) {sorted(unknown_defects)}; "
+                                                  f"known: {', '.join(DEFECTS)}")
+        if performance not in ("reference", "calibrated"):
+            raise ConfigError(None, "dut.performance", f"expected 'reference' or 'calibrated', got {performance!r}")
+        perf, table = reference_performance()
+        engine = None
+        if fidelity == "real" or performance == "calibrated":
+            from .compute.calibration import calibrate
+            from .compute.engine import BUNDLED_MANIFEST, InferenceEngine, bundled_model
+
+            path, manifest = (model, None) if model else (str(bundled_model()), str(BUNDLED_MANIFEST))
+            engine = InferenceEngine(path, manifest=manifest)
+            if performance == "calibrated":
+                perf = calibrate(engine, table)
+        trips = None
+        if "ignore_thermal" in defects:
+            trips = ThermalTrips(TripPoint(500.0, 5.0), TripPoint(600.0, 2.0), TripPoint(700.0, 15.0))
+        unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
+                           governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
+        supervisor = Supervisor(max_power_w=table.max_w, defects=defects)
+        return cls(codec, port, clock, unit, supervisor, tick_s=tick_s)
+
+    # -- receiving -------------------------------------------------------------
+    def _on_frame(self, msg: can.Message) -> None:
+        codec_msg = self._rx[(msg.arbitration_id, msg.is_extended_id)]
+        receiver = self._receivers.get(codec_msg.name)
+        if receiver is not None and receiver.check(msg.data) is not None:
+            self.e2e_errors += 1
+            return  # a frame that fails E2E is never used
+        try:
+            roles = codec_msg.decode_roles(msg.data)
+        except Exception:
+            self.decode_errors += 1
+            return
+        self.inputs.update(roles)
+        self._last_valid_s[codec_msg.name] = self.clock.now
+
+    def _fresh(self, producer: str, now: float) -> bool:
+        limit = self.supervisor.params.stale_after_s
+        names = [n for n, g in self._group_of.items() if g == producer]
+        return bool(names) and all(now - self._last_valid_s.get(n, -1e9) <= limit for n in names)
+
+    def observe(self) -> Observation:
+        now = self.clock.now
+        i = self.inputs
+        temp_levels = [i.get(k) for k in ("over_temp_discharge", "under_temp_discharge")]
+        order = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
+        last = self.unit.last
+
+        def num(key: str) -> float | None:
+            value = i.get(key)
+            return float(value) if isinstance(value, (int, float)) else None
+
+        return Observation(
+            now_s=now,
+            bms_fresh=self._fresh("bms", now), vcu_fresh=self._fresh("vcu", now), obc_fresh=self._fresh("obc", now),
+            e2e_ok=all(r.tally < r.max_tally for r in self._receivers.values()),
+            gear=i.get("gear"),  # type: ignore[arg-type]
+            drive_requested=bool(i.get("drive_requested", 0)),
+            compute_allowed=bool(i.get("compute_allowed", 1)),
+            coolant_c=num("coolant_temp_c"),
+            soc_pct=num("soc_pct"), reserve_soc_pct=num("range_reserve_soc_pct"),
+            pack_voltage_v=num("pack_voltage_v"), pack_current_a=num("pack_current_a"),
+            dcl_a=num("discharge_current_limit_a"),
+            min_cell_voltage_v=num("min_cell_voltage_v"),
+            cell_voltage_min_limit_v=num("cell_voltage_min_limit_v"),
+            bms_fault_level=i.get("bms_fault_level"),  # type: ignore[arg-type]
+            temp_fault_level=max(order.get(str(v), 0) for v in temp_levels),
+            contactor_closed=i.get("contactor_state", "CLOSED") == "CLOSED",
+            plug_present=bool(i.get("plug_present", 0)),
+            cp_state=i.get("cp_state"),  # type: ignore[arg-type]
+            charge_power_w=num("charge_power_w") or 0.0,
+            junction_c=self.unit.thermal.junction_c,
+            compute_power_w=last.power_w if last else 0.0,
+        )
+
+    # -- the tick ----------------------------------------------------------------
+    def tick(self) -> None:
+        obs = self.observe()
+        decision = self.supervisor.decide(obs)
+        self.last_decision = decision
+        coolant = obs.coolant_c if obs.coolant_c is not None else self.unit.coolant_c
+        if decision.computes:
+            result = self.unit.tick(self.tick_s, PowerLevel.P100, budget_w=decision.budget_w, coolant_c=coolant)
+        else:
+            result = self.unit.tick(self.tick_s, PowerLevel.OFF, coolant_c=coolant)
+        state, reason = decision.state, decision.reason
+        thermal = thermal_reason(result.reason) if decision.computes else None
+        if thermal == "JUNCTION_CRITICAL":
+            state, reason = State.SAFE_STOP, thermal
+        elif thermal is not None:
+            state, reason = State.DERATED, thermal
+        energy_j = result.energy_j
+        if obs.plug_present and obs.cp_state in ("C", "D") and obs.charge_power_w > 0:
+            self.energy_from_grid_j += energy_j
+        else:
+            self.energy_from_pack_j += energy_j
+        v = self.values
+        v["cu_state"] = state.name
+        v["cu_reason"] = reason
+        v["cu_power_level"] = result.level.name
+        v["cu_requested_level"] = "P100" if decision.computes else "OFF"
+        v["compute_power_w"] = result.power_w
+        v["junction_temp_c"] = result.junction_c
+        v["tokens_per_s"] = result.tokens / self.tick_s if self.tick_s else 0.0
+        v["tokens_total"] = self.unit.tokens_total
+        v["cu_keep_awake"] = 1 if decision.computes else 0
+        pack_v = obs.pack_voltage_v or 0.0
+        v["cu_requested_pack_current_a"] = (result.power_w / self.supervisor.params.dcdc_efficiency / pack_v
+                                            if pack_v > 0 else 0.0)
+        v["energy_from_pack_wh"] = self.energy_from_pack_j / 3600.0
+        v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.clock.call_every(self.tick_s, self.tick, offset_s=0.005)
+        values = self.values
+        for index, (name, sender) in enumerate(self._senders.items()):
+            self.schedule(name, sender, lambda s: s.encode(values), offset_s=0.006 + index * 0.001)
+
+    def snapshot(self) -> dict[str, object]:
+        return {**self.values, "transitions": list(self.supervisor.transitions[-20:]),
+                "e2e_errors": self.e2e_errors}

@@ -1,0 +1,168 @@
+"""Evaluating checks on the traces a run left, with a robustness figure for each.
+
+Temporal operators are written here over numpy arrays rather than handed to
+an STL library: traces of an overnight session hold hundreds of thousands of
+samples per signal, the grid is uniform, and sample-and-hold semantics are
+what a CAN receiver sees; sliding-window minima and maxima over that grid
+are a few vectorised lines.  The tests compare these operators against
+rtamt's discrete-time monitor on random signals to keep them honest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .expr import ExprError, compile_expr, evaluate
+from .model import Check
+
+GRID_S = 0.1
+
+
+@dataclass
+class CheckResult:
+    check: Check
+    passed: bool
+    robustness: float | None
+    detail: str
+    violation_s: float | None = None
+    values: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+class TraceGrid:
+    """Role traces resampled (sample and hold) onto a uniform grid of ``GRID_S``."""
+
+    def __init__(self, monitor, duration_s: float, grid_s: float = GRID_S) -> None:
+        self.monitor = monitor
+        self.t = np.arange(0.0, duration_s + grid_s / 2, grid_s)
+        self._cache: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+        self.known = {name: monitor.states_of(name) for name in monitor.codec.signal_map.roles}
+
+    def __call__(self, role: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        cached = self._cache.get(role)
+        if cached is not None:
+            return cached
+        t, v = self.monitor.trace(role)
+        states = self.monitor.states_of(role)
+        if len(t) == 0:
+            values = np.full(self.t.shape, np.nan)
+        else:
+            idx = np.searchsorted(t, self.t, side="right") - 1
+            values = np.where(idx >= 0, v[np.clip(idx, 0, None)], np.nan)
+        self._cache[role] = (values, states)
+        return values, states
+
+    def value_at(self, role: str, index: int) -> float | str:
+        values, states = self(role)
+        value = values[index]
+        if states and not np.isnan(value) and 0 <= int(value) < len(states):
+            return states[int(value)]
+        return float(value)
+
+
+def _window_max(x: np.ndarray, n: int) -> np.ndarray:
+    """out[i] = max(x[i : i + n]) (shorter windows at the end)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n = max(1, min(n, len(x)))
+    padded = np.concatenate([x, np.full(n - 1, -np.inf)])
+    return sliding_window_view(padded, n).max(axis=1)
+
+
+def _window_min(x: np.ndarray, n: int) -> np.ndarray:
+    return -_window_max(-x, n)
+
+
+def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
+    try:
+        compiled = compile_expr(check.expr, grid.known)
+    except ExprError as exc:
+        return CheckResult(check, False, None, f"bad expression: {exc}")
+    sat, rob = evaluate(compiled, grid)
+    t = grid.t
+    # Samples before every involved signal has been seen say nothing.
+    seen = np.ones_like(sat, dtype=bool)
+    for name in compiled.names:
+        seen &= ~np.isnan(grid(name)[0])
+    lo = check.from_s
+    hi = check.until_s if check.until_s is not None else t[-1]
+    window = seen & (t >= lo - 1e-9) & (t <= hi + 1e-9)
+    rob = np.where(np.isnan(rob), -np.inf, rob)
+    names = sorted(compiled.names)
+
+    def values_at(i: int) -> dict[str, float | str]:
+        return {n: grid.value_at(n, i) for n in names}
+
+    kind = check.kind
+    if not window.any():
+        return CheckResult(check, False, None, "no data: the signals were never seen in the window")
+    idx = np.flatnonzero(window)
+    if kind in ("always", "never"):
+        s = sat[idx] if kind == "always" else ~sat[idx]
+        r = rob[idx] if kind == "always" else -rob[idx]
+        worst = int(idx[np.argmin(r)])
+        robustness = float(r.min())
+        if s.all():
+            return CheckResult(check, True, robustness, f"held over {t[idx[0]]:.1f}-{t[idx[-1]]:.1f} s",
+                               values=values_at(worst))
+        first = int(idx[np.argmin(s)])
+        return CheckResult(check, False, robustness, f"violated first at t={t[first]:.1f} s",
+                           violation_s=float(t[first]), values=values_at(first))
+    if kind == "eventually":
+        end = lo + (check.within_s if check.within_s is not None else hi - lo)
+        sel = idx[t[idx] <= end + 1e-9]
+        if len(sel) == 0:
+            return CheckResult(check, False, None, "no data inside the window")
+        best = int(sel[np.argmax(rob[sel])])
+        robustness = float(rob[sel].max())
+        if sat[sel].any():
+            first = int(sel[np.argmax(sat[sel])])
+            return CheckResult(check, True, robustness, f"first true at t={t[first]:.1f} s", values=values_at(first))
+        return CheckResult(check, False, robustness, f"never true between {lo:.1f} and {end:.1f} s",
+                           violation_s=float(end), values=values_at(best))
+    if kind == "holds_for":
+        n = max(1, int(round((check.duration_s or 0.0) / GRID_S)) + 1)
+        ok = np.where(window, sat, False).astype(float)
+        run_min = _window_min(np.where(window, rob, -np.inf), n)
+        held = _window_min(ok, n) > 0
+        robustness = float(run_min.max())
+        if held.any():
+            start = int(np.argmax(held))
+            return CheckResult(check, True, robustness, f"held for {check.duration_s:g} s from t={t[start]:.1f} s",
+                               values=values_at(start))
+        return CheckResult(check, False, robustness, f"never held for {check.duration_s:g} s",
+                           violation_s=float(t[idx[-1]]))
+    if kind == "response":
+        try:
+            trig = compile_expr(check.trigger, grid.known)
+        except ExprError as exc:
+            return CheckResult(check, False, None, f"bad trigger: {exc}")
+        tsat, trob = evaluate(trig, grid)
+        for name in trig.names:
+            window &= ~np.isnan(grid(name)[0])
+        n = max(1, int(round((check.within_s or 0.0) / GRID_S)) + 1)
+        answered = _window_max(np.where(seen, rob, -np.inf), n)      # best response within T
+        answered_sat = _window_max(np.where(seen & sat, 1.0, 0.0), n) > 0
+        trig_idx = np.flatnonzero(window & tsat)
+        if len(trig_idx) == 0:
+            return CheckResult(check, True, None, "trigger never occurred (vacuously true)")
+        # Only triggers with a full window before the end can be judged.
+        judged = trig_idx[t[trig_idx] + (check.within_s or 0.0) <= t[-1] + 1e-9]
+        if len(judged) == 0:
+            return CheckResult(check, True, None, "trigger occurred too late to judge")
+        r = answered[judged]
+        robustness = float(r.min())
+        bad = judged[~answered_sat[judged]]
+        if len(bad) == 0:
+            return CheckResult(check, True, robustness, f"{len(judged)} trigger samples, all answered within "
+                                                        f"{check.within_s:g} s", values=values_at(int(judged[0])))
+        first = int(bad[0])
+        return CheckResult(check, False, robustness,
+                           f"trigger at t={t[first]:.1f} s not answered within {check.within_s:g} s",
+                           violation_s=float(t[first]), values=values_at(first))
+    return CheckResult(check, False, None, f"unknown check kind {kind!r}")

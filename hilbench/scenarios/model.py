@@ -1,0 +1,58 @@
+"""What a scenario is: initial conditions, a timeline of steps, and checks.
+
+Plain data, loaded from TOML by :mod:`.loader` or built in Python.  Times are
+seconds of bench time (simulated or wall).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Step:
+    at_s: float
+    action: str
+    params: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.action
+
+
+@dataclass(frozen=True)
+class Check:
+    """A temporal property over decoded bus signals.
+
+    kinds: ``always``, ``never``, ``eventually`` (within ``within_s`` of
+    ``from_s``), ``holds_for`` (holds continuously for ``duration_s`` at some
+    point), ``response`` (whenever ``trigger`` holds, ``expr`` holds within
+    ``within_s``), and bench health checks ``cycle_times`` and ``bus_integrity``.
+    """
+
+    kind: str
+    name: str
+    expr: str = ""
+    trigger: str = ""
+    within_s: float | None = None
+    duration_s: float | None = None
+    from_s: float = 0.0
+    until_s: float | None = None
+    tolerance_pct: float = 1.0
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    duration_s: float
+    description: str = ""
+    initial: dict[str, Any] = field(default_factory=dict)
+    dut: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
+    checks: tuple[Check, ...] = ()
+    markers: tuple[str, ...] = ()
+    source: Path | None = None
