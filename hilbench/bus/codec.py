@@ -64,6 +64,8 @@ class MessageCodec:
         # traffic repeats itself a lot, so both are memoised (bounded).
         self._encoded: dict[tuple, bytes] = {}
         self._decoded: dict[bytes, dict[str, object]] = {}
+        self._received: dict[bytes, tuple[dict[str, object], bool]] = {}
+        self._protected: dict[bytes, list[bytes | None]] = {}
 
     # -- sending -----------------------------------------------------------
     def encode(self, roles: Mapping[str, object], signals: Mapping[str, float] | None = None) -> can.Message:
@@ -83,10 +85,19 @@ class MessageCodec:
             if len(self._encoded) >= CACHE_SIZE:
                 self._encoded.clear()
             self._encoded[key] = payload
-        data = bytearray(payload)
         if self.e2e_base is not None:
-            e2e.protect(data, self.e2e_base, self.counter)
-            self.counter = (self.counter + 1) & 0x0F
+            counter = self.counter
+            self.counter = (counter + 1) & 0x0F
+            variants = self._protected.get(payload)
+            if variants is None:
+                if len(self._protected) >= CACHE_SIZE:
+                    self._protected.clear()
+                variants = self._protected[payload] = [None] * 16
+            data = variants[counter]
+            if data is None:
+                data = variants[counter] = bytes(e2e.protect(bytearray(payload), self.e2e_base, counter))
+        else:
+            data = payload
         return can.Message(
             arbitration_id=self.frame_id, data=data, is_extended_id=self.is_extended_id,
             is_fd=self.is_fd, bitrate_switch=self.is_fd, check=False,
@@ -113,6 +124,25 @@ class MessageCodec:
         return self.message.encode(values, scaling=True, padding=False, strict=False)
 
     # -- receiving ---------------------------------------------------------
+    def receive(self, data: bytes | bytearray) -> tuple[dict[str, object], bool]:
+        """Role values of a frame and whether its E2E CRC is right (True when unprotected).
+
+        Raises whatever cantools raises for a payload it cannot decode.  The
+        returned dict is shared with a cache: read it, do not change it.
+        """
+        key = bytes(data)
+        cached = self._received.get(key)
+        if cached is not None:
+            return cached
+        roles = self.decode_roles(key)
+        crc_ok = True
+        if self.e2e_base is not None:
+            crc_ok = len(key) >= 2 and e2e.profile2_crc(key, self.e2e_base) == key[0]
+        if len(self._received) >= CACHE_SIZE:
+            self._received.clear()
+        result = self._received[key] = (roles, crc_ok)
+        return result
+
     def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:
         return self.message.decode(data, decode_choices=False, scaling=True)  # type: ignore[return-value]
 

@@ -94,11 +94,17 @@ class E2EReceiver:
     tally: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
-    def check(self, payload: bytes | bytearray) -> E2EError | None:
-        """Check one frame; return the error found, or None if it may be used."""
+    def check(self, payload: bytes | bytearray, crc_ok: bool | None = None) -> E2EError | None:
+        """Check one frame; return the error found, or None if it may be used.
+
+        ``crc_ok`` lets a caller that already verified the CRC (a cached
+        decode) skip recomputing it.
+        """
         if len(payload) < 2:
             return self._fail(E2EError.SHORT)
-        if profile2_crc(payload, self.data_id_base) != payload[0]:
+        if crc_ok is None:
+            crc_ok = profile2_crc(payload, self.data_id_base) == payload[0]
+        if not crc_ok:
             return self._fail(E2EError.CRC)
         counter = payload[1] & 0x0F
         last = self.last_counter

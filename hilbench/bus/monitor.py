@@ -42,12 +42,15 @@ class MessageStats:
 
 
 class _Series:
-    __slots__ = ("t", "v", "states")
+    """Values of one role; its times are those of its message (shared, see ``_Times``)."""
 
-    def __init__(self, states: tuple[str, ...]) -> None:
-        self.t = array("d")
+    __slots__ = ("times", "v", "states", "index")
+
+    def __init__(self, times: array, states: tuple[str, ...]) -> None:
+        self.times = times
         self.v = array("d")
         self.states = states
+        self.index = {state: float(i) for i, state in enumerate(states)}
 
 
 class BusMonitor:
@@ -64,21 +67,21 @@ class BusMonitor:
         self.latest: dict[str, object] = {}
         self._series: dict[str, _Series] = {}
         self._receivers: dict[str, E2EReceiver] = {}
-        self._handlers: dict[tuple[int, bool], tuple[MessageCodec, MessageStats, list, E2EReceiver | None]] = {}
+        self._handlers: dict[tuple[int, bool], tuple] = {}
         for codec_msg in codec.by_name.values():
             stats = MessageStats(codec_msg.name, codec_msg.frame_id, codec_msg.cycle_time_s)
             self.stats[codec_msg.name] = stats
             receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
             if receiver is not None:
                 self._receivers[codec_msg.name] = receiver
+            times = array("d")
             slots = []
             for slot in codec_msg.slots:
-                binding = codec.signal_map.roles[slot.role]
-                series = _Series(binding.role.states)
+                series = _Series(times, codec.signal_map.roles[slot.role].role.states)
                 self._series[slot.role] = series
-                index = {state: i for i, state in enumerate(binding.role.states)}
-                slots.append((slot.role, series, index))
-            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = (codec_msg, stats, slots, receiver)
+                slots.append((slot.role, series.v, series.index if series.states else None))
+            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = (
+                codec_msg, stats, tuple(slots), receiver, times)
 
     def __call__(self, msg: can.Message) -> None:
         self.frames += 1
@@ -87,7 +90,7 @@ class BusMonitor:
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return
-        codec_msg, stats, slots, receiver = entry
+        codec_msg, stats, slots, receiver, times = entry
         t = msg.timestamp - self.epoch_s
         if stats.count:
             gap = t - stats.last_s
@@ -100,28 +103,33 @@ class BusMonitor:
         stats.count += 1
         stats.last_s = t
         data = msg.data
-        if receiver is not None and receiver.check(data) is not None:
-            stats.e2e_errors += 1
         try:
-            roles = codec_msg.decode_roles(data)
+            roles, crc_ok = codec_msg.receive(data)
         except Exception as exc:  # cantools raises several types for malformed payloads
             self.decode_errors += 1
             log.warning("cannot decode %s (0x%X) data=%s: %s", codec_msg.name, msg.arbitration_id,
                         bytes(data).hex(), exc)
             return
+        if receiver is not None and receiver.check(data, crc_ok) is not None:
+            stats.e2e_errors += 1
+        if not slots:
+            return
         latest = self.latest
-        keep = self.keep_traces
-        for role, series, index in slots:
-            value = roles[role]
-            latest[role] = value
-            if keep:
-                series.t.append(t)
-                series.v.append(index.get(value, -1) if index else value)  # type: ignore[arg-type]
+        if self.keep_traces:
+            times.append(t)
+            for role, values, index in slots:
+                value = roles[role]
+                latest[role] = value
+                values.append(value if index is None else index.get(value, -1.0))
+        else:
+            for role, _, _ in slots:
+                latest[role] = roles[role]
 
     def trace(self, role: str) -> tuple[np.ndarray, np.ndarray]:
         """Times (s) and values of a role; enumerated roles as indices into their states."""
         series = self._series[role]
-        return np.frombuffer(series.t, dtype=float).copy(), np.frombuffer(series.v, dtype=float).copy()
+        n = len(series.v)
+        return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float).copy()
 
     def states_of(self, role: str) -> tuple[str, ...]:
         return self._series[role].states

@@ -121,15 +121,15 @@ class ComputeEmulator(FrameSource):
     # -- receiving -------------------------------------------------------------
     def _on_frame(self, msg: can.Message) -> None:
         codec_msg = self._rx[(msg.arbitration_id, msg.is_extended_id)]
-        receiver = self._receivers.get(codec_msg.name)
-        if receiver is not None and receiver.check(msg.data) is not None:
-            self.e2e_errors += 1
-            return  # a frame that fails E2E is never used
         try:
-            roles = codec_msg.decode_roles(msg.data)
+            roles, crc_ok = codec_msg.receive(msg.data)
         except Exception:
             self.decode_errors += 1
             return
+        receiver = self._receivers.get(codec_msg.name)
+        if receiver is not None and receiver.check(msg.data, crc_ok) is not None:
+            self.e2e_errors += 1
+            return  # a frame that fails E2E is never used
         self.inputs.update(roles)
         self._last_valid_s[codec_msg.name] = self.clock.now
 

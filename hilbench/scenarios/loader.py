@@ -108,16 +108,22 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML: {exc}") from None
+    return load_scenario_data(data, file, text)
+
+
+def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -> Scenario:
+    """Validate an already parsed scenario (``text``, if given, lets messages cite lines)."""
+    file = Path(file)
     loc = _Locator(text)
 
     def where(entry: str, table: str, index: int | None = None, key: str | None = None) -> str:
         line = loc.line(table, index, key)
         return f"{entry} (line {line})" if line else entry
 
-    unknown = set(data) - {"scenario", "initial", "dut", "steps", "checks"}
+    unknown = set(data) - {"scenario", "initial", "dut", "steps", "checks", "fuzz"}
     if unknown:
         name = sorted(unknown)[0]
-        raise ConfigError(file, where(name, name), "unknown table; allowed: scenario, initial, dut, steps, checks")
+        raise ConfigError(file, where(name, name), "unknown table; allowed: scenario, initial, dut, steps, checks, fuzz")
 
     meta = _table(data, "scenario", file, required=True)
     for key in set(meta) - {"name", "description", "duration", "markers"}:
@@ -227,7 +233,8 @@ def load_scenario(path: str | Path) -> Scenario:
             unit=_typed(raw.get("unit", ""), str, file, f"{entry}.unit"),
         ))
     return Scenario(name=name, duration_s=duration, description=str(meta.get("description", "")),
-                    initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks), markers=markers, source=file)
+                    initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks), markers=markers, source=file,
+                    fuzz=dict(_table(data, "fuzz", file)))
 
 
 def bundled_scenarios_dir() -> Path:

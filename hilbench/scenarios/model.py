@@ -56,3 +56,5 @@ class Scenario:
     checks: tuple[Check, ...] = ()
     markers: tuple[str, ...] = ()
     source: Path | None = None
+    #: The raw ``[fuzz]`` table (ranges for ``hilbench fuzz``), validated by the fuzzer.
+    fuzz: dict[str, Any] = field(default_factory=dict)
