@@ -64,6 +64,7 @@ class ComputeEmulator(FrameSource):
         self.decode_errors = 0
         self._last_valid_s: dict[str, float] = {}
         self._group_of: dict[str, str] = {}
+        self._names_of: dict[str, tuple[str, ...]] = {}
         self._receivers: dict[str, E2EReceiver] = {}
         self._rx: dict[tuple[int, bool], MessageCodec] = {}
         for producer in _INPUT_PRODUCERS:
@@ -134,9 +135,16 @@ class ComputeEmulator(FrameSource):
         self._last_valid_s[codec_msg.name] = self.clock.now
 
     def _fresh(self, producer: str, now: float) -> bool:
-        limit = self.supervisor.params.stale_after_s
-        names = [n for n, g in self._group_of.items() if g == producer]
-        return bool(names) and all(now - self._last_valid_s.get(n, -1e9) <= limit for n in names)
+        """Every message of ``producer`` the unit consumes was received valid within the timeout."""
+        names = self._names_of.get(producer)
+        if names is None:
+            names = self._names_of[producer] = tuple(n for n, g in self._group_of.items() if g == producer)
+        oldest = now - self.supervisor.params.stale_after_s
+        last = self._last_valid_s
+        for name in names:
+            if last.get(name, -1e9) < oldest:
+                return False
+        return bool(names)
 
     def observe(self) -> Observation:
         now = self.clock.now

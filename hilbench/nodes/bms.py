@@ -91,6 +91,17 @@ class BmsNode(EmulatedNode):
         self._temp_lsb_c = (codec.message(temp_cell.message).message.get_signal_by_name(
             temp_cell.signal_name(0, 0)).scale if temp_cell else 0.1)
         self._cell_frame = {"voltage": 0, "temperature": 0, "voltage_fd": 0}
+        chem = pack.chemistry
+        flt = self.params["faults"]
+        # Level thresholds per check (WARNING, STOP_REQUEST, HARD_LIMIT), fixed by the chemistry.
+        self._thresholds = {
+            "cell_over_voltage": [chem.max_voltage_v + m for m in flt["over_voltage_margin_v"]],
+            "cell_under_voltage": [chem.min_voltage_v + m for m in flt["under_voltage_margin_v"]],
+            "over_temp_discharge": [chem.discharge_max_c + m for m in flt["over_temp_margin_c"]],
+            "under_temp_discharge": [chem.discharge_min_c + m for m in flt["under_temp_margin_c"]],
+            "over_temp_charge": [chem.charge_max_c + m for m in flt["over_temp_margin_c"]],
+            "under_temp_charge": [chem.charge_min_c + m for m in flt["under_temp_margin_c"]],
+        }
         self.sample()
 
     # -- measurement -------------------------------------------------------
@@ -140,14 +151,16 @@ class BmsNode(EmulatedNode):
         flt = self.params["faults"]
         deb = flt["debounce_s"]
         charging = current < 0
+        th = self._thresholds
         targets = {
-            "cell_over_voltage": _level(v_max, [chem.max_voltage_v + m for m in flt["over_voltage_margin_v"]], True),
-            "cell_under_voltage": _level(v_min, [chem.min_voltage_v + m for m in flt["under_voltage_margin_v"]], False),
-            "over_temp_discharge": _level(t_max, [chem.discharge_max_c + m for m in flt["over_temp_margin_c"]], True),
-            "under_temp_discharge": _level(t_min, [chem.discharge_min_c + m for m in flt["under_temp_margin_c"]], False),
-            "over_temp_charge": _level(t_max, [chem.charge_max_c + m for m in flt["over_temp_margin_c"]], True) if charging else 0,
-            "under_temp_charge": _level(t_min, [chem.charge_min_c + m for m in flt["under_temp_margin_c"]], False) if charging else 0,
-            "over_current": _level(abs(current), [f * max(ccl if charging else dcl, 1.0) for f in flt["over_current_factor"]], True),
+            "cell_over_voltage": _level(v_max, th["cell_over_voltage"], True),
+            "cell_under_voltage": _level(v_min, th["cell_under_voltage"], False),
+            "over_temp_discharge": _level(t_max, th["over_temp_discharge"], True),
+            "under_temp_discharge": _level(t_min, th["under_temp_discharge"], False),
+            "over_temp_charge": _level(t_max, th["over_temp_charge"], True) if charging else 0,
+            "under_temp_charge": _level(t_min, th["under_temp_charge"], False) if charging else 0,
+            "over_current": _level(abs(current), [f * max(ccl if charging else dcl, 1.0)
+                                                  for f in flt["over_current_factor"]], True),
         }
         levels = {name: self._faults[name].update(target, now, deb) for name, target in targets.items()}
         worst = max(levels.values())

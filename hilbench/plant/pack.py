@@ -214,7 +214,9 @@ class Pack:
         self._cache_dt = math.nan
         self._rc_decay = np.ones((k, 1))
         self._th_decay = np.ones(n)
-        self._update_voltages(0.0, self._chem.resistance_factor(self._temp_c))
+        self._tdep_until = 0.0
+        self._refresh_temperature_terms()
+        self._update_voltages(0.0, self._factor)
 
     @classmethod
     def from_config(
@@ -256,19 +258,19 @@ class Pack:
             self._rc_decay = np.exp(-dt / self._rc_tau)
             self._th_decay = np.exp(-(self._g_amb + self._g_cool) * dt / self._heat_cap_j_per_k)
             self._cache_dt = dt
-        chem = self._chem
         i = current / self._parallel
         temp = self._temp_c
-        factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / chem.r_doubling_interval_c), chem.r_min_factor)
+        if self._elapsed_s >= self._tdep_until:
+            self._refresh_temperature_terms()
+        factor = self._factor
 
-        usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)
-        self._soc = np.minimum(np.maximum(self._soc - (i * dt) / usable_as, 0.0), 1.0)
+        self._soc = np.clip(self._soc - (i * dt) / self._usable_as, 0.0, 1.0)
 
-        rc_r = self._rc_r_base * factor
+        rc_r = self._rc_r
         a = self._rc_decay
         self._v_rc = a * self._v_rc + (1.0 - a) * (rc_r * i)
 
-        heat = (i * i) * (self._r0_base * factor)
+        heat = (i * i) * self._r0
         if self._v_rc.shape[0]:
             heat = heat + (self._v_rc * self._v_rc / rc_r).sum(axis=0)
         self._heat_w = float(heat.sum()) * self._parallel
@@ -292,10 +294,25 @@ class Pack:
             self._charge_ah -= current * dt / 3600.0
         self._energy_wh += abs(self._pack_voltage_v * current) * dt / 3600.0
 
+    #: Temperature-dependent terms (resistances, usable capacity) are refreshed
+    #: at most this often: cell temperatures move by far less than 0.1 C in a
+    #: second, while recomputing them every 100 ms step was a third of the cost.
+    TEMPERATURE_REFRESH_S = 1.0
+
+    def _refresh_temperature_terms(self) -> None:
+        temp = self._temp_c
+        factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / self._chem.r_doubling_interval_c),
+                            self._chem.r_min_factor)
+        self._factor = factor
+        self._r0 = self._r0_base * factor
+        self._rc_r = self._rc_r_base * factor
+        self._usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)
+        self._tdep_until = self._elapsed_s + self.TEMPERATURE_REFRESH_S
+
     def _update_voltages(self, i: float, factor: FloatArray) -> None:
         ocv = np.interp(self._soc, self._ocv_soc, self._ocv_v)
         ocv += self._chem.entropic_v_per_k * (self._temp_c - REFERENCE_TEMP_C)
-        v = ocv - i * (self._r0_base * factor)
+        v = ocv - i * self._r0
         if self._v_rc.shape[0]:
             v -= self._v_rc.sum(axis=0)
         v.flags.writeable = False
@@ -338,7 +355,8 @@ class Pack:
             raise ValueError(f"cell temperatures must be finite, got {temps_c!r}")
         arr.flags.writeable = False
         self._temp_c = arr
-        self._update_voltages(self._current_a / self._parallel, self._chem.resistance_factor(arr))
+        self._refresh_temperature_terms()
+        self._update_voltages(self._current_a / self._parallel, self._factor)
 
     # --- read-only state ----------------------------------------------------
 
