@@ -65,6 +65,31 @@ class BenchConfig:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class BenchSnapshot:
+    now_s: float
+    simulated: bool
+    chemistry: str
+    soc_true_pct: float
+    pack_voltage_v: float
+    pack_current_a: float
+    min_cell_temp_c: float
+    max_cell_temp_c: float
+    min_cell_voltage_v: float
+    max_cell_voltage_v: float
+    ambient_c: float
+    gear: str
+    plugged_in: bool
+    cp_state: str
+    charge_power_w: float
+    bus: dict[str, object]          # latest decoded value per role, as the bus says
+    frames: int
+    unknown_frames: int
+    decode_errors: int
+    e2e_errors: int
+    transitions: tuple[tuple[float, str, str], ...]
+
+
 class Bench:
     """A running bench. Use as a context manager so buses close and recordings flush."""
 
@@ -86,7 +111,9 @@ class Bench:
         self.signal_map = load_signal_map(map_path, self.db)
         self.codec = BenchCodec(self.db, self.signal_map)
 
-        self.clock: Clock = WallClock() if (config.wall_time or config.bus.needs_wall_time) else SimClock()
+        self.clock: Clock = (WallClock() if (config.wall_time or config.bus.needs_wall_time)
+                             else SimClock(epoch_s=self.epoch_s))
+        self.epoch_s = self.clock.epoch_s
 
         self.pack = Pack.from_config(
             config.chemistry, series=config.series, parallel=config.parallel,
@@ -184,6 +211,35 @@ class Bench:
 
     def vehicle_ambient_to_plant(self) -> None:
         self.pack.ambient_c = self.vehicle.ambient_c
+
+    # -- observing ---------------------------------------------------------
+    def snapshot(self) -> BenchSnapshot:
+        """Plain values for front ends (the TUI): the plant's truth beside what the bus says."""
+        pack = self.pack.snapshot()
+        bus = dict(self.monitor.latest)
+        return BenchSnapshot(
+            now_s=self.clock.now,
+            simulated=self.clock.is_simulated,
+            chemistry=pack.chemistry,
+            soc_true_pct=pack.soc * 100.0,
+            pack_voltage_v=pack.pack_voltage_v,
+            pack_current_a=pack.current_a,
+            min_cell_temp_c=pack.min_cell_temp_c,
+            max_cell_temp_c=pack.max_cell_temp_c,
+            min_cell_voltage_v=pack.min_cell_voltage_v,
+            max_cell_voltage_v=pack.max_cell_voltage_v,
+            ambient_c=self.vehicle.ambient_c,
+            gear=self.vehicle.gear.value,
+            plugged_in=self.evse.plugged_in,
+            cp_state=self.evse.cp_state.name,
+            charge_power_w=self.charger.dc_power_w,
+            bus=bus,
+            frames=self.monitor.frames,
+            unknown_frames=self.monitor.unknown_frames,
+            decode_errors=self.monitor.decode_errors,
+            e2e_errors=self.monitor.e2e_errors,
+            transitions=tuple(self.dut.supervisor.transitions[-20:]) if self.dut is not None else (),
+        )
 
     # -- running -----------------------------------------------------------
     def run_for(self, duration_s: float, *, progress: Callable[[float, float, float], None] | None = None,

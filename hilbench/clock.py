@@ -62,7 +62,9 @@ class Clock(ABC):
     they were scheduled, which is what makes simulated runs repeatable.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, epoch_s: float = 0.0) -> None:
+        #: Unix time at ``now == 0``: frame timestamps are ``epoch_s + now``.
+        self.epoch_s = float(epoch_s)
         self._heap: list[tuple[int, int, _Event]] = []
         self._seq = 0
         self._now_us = 0
@@ -175,7 +177,8 @@ class WallClock(Clock):
     """Real time: waits (through the idle hooks, so frames keep flowing) until due."""
 
     def __init__(self, *, speed: float = 1.0) -> None:
-        super().__init__()
+        # Real buses stamp frames with the host's Unix time; make now == 0 that moment.
+        super().__init__(epoch_s=_time.time())
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self._speed = speed

@@ -40,10 +40,12 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
     kwargs: dict[str, Any] = dict(config.kwargs)
     if config.bitrate is not None:
         kwargs.setdefault("bitrate", config.bitrate)
+    simulated = clock is not None and clock.is_simulated
     if config.interface == "simtime":
         kwargs["clock"] = clock
-    elif config.interface == "virtual":
-        kwargs.setdefault("preserve_timestamps", True)
+        kwargs.setdefault("epoch_s", clock.epoch_s if clock is not None else 0.0)
+    elif config.interface == "virtual" and simulated:
+        kwargs.setdefault("preserve_timestamps", True)   # keep the simulated stamps the port sets
     try:
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
     except (can.CanError, ValueError, OSError, ImportError, NotImplementedError) as exc:

@@ -20,10 +20,11 @@ FrameHandler = Callable[[can.Message], None]
 class BusPort:
     def __init__(self, bus: can.BusABC, *, clock=None, epoch_s: float = DEFAULT_EPOCH_S) -> None:
         self.bus = bus
-        # In simulated time frames carry simulated timestamps; the simtime
-        # interface stamps them itself, any other interface gets them here.
+        # Sent frames carry the bench clock's time (simulated, or wall time at
+        # the moment the send was due), so recordings and the monitor agree;
+        # the simtime interface stamps them itself.
         stamps_itself = getattr(bus, "stamps_simulated_time", False)
-        self._clock = clock if clock is not None and clock.is_simulated and not stamps_itself else None
+        self._clock = clock if clock is not None and not stamps_itself else None
         self._epoch_s = epoch_s
         self._handlers: dict[tuple[int, bool], list[FrameHandler]] = {}
         self._taps: list[FrameHandler] = []

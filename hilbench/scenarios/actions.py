@@ -130,3 +130,8 @@ def set_cell_temps(bench: Bench, value_c: float) -> None:
 
 def apply(bench: Bench, name: str, params: dict[str, Any]) -> None:
     ACTIONS[name].func(bench, **params)
+
+
+# Fault injections register themselves with @action on import; importing them
+# here means the table is complete wherever actions are (the loader included).
+from . import faults as _faults  # noqa: E402,F401  (registration side effect)

@@ -1,0 +1,478 @@
+"""Fault injections: scenario actions that break sensors, frames, nodes, the bus and the weather.
+
+Every fault goes through a seam the bench already has, so no node or DUT
+knows it is being tested:
+
+* **sensors** -- ``bench.bms.sensor_faults[role]`` rewrites one BMS
+  measurement before the BMS uses it (its limits, fault levels and frames all
+  follow the wrong value, as with a real broken sensor);
+* **frames** -- ``source.tx_filters`` of an emulated node or of the bundled
+  DUT drop, delay or rewrite frames on their way to the bus;
+* **nodes and the bus** -- ``source.silent`` stops a sender;
+* **the plant** -- the EVSE, the vehicle's ambient and coolant, the pack's cells.
+
+Each fault takes an optional ``duration_s``: 0 (the default) leaves it in
+place to the end of the scenario, anything else ends it by itself through
+``bench.clock.call_later``.  Randomness (noise, which bits to flip) comes
+from generators seeded by the bench seed, so a run repeats bit for bit.
+
+Faults are registered with :func:`.actions.action` like every other action,
+so the loader checks their names, parameters and types; what only a running
+bench can know (a node that is not emulated, a message the node does not
+send, a message without E2E protection) raises :class:`ScenarioError` when
+the step fires.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+
+import can
+import numpy as np
+
+from ..bench import Bench
+from ..bus.e2e import profile2_crc, protect
+from ..bus.sender import FrameSource
+from ..errors import ScenarioError
+from .actions import action
+
+#: BMS measurements a sensor fault can act on (``bench.bms.sensor_faults`` keys).
+SENSOR_ROLES = ("pack_current_a", "pack_voltage_v", "soc_pct", "min_cell_voltage_v", "max_cell_voltage_v",
+                "min_cell_temp_c", "max_cell_temp_c")
+#: Node names a frame fault accepts, and the signal-map producer behind each.
+NODES = {"bms": "bms", "vcu": "vcu", "obc": "obc", "cu": "cu", "dut": "cu"}
+WRONG_COUNTER_MODES = ("repeat", "skip")
+
+SensorFault = Callable[[float, float], float]
+
+
+# -- shared plumbing ----------------------------------------------------------------------
+def _rng(bench: Bench, *salt: str | int) -> np.random.Generator:
+    """A generator that depends only on the bench seed and what the fault is."""
+    key = [int(bench.config.seed), 0xFA17] + [zlib.crc32(s.encode()) if isinstance(s, str) else int(s) for s in salt]
+    return np.random.default_rng(key)
+
+
+def _end_after(bench: Bench, duration_s: float, end: Callable[[], None]) -> None:
+    if duration_s < 0 or not math.isfinite(duration_s):
+        raise ScenarioError(f"duration_s must be a finite time >= 0 (0: until the end), got {duration_s}")
+    if duration_s > 0:
+        bench.clock.call_later(duration_s, end)
+
+
+def _source(bench: Bench, producer: str) -> FrameSource:
+    if producer == "cu":
+        if bench.dut is None:
+            raise ScenarioError("the compute unit is not emulated on this bench (a real DUT is on the bus); "
+                                "its frames cannot be faulted from here")
+        return bench.dut
+    node = bench.nodes[producer]
+    if not node.enabled:
+        raise ScenarioError(f'node "{producer}" is not emulated on this bench (a real ECU sends its frames); '
+                            "faults can only act on emulated nodes")
+    return node
+
+
+def _targets(bench: Bench, node: str, message: str) -> tuple[FrameSource, frozenset[str]]:
+    """The sender and the message names a frame fault acts on, from ``node`` and/or ``message``."""
+    sm = bench.codec.signal_map
+    if node:
+        producer = NODES.get(node.lower())
+        if producer is None:
+            raise ScenarioError(f'unknown node "{node}"; known: {", ".join(NODES)}')
+        names = list(sm.messages_of(producer))
+        if message and message not in names:
+            raise ScenarioError(f'node "{node}" does not send "{message}"; it sends: {", ".join(names)}')
+    elif message:
+        producer = next((p for p in ("bms", "vcu", "obc", "cu") if message in sm.messages_of(p)), "")
+        if not producer:
+            known = [m for p in ("bms", "vcu", "obc", "cu") for m in sm.messages_of(p)]
+            raise ScenarioError(f'no emulated sender of message "{message}"; known: {", ".join(known)}')
+    else:
+        raise ScenarioError("a frame fault needs node (bms, vcu, obc, cu) or message (a DBC message name)")
+    return _source(bench, producer), frozenset([message] if message else sm.messages_of(producer))
+
+
+def _with_data(msg: can.Message, data: bytes | bytearray) -> can.Message:
+    """A copy of ``msg`` (same ID and flags) carrying ``data``."""
+    return can.Message(
+        arbitration_id=msg.arbitration_id, data=bytearray(data), is_extended_id=msg.is_extended_id,
+        is_fd=msg.is_fd, bitrate_switch=msg.bitrate_switch, is_remote_frame=msg.is_remote_frame,
+        is_error_frame=msg.is_error_frame, channel=msg.channel, check=False,
+    )
+
+
+class _FrameFault:
+    """A transmit filter that acts on every ``every_n``-th frame of some messages, at most ``count`` times."""
+
+    def __init__(self, names: frozenset[str], every_n: int, count: int) -> None:
+        if every_n < 1:
+            raise ScenarioError(f"every_n must be >= 1, got {every_n}")
+        if count < 0:
+            raise ScenarioError(f"count must be >= 0 (0: no limit), got {count}")
+        self.names = names
+        self.every_n = every_n
+        self.count = count
+        self.seen: dict[str, int] = {}
+        self.applied = 0
+
+    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+        if name not in self.names or (self.count and self.applied >= self.count):
+            return msg
+        seen = self.seen[name] = self.seen.get(name, 0) + 1
+        if seen % self.every_n:
+            return msg
+        self.applied += 1
+        return self.apply(name, msg)
+
+    def apply(self, name: str, msg: can.Message) -> can.Message | None:
+        raise NotImplementedError
+
+
+def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Message], can.Message | None],
+             duration_s: float, on_end: Callable[[], None] | None = None) -> None:
+    source.tx_filters.append(fault)
+
+    def end() -> None:
+        if fault in source.tx_filters:
+            source.tx_filters.remove(fault)
+        if on_end is not None:
+            on_end()
+
+    _end_after(bench, duration_s, end)
+
+
+def _e2e_base(bench: Bench, name: str) -> int | None:
+    return bench.codec.message(name).e2e_base
+
+
+# -- sensor faults on the emulated BMS -------------------------------------------------------
+def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> None:
+    if role not in SENSOR_ROLES:
+        raise ScenarioError(f'no BMS sensor "{role}"; sensor faults act on: {", ".join(SENSOR_ROLES)}')
+    bms = bench.bms
+    if not bms.enabled:
+        raise ScenarioError("the BMS is not emulated on this bench; its sensors cannot be faulted from here")
+    previous = bms.sensor_faults.get(role)
+    if previous is None:
+        installed: SensorFault = fault
+    else:   # faults on one sensor stack: the new one acts on what the older one made of the value
+        def installed(value: float, now_s: float) -> float:
+            return fault(previous(value, now_s), now_s)  # type: ignore[operator]
+    bms.sensor_faults[role] = installed
+
+    def end() -> None:
+        if bms.sensor_faults.get(role) is installed:
+            if previous is None:
+                del bms.sensor_faults[role]
+            else:
+                bms.sensor_faults[role] = previous
+
+    _end_after(bench, duration_s, end)
+
+
+@action
+def sensor_stuck(bench: Bench, role: str, value: float | None = None, duration_s: float = 0.0) -> None:
+    """A BMS sensor freezes: at ``value`` if given, else at its reading when the fault starts."""
+    held: list[float] = [] if value is None else [float(value)]
+
+    def stuck(reading: float, now_s: float) -> float:
+        if not held:
+            held.append(reading)
+        return held[0]
+
+    _sensor(bench, role, stuck, duration_s)
+
+
+@action
+def sensor_offset(bench: Bench, role: str, offset: float, duration_s: float = 0.0) -> None:
+    """A BMS sensor reads ``offset`` (in the role's unit) too high (negative: too low)."""
+    _sensor(bench, role, lambda reading, now_s: reading + offset, duration_s)
+
+
+@action
+def sensor_drift(bench: Bench, role: str, rate_per_s: float, duration_s: float = 0.0) -> None:
+    """A BMS sensor drifts away from the truth by ``rate_per_s`` (role unit per second) from now on."""
+    start_s = bench.clock.now
+    _sensor(bench, role, lambda reading, now_s: reading + rate_per_s * (now_s - start_s), duration_s)
+
+
+@action
+def sensor_noise(bench: Bench, role: str, sigma: float, duration_s: float = 0.0) -> None:
+    """Gaussian noise of ``sigma`` (role unit, 1 sigma) on a BMS sensor; seeded by the bench seed."""
+    if sigma < 0:
+        raise ScenarioError(f"sigma must be >= 0, got {sigma}")
+    rng = _rng(bench, "noise", role, bench.clock.now_us)
+    _sensor(bench, role, lambda reading, now_s: reading + sigma * float(rng.standard_normal()), duration_s)
+
+
+# -- frame faults -------------------------------------------------------------------------------
+class _Drop(_FrameFault):
+    def apply(self, name: str, msg: can.Message) -> None:
+        return None
+
+
+@action
+def drop(bench: Bench, node: str = "", message: str = "", every_n: int = 1, count: int = 0,
+         duration_s: float = 0.0) -> None:
+    """Lose frames: every frame (``every_n`` = 1) or every n-th of a message (or of all a node's messages)."""
+    source, names = _targets(bench, node, message)
+    _install(bench, source, _Drop(names, every_n, count), duration_s)
+
+
+class _Corrupt(_FrameFault):
+    def __init__(self, bench: Bench, names: frozenset[str], bits: int, every_n: int, count: int) -> None:
+        super().__init__(names, every_n, count)
+        if bits < 1:
+            raise ScenarioError(f"bits must be >= 1, got {bits}")
+        self.bench = bench
+        self.bits = bits
+        self.rng = _rng(bench, "corrupt", *sorted(names), bench.clock.now_us)
+
+    def apply(self, name: str, msg: can.Message) -> can.Message:
+        data = bytearray(msg.data)
+        base = _e2e_base(self.bench, name)
+        first = 2 if base is not None and len(data) > 2 else 0   # leave CRC and counter, hit the payload
+        positions = self.rng.choice(np.arange(first * 8, len(data) * 8), size=min(self.bits, (len(data) - first) * 8),
+                                    replace=False)
+        for bit in positions.tolist():
+            data[bit // 8] ^= 1 << (bit % 8)
+        if base is not None and profile2_crc(data, base) == data[0]:
+            data[0] ^= 0x01    # (never for 1-3 flipped bits, but the promise is that the CRC fails)
+        return _with_data(msg, data)
+
+
+@action
+def corrupt(bench: Bench, node: str = "", message: str = "", bits: int = 1, every_n: int = 1, count: int = 0,
+            duration_s: float = 0.0) -> None:
+    """Flip ``bits`` payload bits of frames, leaving the E2E CRC as sent so the receiver's check fails.
+
+    Unprotected messages are corrupted too, and nothing but plausibility checks can notice.
+    """
+    source, names = _targets(bench, node, message)
+    _install(bench, source, _Corrupt(bench, names, bits, every_n, count), duration_s)
+
+
+class _BadChecksum(_FrameFault):
+    def __init__(self, bench: Bench, names: frozenset[str], every_n: int, count: int) -> None:
+        super().__init__(names, every_n, count)
+        for name in names:
+            if _e2e_base(bench, name) is None:
+                raise ScenarioError(f'message "{name}" carries no E2E checksum; bad_checksum needs a protected message')
+
+    def apply(self, name: str, msg: can.Message) -> can.Message:
+        data = bytearray(msg.data)
+        data[0] ^= 0xA5     # the payload stays right, only the CRC byte is wrong
+        return _with_data(msg, data)
+
+
+@action
+def bad_checksum(bench: Bench, node: str = "", message: str = "", every_n: int = 1, count: int = 0,
+                 duration_s: float = 0.0) -> None:
+    """Send frames with a wrong E2E CRC byte (the values themselves are right)."""
+    source, names = _targets(bench, node, message)
+    if not message:   # a node's unprotected messages (per-cell detail) are left alone
+        names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
+    _install(bench, source, _BadChecksum(bench, names, every_n, count), duration_s)
+
+
+class _WrongCounter(_FrameFault):
+    """``repeat``: every faulted frame repeats the counter of the frame before the fault; ``skip``:
+    the counter jumps by 2 from frame to frame.  The CRC is recomputed, so only the counter is wrong."""
+
+    def __init__(self, bench: Bench, names: frozenset[str], mode: str, every_n: int, count: int) -> None:
+        super().__init__(names, every_n, count)
+        if mode not in WRONG_COUNTER_MODES:
+            raise ScenarioError(f'wrong_counter mode must be one of {", ".join(WRONG_COUNTER_MODES)}, got "{mode}"')
+        self.mode = mode
+        self.bases: dict[str, int] = {}
+        for name in names:
+            base = _e2e_base(bench, name)
+            if base is None:
+                raise ScenarioError(f'message "{name}" has no E2E alive counter; wrong_counter needs a protected message')
+            self.bases[name] = base
+        self.last: dict[str, int] = {}
+
+    def apply(self, name: str, msg: can.Message) -> can.Message:
+        data = bytearray(msg.data)
+        original = data[1] & 0x0F
+        last = self.last.get(name)
+        if self.mode == "repeat":
+            counter = (original - 1) & 0x0F if last is None else last
+        else:
+            counter = (original + 1) & 0x0F if last is None else (last + 2) & 0x0F
+        self.last[name] = counter
+        return _with_data(msg, protect(data, self.bases[name], counter))
+
+
+@action
+def wrong_counter(bench: Bench, mode: str = "repeat", node: str = "", message: str = "", every_n: int = 1,
+                  count: int = 0, duration_s: float = 0.0) -> None:
+    """Send frames with a valid CRC but a repeated (``repeat``) or skipping (``skip``) alive counter."""
+    source, names = _targets(bench, node, message)
+    if not message:
+        names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
+    _install(bench, source, _WrongCounter(bench, names, mode, every_n, count), duration_s)
+
+
+class _Delay(_FrameFault):
+    def __init__(self, bench: Bench, source: FrameSource, names: frozenset[str], delay_s: float) -> None:
+        super().__init__(names, 1, 0)
+        self.bench = bench
+        self.source = source
+        self.delay_s = delay_s
+        self.pending: set = set()
+
+    def apply(self, name: str, msg: can.Message) -> None:
+        def release() -> None:
+            self.pending.discard(task)
+            if self.source.port.send(msg):
+                self.source.frames_sent += 1
+
+        task = self.bench.clock.call_later(self.delay_s, release)
+        self.pending.add(task)
+        return None
+
+    def flush(self) -> None:
+        """At the end of the fault, frames still held are lost (newer ones are already on their way)."""
+        for task in self.pending:
+            task.cancel()
+        self.pending.clear()
+
+
+@action
+def delay(bench: Bench, delay_s: float, node: str = "", message: str = "", duration_s: float = 0.0) -> None:
+    """Hold frames back by ``delay_s`` before they reach the bus (a congested gateway).
+
+    The sender counts a held frame as dropped and as sent when it is released.
+    When the fault ends, frames still held are discarded rather than sent
+    after newer ones.
+    """
+    if delay_s <= 0:
+        raise ScenarioError(f"delay_s must be > 0, got {delay_s}")
+    source, names = _targets(bench, node, message)
+    fault = _Delay(bench, source, names, delay_s)
+    _install(bench, source, fault, duration_s, on_end=fault.flush)
+
+
+# -- nodes and the bus ------------------------------------------------------------------------
+@action
+def node_silent(bench: Bench, node: str, duration_s: float = 0.0) -> None:
+    """A node stops sending (lost power, crashed, unplugged connector); it keeps running inside."""
+    producer = NODES.get(node.lower())
+    if producer is None:
+        raise ScenarioError(f'unknown node "{node}"; known: {", ".join(NODES)}')
+    source = _source(bench, producer)
+    source.silent = True
+
+    def end() -> None:
+        source.silent = False
+
+    _end_after(bench, duration_s, end)
+
+
+@action
+def bus_off(bench: Bench, duration_s: float = 1.0) -> None:
+    """Nobody sends for ``duration_s`` (every emulated node and the DUT, as after a bus-off), then recovery.
+
+    The default 1 s is a SocketCAN ``restart-ms`` of up to 1000 ms (DOMAIN.md).
+    """
+    if duration_s <= 0:
+        raise ScenarioError(f"a bus-off needs duration_s > 0 (the time until recovery), got {duration_s}")
+    sources: list[FrameSource] = [node for node in bench.nodes.values() if node.enabled]
+    if bench.dut is not None:
+        sources.append(bench.dut)
+    before = [source.silent for source in sources]
+    for source in sources:
+        source.silent = True
+
+    def recover() -> None:
+        for source, was_silent in zip(sources, before):
+            source.silent = was_silent
+
+    _end_after(bench, duration_s, recover)
+
+
+# -- charging ----------------------------------------------------------------------------------
+@action
+def plug_yank(bench: Bench, duration_s: float = 0.0) -> None:
+    """The cable is pulled out while charging; with ``duration_s`` someone plugs it back in after that long."""
+    bench.evse.unplug()
+
+    def replug() -> None:
+        bench.obc.charge_wanted = True
+        bench.evse.plug_in()
+
+    _end_after(bench, duration_s, replug)
+
+
+# -- climate -----------------------------------------------------------------------------------
+def _ramp(bench: Bench, ambient_to: float, coolant_to: float | None, ramp_s: float, step_s: float) -> None:
+    """Move ambient (and coolant, unless None) linearly to the targets, one step every ``step_s``."""
+    if ramp_s < 0 or step_s <= 0:
+        raise ScenarioError(f"ramp_s must be >= 0 and step_s > 0, got {ramp_s} and {step_s}")
+    vehicle = bench.vehicle
+    ambient_from = vehicle.ambient_c
+    coolant_from = vehicle.coolant_c if vehicle.coolant_c is not None else ambient_from
+    steps = max(1, math.ceil(ramp_s / step_s))
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        f = min(1.0, done[0] / steps)
+        vehicle.set_ambient_c(ambient_from + f * (ambient_to - ambient_from))
+        if coolant_to is not None:
+            vehicle.set_coolant_c(coolant_from + f * (coolant_to - coolant_from))
+        if done[0] >= steps:
+            task.cancel()
+
+    if ramp_s == 0:
+        done[0] = steps - 1
+        task = bench.clock.call_later(0.0, step)
+    else:
+        task = bench.clock.call_every(step_s, step, offset_s=step_s)
+
+
+@action
+def heat_wave(bench: Bench, to_c: float, coolant_c: float | None = None, ramp_s: float = 600.0,
+              step_s: float = 5.0, duration_s: float = 0.0) -> None:
+    """Ambient (and the coolant) ramp to ``to_c`` over ``ramp_s``, stepping every ``step_s``.
+
+    The coolant goes to ``coolant_c`` if given, else to ``to_c`` as well (if
+    the vehicle reports no coolant of its own, it follows ambient anyway).
+    With ``duration_s`` the weather turns back, ramping to the old values.
+    """
+    vehicle = bench.vehicle
+    ambient_from, coolant_from = vehicle.ambient_c, vehicle.coolant_c
+    coolant_to = coolant_c if coolant_c is not None else (to_c if coolant_from is not None else None)
+    _ramp(bench, to_c, coolant_to, ramp_s, step_s)
+    _end_after(bench, duration_s, lambda: _ramp(bench, ambient_from, coolant_from, ramp_s, step_s))
+
+
+@action
+def cold_soak(bench: Bench, temp_c: float, duration_s: float = 0.0) -> None:
+    """Ambient, every cell and the coolant (if the car reports one) at ``temp_c`` at once.
+
+    A climate-chamber step.  With ``duration_s`` ambient and coolant return to
+    their old values afterwards; the cells then warm up as the plant says.
+    """
+    vehicle = bench.vehicle
+    ambient_from, coolant_from = vehicle.ambient_c, vehicle.coolant_c
+    vehicle.set_ambient_c(temp_c)
+    if coolant_from is not None:
+        vehicle.set_coolant_c(temp_c)
+    bench.pack.ambient_c = temp_c
+    bench.pack.set_cell_temps_c([temp_c] * bench.pack.series)
+
+    def end() -> None:
+        vehicle.set_ambient_c(ambient_from)
+        vehicle.set_coolant_c(coolant_from)
+
+    _end_after(bench, duration_s, end)
+
+
+__all__ = ["NODES", "SENSOR_ROLES", "WRONG_COUNTER_MODES", "bad_checksum", "bus_off", "cold_soak", "corrupt",
+           "delay", "drop", "heat_wave", "node_silent", "plug_yank", "sensor_drift", "sensor_noise",
+           "sensor_offset", "sensor_stuck", "wrong_counter"]
