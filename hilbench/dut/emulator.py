@@ -30,6 +30,7 @@ from .compute.power import PowerLevel, PowerTable
 from .compute.supervisor import DEFECTS, Observation, State, Supervisor, thermal_reason
 from .compute.unit import ComputeUnit
 
+_LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
@@ -77,6 +78,7 @@ class ComputeEmulator(FrameSource):
                 if msg_codec.e2e_base is not None:
                     self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
                 port.subscribe(msg_codec.frame_id, self._on_frame, extended=msg_codec.is_extended_id)
+        self._receivers_list = tuple(self._receivers.values())
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._started = False
         self.last_decision = None
@@ -147,35 +149,37 @@ class ComputeEmulator(FrameSource):
         return bool(names)
 
     def observe(self) -> Observation:
+        """What the unit knows now, from valid, fresh frames only."""
         now = self.clock.now
         i = self.inputs
-        temp_levels = [i.get(k) for k in ("over_temp_discharge", "under_temp_discharge")]
-        order = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
+        get = i.get
         last = self.unit.last
-
-        def num(key: str) -> float | None:
-            value = i.get(key)
-            return float(value) if isinstance(value, (int, float)) else None
-
+        e2e_ok = True
+        for receiver in self._receivers_list:
+            if receiver.tally >= receiver.max_tally:
+                e2e_ok = False
+                break
+        temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
+                         _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
         return Observation(
             now_s=now,
             bms_fresh=self._fresh("bms", now), vcu_fresh=self._fresh("vcu", now), obc_fresh=self._fresh("obc", now),
-            e2e_ok=all(r.tally < r.max_tally for r in self._receivers.values()),
-            gear=i.get("gear"),  # type: ignore[arg-type]
-            drive_requested=bool(i.get("drive_requested", 0)),
-            compute_allowed=bool(i.get("compute_allowed", 1)),
-            coolant_c=num("coolant_temp_c"),
-            soc_pct=num("soc_pct"), reserve_soc_pct=num("range_reserve_soc_pct"),
-            pack_voltage_v=num("pack_voltage_v"), pack_current_a=num("pack_current_a"),
-            dcl_a=num("discharge_current_limit_a"),
-            min_cell_voltage_v=num("min_cell_voltage_v"),
-            cell_voltage_min_limit_v=num("cell_voltage_min_limit_v"),
-            bms_fault_level=i.get("bms_fault_level"),  # type: ignore[arg-type]
-            temp_fault_level=max(order.get(str(v), 0) for v in temp_levels),
-            contactor_closed=i.get("contactor_state", "CLOSED") == "CLOSED",
-            plug_present=bool(i.get("plug_present", 0)),
-            cp_state=i.get("cp_state"),  # type: ignore[arg-type]
-            charge_power_w=num("charge_power_w") or 0.0,
+            e2e_ok=e2e_ok,
+            gear=get("gear"),  # type: ignore[arg-type]
+            drive_requested=bool(get("drive_requested", 0)),
+            compute_allowed=bool(get("compute_allowed", 1)),
+            coolant_c=get("coolant_temp_c"),  # type: ignore[arg-type]
+            soc_pct=get("soc_pct"), reserve_soc_pct=get("range_reserve_soc_pct"),  # type: ignore[arg-type]
+            pack_voltage_v=get("pack_voltage_v"), pack_current_a=get("pack_current_a"),  # type: ignore[arg-type]
+            dcl_a=get("discharge_current_limit_a"),  # type: ignore[arg-type]
+            min_cell_voltage_v=get("min_cell_voltage_v"),  # type: ignore[arg-type]
+            cell_voltage_min_limit_v=get("cell_voltage_min_limit_v"),  # type: ignore[arg-type]
+            bms_fault_level=get("bms_fault_level"),  # type: ignore[arg-type]
+            temp_fault_level=temp_level,
+            contactor_closed=get("contactor_state", "CLOSED") == "CLOSED",
+            plug_present=bool(get("plug_present", 0)),
+            cp_state=get("cp_state"),  # type: ignore[arg-type]
+            charge_power_w=get("charge_power_w") or 0.0,  # type: ignore[arg-type]
             junction_c=self.unit.thermal.junction_c,
             compute_power_w=last.power_w if last else 0.0,
         )

@@ -143,6 +143,10 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
             raise ConfigError(file, where(f"initial.{key}", "initial", None, key),
                               f"unknown key; allowed: {', '.join(INITIAL_KEYS)}")
         initial[key] = _typed(value, INITIAL_KEYS[key], file, where(f"initial.{key}", "initial", None, key))
+    chemistry = initial.get("chemistry")
+    if isinstance(chemistry, str) and chemistry.endswith(".toml") and not Path(chemistry).is_absolute():
+        # A chemistry file next to the scenario, as a lab would keep its own cell's data.
+        initial["chemistry"] = str((file.parent / chemistry).resolve())
     if "soc_pct" in initial and not 0 <= initial["soc_pct"] <= 100:
         raise ConfigError(file, where("initial.soc_pct", "initial", None, "soc_pct"),
                           f"SOC must be within 0..100 %, got {initial['soc_pct']}")
