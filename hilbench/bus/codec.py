@@ -60,6 +60,7 @@ class MessageCodec:
         # Role registers: a value not given to encode() keeps its last value.
         self._registers: dict[str, object] = {slot.role: None for slot in self.slots}
         self._role_names = tuple(self._registers)
+        self._last_good: dict[str, object] = dict(self._registers)
         # Encoding and decoding are pure functions of their inputs; parked-car
         # traffic repeats itself a lot, so both are memoised (bounded).
         self._encoded: dict[tuple, bytes] = {}
@@ -81,7 +82,14 @@ class MessageCodec:
         key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
         payload = self._encoded.get(key)
         if payload is None:
-            payload = self._encode_uncached(signals)
+            try:
+                payload = self._encode_uncached(signals)
+            except (KeyError, ValueError, TypeError) as exc:
+                bad = {k: v for k, v in registers.items() if self._last_good.get(k, v) != v}
+                registers.update(self._last_good)   # a rejected value must not poison later frames
+                raise ValueError(f'cannot encode message "{self.name}" from {bad or dict(signals or {})}: '
+                                 f"{exc!r}") from None
+            self._last_good = dict(registers)
             if len(self._encoded) >= CACHE_SIZE:
                 self._encoded.clear()
             self._encoded[key] = payload

@@ -44,6 +44,7 @@ class BusPort:
 
     def send(self, msg: can.Message) -> bool:
         """Send one frame; a failed send is counted, not fatal (a real bus can be off)."""
+        msg.is_rx = False
         if self._clock is not None:
             msg.timestamp = self._epoch_s + self._clock.now
         try:

@@ -61,6 +61,7 @@ from .runner import RunOptions, ScenarioResult, run_scenario
 
 DEFAULT_MAX_EXAMPLES = 30
 DEFAULT_SHRINK_RUNS = 20
+_STEPS = 1 << 20
 _PERCENT_KEYS = ("soc_pct", "reserve_soc_pct")
 _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_\-.\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
@@ -104,9 +105,18 @@ class FuzzSpace:
             elif p.value_type is int:
                 parts[p.path] = st.integers(int(p.low), int(p.high))  # type: ignore[arg-type]
             else:
-                parts[p.path] = st.floats(float(p.low), float(p.high),  # type: ignore[arg-type]
-                                          allow_nan=False, allow_infinity=False)
+                low, high = float(p.low), float(p.high)  # type: ignore[arg-type]
+                # hypothesis' floats favour simple and extreme values (good for shrinking, and
+                # they shrink to round numbers); a uniform draw covers the inside of the range.
+                uniform = st.integers(0, _STEPS).map(lambda k, low=low, high=high: low + (high - low) * k / _STEPS)
+                parts[p.path] = st.one_of(st.floats(low, high, allow_nan=False, allow_infinity=False), uniform)
         return st.fixed_dictionaries(parts)
+
+    def corners(self) -> list[dict[str, Any]]:
+        """Every range at its low end, then every range at its high end (first / last choice)."""
+        lows = {p.path: p.choices[0] if p.choices else p.low for p in self.params}
+        highs = {p.path: p.choices[-1] if p.choices else p.high for p in self.params}
+        return [lows] if lows == highs else [lows, highs]
 
     def apply(self, scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
         """The concrete scenario with ``values`` put in place (nothing else changes)."""
@@ -408,11 +418,15 @@ class _Violation(Exception):
 
 def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
          max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0, shrink_runs: int = DEFAULT_SHRINK_RUNS,
-         options: RunOptions | None = None, on_run: Callable[[FuzzRun], None] | None = None) -> FuzzOutcome:
+         options: RunOptions | None = None, with_corners: bool = True,
+         on_run: Callable[[FuzzRun], None] | None = None) -> FuzzOutcome:
     """Search ``space`` for a run of ``scenario`` that violates a check; shrink the first one found.
 
     ``seed`` seeds both the search and every bench run, so a search repeats
-    exactly.  At most ``max_examples`` scenarios are generated, and at most
+    exactly.  With ``with_corners`` the first examples put every range at its
+    low end, then at its high end (a violation there is reported unshrunk: it
+    is already as simple as the ranges allow).  At most ``max_examples``
+    scenarios are run in the search, corners included, and at most
     ``shrink_runs`` further bench runs are spent shrinking a violation (runs
     are cached, so hypothesis replaying a value costs nothing).
 
@@ -421,7 +435,8 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
             carried out (a bench error, not a failed check).
     """
     try:
-        from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
+        from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings, target
+        from hypothesis.errors import InvalidArgument
         from hypothesis import seed as hypothesis_seed
     except ImportError:
         raise HilbenchError("hilbench fuzz needs hypothesis: pip install hypothesis") from None
@@ -453,15 +468,24 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
         if run is None:
             return
         for name, r in run.robustness.items():
-            target(-r if math.isfinite(r) else (1e12 if r < 0 else -1e12), label=name)
+            try:
+                target(-r if math.isfinite(r) else (1e12 if r < 0 else -1e12), label=name)
+            except InvalidArgument:   # explicit (corner) examples are not generated: nothing to steer
+                break
         if run.failed:
             state["shrinking"] = True
             raise _Violation(run)
 
-    test = settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
-                    phases=(Phase.generate, Phase.target, Phase.shrink), verbosity=Verbosity.quiet,
-                    suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
-                    )(given(space.strategy())(probe))
+    # The corners of the box first (a test engineer's first guess, and where thresholds
+    # often sit), then hypothesis draws and steers the rest of the budget.
+    corners = space.corners()[:max(0, max_examples - 1)] if with_corners else []
+    test = given(space.strategy())(probe)
+    for values in reversed(corners):
+        test = example(values)(test)
+    test = settings(max_examples=max(1, max_examples - len(corners)), deadline=None, database=None,
+                    derandomize=False, phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
+                    verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                    print_blob=False)(test)
     test = hypothesis_seed(seed)(test)
     counterexample = None
     try:

@@ -1,17 +1,47 @@
-"""Running a scenario on a bench and judging it."""
+"""Running a scenario on a bench and judging it.
+
+:func:`run_scenario` builds a bench, plays the steps, judges the checks and
+closes the bench on every exit path.  What reports need is kept on the
+:class:`ScenarioResult`, not the bench: the role traces on the check grid
+(:class:`Traces`), the steps as they fired, and for each failed check the
+decoded frames around its first violation (:class:`Violation`).  Those frames
+come from the monitor's in-memory traces, which exist anyway for the checks,
+so they cost nothing extra and work on a real bus in wall time too; when the
+run was recorded to a candump ``.log``, the raw frames of the same window are
+read back from the recording as well.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..bench import Bench, BenchConfig
 from ..bus.open import BusConfig
-from .actions import apply
+from ..clock import wall_time_s
+from .actions import ACTIONS, apply
 from .checks import CheckResult, TraceGrid, evaluate_check
+from .expr import ExprError, compile_expr
 from .model import Check, Scenario
+
+#: Roles kept on every result for plots and trace files (those the signal map lacks are skipped).
+REPORT_ROLES = (
+    "soc_pct", "range_reserve_soc_pct", "pack_voltage_v", "pack_current_a", "discharge_current_limit_a",
+    "charge_current_limit_a", "min_cell_voltage_v", "max_cell_voltage_v", "min_cell_temp_c", "max_cell_temp_c",
+    "junction_temp_c", "compute_power_w", "cu_power_level", "cu_requested_level", "tokens_per_s",
+    "tokens_total", "cu_state", "cu_reason", "gear", "plug_present", "cp_state", "charge_current_a",
+    "ambient_temp_c", "coolant_temp_c", "bms_fault_level",
+)
+#: The DUT's answer is shown around every violation, whatever the check looked at.
+_RESPONSE_ROLES = ("cu_state", "cu_power_level", "cu_reason", "compute_power_w")
+#: Half-width of the window of frames shown around a violation.
+VIOLATION_WINDOW_S = 0.5
+#: At most this many frames (decoded, and raw) are kept per violation.
+MAX_FRAMES_PER_VIOLATION = 200
 
 
 @dataclass
@@ -42,6 +72,85 @@ class Economics:
 
 
 @dataclass
+class Traces:
+    """Role traces resampled on the check grid: what the checks judged, for plots and CSV.
+
+    ``values[role]`` is a float array aligned with ``t_s``; enumerated roles
+    hold indices into ``states[role]`` (NaN before the first frame).
+    """
+
+    t_s: np.ndarray
+    values: dict[str, np.ndarray]
+    states: dict[str, tuple[str, ...]]
+    units: dict[str, str]
+
+    def __contains__(self, role: str) -> bool:
+        return role in self.values
+
+    def label(self, role: str) -> str:
+        unit = self.units.get(role, "")
+        return f"{role} [{unit}]" if unit else role
+
+    def value(self, role: str, index: int) -> float | str:
+        """One sample, enumerated roles as their state name."""
+        value = float(self.values[role][index])
+        states = self.states.get(role, ())
+        if states and not np.isnan(value) and 0 <= int(value) < len(states):
+            return states[int(value)]
+        return value
+
+    @classmethod
+    def from_grid(cls, grid: TraceGrid, roles: Iterable[str]) -> Traces:
+        bindings = grid.monitor.codec.signal_map.roles
+        values: dict[str, np.ndarray] = {}
+        states: dict[str, tuple[str, ...]] = {}
+        units: dict[str, str] = {}
+        for role in roles:
+            if role not in bindings or role in values:
+                continue
+            v, s = grid(role)
+            values[role] = np.asarray(v, dtype=float)
+            if s:
+                states[role] = s
+            units[role] = bindings[role].role.unit
+        return cls(grid.t.copy(), values, states, units)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One frame around a violation, as the monitor decoded it (role values)."""
+
+    t_s: float
+    message: str
+    frame_id: int
+    values: dict[str, float | str]
+
+    def __str__(self) -> str:
+        body = "  ".join(f"{k}={_fmt_value(v)}" for k, v in self.values.items())
+        return f"{self.t_s:12.3f} s  0x{self.frame_id:03X} {self.message:<20} {body}"
+
+
+@dataclass
+class Violation:
+    """A failed check's first violation and the bus traffic around it."""
+
+    check: str
+    t_s: float
+    values: dict[str, float | str]
+    frames: list[DecodedFrame]
+    raw_frames: list[str] = field(default_factory=list)
+    window_s: float = VIOLATION_WINDOW_S
+
+
+@dataclass(frozen=True)
+class FiredStep:
+    t_s: float
+    label: str
+    action: str
+    fault: bool          # registered by the fault-injection module (plots mark these in red)
+
+
+@dataclass
 class ScenarioResult:
     scenario: Scenario
     checks: list[CheckResult]
@@ -51,6 +160,13 @@ class ScenarioResult:
     step_times: list[tuple[float, str]]
     bench: Bench | None = None
     error: str | None = None
+    traces: Traces | None = None
+    steps: list[FiredStep] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    options: RunOptions | None = None
+    wall_s: float = 0.0
+    epoch_s: float = 0.0
+    record: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -59,6 +175,16 @@ class ScenarioResult:
     @property
     def verdict(self) -> str:
         return "ERROR" if self.error else ("PASS" if self.passed else "FAIL")
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def violation_of(self, check: CheckResult) -> Violation | None:
+        for violation in self.violations:
+            if violation.check == check.check.name:
+                return violation
+        return None
 
 
 def bench_config(scenario: Scenario, options: RunOptions) -> BenchConfig:
@@ -96,16 +222,37 @@ def _health_check(check: Check, bench: Bench) -> CheckResult:
     return CheckResult(check, problems == 0, float(-problems), detail)
 
 
+def _check_roles(check: Check, known: dict[str, tuple[str, ...]]) -> list[str]:
+    names: set[str] = set()
+    for source in (check.expr, check.trigger):
+        if source:
+            try:
+                names |= compile_expr(source, known).names
+            except ExprError:
+                pass
+    return sorted(names)
+
+
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                  progress: Callable[[float, float, float], None] | None = None, keep_bench: bool = False
                  ) -> ScenarioResult:
-    """Build a bench for ``scenario``, play its steps, judge its checks; the bench is always closed."""
+    """Build a bench for ``scenario``, play its steps, judge its checks; the bench is always closed.
+
+    Raises:
+        ConfigError, BusError, DutError: the bench cannot be built or its bus opened.
+    """
     options = options or RunOptions()
     step_times: list[tuple[float, str]] = []
+    fired: list[FiredStep] = []
+    start_wall = wall_time_s()
     with Bench(bench_config(scenario, options)) as bench:
         for step in scenario.steps:
-            def fire(step=step) -> None:
+            spec = ACTIONS[step.action]
+            is_fault = spec.func.__module__.rpartition(".")[2] == "faults"
+
+            def fire(step=step, is_fault=is_fault) -> None:
                 step_times.append((bench.clock.now, step.label))
+                fired.append(FiredStep(bench.clock.now, step.label, step.action, is_fault))
                 apply(bench, step.action, step.params)
             bench.clock.call_at(step.at_s, fire)
         bench.run_for(scenario.duration_s, progress=progress)
@@ -114,10 +261,88 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
             _health_check(check, bench) if check.kind in ("cycle_times", "bus_integrity") else evaluate_check(check, grid)
             for check in scenario.checks
         ]
+        check_roles = {r.check.name: _check_roles(r.check, grid.known) for r in results}
+        roles = list(REPORT_ROLES) + [role for names in check_roles.values() for role in names]
+        traces = Traces.from_grid(grid, roles)
+        violations = [
+            Violation(r.check.name, r.violation_s, dict(r.values),
+                      frames_around(bench, [*check_roles[r.check.name], *_RESPONSE_ROLES], r.violation_s))
+            for r in results if not r.passed and r.violation_s is not None
+        ]
         economics = economics_of(bench)
         frames = bench.monitor.frames
+        epoch_s = bench.epoch_s
+    # The recording is complete (flushed and closed) only now.
+    record = options.record
+    if record is not None and record.suffix.lower() == ".log" and record.is_file():
+        for violation in violations:
+            violation.raw_frames = recorded_frames(record, epoch_s + violation.t_s - violation.window_s,
+                                                   epoch_s + violation.t_s + violation.window_s)
     return ScenarioResult(scenario, results, economics, frames, scenario.duration_s, step_times,
-                          bench if keep_bench else None)
+                          bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
+                          options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record)
+
+
+def frames_around(bench: Bench, roles: Iterable[str], t_s: float,
+                  half_window_s: float = VIOLATION_WINDOW_S) -> list[DecodedFrame]:
+    """Decoded frames of the messages carrying ``roles``, within ``t_s`` +/- ``half_window_s``."""
+    monitor = bench.monitor
+    bindings = monitor.codec.signal_map.roles
+    messages = []
+    for role in roles:
+        binding = bindings.get(role)
+        if binding is not None and binding.message not in messages:
+            messages.append(binding.message)
+    lo, hi = t_s - half_window_s - 1e-9, t_s + half_window_s + 1e-9
+    out: list[DecodedFrame] = []
+    for message in messages:
+        members = [r for r, b in bindings.items() if b.message == message]
+        columns = {}
+        times = None
+        for role in members:
+            t, v = monitor.trace(role)
+            a, b = np.searchsorted(t, lo, side="left"), np.searchsorted(t, hi, side="right")
+            times = t[a:b] if times is None else times
+            columns[role] = (v[a:b], monitor.states_of(role))
+        if times is None:
+            continue
+        frame_id = monitor.codec.message(message).frame_id
+        for i, t in enumerate(times):
+            values: dict[str, float | str] = {}
+            for role, (v, states) in columns.items():
+                if i >= len(v):
+                    continue
+                x = float(v[i])
+                values[role] = states[int(x)] if states and 0 <= int(x) < len(states) else x
+            out.append(DecodedFrame(float(t), message, frame_id, values))
+    out.sort(key=lambda f: (f.t_s, f.frame_id))
+    if len(out) > MAX_FRAMES_PER_VIOLATION:   # keep the frames nearest the violation
+        out.sort(key=lambda f: abs(f.t_s - t_s))
+        out = sorted(out[:MAX_FRAMES_PER_VIOLATION], key=lambda f: (f.t_s, f.frame_id))
+    return out
+
+
+def recorded_frames(path: Path, t0_abs_s: float, t1_abs_s: float, limit: int = MAX_FRAMES_PER_VIOLATION
+                    ) -> list[str]:
+    """Lines of a candump ``.log`` recording, ``(timestamp) channel ID#DATA``, stamped in [t0, t1].
+
+    The recording is in time order, so reading stops at the first line past ``t1``.
+    """
+    lines: list[str] = []
+    with Path(path).open(encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("("):
+                continue
+            try:
+                stamp = float(line[1:line.index(")")])
+            except ValueError:
+                continue
+            if stamp < t0_abs_s:
+                continue
+            if stamp > t1_abs_s or len(lines) >= limit:
+                break
+            lines.append(line.rstrip("\n"))
+    return lines
 
 
 def economics_of(bench: Bench) -> Economics:
@@ -131,3 +356,7 @@ def economics_of(bench: Bench) -> Economics:
     return Economics(tokens, compute_kwh, from_pack, from_grid, tokens / compute_kwh if compute_kwh else 0.0, efc)
 
 
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if np.isnan(value) else f"{value:.4g}"
+    return str(value)

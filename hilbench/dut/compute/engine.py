@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,38 +103,109 @@ class GenerationResult:
     n_tokens: int
 
 
-@dataclass
 class GenerationState:
-    """A batch in flight: KV cache, masks, the logits of the next token, the sampler.
+    """A batch in flight: KV cache, attention mask, positions, the logits of the next token, the sampler.
 
-    Owned by the caller; advanced by ``InferenceEngine.step``.  ``pending``
-    holds the tokens chosen by the last step that the model has not seen yet
-    (they are fed at the start of the next step, so a step costs one forward).
+    Owned by the caller; made by ``InferenceEngine.start`` and advanced by
+    ``InferenceEngine.step`` / ``advance``.  ``pending`` holds the tokens
+    chosen by the last step that the model has not seen yet (they are fed at
+    the start of the next step, so a step costs one forward).
+
+    The decode loop touches no Python lists and allocates nothing per step
+    beyond what onnxruntime returns: the attention mask is one preallocated
+    buffer (``attention_mask`` is a view of its used columns), positions and
+    pending tokens are ``[batch, 1]`` arrays updated in place, the context
+    check is an integer counter, and the chosen tokens are kept as one array
+    per step (``generated`` builds the per-sequence lists when asked).
     """
 
-    past: list[np.ndarray]  # 2 * n_layers arrays, [batch, heads, past_seq, head_dim]
-    attention_mask: np.ndarray  # [batch, total_seq] int64
-    next_position: np.ndarray  # [batch] int64, position id of the next token fed
-    logits: np.ndarray | None  # [batch, vocab] logits for the next token, None if pending
-    pending: np.ndarray | None  # [batch] tokens chosen but not yet fed
-    greedy: bool
-    temperature: float
-    rng: np.random.Generator
-    threads: int
-    generated: list[list[int]] = field(default_factory=list)
+    __slots__ = (
+        "past",
+        "logits",
+        "greedy",
+        "temperature",
+        "rng",
+        "threads",
+        "_mask",
+        "_length",
+        "_ids",
+        "_positions",
+        "_max_next",
+        "_has_pending",
+        "_steps",
+        "_feed",
+        "_work",
+    )
+
+    def __init__(
+        self,
+        *,
+        past: list[np.ndarray],
+        logits: np.ndarray,
+        mask: np.ndarray,
+        next_position: np.ndarray,
+        capacity: int,
+        greedy: bool,
+        temperature: float,
+        rng: np.random.Generator,
+        threads: int,
+        past_names: Sequence[str],
+    ) -> None:
+        batch, width = mask.shape
+        self.past = past  # 2 * n_layers arrays, [batch, heads, past_seq, head_dim]
+        self.logits: np.ndarray | None = logits  # [batch, vocab] logits of the next token
+        self.greedy = greedy
+        self.temperature = temperature
+        self.rng = rng
+        self.threads = threads
+        self._mask = np.ones((batch, max(capacity, width + 1)), np.int64)
+        self._mask[:, :width] = mask
+        self._length = width  # mask columns the cache holds
+        self._ids = np.zeros((batch, 1), np.int64)  # the pending tokens, fed as input_ids
+        self._positions = np.ascontiguousarray(next_position, dtype=np.int64).reshape(batch, 1)
+        self._max_next = int(self._positions.max())
+        self._has_pending = False
+        self._steps: list[np.ndarray] = []  # tokens chosen per step, [batch] each
+        self._feed: dict[str, np.ndarray] = {"input_ids": self._ids, "position_ids": self._positions}
+        self._feed.update(zip(past_names, past, strict=True))
+        self._work = np.empty((batch, logits.shape[-1]), np.float32)  # sampling scratch
 
     @property
     def batch_size(self) -> int:
-        return int(self.attention_mask.shape[0])
+        return int(self._mask.shape[0])
+
+    @property
+    def attention_mask(self) -> np.ndarray:
+        """``[batch, cache length]`` int64 mask of the tokens in the cache (a read-only view)."""
+        view = self._mask[:, : self._length]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def next_position(self) -> np.ndarray:
+        """``[batch]`` position id of the next token fed (a copy)."""
+        return self._positions[:, 0].copy()
+
+    @property
+    def pending(self) -> np.ndarray | None:
+        """``[batch]`` tokens chosen but not yet fed (a copy), or None."""
+        return self._ids[:, 0].copy() if self._has_pending else None
 
     @property
     def length(self) -> int:
         """Cache length in tokens, padding included, after the pending tokens are fed."""
-        return int(self.attention_mask.shape[1]) + (1 if self.pending is not None else 0)
+        return self._length + (1 if self._has_pending else 0)
 
     @property
     def n_generated(self) -> int:
-        return sum(len(g) for g in self.generated)
+        return len(self._steps) * self.batch_size
+
+    @property
+    def generated(self) -> list[list[int]]:
+        """New tokens per sequence so far (built on each access)."""
+        if not self._steps:
+            return [[] for _ in range(self.batch_size)]
+        return np.stack(self._steps, axis=1).tolist()
 
 
 class InferenceEngine:
@@ -186,6 +257,15 @@ class InferenceEngine:
         self._sessions: dict[int, Any] = {}
         session = self._session(self.threads)
         self.spec = self._validate(session, sha)
+        # Names in the order the decode loop feeds and reads them, fixed once here.
+        self._past_names = tuple(
+            f"past_key_values.{i}.{kind}" for i in range(self.spec.n_layers) for kind in ("key", "value")
+        )
+        self._output_names = ["logits"] + [
+            f"present.{i}.{kind}" for i in range(self.spec.n_layers) for kind in ("key", "value")
+        ]
+        # Largest position id the model takes plus one (no limit if the model does not say).
+        self._position_limit = self.spec.max_positions if self.spec.max_positions is not None else 1 << 62
 
     # -- loading ----------------------------------------------------------------
 
@@ -325,20 +405,16 @@ class InferenceEngine:
             "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
             "position_ids": np.ascontiguousarray(position_ids, dtype=np.int64),
         }
-        for i in range(self.spec.n_layers):
-            feed[f"past_key_values.{i}.key"] = past[2 * i]
-            feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
-        session = self._session(threads or self.threads)
+        feed.update(zip(self._past_names, past, strict=True))
+        out = self._run(self._session(threads or self.threads), feed)
+        return out[0], out[1:]
+
+    def _run(self, session: Any, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """``session.run`` for ``[logits, present...]``; onnxruntime failures become ``DutError``."""
         try:
-            out = session.run(None, feed)
-        except Exception as exc:
+            return session.run(self._output_names, feed)
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise DutError(f"{self.model_path}: inference failed: {exc}") from exc
-        names = [o.name for o in session.get_outputs()]
-        by_name = dict(zip(names, out, strict=True))
-        present = []
-        for i in range(self.spec.n_layers):
-            present += [by_name[f"present.{i}.key"], by_name[f"present.{i}.value"]]
-        return by_name["logits"], present
 
     # -- stepwise generation ----------------------------------------------------
 
@@ -353,9 +429,10 @@ class InferenceEngine:
     ) -> GenerationState:
         """Prefill a batch of prompts (left-padded) and return the state for ``step``.
 
-        Raises ``ValueError`` for an empty batch, an empty prompt, a token outside
-        the vocabulary, a non-positive temperature or a prompt longer than the
-        model's context.
+        Everything a request can get wrong is checked here, once: the decode
+        steps that follow only count positions.  Raises ``ValueError`` for an
+        empty batch, an empty prompt, a token outside the vocabulary, a
+        non-positive temperature or a prompt longer than the model's context.
         """
         if not prompts:
             raise ValueError("prompts: expected at least one prompt, got none")
@@ -382,17 +459,21 @@ class InferenceEngine:
         positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
         threads = threads or self.threads
         logits, present = self.forward(ids, mask, positions, threads=threads)
+        # The mask never outgrows the context (the longest prompt's position reaches
+        # max_positions - 1 at mask length max_positions); without a known context it
+        # starts with room for a few hundred tokens and doubles when full.
+        capacity = self.spec.max_positions if self.spec.max_positions is not None else width + 256
         return GenerationState(
             past=present,
-            attention_mask=mask,
-            next_position=positions[:, -1] + 1,
             logits=logits[:, -1, :],
-            pending=None,
+            mask=mask,
+            next_position=positions[:, -1] + 1,
+            capacity=capacity,
             greedy=greedy,
             temperature=float(temperature),
             rng=np.random.default_rng(seed),
             threads=threads,
-            generated=[[] for _ in prompts],
+            past_names=self._past_names,
         )
 
     def step(self, state: GenerationState) -> list[int]:
@@ -401,44 +482,90 @@ class InferenceEngine:
         Feeds the tokens chosen by the previous step first (one forward per step).
         Raises ``DutError`` when the context is full (``capacity_left(state) == 0``).
         """
-        if state.pending is not None:
-            if self.capacity_left(state) <= 0:
-                raise DutError(
-                    f"{self.model_path}: context full at {state.length} tokens "
-                    f"(max_position_embeddings {self.spec.max_positions}); start a new request"
-                )
-            mask = np.concatenate([state.attention_mask, np.ones((state.batch_size, 1), np.int64)], axis=1)
-            logits, present = self.forward(
-                state.pending[:, None], mask, state.next_position[:, None], state.past, threads=state.threads
+        return self._step(state).tolist()
+
+    def advance(self, state: GenerationState, steps: int) -> int:
+        """Take ``steps`` steps (as many ``step`` calls, without the per-step lists); return the tokens made.
+
+        Raises ``ValueError`` for a negative ``steps`` and ``DutError`` if the
+        context fills first (``capacity_left(state) < steps``); nothing is run then.
+        """
+        if steps < 0:
+            raise ValueError(f"steps: expected >= 0, got {steps}")
+        if steps > self.capacity_left(state):
+            raise DutError(
+                f"{self.model_path}: context full: {steps} steps asked, {self.capacity_left(state)} left at "
+                f"{state.length} tokens (max_position_embeddings {self.spec.max_positions}); start a new request"
             )
-            state.past, state.attention_mask = present, mask
-            state.next_position = state.next_position + 1
-            state.logits, state.pending = logits[:, -1, :], None
-        assert state.logits is not None
-        tokens = self._choose(state)
-        state.pending = tokens
-        for row, tok in enumerate(tokens.tolist()):
-            state.generated[row].append(tok)
-        return tokens.tolist()
+        one = self._step
+        for _ in range(steps):
+            one(state)
+        return steps * state.batch_size
 
     def capacity_left(self, state: GenerationState) -> int:
         """How many more ``step`` calls the context allows (a large number if unknown)."""
         if self.spec.max_positions is None:
             return 1 << 30
-        used = int(state.next_position.max()) + (1 if state.pending is not None else 0)
-        return max(0, self.spec.max_positions - used + 1)
+        return max(0, self.spec.max_positions - state._max_next - state._has_pending + 1)
+
+    # -- the decode loop (hooks) --------------------------------------------------
+
+    def _step(self, state: GenerationState) -> np.ndarray:
+        """One step: feed the pending tokens (if any), choose the next ones; return them ``[batch]``."""
+        if state._has_pending:
+            self._feed_pending(state)
+        tokens = self._choose(state)
+        state._ids[:, 0] = tokens
+        state._has_pending = True
+        state._steps.append(tokens)
+        return tokens
+
+    def _feed_pending(self, state: GenerationState) -> None:
+        if state._max_next >= self._position_limit:
+            raise DutError(
+                f"{self.model_path}: context full at {state.length} tokens "
+                f"(max_position_embeddings {self.spec.max_positions}); start a new request"
+            )
+        length = state._length + 1
+        if length > state._mask.shape[1]:  # only without a known context: grow by doubling
+            grown = np.ones((state._mask.shape[0], 2 * state._mask.shape[1]), np.int64)
+            grown[:, : state._length] = state._mask[:, : state._length]
+            state._mask = grown
+        feed = state._feed
+        feed["attention_mask"] = state._mask[:, :length]
+        session = self._sessions.get(state.threads) or self._session(state.threads)
+        out = self._run(session, feed)
+        past = out[1:]
+        feed.update(zip(self._past_names, past))
+        state.past = past
+        state.logits = out[0][:, -1, :]
+        state._length = length
+        state._positions += 1
+        state._max_next += 1
+        state._has_pending = False
 
     def _choose(self, state: GenerationState) -> np.ndarray:
-        logits = state.logits.astype(np.float64)
+        """Greedy argmax, or inverse-CDF sampling of softmax(logits / temperature), vectorised over the batch.
+
+        Sampling works in float32 in a preallocated buffer: exp of the logits
+        less their row maximum, the running sum, one uniform draw per row scaled
+        to the row's total, and the first index whose running sum exceeds it
+        (``searchsorted(..., side="right")`` on each row).
+        """
+        logits = state.logits
+        assert logits is not None
         if state.greedy:
-            return np.argmax(logits, axis=-1).astype(np.int64)
-        z = logits / state.temperature
-        z -= z.max(axis=-1, keepdims=True)
-        p = np.exp(z)
-        cdf = np.cumsum(p, axis=-1)
-        u = state.rng.random(len(cdf)) * cdf[:, -1]
-        idx = np.array([np.searchsorted(row, x, side="right") for row, x in zip(cdf, u, strict=True)], np.int64)
-        return np.minimum(idx, logits.shape[-1] - 1)
+            return logits.argmax(axis=-1)
+        work = state._work
+        if state.temperature != 1.0:
+            np.multiply(logits, 1.0 / state.temperature, out=work)
+            logits = work
+        np.subtract(logits, logits.max(axis=-1, keepdims=True), out=work)
+        np.exp(work, out=work)
+        np.cumsum(work, axis=-1, out=work)
+        u = state.rng.random(len(work)) * work[:, -1]
+        work[:, -1] = np.inf  # a draw that rounds up to the total takes the last token
+        return (work > u[:, None]).argmax(axis=-1)
 
     # -- whole batch ------------------------------------------------------------
 
@@ -456,8 +583,5 @@ class InferenceEngine:
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens: expected >= 0, got {max_new_tokens}")
         state = self.start(prompts, greedy=greedy, temperature=temperature, seed=seed, threads=threads)
-        for _ in range(max_new_tokens):
-            if self.capacity_left(state) <= 0:
-                break
-            self.step(state)
-        return GenerationResult(tokens=[list(g) for g in state.generated], n_tokens=state.n_generated)
+        self.advance(state, min(max_new_tokens, self.capacity_left(state)))
+        return GenerationResult(tokens=state.generated, n_tokens=state.n_generated)

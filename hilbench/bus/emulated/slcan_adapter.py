@@ -1,0 +1,415 @@
+"""An SLCAN (Lawicel) USB-CAN adapter, emulated on a pseudo-terminal.
+
+A USB-CAN adapter bridges a serial port to a CAN bus.  This one bridges the
+master side of a pty to a python-can bus (``virtual`` by default): python-can's
+own ``slcan`` client opens the slave path with pyserial, exactly as it would
+open ``/dev/ttyACM0``, so the bench's real-adapter path runs with no hardware::
+
+    with SlcanAdapter(BusConfig(interface="virtual", channel="hil")) as adapter:
+        bus = can.Bus(interface="slcan", channel=adapter.slave_path, bitrate=500_000,
+                      sleep_after_open=0)
+
+Protocol (Lawicel CAN232/CANUSB, plus the CANable 2.0 FD extension that
+python-can's client speaks):
+
+===========  ==================================================================
+``Sn``       bit rate n = 0..8 (10k .. 1M); ``S9`` = 83.3k (python-can's table)
+``sxxyy``    BTR0/BTR1 register bit timing
+``Yn``       FD data bit rate (``Y2`` = 2M, ``Y5`` = 5M ...)
+``O`` ``L``  open the channel (``L``: listen only, transmissions refused)
+``C``        close the channel (idempotent, as CANable firmware does)
+``V`` ``v``  hardware/software version (``V1013``), ``N`` serial number
+``F``        status flags (only while open; bit 3 = data overrun towards host)
+``Zn``       millisecond timestamps appended to received frames (0 off, 1 on)
+``Mxxxxxxxx`` ``mxxxxxxxx``  acceptance code/mask: accepted, not applied
+``t`` ``T``  standard / extended data frame ``tIIILDD..`` / ``TIIIIIIIILDD..``
+``r`` ``R``  standard / extended remote frame ``rIIIL`` / ``RIIIIIIIIL``
+``d`` ``D``  CAN FD frame (L is a DLC code 0..F), ``b`` ``B`` with bit-rate switch
+(empty)      a bare CR: a sync, answered with CR (python-can sends one whenever it
+             sets a bit rate without an FD data rate)
+===========  ==================================================================
+
+Every command is answered with CR on success or BEL on error (``V``, ``v``,
+``N`` and ``F`` put their value before the CR).  ``\\r``, ``\\n`` and ``\\r\\n``
+all end a command.  A line longer than ``max_line_bytes`` is refused with one
+BEL and discarded up to its terminator; frames towards a host that does not
+read are dropped beyond ``max_pending_bytes`` and reported by the ``F``
+overrun flag, as a real adapter's FIFO would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import selectors
+import threading
+import tty
+from dataclasses import dataclass
+
+import can
+from can.util import CAN_FD_DLC, len2dlc
+
+from ..open import BusConfig, open_bus
+
+log = logging.getLogger(__name__)
+
+OK = b"\r"
+ERROR = b"\a"
+
+#: Lawicel ``Sn`` codes (S9 = 83.3 kbit/s is the extension python-can's table has)
+BITRATES: dict[str, int] = {
+    "0": 10_000, "1": 20_000, "2": 50_000, "3": 100_000, "4": 125_000,
+    "5": 250_000, "6": 500_000, "7": 750_000, "8": 1_000_000, "9": 83_300,
+}
+#: CANable 2.0 ``Yn`` FD data bit rates
+DATA_BITRATES: dict[str, int] = {"1": 1_000_000, "2": 2_000_000, "4": 4_000_000, "5": 5_000_000,
+                                 "8": 8_000_000}
+#: longest valid line: ``B`` + 8 id digits + DLC + 64 data bytes + a 4-digit timestamp
+LONGEST_COMMAND = 1 + 8 + 1 + 128 + 4
+
+_HEX = "[0-9A-Fa-f]"
+
+
+@dataclass(frozen=True)
+class _FrameKind:
+    id_digits: int
+    extended: bool
+    remote: bool
+    fd: bool
+    brs: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        dlc = f"({_HEX})" if self.fd else "([0-8])"
+        data = "" if self.remote else f"({_HEX}*)"
+        return re.compile(f"({_HEX}{{{self.id_digits}}}){dlc}{data}")
+
+
+_FRAME_KINDS: dict[str, _FrameKind] = {
+    "t": _FrameKind(3, False, False, False, False),
+    "T": _FrameKind(8, True, False, False, False),
+    "r": _FrameKind(3, False, True, False, False),
+    "R": _FrameKind(8, True, True, False, False),
+    "d": _FrameKind(3, False, False, True, False),
+    "D": _FrameKind(8, True, False, True, False),
+    "b": _FrameKind(3, False, False, True, True),
+    "B": _FrameKind(8, True, False, True, True),
+}
+_PATTERNS = {letter: kind.pattern for letter, kind in _FRAME_KINDS.items()}
+
+
+def parse_frame(line: str) -> can.Message:
+    """Turn one SLCAN frame command (no terminator) into a message.
+
+    Raises:
+        ValueError: the line is not a well-formed frame; the message says what
+            was expected and what came.
+    """
+    if not line or line[0] not in _FRAME_KINDS:
+        raise ValueError(f"expected a frame command (t, T, r, R, d, D, b, B), got {line[:1]!r}")
+    kind = _FRAME_KINDS[line[0]]
+    match = _PATTERNS[line[0]].fullmatch(line, 1)
+    if match is None:
+        raise ValueError(f"expected {line[0]} + {kind.id_digits} hex id digits + a "
+                         f"{'hex DLC code' if kind.fd else 'DLC 0..8'} + data, got {line!r}")
+    frame_id = int(match.group(1), 16)
+    if frame_id > (0x1FFFFFFF if kind.extended else 0x7FF):
+        raise ValueError(f"identifier 0x{frame_id:X} out of range in {line!r}")
+    length = CAN_FD_DLC[int(match.group(2), 16)]
+    data = b""
+    if not kind.remote:
+        digits = match.group(3)
+        if len(digits) != 2 * length:
+            raise ValueError(f"expected {length} data byte(s) for DLC {match.group(2)}, "
+                             f"got {len(digits) / 2:g} in {line!r}")
+        data = bytes.fromhex(digits)
+    return can.Message(arbitration_id=frame_id, is_extended_id=kind.extended, is_remote_frame=kind.remote,
+                       is_fd=kind.fd, bitrate_switch=kind.brs, dlc=length, data=data, is_rx=False)
+
+
+def format_frame(msg: can.Message, *, timestamps: bool = False) -> bytes | None:
+    """One frame as the adapter sends it to the host (CR included); None if SLCAN cannot carry it."""
+    if msg.is_error_frame:
+        return None
+    ident = f"{msg.arbitration_id & 0x1FFFFFFF:08X}" if msg.is_extended_id else f"{msg.arbitration_id & 0x7FF:03X}"
+    if msg.is_remote_frame:
+        if msg.dlc > 8:
+            return None
+        text = ("R" if msg.is_extended_id else "r") + ident + f"{msg.dlc:d}"
+    elif msg.is_fd:
+        data = bytes(msg.data)
+        if len(data) > 64:
+            return None
+        code = len2dlc(len(data))
+        data = data.ljust(CAN_FD_DLC[code], b"\x00")   # padded to a DLC length, as on the wire
+        letter = ("B" if msg.is_extended_id else "b") if msg.bitrate_switch else ("D" if msg.is_extended_id else "d")
+        text = letter + ident + f"{code:X}" + data.hex().upper()
+    else:
+        data = bytes(msg.data)
+        if len(data) > 8:
+            return None
+        text = ("T" if msg.is_extended_id else "t") + ident + f"{len(data):d}" + data.hex().upper()
+    if timestamps:
+        text += f"{int(msg.timestamp * 1000) % 60_000:04X}"
+    return text.encode("ascii") + OK
+
+
+class SlcanAdapter:
+    """An SLCAN adapter on a pty, bridged to a python-can bus; runs in a background thread.
+
+    Use as a context manager (or :meth:`start` / :meth:`stop`): the pty, the
+    bridge bus and the thread are all released on exit.  Counters
+    (``frames_to_bus``, ``frames_to_host``, ``errors`` ...) let a test check
+    what crossed the adapter.
+    """
+
+    def __init__(self, bridge: BusConfig | None = None, *, fd: bool = True,
+                 hardware_version: int = 10, software_version: int = 13, serial_number: str = "HB01",
+                 max_line_bytes: int = 2 * LONGEST_COMMAND, max_pending_bytes: int = 64 * 1024,
+                 poll_interval_s: float = 0.002) -> None:
+        self.bridge = bridge or BusConfig(interface="virtual", channel="slcan0")
+        if self.bridge.interface == "simtime":
+            raise ValueError("the SLCAN adapter runs in wall time: bridge it to 'virtual' or a real "
+                             "interface, not to the simulated-time 'simtime' bus")
+        if not (0 <= hardware_version <= 99 and 0 <= software_version <= 99):
+            raise ValueError("hardware and software versions are two decimal digits each")
+        if len(serial_number) != 4 or not serial_number.isalnum():
+            raise ValueError(f"expected a 4-character alphanumeric serial number, got {serial_number!r}")
+        if max_line_bytes < LONGEST_COMMAND:
+            raise ValueError(f"max_line_bytes must be at least {LONGEST_COMMAND} (the longest valid command)")
+        self.fd = fd
+        self.hardware_version = hardware_version
+        self.software_version = software_version
+        self.serial_number = serial_number
+        self.max_line_bytes = max_line_bytes
+        self.max_pending_bytes = max_pending_bytes
+        self.poll_interval_s = poll_interval_s
+
+        # adapter state, touched only by the adapter thread once started
+        self.is_open = False
+        self.listen_only = False
+        self.bitrate: int | None = None
+        self.data_bitrate: int | None = None
+        self.timestamps = False
+        self._overrun = False
+        self._line = bytearray()
+        self._discarding = False
+        self._after_cr = False
+        self._pending = bytearray()
+
+        #: counters, for tests and logs
+        self.commands = 0
+        self.errors = 0
+        self.frames_to_bus = 0
+        self.frames_to_host = 0
+        self.dropped_to_host = 0
+        self.overlong_lines = 0
+        #: the exception that stopped the adapter thread, if any
+        self.failure: BaseException | None = None
+
+        self._master: int | None = None
+        self._slave: int | None = None
+        self.slave_path: str = ""
+        self._bus: can.BusABC | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> SlcanAdapter:
+        """Open the pty and the bridge bus and start serving; returns self.
+
+        Raises:
+            BusError: the bridge bus cannot be opened.
+            RuntimeError: already started.
+        """
+        if self._thread is not None:
+            raise RuntimeError("SLCAN adapter already started")
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)               # no echo, no CR/LF translation before pyserial configures it
+            os.set_blocking(master, False)
+            self._bus = open_bus(self.bridge)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        # The adapter keeps the slave open too, so the master never sees a hang-up
+        # when a client closes the port and another opens it later.
+        self._master, self._slave = master, slave
+        self.slave_path = os.ttyname(slave)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._serve, name=f"slcan-adapter {self.slave_path}", daemon=True)
+        self._thread.start()
+        log.info("SLCAN adapter on %s bridged to %s:%s", self.slave_path, self.bridge.interface, self.bridge.channel)
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, shut the bridge bus and close the pty; safe to call twice."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join()
+        if self._bus is not None:
+            bus, self._bus = self._bus, None
+            bus.shutdown()
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+
+    def __enter__(self) -> SlcanAdapter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the adapter thread --------------------------------------------------
+    def _serve(self) -> None:
+        assert self._master is not None and self._bus is not None
+        master, bus = self._master, self._bus
+        with selectors.DefaultSelector() as selector:
+            selector.register(master, selectors.EVENT_READ)
+            try:
+                while not self._stopping.is_set():
+                    if selector.select(self.poll_interval_s):
+                        try:
+                            data = os.read(master, 4096)
+                        except BlockingIOError:
+                            data = b""
+                        if data:
+                            self._feed(data)
+                    self._drain_bus(bus)
+                    self._flush(master)
+            except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
+                self.failure = exc
+                log.exception("SLCAN adapter on %s stopped", self.slave_path)
+
+    def _drain_bus(self, bus: can.BusABC) -> None:
+        while (msg := bus.recv(0.0)) is not None:
+            if not self.is_open:
+                continue            # a closed adapter hears nothing
+            line = format_frame(msg, timestamps=self.timestamps)
+            if line is None or (msg.is_fd and not self.fd):
+                continue
+            if len(self._pending) + len(line) > self.max_pending_bytes:
+                self.dropped_to_host += 1
+                self._overrun = True
+                continue
+            self._pending += line
+            self.frames_to_host += 1
+
+    def _flush(self, master: int) -> None:
+        if not self._pending:
+            return
+        try:
+            written = os.write(master, self._pending)
+        except BlockingIOError:
+            return
+        del self._pending[:written]
+
+    def _reply(self, reply: bytes) -> None:
+        if len(self._pending) + len(reply) > 2 * self.max_pending_bytes:
+            return                  # a host that never reads: drop replies too, but stay bounded
+        self._pending += reply
+
+    # -- the serial protocol -------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        """Split input into commands at CR, LF or CR LF; refuse over-long lines."""
+        start = 0
+        n = len(data)
+        while start < n:
+            if self._after_cr:
+                self._after_cr = False
+                if data[start] == 0x0A:     # the LF of a CR LF pair
+                    start += 1
+                    continue
+            cr = data.find(b"\r", start)
+            lf = data.find(b"\n", start)
+            end = min(i for i in (cr, lf, n) if i >= 0)
+            chunk = data[start:end]
+            if not self._discarding:
+                if len(self._line) + len(chunk) > self.max_line_bytes:
+                    self._discarding = True
+                    self._line.clear()
+                    self.overlong_lines += 1
+                    self.errors += 1
+                    self._reply(ERROR)
+                    log.warning("SLCAN adapter %s: line longer than %d bytes refused",
+                                self.slave_path, self.max_line_bytes)
+                else:
+                    self._line += chunk
+            if end == n:
+                break
+            self._after_cr = data[end] == 0x0D
+            start = end + 1
+            if self._discarding:
+                self._discarding = False    # the over-long line ends here; it was answered already
+                continue
+            line = bytes(self._line)
+            self._line.clear()
+            self._reply(self.command(line))
+
+    def command(self, line: bytes) -> bytes:
+        """Execute one command (without terminator) and return the reply bytes."""
+        self.commands += 1
+        try:
+            reply = self._execute(line.decode("ascii"))
+        except (UnicodeDecodeError, ValueError, can.CanError) as exc:
+            log.debug("SLCAN adapter %s: %r refused: %s", self.slave_path, line, exc)
+            reply = ERROR
+        if reply == ERROR:
+            self.errors += 1
+        return reply
+
+    def _execute(self, line: str) -> bytes:
+        if not line:
+            return OK
+        letter, arg = line[0], line[1:]
+        if letter in _FRAME_KINDS:
+            return self._transmit(line)
+        if letter == "S" and arg in BITRATES and not self.is_open:
+            self.bitrate = BITRATES[arg]
+            return OK
+        if letter == "s" and re.fullmatch(f"{_HEX}{{4}}", arg) and not self.is_open:
+            self.bitrate = None     # custom timing: no nominal rate to report
+            return OK
+        if letter == "Y" and arg in DATA_BITRATES and not self.is_open and self.fd:
+            self.data_bitrate = DATA_BITRATES[arg]
+            return OK
+        if letter in "OL" and not arg and not self.is_open:
+            self.is_open = True
+            self.listen_only = letter == "L"
+            self._overrun = False
+            return OK
+        if letter == "C" and not arg:
+            self.is_open = False
+            self.listen_only = False
+            return OK
+        if letter == "V" and not arg:
+            return f"V{self.hardware_version:02d}{self.software_version:02d}".encode() + OK
+        if letter == "v" and not arg:
+            return f"v{self.software_version:02d}00".encode() + OK
+        if letter == "N" and not arg:
+            return f"N{self.serial_number}".encode() + OK
+        if letter == "F" and not arg and self.is_open:
+            flags = 0x08 if self._overrun else 0x00
+            self._overrun = False
+            return f"F{flags:02X}".encode() + OK
+        if letter == "Z" and arg in ("0", "1") and not self.is_open:
+            self.timestamps = arg == "1"
+            return OK
+        if letter in "Mm" and re.fullmatch(f"{_HEX}{{8}}", arg) and not self.is_open:
+            return OK
+        return ERROR
+
+    def _transmit(self, line: str) -> bytes:
+        if not self.is_open or self.listen_only:
+            return ERROR
+        msg = parse_frame(line)
+        if msg.is_fd and not self.fd:
+            return ERROR
+        assert self._bus is not None
+        self._bus.send(msg)
+        self.frames_to_bus += 1
+        return OK

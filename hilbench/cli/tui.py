@@ -1,0 +1,45 @@
+"""``hilbench tui [SCENARIO]``: the Textual front end over a running bench.
+
+Textual and the ``tui`` package are imported only when the subcommand runs,
+so ``hilbench run`` and ``import hilbench`` never load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
+    value = float(text.strip().lower().rstrip("x"))
+    choices = (1.0, 10.0, 60.0, 600.0)
+    if value not in choices:
+        raise argparse.ArgumentTypeError(f"speed must be one of 1, 10, 60, 600 or max, got {text!r}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tui", help="watch and steer a bench in a terminal UI",
+                       description="Open a bench (the default one, or the one a scenario file describes, its "
+                                   "steps scheduled) in simulated time and show pack, vehicle, compute unit and "
+                                   "bus live. Keys: space pause, +/- speed, p plug, g gear, h/c coolant, q quit.")
+    p.add_argument("scenario", nargs="?", type=Path, help="scenario file (default: a bench with default settings)")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
+    p.add_argument("--speed", type=_speed, default=60.0, help="initial speed: 1, 10, 60, 600 or max (default 60)")
+    p.add_argument("--record", type=Path, help="record the bus (.blf, .asc, .log)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.app import run_tui
+    from tui.widgets.format import clock
+
+    snapshot = run_tui(args.scenario, seed=args.seed, record=args.record, speed=args.speed)
+    if snapshot is not None:
+        print(f"bench closed at {clock(snapshot.now_s)} bench time, {snapshot.frames} frames, "
+              f"{snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors} bad")
+    if args.record is not None:
+        print(f"recording {args.record}")
+    return 0

@@ -1,0 +1,346 @@
+"""Reports of scenario runs: failure text, JUnit XML, trace CSV, and an HTML page with plots.
+
+The same readable failure text serves pytest, JUnit and the CLI, so an
+engineer reads one format everywhere: the check, its verdict and robustness
+(with unit), when it first failed, the signal values then, the steps before
+it and the frames around it.  Plots live in :mod:`.plots` (matplotlib is an
+optional dependency, imported only when a plot is drawn).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .checks import CheckResult
+from .runner import ScenarioResult, Traces
+
+
+# -- text ----------------------------------------------------------------------------------
+def fmt_time(t_s: float) -> str:
+    """``12.3 s`` below a minute, ``h:mm:ss.s`` above (scenario files use both)."""
+    if abs(t_s) < 60.0:
+        return f"{t_s:.1f} s"
+    h, rem = divmod(t_s, 3600.0)
+    m, s = divmod(rem, 60.0)
+    return f"{int(h)}:{int(m):02d}:{s:04.1f}"
+
+
+def fmt_robustness(check: CheckResult) -> str:
+    if check.robustness is None:
+        return "n/a"
+    if not np.isfinite(check.robustness):
+        return "-inf" if check.robustness < 0 else "+inf"
+    return f"{check.robustness:+.4g} {check.check.unit}".strip()
+
+
+def _fmt_value(value: float | str) -> str:
+    if isinstance(value, float):
+        return "nan" if np.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _describe(check: CheckResult) -> str:
+    c = check.check
+    if c.kind == "response":
+        return f"response: whenever {c.trigger}, then {c.expr} within {c.within_s:g} s"
+    if c.kind in ("eventually",) and c.within_s is not None:
+        return f"eventually within {c.within_s:g} s of {c.from_s:g} s: {c.expr}"
+    if c.kind == "holds_for":
+        return f"holds for {c.duration_s:g} s: {c.expr}"
+    if c.kind in ("cycle_times", "bus_integrity"):
+        return c.kind.replace("_", " ")
+    return f"{c.kind}: {c.expr}"
+
+
+def describe_run(result: ScenarioResult) -> str:
+    """One line: where the scenario came from and how it ran (seed, bus, defect)."""
+    options = result.options
+    parts = [f"{result.duration_s / 3600:.2f} h" if result.duration_s >= 3600 else fmt_time(result.duration_s)]
+    if options is not None:
+        parts.append(f"seed {options.seed}")
+        parts.append(f"bus {options.bus.interface}:{options.bus.channel}")
+        if options.dut_defect:
+            parts.append(f"DUT defect {options.dut_defect}")
+    parts.append(f"{result.frames} frames")
+    source = result.scenario.source
+    return (f"{source}: " if source else "") + ", ".join(parts)
+
+
+def checks_table(result: ScenarioResult) -> str:
+    width = max((len(c.check.name) for c in result.checks), default=10)
+    lines = [f"  {'check':<{width}}  verdict  {'robustness':>12}  detail"]
+    for c in result.checks:
+        lines.append(f"  {c.check.name:<{width}}  {c.verdict:<7}  {fmt_robustness(c):>12}  {c.detail}")
+    return "\n".join(lines)
+
+
+def economics_line(result: ScenarioResult) -> str:
+    e = result.economics
+    return (f"tokens {e.tokens:,}  compute {e.compute_energy_kwh:.3f} kWh (pack {e.energy_from_pack_kwh:.3f}, "
+            f"grid {e.energy_from_grid_kwh:.3f})  {e.tokens_per_kwh / 1e6:.3f} M tokens/kWh  "
+            f"pack wear {e.pack_equivalent_full_cycles:.4f} EFC")
+
+
+def format_failure(result: ScenarioResult) -> str:
+    """The readable report of a scenario that did not pass (also fine for one that did)."""
+    s = result.scenario
+    lines = [f'scenario "{s.name}" {result.verdict}  ({describe_run(result)})']
+    if result.error:
+        lines.append(f"  error: {result.error}")
+    lines.append(checks_table(result))
+    details = failure_details(result)
+    if details:
+        lines += ["", details]
+    lines += ["", economics_line(result)]
+    return "\n".join(lines)
+
+
+def failure_details(result: ScenarioResult) -> str:
+    """Per failed check: what, when, the signal values, the steps before it and the frames around it."""
+    lines: list[str] = []
+    for check in result.failed_checks:
+        if lines:
+            lines.append("")
+        lines.append(f'FAILED check "{check.check.name}"  ({_describe(check)})')
+        lines.append(f"  verdict {check.verdict}, robustness {fmt_robustness(check)}: {check.detail}")
+        violation = result.violation_of(check)
+        t = violation.t_s if violation is not None else check.violation_s
+        if t is None:
+            continue
+        lines.append(f"  first violation at t = {t:.1f} s ({fmt_time(t)})")
+        if check.values:
+            lines.append("  signals then: " + "  ".join(f"{k}={_fmt_value(v)}" for k, v in check.values.items()))
+        before = [st for st in result.steps if st.t_s <= t + 1e-9][-3:]
+        if before:
+            lines.append("  last steps before it: " + "; ".join(
+                f"{fmt_time(st.t_s)} {st.label}{' (fault)' if st.fault else ''}" for st in before))
+        if violation is not None and violation.frames:
+            lines.append(f"  frames within +/-{violation.window_s:g} s (decoded):")
+            lines.extend(f"    {frame}" for frame in violation.frames)
+        if violation is not None and violation.raw_frames:
+            lines.append(f"  raw frames within +/-{violation.window_s:g} s ({result.record}):")
+            lines.extend(f"    {line}" for line in violation.raw_frames)
+    return "\n".join(lines)
+
+
+def failure_message(result: ScenarioResult) -> str:
+    """One line for JUnit's ``message`` attribute."""
+    if result.error:
+        return result.error
+    parts = []
+    for check in result.failed_checks:
+        when = f" at t={check.violation_s:.1f} s" if check.violation_s is not None else ""
+        parts.append(f'"{check.check.name}" failed{when} (robustness {fmt_robustness(check)})')
+    return "; ".join(parts)
+
+
+# -- JUnit XML -----------------------------------------------------------------------------
+def junit_tree(results: Sequence[ScenarioResult], *, suite_name: str = "hilbench") -> ET.ElementTree:
+    """A JUnit document: one ``testsuite``, one ``testcase`` per scenario."""
+    failures = sum(1 for r in results if r.verdict == "FAIL")
+    errors = sum(1 for r in results if r.verdict == "ERROR")
+    total_wall = sum(r.wall_s for r in results)
+    root = ET.Element("testsuites", name=suite_name, tests=str(len(results)), failures=str(failures),
+                      errors=str(errors), time=f"{total_wall:.3f}")
+    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures),
+                          errors=str(errors), skipped="0", time=f"{total_wall:.3f}")
+    if results and results[0].options is not None:
+        props = ET.SubElement(suite, "properties")
+        options = results[0].options
+        for name, value in (("seed", options.seed), ("bus", f"{options.bus.interface}:{options.bus.channel}"),
+                            ("dut_defect", options.dut_defect or "")):
+            ET.SubElement(props, "property", name=name, value=str(value))
+    for result in results:
+        source = result.scenario.source
+        attrs = {"classname": f"scenarios.{source.stem}" if source else "scenarios", "name": result.scenario.name,
+                 "time": f"{result.wall_s:.3f}"}
+        if source is not None:
+            attrs["file"] = str(source)
+        case = ET.SubElement(suite, "testcase", attrs)
+        if result.verdict == "FAIL":
+            failure = ET.SubElement(case, "failure", message=failure_message(result), type="ScenarioCheckFailed")
+            failure.text = format_failure(result)
+        elif result.verdict == "ERROR":
+            error = ET.SubElement(case, "error", message=result.error or "", type="ScenarioError")
+            error.text = format_failure(result)
+        out = ET.SubElement(case, "system-out")
+        out.text = f"{describe_run(result)}\n{checks_table(result)}\n{economics_line(result)}\n"
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(results: Sequence[ScenarioResult], path: str | Path, *, suite_name: str = "hilbench") -> Path:
+    """Write JUnit XML to ``path`` (parent folders made).
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        junit_tree(results, suite_name=suite_name).write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot write the JUnit report: {exc.strerror}") from None
+    return path
+
+
+# -- traces --------------------------------------------------------------------------------
+def write_trace_csv(traces: Traces, path: str | Path) -> Path:
+    """The role traces on the check grid, one row per grid point; enumerated roles as state names."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    roles = list(traces.values)
+    columns = []
+    for role in roles:
+        values = traces.values[role]
+        states = traces.states.get(role)
+        if states:
+            names = np.array([*states, ""], dtype=object)
+            idx = np.where(np.isnan(values), len(states), values).astype(int)
+            idx = np.where((idx < 0) | (idx > len(states)), len(states), idx)
+            columns.append(names[idx])
+        else:
+            columns.append(np.where(np.isnan(values), "", np.char.mod("%.6g", values)))
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["t_s", *(traces.label(r) for r in roles)])
+        times = np.char.mod("%.3f", traces.t_s)
+        writer.writerows(zip(times, *columns))
+    return path
+
+
+# -- HTML ----------------------------------------------------------------------------------
+def slug(name: str) -> str:
+    """A file-system-safe name for a scenario or a test."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "scenario"
+
+
+@dataclass
+class _Entry:
+    """What the HTML page needs of one result, so traces can be dropped once plotted."""
+
+    name: str
+    anchor: str
+    verdict: str
+    text: str
+    description: str
+    run: str
+    checks: list[CheckResult]
+    economics: dict[str, float]
+    plot: str | None
+    violations_text: str
+    wall_s: float
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.PASS { color: #1a7f37; font-weight: bold; } .FAIL, .ERROR { color: #cf222e; font-weight: bold; }
+pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; font-size: 85%; }
+img { max-width: 100%; border: 1px solid #ddd; }
+section { margin-bottom: 3em; }
+"""
+
+
+class HtmlReport:
+    """An ``index.html`` and one PNG per scenario in ``out_dir``.
+
+    Call :meth:`add` as each result arrives (it draws the plot at once, so a
+    suite's traces need not all be kept), then :meth:`write`.
+    """
+
+    def __init__(self, out_dir: str | Path, *, title: str = "hilbench scenario report") -> None:
+        self.out_dir = Path(out_dir)
+        self.title = title
+        self.entries: list[_Entry] = []
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(self.out_dir, None, f"cannot create the report folder: {exc.strerror}") from None
+
+    def add(self, result: ScenarioResult) -> None:
+        from .plots import plot_result
+
+        anchor = slug(result.scenario.name)
+        taken = {e.anchor for e in self.entries}
+        n = 2
+        while anchor in taken:
+            anchor = f"{slug(result.scenario.name)}-{n}"
+            n += 1
+        plot = None
+        if result.traces is not None:
+            plot = f"{anchor}.png"
+            plot_result(result, self.out_dir / plot)
+        violations_text = failure_details(result)
+        self.entries.append(_Entry(
+            result.scenario.name, anchor, result.verdict, format_failure(result), result.scenario.description,
+            describe_run(result), list(result.checks), result.economics.as_dict(), plot, violations_text,
+            result.wall_s))
+
+    def write(self) -> Path:
+        """Write ``index.html``; returns its path."""
+        e = html.escape
+        passed = sum(1 for x in self.entries if x.verdict == "PASS")
+        out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(self.title)}</title>"
+               f"<style>{_CSS}</style></head><body>",
+               f"<h1>{e(self.title)}</h1>",
+               f"<p>{passed} of {len(self.entries)} scenarios passed.</p>",
+               "<table><tr><th>scenario</th><th>verdict</th><th>checks</th><th>tokens</th>"
+               "<th>tokens/kWh</th><th>wall time</th></tr>"]
+        for x in self.entries:
+            ok = sum(1 for c in x.checks if c.passed)
+            out.append(f"<tr><td><a href='#{e(x.anchor)}'>{e(x.name)}</a></td><td class='{x.verdict}'>{x.verdict}"
+                       f"</td><td class='num'>{ok}/{len(x.checks)}</td><td class='num'>{int(x.economics['tokens']):,}"
+                       f"</td><td class='num'>{x.economics['tokens_per_kwh']:,.0f}</td>"
+                       f"<td class='num'>{x.wall_s:.1f} s</td></tr>")
+        out.append("</table>")
+        for x in self.entries:
+            out.append(f"<section id='{e(x.anchor)}'><h2>{e(x.name)} <span class='{x.verdict}'>{x.verdict}</span></h2>")
+            if x.description:
+                out.append(f"<p>{e(x.description)}</p>")
+            out.append(f"<p><small>{e(x.run)}</small></p>")
+            out.append("<table><tr><th>check</th><th>verdict</th><th>robustness</th><th>detail</th></tr>")
+            for c in x.checks:
+                out.append(f"<tr><td>{e(c.check.name)}</td><td class='{c.verdict}'>{c.verdict}</td>"
+                           f"<td class='num'>{e(fmt_robustness(c))}</td><td>{e(c.detail)}</td></tr>")
+            out.append("</table>")
+            ec = x.economics
+            out.append("<h3>Token factory</h3><table>")
+            for label, value in (
+                    ("tokens", f"{int(ec['tokens']):,}"),
+                    ("compute energy", f"{ec['compute_energy_kwh']:.3f} kWh"),
+                    ("energy from the pack", f"{ec['energy_from_pack_kwh']:.3f} kWh"),
+                    ("energy from the grid", f"{ec['energy_from_grid_kwh']:.3f} kWh"),
+                    ("tokens per kWh", f"{ec['tokens_per_kwh']:,.0f}"),
+                    ("pack wear", f"{ec['pack_equivalent_full_cycles']:.4f} equivalent full cycles")):
+                out.append(f"<tr><th>{label}</th><td class='num'>{value}</td></tr>")
+            out.append("</table>")
+            if x.plot:
+                out.append(f"<img src='{e(x.plot)}' alt='traces of {e(x.name)}'>")
+            if x.violations_text:
+                out.append(f"<h3>Failures</h3><pre>{e(x.violations_text)}</pre>")
+            out.append("</section>")
+        out.append("</body></html>")
+        path = self.out_dir / "index.html"
+        path.write_text("\n".join(out), encoding="utf-8")
+        return path
+
+
+def write_html_report(results: Iterable[ScenarioResult], out_dir: str | Path, *,
+                      title: str = "hilbench scenario report") -> Path:
+    """``index.html`` plus one PNG per scenario in ``out_dir``; returns the page's path."""
+    report = HtmlReport(out_dir, title=title)
+    for result in results:
+        report.add(result)
+    return report.write()

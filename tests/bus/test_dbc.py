@@ -1,0 +1,149 @@
+"""The bench's own DBC (``dbc/hilbench.dbc``): the contract every node and DUT builds on."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cantools
+import pytest
+
+from hilbench.bus import default_dbc_path, load_dbc
+from hilbench.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+DBC_FILE = REPO / "dbc" / "hilbench.dbc"
+GENERATOR = REPO / "dbc" / "generate_hilbench_dbc.py"
+
+SAFETY_MESSAGES = (
+    "BMS_PackStatus", "BMS_CellExtremes", "BMS_Limits", "BMS_Faults",
+    "VCU_VehicleStatus", "OBC_ChargerStatus", "CU_Status", "CU_PowerRequest",
+)
+
+
+@pytest.fixture(scope="module")
+def db():
+    return cantools.database.load_file(DBC_FILE, database_format="dbc", strict=True)
+
+
+def test_default_dbc_path_is_the_committed_file() -> None:
+    assert default_dbc_path().resolve() == DBC_FILE.resolve()
+
+
+def test_loads_strictly_through_load_dbc(db) -> None:
+    loaded = load_dbc(DBC_FILE)
+    assert [m.name for m in loaded.messages] == [m.name for m in db.messages]
+    assert len(db.messages) >= 12
+
+
+def test_every_message_has_a_cycle_time(db) -> None:
+    missing = [m.name for m in db.messages if not m.cycle_time or m.cycle_time <= 0]
+    assert missing == []
+    # and it is spelled as the GenMsgCycleTime attribute, which other tools read too
+    for m in db.messages:
+        assert m.dbc.attributes["GenMsgCycleTime"].value == m.cycle_time
+
+
+@pytest.mark.parametrize("name", SAFETY_MESSAGES)
+def test_safety_message_is_e2e_protected(db, name: str) -> None:
+    m = db.get_message_by_name(name)
+    crc = m.get_signal_by_name("CRC")
+    counter = m.get_signal_by_name("AliveCounter")
+    # profile 2 layout: CRC in byte 0, 4-bit counter in the low nibble of byte 1
+    assert (crc.start, crc.length, crc.byte_order) == (0, 8, "little_endian")
+    assert (counter.start, counter.length, counter.byte_order) == (8, 4, "little_endian")
+    assert not crc.is_signed and not counter.is_signed
+    attrs = m.dbc.attributes
+    assert attrs["E2EProfile"].value == "P02"
+    assert 0 <= int(attrs["E2EDataIdBase"].value) <= 255
+
+
+def test_e2e_data_ids_of_different_messages_never_overlap(db) -> None:
+    """Profile 2 uses data ID base + counter; overlapping sets would hide a masquerade."""
+    seen: dict[int, str] = {}
+    for m in db.messages:
+        if m.dbc.attributes.get("E2EProfile") is None:
+            continue
+        base = int(m.dbc.attributes["E2EDataIdBase"].value)
+        for counter in range(16):
+            data_id = (base + counter) & 0xFF
+            assert data_id not in seen, f"{m.name} and {seen[data_id]} share data ID {data_id:#x}"
+            seen[data_id] = m.name
+    assert set(seen.values()) == set(SAFETY_MESSAGES)
+
+
+def test_has_a_multiplexed_per_cell_message(db) -> None:
+    muxed = [m for m in db.messages if m.is_multiplexed()]
+    names = {m.name for m in muxed}
+    assert "BMS_CellVoltages" in names
+    cells = db.get_message_by_name("BMS_CellVoltages")
+    mux = [s for s in cells.signals if s.is_multiplexer]
+    assert len(mux) == 1
+    groups = {mid for s in cells.signals if s.multiplexer_ids for mid in s.multiplexer_ids}
+    assert len(groups) * 4 >= 192        # room for an 800 V pack
+
+
+def test_has_a_64_byte_can_fd_message(db) -> None:
+    fd = [m for m in db.messages if m.is_fd and m.length == 64]
+    assert fd, "expected at least one CAN FD message with 64 data bytes"
+    for m in fd:
+        m.encode({s.name: 0 for s in m.signals if not s.multiplexer_ids or 0 in s.multiplexer_ids},
+                 strict=False)
+
+
+def test_generator_output_equals_committed_file() -> None:
+    spec = importlib.util.spec_from_file_location("_generate_hilbench_dbc", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    generated = module.build()
+    committed = DBC_FILE.read_text(encoding="ascii")
+    assert generated == committed, (
+        "dbc/hilbench.dbc and dbc/generate_hilbench_dbc.py have drifted apart: "
+        "run `python dbc/generate_hilbench_dbc.py` and commit the result"
+    )
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_syntax_error_is_refused_with_file_line_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.dbc"
+    bad.write_text(
+        'VERSION ""\n\nBS_:\n\nBU_: A\n\n'
+        'BO_ 100 Foo: 8 A\n'
+        ' SG_ Bar : 0|8@1+ (1,0) [0|255 "" A\n',   # missing "]"
+        encoding="ascii",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_dbc(bad)
+    err = info.value
+    assert err.file == str(bad)
+    assert str(bad) in str(err)
+    assert "not a valid DBC" in str(err)
+    assert err.entry == "line 8"
+    assert isinstance(err, ValueError)
+
+
+def test_overlapping_signals_are_refused_in_strict_mode(tmp_path: Path) -> None:
+    bad = tmp_path / "overlap.dbc"
+    bad.write_text(
+        'VERSION ""\n\nBS_:\n\nBU_: A\n\n'
+        'BO_ 100 Foo: 8 A\n'
+        ' SG_ Bar : 0|16@1+ (1,0) [0|65535] "" A\n'
+        ' SG_ Baz : 8|16@1+ (1,0) [0|65535] "" A\n',
+        encoding="ascii",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_dbc(bad)
+    assert str(bad) in str(info.value)
+    assert "overlap" in str(info.value).lower()
+
+
+def test_missing_file_and_empty_dbc_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such DBC file") as info:
+        load_dbc(tmp_path / "nope.dbc")
+    assert str(tmp_path / "nope.dbc") in str(info.value)
+    empty = tmp_path / "empty.dbc"
+    empty.write_text('VERSION ""\n\nBS_:\n\nBU_: A\n', encoding="ascii")
+    with pytest.raises(ConfigError, match="no messages") as info:
+        load_dbc(empty)
+    assert str(empty) in str(info.value)

@@ -1,0 +1,314 @@
+"""The arrows of DESIGN.md, checked on the source: no upward import, one clock, lazy heavy imports.
+
+``cli, pytest_plugin -> scenarios -> bench -> nodes, dut -> bus``; ``plant`` and
+``dut/compute`` import neither ``bus`` nor python-can.  Imports are read with
+``ast`` (function-level ones included), so a lazy import that breaks the
+layering is caught as well as a top-level one.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import hilbench
+
+PACKAGE_DIR = Path(hilbench.__file__).resolve().parent
+ROOT = PACKAGE_DIR.parent
+
+#: module prefix -> module prefixes it must not import (DESIGN.md "Layout")
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "hilbench.plant": ("can", "cantools", "hilbench.bus", "hilbench.nodes", "hilbench.dut",
+                       "hilbench.bench", "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin"),
+    # "hilbench.dut": the CAN side of the DUT (emulator) sits above its CAN-free core
+    "hilbench.dut.compute": ("can", "cantools", "hilbench.bus", "hilbench.nodes", "hilbench.bench",
+                             "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin", "hilbench.dut"),
+    "hilbench.bus": ("hilbench.nodes", "hilbench.dut", "hilbench.bench", "hilbench.scenarios",
+                     "hilbench.cli", "hilbench.pytest_plugin"),
+    "hilbench.nodes": ("hilbench.bench", "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin"),
+    "hilbench.dut": ("hilbench.bench", "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin"),
+    "hilbench.bench": ("hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin"),
+    "hilbench.scenarios": ("hilbench.cli", "hilbench.pytest_plugin"),
+}
+_ABOVE_CLOCK = ("hilbench.plant", "hilbench.bus", "hilbench.nodes", "hilbench.dut", "hilbench.bench",
+                "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin")
+FORBIDDEN["hilbench.clock"] = _ABOVE_CLOCK
+FORBIDDEN["hilbench.errors"] = (*_ABOVE_CLOCK, "hilbench.clock")
+
+#: calls that read the wall clock or sleep
+CLOCK_CALLS = {
+    ("time", "time"), ("time", "time_ns"), ("time", "sleep"), ("time", "perf_counter"),
+    ("time", "perf_counter_ns"), ("time", "monotonic"), ("time", "monotonic_ns"),
+    ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
+}
+#: (module, enclosing function or None for the whole module) allowed to read the clock
+CLOCK_ALLOWED = {
+    ("hilbench.clock", None),
+    ("hilbench.dut.compute.calibration", "measure_tokens_per_s"),
+}
+CLOCK_ALLOWED_PACKAGES = ("hilbench.cli",)
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    line: int
+
+
+def imports_of(source: str, module: str, is_package: bool) -> list[Edge]:
+    """Every module ``module`` imports, relative imports resolved, ``from x import y`` as x and x.y."""
+    tree = ast.parse(source)
+    package = module if is_package else module.rpartition(".")[0]
+    edges: list[Edge] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            edges.extend(Edge(module, alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts)
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            edges.append(Edge(module, target, node.lineno))
+            edges.extend(Edge(module, f"{target}.{alias.name}", node.lineno) for alias in node.names)
+    return edges
+
+
+def upward_edges(edges: list[Edge]) -> list[str]:
+    bad = []
+    for edge in edges:
+        for prefix, forbidden in FORBIDDEN.items():
+            if not _under(edge.source, prefix):
+                continue
+            for target in forbidden:
+                if _under(edge.target, target) and not _under(edge.target, prefix):
+                    bad.append(f"{edge.source} (line {edge.line}) imports {edge.target}: "
+                               f"{prefix} must not import {target}")
+    return bad
+
+
+def clock_reads(source: str, module: str) -> list[str]:
+    """Calls of the wall clock / sleep, with the function they sit in, unless allowed."""
+    tree = ast.parse(source)
+    # local name -> ("time", None) for the module, or ("time", "sleep") for an imported function
+    names: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in ("time", "datetime"):
+                    names[alias.asname or alias.name] = (alias.name, None)
+        elif isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime") and not node.level:
+            for alias in node.names:
+                if node.module == "time":
+                    names[alias.asname or alias.name] = ("time", alias.name)
+                else:   # from datetime import datetime / date: a class whose .now() reads the clock
+                    names[alias.asname or alias.name] = (alias.name, None)
+
+    found: list[str] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = function
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name if function is None else function
+            if isinstance(child, ast.Call):
+                call = _clock_call(child.func, names)
+                if call and not _clock_allowed(module, function):
+                    found.append(f"{module} line {child.lineno}"
+                                 f"{' in ' + function + '()' if function else ''} calls {'.'.join(call)}")
+            visit(child, inner)
+
+    visit(tree, None)
+    return found
+
+
+def _clock_call(func: ast.AST, names: dict[str, tuple[str, str | None]]) -> tuple[str, str] | None:
+    if isinstance(func, ast.Name) and func.id in names:
+        mod, attr = names[func.id]
+        if attr is not None and (mod, attr) in CLOCK_CALLS:
+            return (mod, attr)
+        return None
+    if isinstance(func, ast.Attribute):
+        owner = func.value
+        # time.sleep / _time.perf_counter / datetime.now (from datetime import datetime)
+        if isinstance(owner, ast.Name) and owner.id in names and names[owner.id][1] is None:
+            key = (names[owner.id][0], func.attr)
+            if key in CLOCK_CALLS:
+                return key
+        # datetime.datetime.now / datetime.date.today
+        if (isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name)
+                and names.get(owner.value.id, ("", ""))[0] == "datetime"):
+            key = (owner.attr, func.attr)
+            if key in CLOCK_CALLS:
+                return key
+    return None
+
+
+def _clock_allowed(module: str, function: str | None) -> bool:
+    if any(_under(module, pkg) for pkg in CLOCK_ALLOWED_PACKAGES):
+        return True
+    return (module, None) in CLOCK_ALLOWED or (module, function) in CLOCK_ALLOWED
+
+
+def _sources() -> list[tuple[Path, str, str]]:
+    out = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        out.append((path, _module_name(path), path.read_text(encoding="utf-8")))
+    return out
+
+
+# ---------------------------------------------------------------- the checks on hilbench/
+
+def test_the_walk_sees_the_layers() -> None:
+    modules = {name for _path, name, _src in _sources()}
+    for expected in ("hilbench.clock", "hilbench.bench", "hilbench.bus.codec", "hilbench.nodes.bms",
+                     "hilbench.plant.pack", "hilbench.dut.compute.engine"):
+        assert expected in modules
+
+
+def test_no_upward_imports() -> None:
+    bad: list[str] = []
+    for path, module, source in _sources():
+        bad.extend(upward_edges(imports_of(source, module, _is_package(path))))
+    assert bad == [], "upward imports:\n" + "\n".join(bad)
+
+
+def test_bus_is_the_only_layer_that_imports_python_can_and_cantools() -> None:
+    allowed = ("hilbench.bus", "hilbench.nodes", "hilbench.dut", "hilbench.bench", "hilbench.scenarios",
+               "hilbench.cli", "hilbench.pytest_plugin")
+    bad = []
+    for path, module, source in _sources():
+        for edge in imports_of(source, module, _is_package(path)):
+            if (_under(edge.target, "can") or _under(edge.target, "cantools")) and not any(
+                    _under(module, a) for a in allowed):
+                bad.append(f"{module} line {edge.line} imports {edge.target}")
+    assert bad == []
+
+
+#: Modules with a reported wall-clock read, each guarded by its own strict xfail below.
+KNOWN_CLOCK_READS = ("hilbench.scenarios.fuzz",)
+
+
+def test_only_the_clock_reads_the_wall_clock() -> None:
+    bad: list[str] = []
+    for _path, module, source in _sources():
+        if module not in KNOWN_CLOCK_READS:
+            bad.extend(clock_reads(source, module))
+    assert bad == [], "wall-clock reads outside hilbench/clock.py:\n" + "\n".join(bad)
+
+
+@pytest.mark.xfail(reason="BUG: hilbench/scenarios/fuzz.py fuzz() times itself with time.perf_counter(); "
+                          "use hilbench.clock.wall_time_s(), which exists for progress and reports", strict=True)
+@pytest.mark.parametrize("module", KNOWN_CLOCK_READS)
+def test_known_wall_clock_reads_are_gone(module: str) -> None:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        return
+    bad = clock_reads(path.read_text(encoding="utf-8"), module)
+    assert bad == [], "\n".join(bad)
+
+
+@pytest.mark.parametrize("module", ["hilbench", "hilbench.bench", "hilbench.bus", "hilbench.nodes",
+                                    "hilbench.plant", "hilbench.clock"])
+def test_import_does_not_pull_in_onnxruntime_or_textual(module: str) -> None:
+    code = (f"import sys, {module}\n"
+            "heavy = sorted(m for m in ('onnxruntime', 'textual') if m in sys.modules)\n"
+            "print(','.join(heavy))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"import {module} imported {result.stdout.strip()}"
+
+
+def test_plant_and_compute_core_load_no_can_even_transitively() -> None:
+    code = ("import sys, hilbench.plant, hilbench.dut.compute\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('can', 'cantools')\n"
+            "                      or m.startswith(('hilbench.bus', 'hilbench.nodes', 'hilbench.bench')))))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------- the checkers themselves
+
+@pytest.mark.parametrize(("module", "is_package", "source", "target"), [
+    ("hilbench.bus.codec", False, "from ..nodes import bms", "hilbench.nodes"),
+    ("hilbench.bus", True, "from .. import bench", "hilbench.bench"),
+    ("hilbench.plant.pack", False, "import can", "can"),
+    ("hilbench.plant.pack", False, "def f():\n    import cantools.database", "cantools"),
+    ("hilbench.dut.compute.unit", False, "from hilbench.bus.codec import BenchCodec", "hilbench.bus"),
+    ("hilbench.dut.compute.unit", False, "from ...bus import e2e", "hilbench.bus"),
+    ("hilbench.nodes.bms", False, "from hilbench import bench", "hilbench.bench"),
+    ("hilbench.bench", False, "from .scenarios import load", "hilbench.scenarios"),
+    ("hilbench.dut.emulator", False, "from ..cli import main", "hilbench.cli"),
+    ("hilbench.clock", False, "from .bus import BusPort", "hilbench.bus"),
+    ("hilbench.dut.compute.unit", False, "from .. import emulator", "hilbench.dut"),
+])
+def test_upward_edge_checker_catches(module, is_package, source, target) -> None:
+    bad = upward_edges(imports_of(source, module, is_package))
+    assert any(f"must not import {target}" in b for b in bad), bad
+
+
+@pytest.mark.parametrize(("module", "is_package", "source"), [
+    ("hilbench.bench", False, "from .nodes import BmsNode\nfrom .bus import load_dbc"),
+    ("hilbench.bench", False, "def f():\n    from .dut.emulator import ComputeEmulator"),
+    ("hilbench.nodes.bms", False, "from ..bus.codec import BenchCodec\nfrom ..plant.pack import Pack"),
+    ("hilbench.dut.compute.unit", False, "from hilbench.dut.compute.engine import InferenceEngine"),
+    ("hilbench.bus", True, "from .codec import BenchCodec"),
+])
+def test_upward_edge_checker_allows_downward_imports(module, is_package, source) -> None:
+    assert upward_edges(imports_of(source, module, is_package)) == []
+
+
+@pytest.mark.parametrize("source", [
+    "import time\ndef f():\n    time.sleep(1)",
+    "import time as _t\nx = _t.perf_counter()",
+    "from time import monotonic\ndef f():\n    return monotonic()",
+    "from time import sleep as nap\nnap(0.1)",
+    "import datetime\nd = datetime.datetime.now()",
+    "from datetime import datetime\nclass A:\n    def f(self):\n        return datetime.now()",
+    "import time\nt = time.time()",
+])
+def test_clock_read_checker_catches(source: str) -> None:
+    assert clock_reads(textwrap.dedent(source), "hilbench.nodes.bms")
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("hilbench.nodes.bms", "import time\nx = time.strftime('%Y')"),
+    ("hilbench.nodes.bms", "from datetime import timedelta\nx = timedelta(seconds=1)"),
+    ("hilbench.clock", "import time\nx = time.perf_counter()"),
+    ("hilbench.cli.main", "import time\nx = time.perf_counter()"),
+    ("hilbench.dut.compute.calibration",
+     "import time\ndef measure_tokens_per_s():\n    def inner():\n        return time.perf_counter()\n"),
+])
+def test_clock_read_checker_allows(module: str, source: str) -> None:
+    assert clock_reads(source, module) == []
+
+
+def test_clock_read_checker_limits_calibration_to_its_function() -> None:
+    source = "import time\ndef other():\n    return time.perf_counter()\n"
+    assert clock_reads(source, "hilbench.dut.compute.calibration")
