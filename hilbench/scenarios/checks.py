@@ -130,6 +130,10 @@ def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
         ok = np.where(window, sat, False).astype(float)
         run_min = _window_min(np.where(window, rob, -np.inf), n)
         held = _window_min(ok, n) > 0
+        # A hold cut short by the end of the window does not count.
+        complete = np.arange(len(t)) + n - 1 <= idx[-1]
+        run_min = np.where(complete, run_min, -np.inf)
+        held &= complete
         robustness = float(run_min.max())
         if held.any():
             start = int(np.argmax(held))

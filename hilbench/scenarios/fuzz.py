@@ -44,14 +44,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
-import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..clock import wall_time_s
 from ..errors import ConfigError, HilbenchError, ScenarioError
 from .actions import ACTIONS
 from .checks import CheckResult
@@ -141,46 +140,27 @@ class FuzzSpace:
 
 
 class _FuzzLocator:
-    """Line numbers of ``[fuzz]`` entries, for messages."""
+    """Line numbers of ``[fuzz]`` entries (under ``[fuzz]``, ``[fuzz.x]`` or as ``fuzz.x.y = ...``), for messages."""
 
-    def __init__(self, lines: list[str], fuzz_lines: set[int]) -> None:
-        self.lines = lines
-        self.fuzz_lines = fuzz_lines
-        self.section: dict[int, str] = {}
+    def __init__(self, text: str) -> None:
+        self.keys: dict[str, int] = {}
+        prefix = ""
+        for n, raw in enumerate(text.splitlines()):
+            stripped = raw.strip()
+            header = _HEADER.match(stripped) if stripped.startswith("[") else None
+            if header:
+                prefix = _bare(header.group(1))
+                continue
+            if "=" in stripped and not stripped.startswith("#"):
+                key = _bare(stripped.split("=", 1)[0])
+                self.keys.setdefault(f"{prefix}.{key}" if prefix else key, n + 1)
 
     def line(self, path: str) -> int | None:
-        wanted = path.replace('"', "").replace("'", "").replace(" ", "")
-        prefix = ""
-        for n in sorted(self.fuzz_lines):
-            raw = self.lines[n].strip()
-            header = _HEADER.match(raw)
-            if header:
-                name = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
-                prefix = name[len("fuzz"):].lstrip(".")
-                continue
-            if "=" not in raw:
-                continue
-            key = raw.split("=", 1)[0].replace('"', "").replace("'", "").replace(" ", "")
-            full = f"{prefix}.{key}" if prefix else key
-            if full == wanted or full == f"fuzz.{wanted}":
-                return n + 1
-        return None
+        return self.keys.get(f"fuzz.{path}")
 
 
-def _split_fuzz(text: str) -> tuple[str, set[int]]:
-    """The text with every ``[fuzz]`` / ``[fuzz.*]`` section blanked (line numbers kept), and those lines."""
-    lines = text.splitlines()
-    inside = False
-    blanked: set[int] = set()
-    for n, raw in enumerate(lines):
-        header = _HEADER.match(raw.strip()) if raw.strip().startswith("[") else None
-        if header:
-            name = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
-            inside = name == "fuzz" or name.startswith("fuzz.")
-        if inside:
-            blanked.add(n)
-    kept = ["" if n in blanked else raw for n, raw in enumerate(lines)]
-    return "\n".join(kept) + "\n", blanked
+def _bare(key: str) -> str:
+    return key.replace('"', "").replace("'", "").replace(" ", "")
 
 
 def load_fuzz_scenario(path: str | Path) -> tuple[Scenario, FuzzSpace]:
@@ -191,38 +171,21 @@ def load_fuzz_scenario(path: str | Path) -> tuple[Scenario, FuzzSpace]:
             its ``[fuzz]`` table is missing, empty or wrong (file, entry, line, reason).
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(file, None, f"cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, None, f"not valid TOML: {exc}") from None
-    rest, fuzz_lines = _split_fuzz(text)
-    expected = {k: v for k, v in data.items() if k != "fuzz"}
-    if tomllib.loads(rest) != expected:
-        raise ConfigError(file, "fuzz", "write the ranges under one [fuzz] table (dotted keys such as "
-                                        "fuzz.initial.soc_pct outside it are not supported)")
-    # The loader does not know [fuzz] (yet): validate the rest of the file through it,
-    # from a copy with the [fuzz] lines blanked so every line number stays right.
-    with tempfile.TemporaryDirectory(prefix="hilbench-fuzz-") as tmp:
-        copy = Path(tmp) / file.name
-        copy.write_text(rest, encoding="utf-8")
-        try:
-            scenario = load_scenario(copy)
-        except ConfigError as exc:
-            raise ConfigError(file, exc.entry, exc.reason) from None
-    scenario = replace(scenario, source=file)
-    locator = _FuzzLocator(text.splitlines(), fuzz_lines)
-    return scenario, parse_fuzz_table(data.get("fuzz"), scenario, file, locator.line)
+    scenario = load_scenario(file)
+    text = file.read_text(encoding="utf-8")
+    raw = scenario.fuzz if scenario.fuzz else None
+    if raw is None and "fuzz" in tomllib.loads(text):
+        raw = {}
+    return scenario, parse_fuzz_table(raw, scenario, file, _FuzzLocator(text).line)
 
 
 def _flatten(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Dotted paths to their specs; a table at a full path (``initial.X``, ``steps.N.X``) is a spec."""
     out: list[tuple[str, Any]] = []
     for key, value in raw.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and "choices" not in value:
+        leaf_depth = 3 if path.split(".")[0] == "steps" else 2
+        if isinstance(value, dict) and path.count(".") + 1 < leaf_depth:
             out.extend(_flatten(value, path))
         else:
             out.append((path, value))
@@ -447,7 +410,7 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
     runs: list[FuzzRun] = []
     cache: dict[str, FuzzRun | None] = {}
     state = {"shrinking": False, "shrink_used": 0}
-    started = time.perf_counter()
+    started = wall_time_s()
 
     def probe(values: dict[str, Any]) -> None:
         key = repr(sorted(values.items()))
@@ -492,7 +455,7 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
         test()
     except _Violation as exc:
         counterexample = exc.run
-    outcome = FuzzOutcome(scenario, space, run_options.dut_defect, seed, runs, time.perf_counter() - started,
+    outcome = FuzzOutcome(scenario, space, run_options.dut_defect, seed, runs, wall_time_s() - started,
                           counterexample)
     units = {c.name: c.unit for c in scenario.checks}
     for run in runs:
@@ -514,6 +477,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} {value!r} to a scenario file")
 
 
@@ -536,7 +501,14 @@ def scenario_to_toml(scenario: Scenario, comment: str = "") -> str:
         out += [f"{k} = {_toml_value(v)}" for k, v in step.params.items()]
     for check in scenario.checks:
         out += _check_lines(check)
+    if scenario.fuzz:
+        out += ["", "[fuzz]"] + [f"{'.'.join(_key(k) for k in path.split('.'))} = {_toml_value(v)}"
+                                 for path, v in _flatten(scenario.fuzz)]
     return "\n".join(out) + "\n"
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _check_lines(check: Check) -> list[str]:
@@ -580,7 +552,7 @@ def write_scenario_run(outcome: FuzzOutcome, run: FuzzRun, out_dir: str | Path, 
     concrete = outcome.space.apply(base, run.values)
     varied = ", ".join(f"{k} = {v!r}" for k, v in run.values.items())
     description = f"{suffix.capitalize()} of {base.name} found by hilbench fuzz: {varied}."
-    concrete = replace(concrete, name=f"{base.name}-{suffix}", description=description, source=path)
+    concrete = replace(concrete, name=f"{base.name}-{suffix}", description=description, source=path, fuzz={})
     header = [f"{suffix.capitalize()} written by `hilbench fuzz` from {base.source or base.name}",
               f"(DUT defect: {outcome.dut_defect or 'none'}, seed {outcome.seed}, run {run.number} of {len(outcome.runs)}).",
               ""]
