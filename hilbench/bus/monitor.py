@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import can
@@ -41,6 +42,38 @@ class MessageStats:
         return (self.last_s - self.first_s) / (self.count - 1)
 
 
+class _StatsView(Mapping[str, MessageStats]):
+    """Per-message timing, computed from the stored arrival times when asked.
+
+    Keeping only the times on the hot path (one append per frame) and working
+    out counts, periods and gaps on demand keeps the monitor cheap per frame.
+    """
+
+    def __init__(self, monitor: BusMonitor) -> None:
+        self._monitor = monitor
+
+    def __getitem__(self, name: str) -> MessageStats:
+        codec_msg = self._monitor.codec.by_name[name]
+        times = np.frombuffer(self._monitor._times[name], dtype=float)
+        stats = MessageStats(name, codec_msg.frame_id, codec_msg.cycle_time_s,
+                             e2e_errors=self._monitor._e2e_errors[name])
+        if len(times):
+            stats.count = len(times)
+            stats.first_s = float(times[0])
+            stats.last_s = float(times[-1])
+        if len(times) > 1:
+            gaps = np.diff(times)
+            stats.min_gap_s = float(gaps.min())
+            stats.max_gap_s = float(gaps.max())
+        return stats
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._monitor._times)
+
+    def __len__(self) -> int:
+        return len(self._monitor._times)
+
+
 class _Series:
     """Values of one role; its times are those of its message (shared, see ``_Times``)."""
 
@@ -59,49 +92,43 @@ class BusMonitor:
         self.codec = codec
         self.epoch_s = epoch_s
         self.keep_traces = keep_traces
-        self.frames = 0
         self.unknown_frames = 0
         self.decode_errors = 0
         self.unknown_ids: dict[int, int] = {}
-        self.stats: dict[str, MessageStats] = {}
         self.latest: dict[str, object] = {}
+        self.stats = _StatsView(self)
+        self._times: dict[str, array] = {}
+        self._e2e_errors: dict[str, int] = {}
         self._series: dict[str, _Series] = {}
         self._receivers: dict[str, E2EReceiver] = {}
         self._handlers: dict[tuple[int, bool], tuple] = {}
         for codec_msg in codec.by_name.values():
-            stats = MessageStats(codec_msg.name, codec_msg.frame_id, codec_msg.cycle_time_s)
-            self.stats[codec_msg.name] = stats
             receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
             if receiver is not None:
                 self._receivers[codec_msg.name] = receiver
-            times = array("d")
+            times = self._times[codec_msg.name] = array("d")
+            self._e2e_errors[codec_msg.name] = 0
             slots = []
             for slot in codec_msg.slots:
                 series = _Series(times, codec.signal_map.roles[slot.role].role.states)
                 self._series[slot.role] = series
                 slots.append((slot.role, series.v, series.index if series.states else None))
             self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = (
-                codec_msg, stats, tuple(slots), receiver, times)
+                codec_msg, tuple(slots), receiver, times)
+
+    @property
+    def frames(self) -> int:
+        """Every frame seen, known or not."""
+        return sum(len(t) for t in self._times.values()) + self.unknown_frames
 
     def __call__(self, msg: can.Message) -> None:
-        self.frames += 1
         entry = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
         if entry is None:
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return
-        codec_msg, stats, slots, receiver, times = entry
-        t = msg.timestamp - self.epoch_s
-        if stats.count:
-            gap = t - stats.last_s
-            if gap < stats.min_gap_s:
-                stats.min_gap_s = gap
-            if gap > stats.max_gap_s:
-                stats.max_gap_s = gap
-        else:
-            stats.first_s = t
-        stats.count += 1
-        stats.last_s = t
+        codec_msg, slots, receiver, times = entry
+        times.append(msg.timestamp - self.epoch_s)
         data = msg.data
         try:
             roles, crc_ok = codec_msg.receive(data)
@@ -109,14 +136,17 @@ class BusMonitor:
             self.decode_errors += 1
             log.warning("cannot decode %s (0x%X) data=%s: %s", codec_msg.name, msg.arbitration_id,
                         bytes(data).hex(), exc)
+            if slots:
+                # keep role traces aligned with their message's times: repeat the last values
+                for _, values, _ in slots:
+                    values.append(values[-1] if values else float("nan"))
             return
         if receiver is not None and receiver.check(data, crc_ok) is not None:
-            stats.e2e_errors += 1
+            self._e2e_errors[codec_msg.name] += 1
         if not slots:
             return
         latest = self.latest
         if self.keep_traces:
-            times.append(t)
             for role, values, index in slots:
                 value = roles[role]
                 latest[role] = value
@@ -129,11 +159,11 @@ class BusMonitor:
         """Times (s) and values of a role; enumerated roles as indices into their states."""
         series = self._series[role]
         n = len(series.v)
-        return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float).copy()
+        return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
 
     def states_of(self, role: str) -> tuple[str, ...]:
         return self._series[role].states
 
     @property
     def e2e_errors(self) -> int:
-        return sum(s.e2e_errors for s in self.stats.values())
+        return sum(self._e2e_errors.values())
