@@ -127,6 +127,8 @@ class BmsNode(EmulatedNode):
         # bus resolution.  Quantising here also lets unchanged frames be reused.
         self.cell_voltages_v = np.round(cells, 3)
         self.sensor_temps_c = np.round(temps / self._temp_lsb_c) * self._temp_lsb_c
+        self._voltage_list = self.cell_voltages_v.tolist()
+        self._temp_list = self.sensor_temps_c.tolist()
         v_min = self._fault("min_cell_voltage_v", float(cells.min()))
         v_max = self._fault("max_cell_voltage_v", float(cells.max()))
         t_min = self._fault("min_cell_temp_c", float(temps.min()))
@@ -203,26 +205,26 @@ class BmsNode(EmulatedNode):
 
     def _cell_builder(self, kind: str):
         cell = self.codec.signal_map.cells[kind]
-        names_cache: dict[int, list[str]] = {}
+        layout: dict[int, tuple[tuple[str, ...], int, int]] = {}
 
         def build(sender: MessageCodec):
-            if kind == "temperature":
-                values = self.sensor_temps_c
-            else:
-                values = self.cell_voltages_v
-            frames = max(1, -(-len(values) // cell.per_frame))
+            values = self._temp_list if kind == "temperature" else self._voltage_list
+            count = len(values)
+            per_frame = cell.per_frame
+            frames = max(1, -(-count // per_frame))
             frame = self._cell_frame[kind] % frames
             self._cell_frame[kind] = frame + 1
-            names = names_cache.get(frame)
-            if names is None:
-                names = [cell.signal_name(frame, k) for k in range(cell.per_frame)]
-                names_cache[frame] = names
-            base = frame * cell.per_frame
-            signals: dict[str, float] = {cell.multiplexer: frame}
-            n = min(cell.per_frame, len(values) - base)
-            chunk = values[base:base + n].tolist()
-            for k in range(cell.per_frame):
-                signals[names[k]] = chunk[k] if k < n else 0.0
+            entry = layout.get(frame)
+            if entry is None or entry[2] != count:
+                names = tuple(cell.signal_name(frame, k) for k in range(per_frame))
+                entry = layout[frame] = (names, frame * per_frame, count)
+            names, base, _ = entry
+            chunk = values[base:base + per_frame]
+            n = len(chunk)
+            if n < per_frame:
+                chunk = chunk + [0.0] * (per_frame - n)
+            signals = dict(zip(names, chunk))
+            signals[cell.multiplexer] = frame
             if cell.count_signal:
                 signals[cell.count_signal] = n
             return sender.encode({}, signals)
