@@ -36,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from tui.app import run_tui
     from tui.widgets.format import clock
 
-    snapshot = run_tui(args.scenario, seed=args.seed, record=args.record, speed=args.speed)
+    app = run_tui(args.scenario, seed=args.seed, record=args.record, speed=args.speed)
+    snapshot = app.last_snapshot
     if snapshot is not None:
-        print(f"bench closed at {clock(snapshot.now_s)} bench time, {snapshot.frames} frames, "
-              f"{snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors} bad")
+        bad = snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors
+        print(f"bench closed at {clock(snapshot.now_s)} bench time, {snapshot.frames} frames, {bad} unknown, "
+              f"undecodable or E2E-failing")
     if args.record is not None:
         print(f"recording {args.record}")
-    return 0
+    return int(app.return_code or 0)

@@ -1,0 +1,282 @@
+"""The hilbench TUI: a bench advanced in simulated time, shown panel by panel.
+
+The app owns one :class:`~tui.session.BenchSession`.  A timer asks a worker
+thread to advance it every ``TICK_S`` of wall time (``speed x TICK_S`` bench
+seconds, or as much as fits at "max"); the worker posts the snapshot back as
+:class:`HilbenchApp.Advanced` and the app hands it to the widgets.  Keys queue
+scenario actions on the session, which applies them between two pieces of
+bench time.  Tests drive time themselves with :meth:`HilbenchApp.step`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from hilbench.bench import BenchSnapshot
+from hilbench.clock import wall_time_s
+
+from .session import BenchSession, SessionClosed
+from .widgets import (
+    BusPanel,
+    ComputePanel,
+    PackPanel,
+    ReadoutPanel,
+    StatusBar,
+    TransitionLog,
+    TrendPanel,
+    VehiclePanel,
+)
+
+#: Wall seconds between two advances of the bench.
+TICK_S = 0.1
+#: Wall seconds one advance may take at speed "max": longer pieces leave more of the CPU to the bench
+#: and less to redrawing (a redraw costs about as much as a few simulated seconds).
+MAX_SPEED_BUDGET_S = 0.25
+#: Speed settings, bench seconds per wall second; ``None`` is "as fast as the bench goes".
+SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, 600.0, None)
+DEFAULT_SPEED = 60.0
+#: Degrees one press of h / c moves the coolant.
+COOLANT_STEP_C = 10.0
+
+
+def speed_label(speed: float | None) -> str:
+    return "max" if speed is None else f"{speed:g}x"
+
+
+class HilbenchApp(App[None]):
+    """Pack, vehicle, compute and bus panels, a trend and a transition log over one running bench.
+
+    Args:
+        session: the bench to drive; the app closes it when it exits.
+        autorun: advance on a wall-clock timer (``False`` in tests, which call :meth:`step`).
+        speed: initial speed, one of ``SPEEDS``.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "hilbench"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("space", "toggle_pause", "pause/run"),
+        Binding("plus,equals_sign", "faster", "faster", key_display="+"),
+        Binding("minus", "slower", "slower", key_display="-"),
+        Binding("p", "toggle_plug", "plug/unplug"),
+        Binding("g", "cycle_gear", "gear P/D"),
+        Binding("h", "heat", "coolant +10 C"),
+        Binding("c", "cool", "coolant -10 C"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    class Advanced(Message):
+        """The bench moved on (posted by the worker thread that advanced it)."""
+
+        def __init__(self, snapshot: BenchSnapshot) -> None:
+            super().__init__()
+            self.snapshot = snapshot
+
+    paused: reactive[bool] = reactive(False)
+    """True while bench time stands still (space toggles)."""
+
+    speed_index: reactive[int] = reactive(SPEEDS.index(DEFAULT_SPEED))
+    """Index into ``SPEEDS`` of the speed setting (+ and - move it)."""
+
+    def __init__(self, session: BenchSession, *, autorun: bool = True, speed: float | None = DEFAULT_SPEED) -> None:
+        super().__init__()
+        self.session = session
+        self.autorun = autorun
+        self._timer: Timer | None = None
+        self._advancing = False
+        self._tick_started = 0.0
+        self._events_shown = 0
+        self._rate_window: deque[tuple[float, float]] = deque(maxlen=20)   # (bench s, wall s) per advance
+        self._end_seen = False
+        self.last_snapshot: BenchSnapshot | None = None
+        if not session.simulated:
+            speed = 1.0   # a wall clock runs at its own pace
+        self.set_reactive(HilbenchApp.speed_index, SPEEDS.index(speed))
+
+    # -- layout ---------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with Horizontal(id="readouts"):
+            yield PackPanel()
+            yield VehiclePanel()
+            yield ComputePanel()
+        with Horizontal(id="lower"):
+            yield BusPanel()
+            yield TrendPanel()
+        yield TransitionLog()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        status = self.query_one(StatusBar)
+        scenario = self.session.scenario
+        status.scenario = scenario.name if scenario is not None else ""
+        status.end_s = self.session.end_s
+        status.simulated = self.session.simulated
+        status.speed = speed_label(self.speed)
+        status.paused = self.paused
+        self.show(self.session.advance(0.0))
+        if self.autorun:
+            self._timer = self.set_interval(TICK_S, self._tick)
+
+    # -- time -----------------------------------------------------------------
+    @property
+    def speed(self) -> float | None:
+        """Bench seconds per wall second, ``None`` at "max"."""
+        return SPEEDS[self.speed_index]
+
+    def step(self, duration_s: float | None = None) -> BenchSnapshot:
+        """Advance the bench by ``duration_s`` bench seconds now (one tick's worth by default) and show it.
+
+        The deterministic way to move time (tests): runs on the calling
+        thread, whatever ``paused`` says.
+        """
+        if duration_s is None:
+            duration_s = (self.speed or 600.0) * TICK_S
+        snapshot = self.session.advance(duration_s)
+        self.show(snapshot)
+        return snapshot
+
+    def _tick(self) -> None:
+        if self.paused or self._advancing or self.session.closed:
+            return
+        self._advancing = True
+        self._tick_started = wall_time_s()
+        speed = self.speed
+        duration_s = None if speed is None else speed * TICK_S
+        self.run_worker(lambda: self._advance_in_thread(duration_s), thread=True, group="advance",
+                        exit_on_error=True)
+
+    def _advance_in_thread(self, duration_s: float | None) -> None:
+        try:
+            snapshot = self.session.advance(duration_s, wall_budget_s=MAX_SPEED_BUDGET_S)
+        except SessionClosed:
+            return
+        self.post_message(self.Advanced(snapshot))
+
+    @on(Advanced)
+    def _on_advanced(self, message: Advanced) -> None:
+        self._advancing = False
+        self._rate_window.append((message.snapshot.now_s, wall_time_s()))
+        self.show(message.snapshot)
+        if self._timer is not None and wall_time_s() - self._tick_started >= TICK_S:
+            self._tick()   # behind the timer (a long chunk): go on at once rather than wait for the next tick
+
+    def show(self, snapshot: BenchSnapshot) -> None:
+        """Hand ``snapshot`` (and bench events not yet logged) to every widget."""
+        self.last_snapshot = snapshot
+        for panel in self.query(ReadoutPanel):
+            panel.snapshot = snapshot
+        self.query_one(TrendPanel).snapshot = snapshot
+        events = self.session.events[self._events_shown:]
+        self._events_shown += len(events)
+        self.query_one(TransitionLog).show(snapshot, events)
+        status = self.query_one(StatusBar)
+        status.now_s = snapshot.now_s
+        status.achieved = self._achieved()
+        end = self.session.end_s
+        if end is not None and not self.paused and self._ended(snapshot.now_s, end):
+            self.paused = True
+            self.notify("scenario finished; space runs on in free play", title=self.session.scenario.name)
+
+    def _ended(self, now_s: float, end_s: float) -> bool:
+        if self._end_seen or now_s < end_s - 1e-9:
+            return False
+        self._end_seen = True
+        return True
+
+    def _achieved(self) -> float | None:
+        if len(self._rate_window) < 2:
+            return None
+        (sim0, wall0), (sim1, wall1) = self._rate_window[0], self._rate_window[-1]
+        return (sim1 - sim0) / (wall1 - wall0) if wall1 > wall0 else None
+
+    def _apply_now(self) -> None:
+        """Run queued edits at once when no worker is advancing (paused, or between ticks)."""
+        if not self._advancing and not self.session.closed:
+            self.show(self.session.advance(0.0))
+
+    # -- reactives ------------------------------------------------------------
+    def watch_paused(self, paused: bool) -> None:
+        self._rate_window.clear()
+        if self.is_mounted:
+            self.query_one(StatusBar).paused = paused
+
+    def watch_speed_index(self, index: int) -> None:
+        self._rate_window.clear()
+        if self.is_mounted:
+            self.query_one(StatusBar).speed = speed_label(SPEEDS[index])
+
+    # -- actions (keys) -------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+
+    def action_faster(self) -> None:
+        if self.session.simulated:
+            self.speed_index = min(self.speed_index + 1, len(SPEEDS) - 1)
+
+    def action_slower(self) -> None:
+        if self.session.simulated:
+            self.speed_index = max(self.speed_index - 1, 0)
+
+    def action_toggle_plug(self) -> None:
+        self.session.toggle_plug()
+        self._apply_now()
+
+    def action_cycle_gear(self) -> None:
+        self.session.cycle_gear()
+        self._apply_now()
+
+    def action_heat(self) -> None:
+        self.session.nudge_coolant(COOLANT_STEP_C)
+        self._apply_now()
+
+    def action_cool(self) -> None:
+        self.session.nudge_coolant(-COOLANT_STEP_C)
+        self._apply_now()
+
+    async def action_quit(self) -> None:
+        self.close_bench()
+        self.exit()
+
+    def close_bench(self) -> None:
+        """Stop advancing and close the bench (recording flushed, buses shut); safe to call twice."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.session.close()
+
+    def on_unmount(self) -> None:
+        self.close_bench()
+
+
+def run_tui(scenario: str | Path | None = None, *, seed: int = 0, record: Path | None = None,
+            speed: float | None = DEFAULT_SPEED) -> HilbenchApp:
+    """Open the bench (refusing bad input before the screen opens), run the app, close the bench.
+
+    Returns the app after it exited: ``last_snapshot`` for a closing line,
+    ``return_code`` (non-zero when the app stopped on an error).
+
+    Raises:
+        ConfigError: a scenario, DBC or signal map is refused.
+    """
+    from hilbench.scenarios import RunOptions
+
+    session = BenchSession.open(scenario, RunOptions(seed=seed, record=record))
+    try:
+        app = HilbenchApp(session, speed=speed)
+        app.run()
+        return app
+    finally:
+        session.close()

@@ -1,0 +1,197 @@
+"""The bench the TUI drives: advance it in chunks, apply actions between chunks, close it once.
+
+No Textual in here (as toolong's ``log_file.py``): the app owns one
+:class:`BenchSession` and shows the :class:`~hilbench.bench.BenchSnapshot`
+each :meth:`BenchSession.advance` returns.  ``advance`` may run in a worker
+thread while the user presses keys, so key actions are queued
+(:meth:`BenchSession.submit`) and applied by whoever advances next, between
+two pieces of simulated time, never in the middle of a clock step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from hilbench.bench import Bench, BenchConfig, BenchSnapshot
+from hilbench.clock import wall_time_s
+from hilbench.scenarios import RunOptions, Scenario, load_scenario
+from hilbench.scenarios.actions import apply
+from hilbench.scenarios.runner import bench_config
+
+#: Longest piece of simulated time run in one go; queued actions wait at most this long (in bench time).
+PIECE_S = 5.0
+
+#: An edit to the bench, run between clock steps; returns the line the log shows for it.
+BenchEdit = Callable[[Bench], str]
+
+
+class SessionClosed(RuntimeError):
+    """The session's bench is closed; nothing advances it any more."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something done to the bench (a key press or a scenario step), for the log."""
+
+    at_s: float
+    text: str
+
+
+class BenchSession:
+    """One open bench, advanced in pieces; thread-safe between one advancing thread and the UI thread.
+
+    Args:
+        bench: an open bench; the session closes it.
+        scenario: when given, its steps are scheduled on the bench clock and
+            :meth:`advance` stops at its end.
+    """
+
+    def __init__(self, bench: Bench, scenario: Scenario | None = None) -> None:
+        self.bench = bench
+        self.scenario = scenario
+        self.events: list[Event] = []
+        self._pending: deque[BenchEdit] = deque()
+        self._lock = threading.Lock()
+        self._closed = False
+        if scenario is not None:
+            for step in scenario.steps:
+                bench.clock.call_at(step.at_s, self._step_firer(step.action, dict(step.params), step.label))
+        bench.start()
+
+    @classmethod
+    def open(cls, scenario_path: str | Path | None = None, options: RunOptions | None = None) -> BenchSession:
+        """A session on ``BenchConfig()``, or on the bench a scenario file describes, steps scheduled.
+
+        Raises:
+            ConfigError: the scenario file, DBC or signal map is refused (with file, entry and reason).
+        """
+        options = options or RunOptions()
+        scenario = load_scenario(scenario_path) if scenario_path is not None else None
+        if scenario is not None:
+            config = bench_config(scenario, options)
+        else:
+            config = BenchConfig(seed=options.seed, bus=options.bus, dbc=options.dbc,
+                                 signal_map=options.signal_map, record=options.record,
+                                 wall_time=options.wall_time)
+        bench = Bench(config)
+        try:
+            return cls(bench, scenario)
+        except BaseException:
+            bench.close()
+            raise
+
+    def _step_firer(self, action: str, params: dict[str, object], label: str) -> Callable[[], None]:
+        def fire() -> None:
+            apply(self.bench, action, params)
+            self.events.append(Event(self.bench.clock.now, f"step: {label}"))
+        return fire
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def now_s(self) -> float:
+        return self.bench.clock.now
+
+    @property
+    def simulated(self) -> bool:
+        return self.bench.clock.is_simulated
+
+    @property
+    def end_s(self) -> float | None:
+        """Where the scenario ends (``advance`` stops there once), or ``None`` for free play."""
+        return self.scenario.duration_s if self.scenario is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- edits ----------------------------------------------------------------
+    def submit(self, edit: BenchEdit) -> None:
+        """Queue an edit; it runs at the start of the next :meth:`advance` (``advance(0)`` runs it now)."""
+        self._pending.append(edit)
+
+    def toggle_plug(self) -> None:
+        """Plug in when unplugged, unplug when plugged (scenario actions ``plug_in`` / ``unplug``)."""
+        def edit(bench: Bench) -> str:
+            name = "unplug" if bench.evse.plugged_in else "plug_in"
+            apply(bench, name, {})
+            return name.replace("_", " ")
+        self.submit(edit)
+
+    def cycle_gear(self) -> None:
+        """P -> D, anything else -> P (scenario action ``shift``)."""
+        def edit(bench: Bench) -> str:
+            gear = "D" if bench.vehicle.gear.value == "P" else "P"
+            apply(bench, "shift", {"gear": gear})
+            return f"shift to {gear}"
+        self.submit(edit)
+
+    def nudge_coolant(self, delta_c: float) -> None:
+        """Move the coolant temperature by ``delta_c`` from where it is (ambient when no loop runs)."""
+        def edit(bench: Bench) -> str:
+            base = bench.vehicle.coolant_c if bench.vehicle.coolant_c is not None else bench.vehicle.ambient_c
+            value = round(base + delta_c, 1)
+            apply(bench, "set_coolant", {"value_c": value})
+            return f"coolant {value:.0f} C"
+        self.submit(edit)
+
+    def _drain(self) -> None:
+        while self._pending:
+            edit = self._pending.popleft()
+            text = edit(self.bench)
+            self.events.append(Event(self.bench.clock.now, text))
+
+    # -- time -----------------------------------------------------------------
+    def advance(self, duration_s: float | None, *, wall_budget_s: float = 0.08) -> BenchSnapshot:
+        """Apply queued edits, then advance the bench and return its snapshot.
+
+        ``duration_s`` seconds of bench time, or, when ``None`` (speed "max"),
+        as much as fits in ``wall_budget_s`` of wall time.  Never runs past the
+        scenario's end when it starts before it.  After :meth:`close` this only
+        the worker that calls this (and a test) gets:
+
+        Raises:
+            SessionClosed: the session is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise SessionClosed("the bench session is closed")
+            self._drain()
+            clock = self.bench.clock
+            start = clock.now
+            stop = None if duration_s is None else start + max(0.0, duration_s)
+            end = self.end_s
+            if end is not None and start < end - 1e-9:
+                stop = end if stop is None else min(stop, end)
+            started_wall = wall_time_s()
+            while True:
+                if stop is not None and clock.now >= stop - 1e-9:
+                    break
+                if duration_s is None and wall_time_s() - started_wall >= wall_budget_s:
+                    break
+                target = clock.now + PIECE_S if stop is None else min(clock.now + PIECE_S, stop)
+                clock.run_until(target)
+                self._drain()
+            return self.bench.snapshot()
+
+    def snapshot(self) -> BenchSnapshot:
+        with self._lock:
+            return self.bench.snapshot()
+
+    def close(self) -> None:
+        """Close the bench (recording flushed, buses shut) once; waits for a running :meth:`advance`."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.bench.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
