@@ -13,11 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import HilbenchError
+from . import defects as defects_cmd
 from . import fuzz as fuzz_cmd
 from . import run as run_cmd
 from . import tui as tui_cmd
 
-SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd}
+SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd}
 
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:

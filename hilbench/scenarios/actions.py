@@ -61,7 +61,7 @@ def set_cp_state(bench: Bench, state: str) -> None:
     """Force the control pilot: B (connected, not charging), C (charging), E or F (EVSE error)."""
     state = state.upper()
     if state in ("E", "F"):
-        bench.evse.set_fault("NO_POWER" if state == "E" else "UNAVAILABLE")
+        bench.evse.set_fault("no_power" if state == "E" else "unavailable")
         return
     bench.evse.clear_fault()
     if state == "A":

@@ -26,6 +26,7 @@ the step fires.
 from __future__ import annotations
 
 import math
+import weakref
 import zlib
 from collections.abc import Callable
 
@@ -46,6 +47,8 @@ NODES = {"bms": "bms", "vcu": "vcu", "obc": "obc", "cu": "cu", "dut": "cu"}
 WRONG_COUNTER_MODES = ("repeat", "skip")
 
 SensorFault = Callable[[float, float], float]
+#: BMS node -> role -> the sensor faults active on it, oldest first.
+_SENSOR_CHAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # -- shared plumbing ----------------------------------------------------------------------
@@ -55,9 +58,13 @@ def _rng(bench: Bench, *salt: str | int) -> np.random.Generator:
     return np.random.default_rng(key)
 
 
-def _end_after(bench: Bench, duration_s: float, end: Callable[[], None]) -> None:
+def _check_duration(duration_s: float) -> None:
     if duration_s < 0 or not math.isfinite(duration_s):
         raise ScenarioError(f"duration_s must be a finite time >= 0 (0: until the end), got {duration_s}")
+
+
+def _end_after(bench: Bench, duration_s: float, end: Callable[[], None]) -> None:
+    _check_duration(duration_s)
     if duration_s > 0:
         bench.clock.call_later(duration_s, end)
 
@@ -108,6 +115,8 @@ class _FrameFault:
     """A transmit filter that acts on every ``every_n``-th frame of some messages, at most ``count`` times."""
 
     def __init__(self, names: frozenset[str], every_n: int, count: int) -> None:
+        if not names:
+            raise ScenarioError("no message to act on: the node sends no message this fault applies to")
         if every_n < 1:
             raise ScenarioError(f"every_n must be >= 1, got {every_n}")
         if count < 0:
@@ -133,6 +142,7 @@ class _FrameFault:
 
 def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Message], can.Message | None],
              duration_s: float, on_end: Callable[[], None] | None = None) -> None:
+    _check_duration(duration_s)
     source.tx_filters.append(fault)
 
     def end() -> None:
@@ -150,25 +160,28 @@ def _e2e_base(bench: Bench, name: str) -> int | None:
 
 # -- sensor faults on the emulated BMS -------------------------------------------------------
 def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> None:
+    """Install ``fault`` on one BMS sensor; several faults on one sensor act in the order they started."""
     if role not in SENSOR_ROLES:
         raise ScenarioError(f'no BMS sensor "{role}"; sensor faults act on: {", ".join(SENSOR_ROLES)}')
+    _check_duration(duration_s)
     bms = bench.bms
     if not bms.enabled:
         raise ScenarioError("the BMS is not emulated on this bench; its sensors cannot be faulted from here")
-    previous = bms.sensor_faults.get(role)
-    if previous is None:
-        installed: SensorFault = fault
-    else:   # faults on one sensor stack: the new one acts on what the older one made of the value
-        def installed(value: float, now_s: float) -> float:
-            return fault(previous(value, now_s), now_s)  # type: ignore[operator]
-    bms.sensor_faults[role] = installed
+    chain = _SENSOR_CHAINS.setdefault(bms, {}).setdefault(role, [])
+    if not chain:
+        def chained(value: float, now_s: float) -> float:
+            for link in chain:
+                value = link(value, now_s)
+            return value
+
+        bms.sensor_faults[role] = chained
+    chain.append(fault)
 
     def end() -> None:
-        if bms.sensor_faults.get(role) is installed:
-            if previous is None:
-                del bms.sensor_faults[role]
-            else:
-                bms.sensor_faults[role] = previous
+        if fault in chain:
+            chain.remove(fault)
+        if not chain:
+            bms.sensor_faults.pop(role, None)
 
     _end_after(bench, duration_s, end)
 
@@ -333,7 +346,6 @@ class _Delay(_FrameFault):
 
         task = self.bench.clock.call_later(self.delay_s, release)
         self.pending.add(task)
-        return None
 
     def flush(self) -> None:
         """At the end of the fault, frames still held are lost (newer ones are already on their way)."""
@@ -365,6 +377,7 @@ def node_silent(bench: Bench, node: str, duration_s: float = 0.0) -> None:
     if producer is None:
         raise ScenarioError(f'unknown node "{node}"; known: {", ".join(NODES)}')
     source = _source(bench, producer)
+    _check_duration(duration_s)
     source.silent = True
 
     def end() -> None:
@@ -399,6 +412,7 @@ def bus_off(bench: Bench, duration_s: float = 1.0) -> None:
 @action
 def plug_yank(bench: Bench, duration_s: float = 0.0) -> None:
     """The cable is pulled out while charging; with ``duration_s`` someone plugs it back in after that long."""
+    _check_duration(duration_s)
     bench.evse.unplug()
 
     def replug() -> None:
@@ -444,6 +458,7 @@ def heat_wave(bench: Bench, to_c: float, coolant_c: float | None = None, ramp_s:
     the vehicle reports no coolant of its own, it follows ambient anyway).
     With ``duration_s`` the weather turns back, ramping to the old values.
     """
+    _check_duration(duration_s)
     vehicle = bench.vehicle
     ambient_from, coolant_from = vehicle.ambient_c, vehicle.coolant_c
     coolant_to = coolant_c if coolant_c is not None else (to_c if coolant_from is not None else None)
@@ -458,6 +473,7 @@ def cold_soak(bench: Bench, temp_c: float, duration_s: float = 0.0) -> None:
     A climate-chamber step.  With ``duration_s`` ambient and coolant return to
     their old values afterwards; the cells then warm up as the plant says.
     """
+    _check_duration(duration_s)
     vehicle = bench.vehicle
     ambient_from, coolant_from = vehicle.ambient_c, vehicle.coolant_c
     vehicle.set_ambient_c(temp_c)

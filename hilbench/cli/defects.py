@@ -1,0 +1,203 @@
+"""``hilbench defects [PATH ...]``: prove the suite's checks can fail, one seeded DUT defect at a time.
+
+Every scenario runs once against the correct compute emulator (the baseline:
+a scenario that fails there proves nothing) and once against each seeded
+defect of :data:`hilbench.dut.compute.supervisor.DEFECTS`.  A defect is
+*caught* by a scenario that passes on the correct DUT and fails with the
+defect; the table says which scenarios and which of their checks.  A defect
+no scenario catches *escapes*, and the command exits 1.
+
+Runs are independent, so they are spread over ``--jobs`` processes.
+Scenarios marked ``long`` (the 8 h overnight session) are skipped unless
+``--include-long`` is given.  Nothing is written unless ``--markdown FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..dut.compute.supervisor import DEFECTS
+from ..errors import ConfigError
+from ..scenarios import RunOptions, Scenario, bundled_scenarios_dir, discover, load_scenario, run_scenario
+
+BASELINE = "(correct DUT)"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One scenario run against one DUT variant (``defect`` None: the correct DUT)."""
+
+    scenario: str
+    defect: str | None
+    verdict: str                      # PASS, FAIL or ERROR
+    failed_checks: tuple[str, ...] = ()
+    error: str = ""
+    wall_s: float = 0.0
+
+
+@dataclass
+class DefectReport:
+    defects: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    seed: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def baseline(self, scenario: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.scenario == scenario and o.defect is None), None)
+
+    @property
+    def broken_baseline(self) -> list[Outcome]:
+        """Scenarios that do not pass on the correct DUT: their failures prove nothing."""
+        return [o for o in self.outcomes if o.defect is None and o.verdict != "PASS"]
+
+    def catches(self, defect: str) -> list[Outcome]:
+        good = {o.scenario for o in self.outcomes if o.defect is None and o.verdict == "PASS"}
+        return [o for o in self.outcomes if o.defect == defect and o.verdict == "FAIL" and o.scenario in good]
+
+    @property
+    def escaped(self) -> list[str]:
+        return [d for d in self.defects if not self.catches(d)]
+
+
+def _run_one(job: tuple[Scenario, str | None, int]) -> Outcome:
+    scenario, defect, seed = job
+    start = time.perf_counter()
+    try:
+        result = run_scenario(scenario, RunOptions(seed=seed, dut_defect=defect))
+    except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
+        return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
+                       wall_s=time.perf_counter() - start)
+    failed = tuple(c.check.name for c in result.checks if not c.passed)
+    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", time.perf_counter() - start)
+
+
+def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DEFECTS), *, seed: int = 0,
+                jobs: int = 1, progress=None) -> DefectReport:
+    """Run every scenario on the correct DUT and with each defect; return who caught what."""
+    defects = tuple(defects)
+    unknown = [d for d in defects if d not in DEFECTS]
+    if unknown:
+        raise ConfigError(None, "--defect", f"unknown defect(s) {', '.join(unknown)}; known: {', '.join(DEFECTS)}")
+    report = DefectReport(defects, tuple(s.name for s in scenarios), seed)
+    work = [(s, d, seed) for d in (None, *defects) for s in scenarios]
+    if jobs <= 1 or len(work) <= 1:
+        results: Iterable[Outcome] = map(_run_one, work)
+        for outcome in results:
+            report.outcomes.append(outcome)
+            if progress:
+                progress(outcome, len(report.outcomes), len(work))
+        return report
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        for outcome in pool.map(_run_one, work):
+            report.outcomes.append(outcome)
+            if progress:
+                progress(outcome, len(report.outcomes), len(work))
+    except BaseException:
+        # Ctrl-C / SIGTERM: do not sit out the queued runs.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return report
+
+
+def format_table(report: DefectReport) -> str:
+    """Plain-text table: defect -> catching scenarios (with the checks that failed)."""
+    width = max([len(BASELINE), *(len(d) for d in report.defects)])
+    lines = [f"{'defect':<{width}}  caught by (scenario: failing checks)"]
+    for defect in report.defects:
+        catches = report.catches(defect)
+        if not catches:
+            lines.append(f"{defect:<{width}}  ESCAPED: no scenario fails with it")
+            continue
+        for i, o in enumerate(catches):
+            lines.append(f"{defect if i == 0 else '':<{width}}  {o.scenario}: {'; '.join(o.failed_checks) or o.verdict}")
+    for o in report.broken_baseline:
+        lines.append(f"{BASELINE:<{width}}  {o.scenario} {o.verdict} on the correct DUT "
+                     f"({'; '.join(o.failed_checks) or o.error}): its failures prove nothing")
+    return "\n".join(lines)
+
+
+def format_markdown(report: DefectReport, command: str) -> str:
+    rows = ["| defect | what the DUT does wrong | caught by (scenario: failing checks) |", "|---|---|---|"]
+    for defect in report.defects:
+        catches = report.catches(defect)
+        cell = "<br>".join(f"`{o.scenario}`: {'; '.join(o.failed_checks)}" for o in catches) or "**ESCAPED**"
+        rows.append(f"| `{defect}` | {DEFECTS[defect]} | {cell} |")
+    text = [
+        "# Seeded DUT defects and the scenarios that catch them", "",
+        ("The compute emulator can be built with a seeded defect (`hilbench run --dut-defect NAME`): each one "
+         "switches exactly one safety rule of its supervisor off (`hilbench/dut/compute/supervisor.py`, "
+         "`DEFECTS`). A scenario *catches* a defect when it passes on the correct DUT and fails with the "
+         "defect, which proves that its checks can fail and that they watch that rule. A defect that no "
+         "scenario catches *escapes*; `hilbench defects` then exits 1."), "",
+        ("Regenerate this file with `hilbench defects --markdown docs/defects.md` (scenarios marked `long` "
+         "are skipped unless `--include-long`). `tests/scenarios/test_defects.py` re-checks one catching "
+         "scenario per defect on every test run."), "",
+        f"Generated by `{command}` over {len(report.scenarios)} scenarios (seed {report.seed}).", "", *rows]
+    if report.broken_baseline:
+        text += ["", "Scenarios failing on the correct DUT (their failures prove nothing): "
+                 + ", ".join(f"`{o.scenario}`" for o in report.broken_baseline)]
+    return "\n".join(text) + "\n"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "defects", help="run the suite against every seeded DUT defect and show which scenarios catch each",
+        description="Run scenarios (default: the bundled suite) on the correct compute emulator and on each "
+                    "seeded defect; print defect -> catching scenarios (and checks). Exits 1 if any defect "
+                    "escapes (no scenario fails with it) or a scenario fails on the correct DUT. Scenarios "
+                    "marked 'long' (the 8 h overnight session) are skipped unless --include-long.")
+    p.add_argument("paths", nargs="*", help="scenario files or folders (default: the bundled suite)")
+    p.add_argument("--defect", action="append", choices=list(DEFECTS), metavar="NAME",
+                   help=f"only this defect (repeatable; default all: {', '.join(DEFECTS)})")
+    p.add_argument("--include-long", action="store_true", help="also run scenarios marked 'long' (slow)")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown to FILE")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                   help="parallel processes (default: number of CPUs)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files = discover(args.paths or [bundled_scenarios_dir()])
+    scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
+    skipped = [s.name for s in scenarios if "long" in s.markers and not args.include_long]
+    scenarios = [s for s in scenarios if s.name not in skipped]
+    if not scenarios:
+        raise ConfigError(None, "paths", "no scenario left to run (all are marked 'long'; add --include-long)")
+    defects = tuple(args.defect or DEFECTS)
+    if skipped:
+        print(f"skipping long scenario(s): {', '.join(skipped)} (use --include-long)")
+    total_runs = len(scenarios) * (len(defects) + 1)
+    print(f"{len(scenarios)} scenarios x ({len(defects)} defects + correct DUT) = {total_runs} runs, "
+          f"{args.jobs} job(s)")
+    start = time.perf_counter()
+
+    def progress(outcome: Outcome, done: int, total: int) -> None:
+        if sys.stdout.isatty():
+            print(f"\r  {done}/{total} runs", end="", flush=True)
+
+    report = run_defects(scenarios, defects, seed=args.seed, jobs=max(1, args.jobs), progress=progress)
+    if sys.stdout.isatty():
+        print()
+    print(format_table(report))
+    escaped = report.escaped
+    broken = report.broken_baseline
+    print(f"\n{len(defects) - len(escaped)}/{len(defects)} defects caught"
+          + (f"; ESCAPED: {', '.join(escaped)}" if escaped else "")
+          + (f"; {len(broken)} scenario(s) fail on the correct DUT" if broken else "")
+          + f"  ({time.perf_counter() - start:.1f} s)")
+    if args.markdown is not None:
+        command = "hilbench defects" + (" " + " ".join(args.paths) if args.paths else "") + (
+            " --include-long" if args.include_long else "")
+        args.markdown.write_text(format_markdown(report, command), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 1 if escaped or broken else 0

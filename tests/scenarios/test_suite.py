@@ -1,0 +1,69 @@
+"""The bundled scenario suite: every file loads, every scenario passes on the correct DUT, and it covers
+each chemistry and the cold, mild and hot ambient it promises.
+
+The 8 h overnight session (marked ``long``) is left to its own test; the
+``short`` scenarios run here, one test each so a failure names the scenario.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hilbench.scenarios import bundled_scenarios_dir, discover, load_scenario, run_scenario
+
+SUITE_DIR = bundled_scenarios_dir()
+FILES = discover([SUITE_DIR])
+CHEMISTRIES = {"lfp", "nmc", "sodium_ion", "solid_state"}
+AMBIENTS_C = {-20.0, 25.0, 45.0}
+SHORT_MAX_S = 10 * 60.0
+
+
+def _id(path: Path) -> str:
+    return path.relative_to(SUITE_DIR).with_suffix("").as_posix()
+
+
+def _params():
+    for path in FILES:
+        scenario = load_scenario(path)
+        marks = [pytest.mark.skip(reason="long session: covered by its own test")] if "long" in scenario.markers else []
+        yield pytest.param(path, id=_id(path), marks=marks)
+
+
+@pytest.mark.parametrize("path", FILES, ids=_id)
+def test_scenario_file_loads(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.checks, "a scenario without checks proves nothing"
+    chemistry = scenario.initial.get("chemistry", "nmc")
+    assert chemistry in scenario.markers, f"marker for its chemistry {chemistry!r} missing: {scenario.markers}"
+    assert len(CHEMISTRIES & set(scenario.markers)) == 1
+    assert ("short" in scenario.markers) != ("long" in scenario.markers), "mark it short or long"
+    if "short" in scenario.markers:
+        assert scenario.duration_s <= SHORT_MAX_S, "short scenarios keep to 10 simulated minutes"
+
+
+def test_suite_is_big_enough_and_names_are_unique() -> None:
+    names = [load_scenario(path).name for path in FILES]
+    assert len(names) >= 25
+    assert len(set(names)) == len(names)
+    assert "overnight" in names
+
+
+def test_suite_covers_every_chemistry_and_ambient() -> None:
+    scenarios = [load_scenario(path) for path in FILES]
+    assert {s.initial.get("chemistry", "nmc") for s in scenarios} >= CHEMISTRIES
+    assert {s.initial.get("ambient_c") for s in scenarios} >= AMBIENTS_C
+
+
+def test_suite_exercises_every_fault_family() -> None:
+    actions = {step.action for path in FILES for step in load_scenario(path).steps}
+    assert actions >= {"node_silent", "corrupt", "wrong_counter", "bad_checksum", "drop", "delay", "bus_off",
+                       "plug_yank", "heat_wave", "cold_soak", "sensor_stuck"}
+
+
+@pytest.mark.parametrize("path", list(_params()))
+def test_scenario_passes_on_the_correct_dut(path: Path) -> None:
+    result = run_scenario(load_scenario(path))
+    failed = [f"{c.check.name}: {c.detail}" for c in result.checks if not c.passed]
+    assert result.passed, f"{result.scenario.name} {result.verdict}: " + "; ".join(failed or [str(result.error)])
