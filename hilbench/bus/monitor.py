@@ -143,6 +143,12 @@ class BusMonitor:
             return
         if receiver is not None and receiver.check(data, crc_ok) is not None:
             self._e2e_errors[codec_msg.name] += 1
+        if not crc_ok:
+            # A corrupted payload's values are noise: the traces hold the last good ones,
+            # as a receiver would (repeated or skipped counters still carry good data).
+            for _, values, _ in slots:
+                values.append(values[-1] if values else float("nan"))
+            return
         if not slots:
             return
         latest = self.latest

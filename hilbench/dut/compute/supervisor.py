@@ -130,6 +130,7 @@ class Supervisor:
     _valid_since_s: float | None = None
     _was_safe_stop: bool = False
     transitions: list[tuple[float, str, str]] = field(default_factory=list)
+    _recent_compute_w: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unknown = set(self.defects) - set(DEFECTS)
@@ -167,7 +168,8 @@ class Supervisor:
                 continue
             rule_budget, rule_reason = result
             if rule_budget <= 0:
-                return Decision(State.SAFE_STOP, rule_reason, 0.0)
+                state = State.STANDBY if rule_reason == "NO_DATA" else State.SAFE_STOP
+                return Decision(state, rule_reason, 0.0)
             if rule_budget < budget:
                 budget, reason = rule_budget, rule_reason
         if budget < self.max_power_w:
@@ -259,12 +261,18 @@ class Supervisor:
         return None
 
     def _dcl(self, obs: Observation) -> tuple[float, str] | None:
-        if "ignore_dcl" in self.defects or obs.dcl_a is None or not obs.pack_voltage_v:
+        if "ignore_dcl" in self.defects:
             return None
+        if obs.dcl_a is None or not obs.pack_voltage_v:
+            return 0.0, "NO_DATA"   # no limit known yet: draw nothing rather than guess
         if self._charging(obs):
             return None
         p = self.params
-        own_a = obs.compute_power_w / p.dcdc_efficiency / obs.pack_voltage_v
+        # The BMS's current reading lags the compute draw by up to a sample or two,
+        # so attribute to compute only the least it drew recently: the rest of the
+        # measured current is counted as the car's own load.
+        self._recent_compute_w = (self._recent_compute_w + [obs.compute_power_w])[-4:]
+        own_a = min(self._recent_compute_w) / p.dcdc_efficiency / obs.pack_voltage_v
         others_a = max(0.0, (obs.pack_current_a or 0.0) - own_a)
         headroom_a = obs.dcl_a * p.dcl_usage - others_a
         budget = max(0.0, headroom_a) * obs.pack_voltage_v * p.dcdc_efficiency
