@@ -169,7 +169,9 @@ class Bench:
         if "cu" in config.emulate:
             from .dut.emulator import ComputeEmulator
 
-            self.dut_port = self._open()
+            # An interface that can be opened only once (a serial adapter) is shared:
+            # the port delivers frames between its participants locally.
+            self.dut_port = self._open() if config.bus.allows_several_handles else self.restbus
             self.dut = ComputeEmulator.from_config(self.codec, self.dut_port, self.clock,
                                                    seed=config.seed, **config.dut)
         self._started = False

@@ -10,6 +10,10 @@ import can
 from ..errors import BusError
 
 
+#: Interfaces whose channel several handles in one process can share.
+MULTI_HANDLE_INTERFACES = frozenset({"simtime", "virtual", "socketcan", "socketcand", "udp_multicast", "vector"})
+
+
 @dataclass(frozen=True)
 class BusConfig:
     """Which python-can interface and channel to use, and its extra keyword arguments.
@@ -28,6 +32,11 @@ class BusConfig:
     @property
     def needs_wall_time(self) -> bool:
         return self.interface not in ("simtime", "virtual")
+
+    @property
+    def allows_several_handles(self) -> bool:
+        """Whether one process may open this channel more than once (not a serial port)."""
+        return self.interface in MULTI_HANDLE_INTERFACES
 
 
 def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
@@ -48,7 +57,7 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
         kwargs.setdefault("preserve_timestamps", True)   # keep the simulated stamps the port sets
     try:
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
-    except (can.CanError, ValueError, OSError, ImportError, NotImplementedError) as exc:
+    except (can.CanError, ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:
         raise BusError(
             f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
         ) from None

@@ -272,23 +272,39 @@ class SlcanAdapter:
             selector.register(master, selectors.EVENT_READ)
             try:
                 while not self._stopping.is_set():
-                    if selector.select(self.poll_interval_s):
-                        try:
-                            data = os.read(master, 4096)
-                        except BlockingIOError:
-                            data = b""
-                        if data:
-                            self._feed(data)
-                    self._drain_bus(bus)
+                    selector.select(self.poll_interval_s)
+                    # Take the bus's frames first, then the host's commands: a frame that
+                    # arrived after the host's "O" was written is then never dropped as
+                    # "heard while closed" just because the "O" had not been read yet.
+                    frames = self._drain_bus(bus)
+                    self._read_host(master)
+                    self._to_host(frames)
                     self._flush(master)
             except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
                 self.failure = exc
                 log.exception("SLCAN adapter on %s stopped", self.slave_path)
 
-    def _drain_bus(self, bus: can.BusABC) -> None:
+    def _read_host(self, master: int) -> None:
+        for _ in range(16):         # at most 64 KiB per turn, so a flooding host cannot starve the bus side
+            try:
+                data = os.read(master, 4096)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            self._feed(data)
+
+    @staticmethod
+    def _drain_bus(bus: can.BusABC) -> list[can.Message]:
+        frames = []
         while (msg := bus.recv(0.0)) is not None:
-            if not self.is_open:
-                continue            # a closed adapter hears nothing
+            frames.append(msg)
+        return frames
+
+    def _to_host(self, frames: list[can.Message]) -> None:
+        if not self.is_open:
+            return                  # a closed adapter hears nothing
+        for msg in frames:
             line = format_frame(msg, timestamps=self.timestamps)
             if line is None or (msg.is_fd and not self.fd):
                 continue

@@ -1,0 +1,396 @@
+"""The emulated socketcand daemon: python-can's own ``socketcand`` client over loopback TCP, and the bench over it.
+
+The raw protocol checks use a plain socket, so what is on the wire (greeting,
+element formats, elements split across TCP writes, caps) is checked without
+python-can's client in between.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import can
+import pytest
+
+from hilbench.bench import Bench, BenchConfig
+from hilbench.bus import BusConfig
+from hilbench.bus.emulated import SocketcandServer
+from hilbench.bus.emulated.socketcand_server import CommandError, format_frame, parse_send
+
+_channels = itertools.count()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Every test leaves no server thread, socket or virtual channel behind."""
+    threads = set(threading.enumerate())
+    fds = _open_fds()
+    yield
+    leaked_threads = [t.name for t in set(threading.enumerate()) - threads]
+    assert not leaked_threads, f"threads left running: {leaked_threads}"
+    assert _open_fds() <= fds, f"file descriptors left open: {sorted(_open_fds() - fds)}"
+    leftover = [name for name in can.interfaces.virtual.channels if str(name).startswith("socketcand-test-")]
+    assert not leftover, f"virtual channels left open: {leftover}"
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"socketcand-test-{next(_channels)}"
+
+
+@pytest.fixture
+def server(channel: str) -> Iterator[SocketcandServer]:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}) as server:
+        yield server
+        assert server.failure is None
+
+
+@pytest.fixture
+def client(server: SocketcandServer) -> Iterator[can.BusABC]:
+    bus = can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0", tcp_tune=True)
+    yield bus
+    bus.shutdown()
+
+
+@pytest.fixture
+def peer(channel: str, server: SocketcandServer) -> Iterator[can.BusABC]:
+    """Another node on the bus the daemon serves."""
+    bus = can.Bus(interface="virtual", channel=channel)
+    yield bus
+    bus.shutdown()
+
+
+class Wire:
+    """A plain TCP connection to the server: bytes out, ``< .. >`` elements in."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=2.0)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def element(self, timeout_s: float = 2.0) -> bytes:
+        """The next complete element; AssertionError if none within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while b">" not in self.buffer:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no element within {timeout_s} s; buffered {self.buffer!r}"
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            assert chunk, f"server closed the connection; buffered {self.buffer!r}"
+            self.buffer += chunk
+        end = self.buffer.index(b">") + 1
+        element, self.buffer = self.buffer[:end], self.buffer[end:]
+        return element.strip()
+
+    def nothing(self, wait_s: float = 0.1) -> bytes:
+        self.sock.settimeout(wait_s)
+        try:
+            return self.buffer + self.sock.recv(4096)
+        except TimeoutError:
+            return self.buffer
+
+    def raw_session(self) -> None:
+        assert self.element() == b"< hi >"
+        self.send(b"< open vcan0 >")
+        assert self.element() == b"< ok >"
+        self.send(b"< rawmode >")
+        assert self.element() == b"< ok >"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def wire(server: SocketcandServer) -> Iterator[Wire]:
+    connection = Wire(server.port)
+    yield connection
+    connection.close()
+
+
+FRAMES = [
+    pytest.param(can.Message(arbitration_id=0x123, data=b"", is_extended_id=False), id="std-0"),
+    pytest.param(can.Message(arbitration_id=0x000, data=b"\x00", is_extended_id=False), id="std-1-id0"),
+    pytest.param(can.Message(arbitration_id=0x7FF, data=b"\x0a\xbe\x00", is_extended_id=False), id="std-3-idmax"),
+    pytest.param(can.Message(arbitration_id=0x100, data=bytes(range(8)), is_extended_id=False), id="std-8"),
+    pytest.param(can.Message(arbitration_id=0x0, data=b"\xff" * 5, is_extended_id=True), id="ext-5-id0"),
+    pytest.param(can.Message(arbitration_id=0x1FFFFFFF, data=bytes(range(8)), is_extended_id=True), id="ext-8-idmax"),
+    pytest.param(can.Message(arbitration_id=0x18FF50E5, data=b"", is_extended_id=True), id="ext-0"),
+]
+
+
+def _same_frame(got: can.Message | None, sent: can.Message) -> None:
+    assert got is not None, f"frame 0x{sent.arbitration_id:X} never arrived"
+    assert (got.arbitration_id, got.is_extended_id, bytes(got.data)) == (
+        sent.arbitration_id, sent.is_extended_id, bytes(sent.data))
+
+
+# ---------------------------------------------------------------- python-can's socketcand client, both ways
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_client_frames_reach_the_bus(client: can.BusABC, peer: can.BusABC, frame: can.Message) -> None:
+    client.send(frame)
+    _same_frame(peer.recv(2.0), frame)
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_bus_frames_reach_the_client(client: can.BusABC, peer: can.BusABC, frame: can.Message) -> None:
+    time.sleep(0.1)                                  # past the handshake grace
+    frame.timestamp = 1_700_000_000.123456
+    peer.send(frame)
+    got = client.recv(2.0)
+    _same_frame(got, frame)
+    assert got is not None and abs(got.timestamp - time.time()) < 5.0   # the bus's time, to the microsecond
+
+
+def test_a_burst_keeps_its_order_both_ways(client: can.BusABC, peer: can.BusABC) -> None:
+    time.sleep(0.1)
+    sent = [can.Message(arbitration_id=0x100 + i % 16, data=i.to_bytes(2, "big"), is_extended_id=bool(i % 3 == 0))
+            for i in range(500)]
+    for msg in sent:
+        client.send(msg)
+        peer.send(msg)
+    for source in (peer, client):
+        got = [source.recv(1.0) for _ in sent]
+        assert [(m.arbitration_id, bytes(m.data)) for m in got if m is not None] == \
+            [(m.arbitration_id, bytes(m.data)) for m in sent]
+
+
+def test_handshake_survives_a_busy_bus(server: SocketcandServer, peer: can.BusABC) -> None:
+    """python-can compares each handshake reply verbatim after one recv(); frames must not ride along."""
+    stop = threading.Event()
+
+    def flood() -> None:
+        while not stop.is_set():
+            peer.send(can.Message(arbitration_id=0x100, data=b"\x01" * 8, is_extended_id=False))
+            time.sleep(0.0005)
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    try:
+        for _ in range(5):
+            bus = can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0")
+            try:
+                assert bus.recv(1.0) is not None
+            finally:
+                bus.shutdown()
+    finally:
+        stop.set()
+        flooder.join()
+
+
+def test_each_connection_is_its_own_participant(server: SocketcandServer) -> None:
+    first = can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0")
+    second = can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0")
+    try:
+        time.sleep(0.1)
+        first.send(can.Message(arbitration_id=0x42, data=b"\x07", is_extended_id=False))
+        got = second.recv(2.0)
+        assert got is not None and got.arbitration_id == 0x42
+        assert first.recv(0.2) is None              # no echo of its own frames
+        assert server.clients == 2
+    finally:
+        first.shutdown()
+        second.shutdown()
+    deadline = time.monotonic() + 2.0
+    while server.clients and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.clients == 0                      # disconnects release the bridge buses
+
+
+# ---------------------------------------------------------------- the wire protocol, raw
+
+def test_session_handshake_and_frame_format(wire: Wire, peer: can.BusABC) -> None:
+    wire.raw_session()
+    time.sleep(0.1)
+    peer.send(can.Message(arbitration_id=0x123, data=b"\x0a\xff", is_extended_id=False, timestamp=0))
+    peer.send(can.Message(arbitration_id=0x1ABCDE, data=b"", is_extended_id=True))
+    assert re.fullmatch(rb"< frame 123 \d+\.\d{6} 0AFF >", wire.element())
+    assert re.fullmatch(rb"< frame 001ABCDE \d+\.\d{6}  >", wire.element())   # socketcand's empty data
+
+
+def test_an_element_split_across_tcp_writes_is_reassembled(wire: Wire, peer: can.BusABC,
+                                                           server: SocketcandServer) -> None:
+    wire.raw_session()
+    for piece in (b"< se", b"nd 12", b"3 2 a", b" ff", b" >< send 1ABCDEF0 ", b"1 5 >"):
+        wire.send(piece)
+        time.sleep(0.02)                            # separate TCP segments, separate reads
+    first, second = peer.recv(2.0), peer.recv(2.0)
+    assert first is not None and (first.arbitration_id, first.is_extended_id, bytes(first.data)) == \
+        (0x123, False, b"\x0a\xff")
+    assert second is not None and (second.arbitration_id, second.is_extended_id, bytes(second.data)) == \
+        (0x1ABCDEF0, True, b"\x05")
+    assert server.frames_to_bus == 2 and server.bad_commands == 0
+
+
+def test_many_elements_in_one_write(wire: Wire, peer: can.BusABC) -> None:
+    wire.raw_session()
+    wire.send(b"".join(b"< send 200 1 %x >" % i for i in range(50)) + b"< echo >")
+    assert wire.element() == b"< echo >"
+    assert [bytes(peer.recv(1.0).data)[0] for _ in range(50)] == list(range(50))   # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("element", [
+    b"< send >", b"< send 123 >", b"< send 123 2 1 >", b"< send 123 1 1 2 >", b"< send 800 0 >",
+    b"< send 20000000 0 >", b"< send 12G 0 >", b"< send 123 9 1 2 3 4 5 6 7 8 9 >", b"< send 123 1 100 >",
+    b"< send 123 x >", b"< fdsend 123 01 9 1 2 3 4 5 6 7 8 9 >", b"< fdsend 123 >",
+])
+def test_malformed_send_is_counted_not_answered(wire: Wire, peer: can.BusABC, server: SocketcandServer,
+                                                element: bytes) -> None:
+    wire.raw_session()
+    wire.send(element + b"< echo >")
+    assert wire.element() == b"< echo >"             # no reply to the bad send, as socketcand
+    assert peer.recv(0.05) is None
+    assert server.bad_commands == 1
+
+
+def test_errors_before_and_in_raw_mode(wire: Wire) -> None:
+    assert wire.element() == b"< hi >"
+    wire.send(b"< rawmode >")
+    assert wire.element() == b"< error unknown command >"      # no bus open yet
+    wire.send(b"< open can9 >")
+    assert wire.element() == b"< error could not open bus >"
+    wire.send(b"< open vcan0 >< rawmode >< isotpmode >< bcmmode >< echo >")
+    assert [wire.element() for _ in range(5)] == [b"< ok >", b"< ok >", b"< error unknown command >",
+                                                  b"< ok >", b"< echo >"]
+
+
+def test_garbage_outside_elements_is_ignored(wire: Wire) -> None:
+    assert wire.element() == b"< hi >"
+    wire.send(b"hello\r\n  < echo >junk")
+    assert wire.element() == b"< echo >"
+
+
+def test_fd_frames_both_ways(wire: Wire, peer: can.BusABC) -> None:
+    wire.raw_session()
+    time.sleep(0.1)
+    wire.send(b"< fdsend 118 01 12 " + b" ".join(b"%x" % i for i in range(12)) + b" >")
+    got = peer.recv(2.0)
+    assert got is not None and got.is_fd and got.bitrate_switch and bytes(got.data) == bytes(range(12))
+    peer.send(can.Message(arbitration_id=0x118, data=bytes(range(64)), is_fd=True, bitrate_switch=True,
+                          is_extended_id=False))
+    assert re.fullmatch(rb"< fdframe 118 01 \d+\.\d{6} " + bytes(range(64)).hex().upper().encode() + rb" >",
+                        wire.element())
+
+
+def test_overlong_element_closes_the_connection_and_the_server_carries_on(
+        wire: Wire, server: SocketcandServer) -> None:
+    assert wire.element() == b"< hi >"
+    wire.send(b"< send 123 " + b"1 " * 4096)
+    try:                                              # closed (reset: our bytes were left unread)
+        assert wire.nothing(1.0) == b""
+    except ConnectionResetError:
+        pass
+    assert server.overlong_elements == 1
+    again = Wire(server.port)
+    try:
+        assert again.element() == b"< hi >"
+    finally:
+        again.close()
+
+
+def test_a_client_that_does_not_read_is_bounded(channel: str) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)},
+                          max_pending_bytes=4096) as server:
+        wire = Wire(server.port)
+        peer = can.Bus(interface="virtual", channel=channel)
+        try:
+            wire.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            wire.raw_session()
+            time.sleep(0.1)
+            for i in range(50_000):
+                peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
+            deadline = time.monotonic() + 5.0
+            while server.dropped_to_clients == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert server.dropped_to_clients > 0
+            assert server.failure is None
+        finally:
+            peer.shutdown()
+            wire.close()
+
+
+def test_only_loopback() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        SocketcandServer(host="0.0.0.0")
+    with pytest.raises(ValueError, match="wall time"):
+        SocketcandServer({"vcan0": BusConfig(interface="simtime", channel="x")})
+
+
+def test_text_formats() -> None:
+    assert parse_send("send 123 2 a ff".split()).data == bytearray(b"\x0a\xff")
+    assert parse_send("send 00000123 0".split()).is_extended_id
+    with pytest.raises(CommandError, match="fdsend"):
+        parse_send("send 123 12 1 2 3 4 5 6 7 8 9 a b c".split())
+    msg = can.Message(arbitration_id=0x7FF, data=b"\x01", is_extended_id=False, timestamp=12.9999999)
+    assert format_frame(msg) == b"< frame 7FF 13.000000 01 >"
+    assert format_frame(can.Message(is_remote_frame=True, arbitration_id=1, is_extended_id=False)) is None
+    fd = can.Message(arbitration_id=1, data=b"\x00" * 12, is_fd=True, is_extended_id=False)
+    assert format_frame(fd, fd=False) is None
+
+
+# ---------------------------------------------------------------- the bench, end to end, in wall time
+
+def test_bench_runs_through_socketcand_in_wall_time(server: SocketcandServer, channel: str) -> None:
+    """Emulated BMS/VCU/OBC talk through python-can's socketcand client and the emulated daemon;
+    on the daemon's bus the bundled compute unit runs as "the real ECU"."""
+    ecu_config = BenchConfig(bus=BusConfig(interface="virtual", channel=channel),
+                             emulate=frozenset({"cu"}), wall_time=True)
+    bench_config = BenchConfig(bus=BusConfig(interface="socketcand", channel="vcan0",
+                                             kwargs={"host": "127.0.0.1", "port": server.port, "tcp_tune": True}),
+                               emulate=frozenset({"bms", "vcu", "obc"}))
+    _run_pair(ecu_config, bench_config, seconds=2.0)
+    assert server.frames_to_bus > 100 and server.frames_to_clients >= 15
+    # the 64-byte BMS_ModuleCellsFD cannot cross: python-can sends it with 'send' (classic
+    # only) and socketcand refuses it, as the real daemon would
+    assert server.bad_commands > 0
+
+
+def _run_pair(ecu_config: BenchConfig, bench_config: BenchConfig, *, seconds: float) -> None:
+    """Run the ECU bench in a thread and the bench under test here; check frames both ways."""
+    failures: list[BaseException] = []
+    with Bench(ecu_config) as ecu:
+        def run_ecu() -> None:
+            try:
+                ecu.run_for(seconds + 0.5)
+            except BaseException as exc:   # surfaced in the main thread below
+                failures.append(exc)
+
+        ecu_thread = threading.Thread(target=run_ecu, name="ecu-bench")
+        ecu_thread.start()
+        try:
+            with Bench(bench_config) as bench:
+                assert not bench.clock.is_simulated
+                assert len(bench._buses) == 1      # one handle on the serial port / TCP session
+                bench.run_for(seconds)
+                monitor = bench.monitor
+        finally:
+            ecu_thread.join()
+        assert not failures, failures
+        # the bench's own frames, decoded without errors, at their cycle times
+        assert monitor.decode_errors == 0 and monitor.e2e_errors == 0 and monitor.unknown_frames == 0
+        pack = monitor.stats["BMS_PackStatus"]
+        assert pack.count >= 0.8 * seconds / 0.02
+        assert pack.mean_period_s == pytest.approx(0.02, rel=0.25)
+        # the ECU's frames came back across the adapter
+        assert monitor.stats["CU_Status"].count >= 0.6 * seconds / 0.1
+        assert monitor.latest["cu_reason"] != "NO_DATA"            # the ECU heard the BMS
+        # and the ECU side decoded the bench's frames without errors
+        far = ecu.monitor
+        assert far.stats["BMS_PackStatus"].count >= 0.8 * seconds / 0.02
+        assert far.decode_errors == 0 and far.e2e_errors == 0
+        assert ecu.dut is not None and ecu.dut.e2e_errors == 0 and ecu.dut.decode_errors == 0
