@@ -1,1 +1,344 @@
-"""placeholder"""
+"""pytest plugin: bench fixtures, scenario files as test items, options to run them on a real bus.
+
+Registered through the ``pytest11`` entry point (name ``hilbench``; disable
+with ``-p no:hilbench``), so ``pytest`` finds all of this with no conftest.
+
+Fixtures
+    ``bench_config``  the :class:`~hilbench.bench.BenchConfig` a test's bench is
+                      built from (default config); override it in a conftest or
+                      module to change chemistry, SOC, ... The ``--hil-*``
+                      options are applied on top of it.
+    ``bench``         a started :class:`~hilbench.bench.Bench`, closed (recording
+                      flushed, buses shut) after the test.
+    ``dut``           the bench's compute emulator (``bench.dut``); skipped when
+                      ``--hil-no-dut`` says a real compute unit is on the bus.
+    ``bus``           the bench's rest-bus :class:`~hilbench.bus.port.BusPort`:
+                      the adapter the emulated BMS/VCU/OBC send through.
+                      ``bus.send(msg)`` stamps the frame with bench time and
+                      passes it through the monitor and recorder like any node's
+                      frame; ``bus.subscribe(frame_id, handler)`` sees what the
+                      DUT sends; ``bus.bus`` is the python-can handle beneath.
+                      A port, not a bare python-can handle, because a second raw
+                      handle would bypass the monitor and the recording.
+    ``hil_run_options`` the :class:`~hilbench.scenarios.RunOptions` the command
+                      line asks for, for tests that call ``run_scenario`` themselves.
+
+Scenario files
+    Every ``*.toml`` with a ``[scenario]`` table under the paths pytest
+    collects (``fixtures/scenarios`` is in this repository's ``testpaths``) is
+    a test item that runs :func:`~hilbench.scenarios.run_scenario` and fails
+    with the readable report: check, verdict, robustness, time of first
+    violation, signal values and the decoded frames around it.  A TOML that is
+    not a scenario (``pyproject.toml``, signal maps) is left alone; a scenario
+    that does not load is a collection error naming file, entry, line and reason.
+
+Markers
+    ``scenario`` on every scenario item; the scenario's ``markers`` list
+    (chemistry ``lfp``, ``nmc``, ``sodium_ion``, ``solid_state``; duration
+    ``short``, ``long``) become pytest markers, so ``-m "lfp and not long"``
+    works under ``--strict-markers``.  A scenario naming neither ``short`` nor
+    ``long`` gets one from its duration (``long`` from one hour on).
+
+Options
+    ``--hil-interface/--hil-channel/--hil-bitrate`` run on a python-can bus
+    (``virtual`` or ``simtime`` stay in simulated time; real interfaces run in
+    wall time), ``--hil-seed``, ``--hil-dut-defect``, ``--hil-no-dut``, and
+    ``--hil-artifacts DIR``: per test, ``DIR/<test name>/`` holds ``bus.log``
+    (candump, every frame), ``trace.csv`` (role traces on the check grid),
+    ``traces.png``, and for scenarios ``report.txt`` and ``index.html``.
+
+Under pytest-xdist, long scenarios are queued first so they do not finish last.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .bench import Bench, BenchConfig
+    from .scenarios import RunOptions, Scenario, ScenarioResult
+
+CHEMISTRY_MARKERS = {
+    "lfp": "scenario on a lithium iron phosphate (LFP) pack",
+    "nmc": "scenario on a nickel manganese cobalt (NMC) pack",
+    "sodium_ion": "scenario on a sodium-ion pack",
+    "solid_state": "scenario on a solid-state pack",
+}
+DURATION_MARKERS = {
+    "short": "scenario of less than an hour of bench time",
+    "long": "scenario of an hour or more of bench time (the overnight session)",
+}
+LONG_FROM_S = 3600.0
+_SCENARIO_HEADER = re.compile(r"^\s*\[scenario\]", re.MULTILINE)
+_ARTIFACTS_KEY = pytest.StashKey[Path]()
+_REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+# -- options and markers -------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hilbench", "hilbench hardware-in-the-loop bench")
+    group.addoption("--hil-interface", default=None, metavar="NAME",
+                    help="python-can interface for benches and scenarios (default: simtime, virtual CAN in "
+                         "simulated time; 'virtual' also runs in simulated time, real interfaces in wall time)")
+    group.addoption("--hil-channel", default=None, metavar="CHANNEL",
+                    help="python-can channel (default 'bench' for simtime/virtual; required otherwise)")
+    group.addoption("--hil-bitrate", type=int, default=None, metavar="BPS", help="bitrate for real interfaces")
+    group.addoption("--hil-seed", type=int, default=None, metavar="N", help="seed for every random source (default 0)")
+    group.addoption("--hil-dut-defect", default=None, metavar="DEFECT",
+                    help="run against the compute emulator with a seeded defect (the suite should then fail)")
+    group.addoption("--hil-no-dut", action="store_true",
+                    help="do not emulate the compute unit: a real one is on the bus")
+    group.addoption("--hil-artifacts", type=Path, default=None, metavar="DIR",
+                    help="write per-test artifacts to DIR/<test name>/: bus.log (candump), trace.csv, traces.png")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: a hilbench scenario file run as a test")
+    for name, doc in {**CHEMISTRY_MARKERS, **DURATION_MARKERS}.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    interface = config.getoption("hil_interface")
+    if interface and interface not in ("simtime", "virtual") and not config.getoption("hil_channel"):
+        raise pytest.UsageError(f"--hil-interface {interface} needs --hil-channel (e.g. can0, /dev/ttyACM0)")
+    bitrate = config.getoption("hil_bitrate")
+    if bitrate is not None and bitrate <= 0:
+        raise pytest.UsageError(f"--hil-bitrate must be positive, got {bitrate}")
+    defect = config.getoption("hil_dut_defect")
+    if defect:
+        from .dut.compute.supervisor import DEFECTS
+
+        if defect not in DEFECTS:
+            raise pytest.UsageError(f"--hil-dut-defect {defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
+    artifacts = config.getoption("hil_artifacts")
+    if artifacts is not None:
+        config.stash[_ARTIFACTS_KEY] = Path(artifacts).resolve()
+
+
+def run_options(config: pytest.Config, *, record: Path | None = None) -> RunOptions:
+    """The :class:`RunOptions` the ``--hil-*`` options ask for."""
+    from .bus.open import BusConfig
+    from .scenarios import RunOptions
+
+    interface = config.getoption("hil_interface") or "simtime"
+    bus = BusConfig(interface, config.getoption("hil_channel") or "bench", config.getoption("hil_bitrate"))
+    return RunOptions(seed=config.getoption("hil_seed") or 0, bus=bus, record=record,
+                      dut_defect=config.getoption("hil_dut_defect"),
+                      emulate=frozenset({"bms", "vcu", "obc"}) if config.getoption("hil_no_dut") else None)
+
+
+def artifacts_dir(item: pytest.Item) -> Path | None:
+    """``DIR/<test name>/`` for ``--hil-artifacts DIR`` (created), else None."""
+    base = item.config.stash.get(_ARTIFACTS_KEY, None)
+    if base is None:
+        return None
+    from .scenarios.report import slug
+
+    path = base / slug(item.name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- fixtures ------------------------------------------------------------------------------
+@pytest.fixture
+def hil_run_options(request: pytest.FixtureRequest) -> RunOptions:
+    """RunOptions from the command line (seed, bus, DUT defect; recording into the artifacts dir)."""
+    folder = artifacts_dir(request.node)
+    return run_options(request.config, record=folder / "bus.log" if folder else None)
+
+
+@pytest.fixture
+def bench_config() -> BenchConfig:
+    """The config the ``bench`` fixture builds from; override to change the bench."""
+    from .bench import BenchConfig
+
+    return BenchConfig()
+
+
+@pytest.fixture
+def bench(request: pytest.FixtureRequest, bench_config: BenchConfig) -> Iterator[Bench]:
+    """A started bench honouring the ``--hil-*`` options, closed after the test."""
+    from .bench import Bench
+
+    config = request.config
+    folder = artifacts_dir(request.node)
+    changes: dict[str, Any] = {}
+    if config.getoption("hil_interface"):
+        changes["bus"] = run_options(config).bus
+    if config.getoption("hil_seed") is not None:
+        changes["seed"] = config.getoption("hil_seed")
+    if config.getoption("hil_dut_defect"):
+        changes["dut"] = {**bench_config.dut, "defect": config.getoption("hil_dut_defect")}
+    if config.getoption("hil_no_dut"):
+        changes["emulate"] = frozenset(bench_config.emulate) - {"cu"}
+    if folder is not None:
+        changes["record"] = folder / "bus.log"
+    with Bench(bench_config.with_(**changes)) as the_bench:
+        the_bench.start()
+        yield the_bench
+    if folder is not None and the_bench.now > 0:
+        _bench_artifacts(request.node, the_bench, folder)
+
+
+@pytest.fixture
+def dut(bench: Bench) -> Any:
+    """The bench's compute emulator (skips when ``--hil-no-dut`` put a real one on the bus)."""
+    if bench.dut is None:
+        pytest.skip("no emulated compute unit (--hil-no-dut): a real one is on the bus")
+    return bench.dut
+
+
+@pytest.fixture
+def bus(bench: Bench) -> Any:
+    """The bench's rest-bus port (see the module docstring)."""
+    return bench.restbus
+
+
+def _bench_artifacts(item: pytest.Item, bench: Bench, folder: Path) -> None:
+    from .scenarios.checks import TraceGrid
+    from .scenarios.report import write_trace_csv
+    from .scenarios.runner import REPORT_ROLES, Traces
+
+    traces = Traces.from_grid(TraceGrid(bench.monitor, bench.now), REPORT_ROLES)
+    write_trace_csv(traces, folder / "trace.csv")
+    reports = item.stash.get(_REPORT_KEY, {})
+    call = reports.get("call")
+    verdict = "PASS" if call is not None and call.passed else "FAIL"
+    _plot(traces, folder / "traces.png", title=item.name, verdict=verdict, duration_s=bench.now)
+
+
+def _plot(traces: Any, path: Path, **kwargs: Any) -> bool:
+    """Draw the PNG; without matplotlib, leave a note beside it instead (False)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        path.with_suffix(".txt").write_text("plots need matplotlib: pip install 'hilbench[report]'\n")
+        return False
+    from .scenarios.plots import plot_traces
+
+    plot_traces(traces, path, **kwargs)
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    item.stash.setdefault(_REPORT_KEY, {})[report.when] = report
+    return report
+
+
+# -- scenario files as test items ----------------------------------------------------------
+def is_scenario_file(path: Path) -> bool:
+    """A ``.toml`` whose content has a ``[scenario]`` table (one that does not parse, if it has the header)."""
+    if path.suffix != ".toml":
+        return False
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        return isinstance(tomllib.loads(text).get("scenario"), dict)
+    except tomllib.TOMLDecodeError:
+        return _SCENARIO_HEADER.search(text) is not None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_scenario_file(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioLoadError(Exception):
+    """A scenario file that cannot be loaded; collection reports its message alone."""
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[ScenarioItem]:
+        from .errors import ConfigError
+        from .scenarios import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except ConfigError as exc:
+            raise ScenarioLoadError(f"error: {exc}") from None
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ScenarioLoadError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ScenarioFailed(Exception):
+    """A scenario ran and at least one check failed (or the run reported an error)."""
+
+    def __init__(self, result: ScenarioResult, report: str) -> None:
+        super().__init__(report)
+        self.result = result
+        self.report = report
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.add_marker("scenario")
+        for marker in scenario.markers:
+            self.add_marker(marker)
+        if not set(scenario.markers) & set(DURATION_MARKERS):
+            self.add_marker("long" if scenario.duration_s >= LONG_FROM_S else "short")
+
+    def runtest(self) -> None:
+        from .scenarios import run_scenario
+        from .scenarios.report import failure_message, format_failure
+
+        folder = artifacts_dir(self)
+        options = run_options(self.config, record=folder / "bus.log" if folder else None)
+        result = run_scenario(self.scenario, options)
+        report = format_failure(result)
+        if not result.passed:   # the first line is what pytest's short summary shows
+            report = f"{failure_message(result)}\n\n{report}"
+        if folder is not None:
+            report += f"\n\nartifacts: {folder}"
+            self._write_artifacts(result, folder, report)
+        result.traces = None    # the plots are drawn; do not hold an overnight's traces to the session's end
+        if not result.passed:
+            raise ScenarioFailed(result, report)
+
+    @staticmethod
+    def _write_artifacts(result: ScenarioResult, folder: Path, report: str) -> None:
+        from .scenarios.report import HtmlReport, write_trace_csv
+
+        (folder / "report.txt").write_text(report + "\n", encoding="utf-8")
+        if result.traces is None:
+            return
+        write_trace_csv(result.traces, folder / "trace.csv")
+        if not _plot(result.traces, folder / "traces.png", title=result.scenario.name, verdict=result.verdict,
+                     duration_s=result.duration_s, steps=result.steps, violations=result.violations):
+            return
+        html = HtmlReport(folder, title=f"hilbench: {result.scenario.name}")
+        html.add(result, plot="traces.png")
+        html.write()
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from .errors import HilbenchError
+
+        if isinstance(excinfo.value, ScenarioFailed):
+            return excinfo.value.report
+        if isinstance(excinfo.value, HilbenchError):
+            return f"error: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario: {self.name}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, queue long scenarios first so the run does not wait on them at the end."""
+    if not (getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput")):
+        return
+    items.sort(key=lambda item: 0 if item.get_closest_marker("long") is not None else 1)

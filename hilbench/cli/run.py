@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from ..bus.open import BusConfig
 from ..bus.recorder import count_frames
 from ..errors import ConfigError
-from ..scenarios import RunOptions, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from ..scenarios import RunOptions, ScenarioResult, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from ..scenarios.report import checks_table, economics_line, failure_details
 from .progress import ProgressBar
 
 
@@ -28,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bitrate", type=int, help="bitrate for real interfaces")
     p.add_argument("--dut-defect", help="run against the compute emulator with a seeded defect")
     p.add_argument("--no-dut", action="store_true", help="do not emulate the compute unit (a real one is on the bus)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one testcase per scenario)")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="write an HTML report (index.html and one PNG of traces per scenario) into DIR")
     p.set_defaults(func=run)
 
 
@@ -44,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if args.record is not None and args.record.suffix.lower() not in (".blf", ".asc", ".log", ".csv", ".trc", ".mf4"):
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
     emulate = frozenset({"bms", "vcu", "obc"}) if args.no_dut else None
+    if args.junit is not None and args.junit.is_dir():
+        raise ConfigError(args.junit, None, "--junit names a folder; give a file such as results.xml")
+    html = None
+    if args.report is not None:
+        from ..scenarios.report import HtmlReport
+
+        html = HtmlReport(args.report)   # refuses an unwritable folder before anything runs
     results = []
     for scenario in scenarios:
         record = _record_path(args.record, scenario.name, len(scenarios) > 1)
@@ -57,23 +69,28 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         results.append(result)
         _print_result(result, record)
+        if html is not None:
+            html.add(result)
+        result.traces = None   # plotted; a suite's traces need not all stay in memory
     failed = [r for r in results if not r.passed]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed")
+    if args.junit is not None:
+        from ..scenarios.report import write_junit
+
+        print(f"JUnit report: {write_junit(results, args.junit)}")
+    if html is not None:
+        print(f"HTML report: {html.write()}")
     return 1 if failed else 0
 
 
-def _print_result(result, record: Path | None) -> None:
+def _print_result(result: ScenarioResult, record: Path | None) -> None:
     s = result.scenario
     print(f"\n{s.name}  [{result.verdict}]  {s.duration_s / 3600:.2f} h simulated, {result.frames} frames")
-    width = max((len(c.check.name) for c in result.checks), default=10)
-    print(f"  {'check':<{width}}  verdict  robustness  detail")
-    for c in result.checks:
-        rob = "" if c.robustness is None else f"{c.robustness:+.3g} {c.check.unit}".strip()
-        print(f"  {c.check.name:<{width}}  {c.verdict:<7}  {rob:>10}  {c.detail}")
-    e = result.economics
-    print(f"  tokens {e.tokens:,}  compute {e.compute_energy_kwh:.3f} kWh "
-          f"(pack {e.energy_from_pack_kwh:.3f}, grid {e.energy_from_grid_kwh:.3f})  "
-          f"{e.tokens_per_kwh / 1e6:.2f} M tokens/kWh  pack wear {e.pack_equivalent_full_cycles:.4f} EFC")
+    print(checks_table(result))
+    details = failure_details(result)
+    if details:
+        print(textwrap.indent(details, "  "))
+    print(f"  {economics_line(result)}")
     if record is not None:
         print(f"  recording {record}: {count_frames(record)} frames")
     sys.stdout.flush()

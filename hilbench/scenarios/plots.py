@@ -14,13 +14,14 @@ magenta dotted lines, each labelled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
-from .runner import ScenarioResult, Traces
+from .runner import FiredStep, ScenarioResult, Traces, Violation
 
 #: Points per line after min/max decimation (keeps spikes, keeps PNGs quick to draw).
 MAX_POINTS = 3000
@@ -75,29 +76,38 @@ def _time_unit(duration_s: float) -> tuple[float, str]:
 
 
 def plot_result(result: ScenarioResult, path: str | Path, *, dpi: int = 100) -> Path:
-    """Draw ``result``'s traces to a PNG at ``path``.
+    """Draw ``result``'s traces, with its steps and first violations marked, to a PNG at ``path``.
 
     Raises:
         ConfigError: matplotlib is not installed (``pip install hilbench[report]``),
             or the result carries no traces.
+    """
+    if result.traces is None:
+        raise ConfigError(path, None, "the result carries no traces to plot")
+    return plot_traces(result.traces, path, title=result.scenario.name, verdict=result.verdict,
+                       duration_s=result.duration_s, steps=result.steps, violations=result.violations, dpi=dpi)
+
+
+def plot_traces(traces: Traces, path: str | Path, *, title: str, verdict: str, duration_s: float,
+                steps: Sequence[FiredStep] = (), violations: Sequence[Violation] = (), dpi: int = 100) -> Path:
+    """Draw role traces to a PNG at ``path`` (see the module docstring for the panels).
+
+    Raises:
+        ConfigError: matplotlib is not installed (``pip install hilbench[report]``).
     """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(path, None, "plots need matplotlib: pip install 'hilbench[report]'") from None
-    traces: Traces | None = result.traces
-    if traces is None:
-        raise ConfigError(path, None, "the result carries no traces to plot")
     panels = [p for p in PANELS if any(r in traces for r in p.roles)]
-    scale, unit = _time_unit(result.duration_s)
+    scale, unit = _time_unit(duration_s)
     t = traces.t_s / scale
 
     fig = Figure(figsize=(12, 1.55 * len(panels) + 1.2), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    fig.suptitle(f"{result.scenario.name}: {result.verdict}", fontsize=13,
-                 color={"PASS": "#1a7f37"}.get(result.verdict, "#cf222e"))
+    fig.suptitle(f"{title}: {verdict}", fontsize=13, color={"PASS": "#1a7f37"}.get(verdict, "#cf222e"))
     for ax, panel in zip(axes, panels):
         for role, style in zip(panel.roles, panel.styles * len(panel.roles)):
             if role not in traces:
@@ -108,6 +118,15 @@ def plot_result(result: ScenarioResult, path: str | Path, *, dpi: int = 100) -> 
                 ax.step(t, v, where="post", lw=1.2, color="C0")
                 ax.set_yticks(range(len(states)), states, fontsize=7)
                 ax.set_ylim(-0.5, len(states) - 0.5)
+            elif role == "tokens_per_s" and len(v) > 2 * MAX_POINTS:
+                # per-tick rates flicker (whole tokens per tick): the envelope, and the mean over 1 % of the run
+                td, vd = _decimate(t, v)
+                ax.plot(td, vd, lw=0.6, color="C0", alpha=0.35, label="per frame (min/max)")
+                n = max(1, len(v) // 100)
+                mean = np.convolve(np.nan_to_num(v), np.ones(n) / n, mode="same")
+                tm, vm = _decimate(t, mean)
+                ax.plot(tm, vm, lw=1.4, color="C0", label=f"mean over {n * (t[1] - t[0]) * scale:g} s")
+                ax.legend(fontsize=7, loc="upper right")
             else:
                 td, vd = _decimate(t, v)
                 ax.plot(td, vd, style, lw=1.1, label=role)
@@ -119,8 +138,12 @@ def plot_result(result: ScenarioResult, path: str | Path, *, dpi: int = 100) -> 
             twin = ax.twinx()
             td, vd = _decimate(t, traces.values["compute_power_w"])
             twin.plot(td, vd, lw=0.8, color="C1", alpha=0.7)
+            top_w = np.nanmax(vd) if np.isfinite(vd).any() else 0.0
+            twin.set_ylim(0.0, max(1.0, float(top_w)) * 1.1)
             twin.set_ylabel("W", color="C1", fontsize=8)
             twin.tick_params(axis="y", labelsize=7, colors="C1")
+        if panel.roles[0] == "tokens_per_s":
+            ax.set_ylim(bottom=0.0)
         ax.set_ylabel(panel.title, fontsize=8)
         ax.tick_params(axis="both", labelsize=7)
         ax.grid(True, alpha=0.3)
@@ -129,16 +152,28 @@ def plot_result(result: ScenarioResult, path: str | Path, *, dpi: int = 100) -> 
 
     top = axes[0]
     marks = [(st.t_s, st.label, "#cf222e" if st.fault else "0.45", "-" if st.fault else "--")
-             for st in result.steps]
-    marks += [(v.t_s, f"FAIL: {v.check}", "#a020f0", ":") for v in result.violations]
+             for st in steps]
+    marks += [(v.t_s, f"FAIL: {v.check}", "#a020f0", ":") for v in violations]
+    marks.sort(key=lambda m: m[0])
+    span_s = duration_s or 1.0
+    rows: list[list[tuple[float, float]]] = []     # per label row: the spans (axis fraction) taken
     for t_mark, label, color, style in marks:
         for ax in axes:
             ax.axvline(t_mark / scale, color=color, ls=style, lw=1.0)
-        top.annotate(label, xy=(t_mark / scale, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
-                     textcoords="offset points", rotation=30, fontsize=7, color=color, ha="left", va="bottom",
-                     annotation_clip=False)
+        x = t_mark / span_s
+        width = 0.0056 * (len(label) + 2)
+        right = x + width > 1.0            # near the right edge: write the label leftwards
+        span = (x - width, x) if right else (x, x + width)
+        level = next((i for i, taken in enumerate(rows)
+                      if all(span[1] < a or span[0] > b for a, b in taken)), len(rows))
+        if level == len(rows):
+            rows.append([])
+        rows[level].append(span)
+        top.annotate(label, xy=(t_mark / scale, 1.0), xycoords=("data", "axes fraction"),
+                     xytext=(-2 if right else 2, 3 + 10 * level), textcoords="offset points", fontsize=7,
+                     color=color, ha="right" if right else "left", va="bottom", annotation_clip=False)
     axes[-1].set_xlabel(f"time [{unit}]")
-    axes[-1].set_xlim(0.0, result.duration_s / scale)
+    axes[-1].set_xlim(0.0, duration_s / scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)

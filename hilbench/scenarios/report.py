@@ -37,9 +37,10 @@ def fmt_time(t_s: float) -> str:
 def fmt_robustness(check: CheckResult) -> str:
     if check.robustness is None:
         return "n/a"
-    if not np.isfinite(check.robustness):
-        return "-inf" if check.robustness < 0 else "+inf"
-    return f"{check.robustness:+.4g} {check.check.unit}".strip()
+    value = check.robustness + 0.0          # -0.0 (a negated exact bound) reads as +0
+    if not np.isfinite(value):
+        return "-inf" if value < 0 else "+inf"
+    return f"{value:+.4g} {check.check.unit}".strip()
 
 
 def _fmt_value(value: float | str) -> str:
@@ -64,7 +65,8 @@ def _describe(check: CheckResult) -> str:
 def describe_run(result: ScenarioResult) -> str:
     """One line: where the scenario came from and how it ran (seed, bus, defect)."""
     options = result.options
-    parts = [f"{result.duration_s / 3600:.2f} h" if result.duration_s >= 3600 else fmt_time(result.duration_s)]
+    d = result.duration_s
+    parts = [f"{d / 3600:.2f} h" if d >= 3600 else (f"{d / 60:g} min" if d >= 60 else f"{d:g} s")]
     if options is not None:
         parts.append(f"seed {options.seed}")
         parts.append(f"bus {options.bus.interface}:{options.bus.channel}")
@@ -117,18 +119,17 @@ def failure_details(result: ScenarioResult) -> str:
         if t is None:
             continue
         lines.append(f"  first violation at t = {t:.1f} s ({fmt_time(t)})")
-        if check.values:
-            lines.append("  signals then: " + "  ".join(f"{k}={_fmt_value(v)}" for k, v in check.values.items()))
+        values = violation.values if violation is not None and violation.values else check.values
+        if values:
+            lines.append("  signals then: " + "  ".join(f"{k}={_fmt_value(v)}" for k, v in values.items()))
         before = [st for st in result.steps if st.t_s <= t + 1e-9][-3:]
         if before:
             lines.append("  last steps before it: " + "; ".join(
                 f"{fmt_time(st.t_s)} {st.label}{' (fault)' if st.fault else ''}" for st in before))
         if violation is not None and violation.frames:
-            lines.append(f"  frames within +/-{violation.window_s:g} s (decoded):")
+            source = f", payloads from {result.record}" if any(f.data for f in violation.frames) else ""
+            lines.append(f"  frames within +/-{violation.window_s:g} s (decoded{source}):")
             lines.extend(f"    {frame}" for frame in violation.frames)
-        if violation is not None and violation.raw_frames:
-            lines.append(f"  raw frames within +/-{violation.window_s:g} s ({result.record}):")
-            lines.extend(f"    {line}" for line in violation.raw_frames)
     return "\n".join(lines)
 
 
@@ -231,7 +232,6 @@ class _Entry:
     name: str
     anchor: str
     verdict: str
-    text: str
     description: str
     run: str
     checks: list[CheckResult]
@@ -269,22 +269,22 @@ class HtmlReport:
         except OSError as exc:
             raise ConfigError(self.out_dir, None, f"cannot create the report folder: {exc.strerror}") from None
 
-    def add(self, result: ScenarioResult) -> None:
-        from .plots import plot_result
-
+    def add(self, result: ScenarioResult, *, plot: str | None = None) -> None:
+        """Add a result, drawing its plot unless ``plot`` names one already drawn in ``out_dir``."""
         anchor = slug(result.scenario.name)
         taken = {e.anchor for e in self.entries}
         n = 2
         while anchor in taken:
             anchor = f"{slug(result.scenario.name)}-{n}"
             n += 1
-        plot = None
-        if result.traces is not None:
+        if plot is None and result.traces is not None:
+            from .plots import plot_result
+
             plot = f"{anchor}.png"
             plot_result(result, self.out_dir / plot)
         violations_text = failure_details(result)
         self.entries.append(_Entry(
-            result.scenario.name, anchor, result.verdict, format_failure(result), result.scenario.description,
+            result.scenario.name, anchor, result.verdict, result.scenario.description,
             describe_run(result), list(result.checks), result.economics.as_dict(), plot, violations_text,
             result.wall_s))
 

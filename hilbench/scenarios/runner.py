@@ -14,7 +14,7 @@ read back from the recording as well.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class RunOptions:
     dut_defect: str | None = None
     emulate: frozenset[str] | None = None
     wall_time: bool = False
+    #: Keep role traces on the result for plots and CSV (a fuzzer running thousands of cases may not want them).
+    keep_traces: bool = True
 
 
 @dataclass
@@ -124,10 +126,12 @@ class DecodedFrame:
     message: str
     frame_id: int
     values: dict[str, float | str]
+    data: str = ""       # payload in hex, when the run was recorded to a candump .log
 
     def __str__(self) -> str:
         body = "  ".join(f"{k}={_fmt_value(v)}" for k, v in self.values.items())
-        return f"{self.t_s:12.3f} s  0x{self.frame_id:03X} {self.message:<20} {body}"
+        data = f" {self.data:<16}" if self.data else ""
+        return f"{self.t_s:12.3f} s  0x{self.frame_id:03X} {self.message:<18}{data}  {body}"
 
 
 @dataclass
@@ -138,7 +142,6 @@ class Violation:
     t_s: float
     values: dict[str, float | str]
     frames: list[DecodedFrame]
-    raw_frames: list[str] = field(default_factory=list)
     window_s: float = VIOLATION_WINDOW_S
 
 
@@ -222,6 +225,21 @@ def _health_check(check: Check, bench: Bench) -> CheckResult:
     return CheckResult(check, problems == 0, float(-problems), detail)
 
 
+def _judge(check: Check, bench: Bench, grid: TraceGrid) -> CheckResult:
+    if check.kind in ("cycle_times", "bus_integrity"):
+        return _health_check(check, bench)
+    try:
+        return evaluate_check(check, grid)
+    except ExprError as exc:   # e.g. a state the signal does not have: a failed check, not a crashed run
+        return CheckResult(check, False, None, f"bad expression: {exc}")
+
+
+def _values_at(grid: TraceGrid, roles: list[str], t_s: float) -> dict[str, float | str]:
+    """Every signal a check names (trigger included), as the grid held it at ``t_s``."""
+    index = int(np.clip(np.searchsorted(grid.t, t_s - 1e-9), 0, len(grid.t) - 1))
+    return {role: grid.value_at(role, index) for role in roles}
+
+
 def _check_roles(check: Check, known: dict[str, tuple[str, ...]]) -> list[str]:
     names: set[str] = set()
     for source in (check.expr, check.trigger):
@@ -257,15 +275,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
             bench.clock.call_at(step.at_s, fire)
         bench.run_for(scenario.duration_s, progress=progress)
         grid = TraceGrid(bench.monitor, scenario.duration_s)
-        results = [
-            _health_check(check, bench) if check.kind in ("cycle_times", "bus_integrity") else evaluate_check(check, grid)
-            for check in scenario.checks
-        ]
+        results = [_judge(check, bench, grid) for check in scenario.checks]
         check_roles = {r.check.name: _check_roles(r.check, grid.known) for r in results}
         roles = list(REPORT_ROLES) + [role for names in check_roles.values() for role in names]
-        traces = Traces.from_grid(grid, roles)
+        traces = Traces.from_grid(grid, roles) if options.keep_traces else None
         violations = [
-            Violation(r.check.name, r.violation_s, dict(r.values),
+            Violation(r.check.name, r.violation_s, _values_at(grid, check_roles[r.check.name], r.violation_s),
                       frames_around(bench, [*check_roles[r.check.name], *_RESPONSE_ROLES], r.violation_s))
             for r in results if not r.passed and r.violation_s is not None
         ]
@@ -276,8 +291,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     record = options.record
     if record is not None and record.suffix.lower() == ".log" and record.is_file():
         for violation in violations:
-            violation.raw_frames = recorded_frames(record, epoch_s + violation.t_s - violation.window_s,
-                                                   epoch_s + violation.t_s + violation.window_s)
+            if violation.frames:
+                violation.frames = with_recorded_data(violation.frames, record, epoch_s)
     return ScenarioResult(scenario, results, economics, frames, scenario.duration_s, step_times,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record)
@@ -322,27 +337,35 @@ def frames_around(bench: Bench, roles: Iterable[str], t_s: float,
     return out
 
 
-def recorded_frames(path: Path, t0_abs_s: float, t1_abs_s: float, limit: int = MAX_FRAMES_PER_VIOLATION
-                    ) -> list[str]:
-    """Lines of a candump ``.log`` recording, ``(timestamp) channel ID#DATA``, stamped in [t0, t1].
+def with_recorded_data(frames: list[DecodedFrame], path: Path, epoch_s: float) -> list[DecodedFrame]:
+    """``frames`` with their payloads (hex) read back from a candump ``.log`` recording.
 
-    The recording is in time order, so reading stops at the first line past ``t1``.
+    The recording is in time order, so reading stops at the first line past the window.
     """
-    lines: list[str] = []
+    if not frames:
+        return frames
+    wanted = {(round(f.t_s, 6), f.frame_id) for f in frames}
+    t0, t1 = frames[0].t_s - 1e-3, frames[-1].t_s + 1e-3
+    found: dict[tuple[float, int], str] = {}
     with Path(path).open(encoding="ascii", errors="replace") as fh:
         for line in fh:
             if not line.startswith("("):
                 continue
             try:
-                stamp = float(line[1:line.index(")")])
-            except ValueError:
+                stamp_end = line.index(")")
+                t = float(line[1:stamp_end]) - epoch_s
+                if t < t0:
+                    continue
+                if t > t1:
+                    break
+                frame = line[stamp_end + 1:].split()[1]
+                ident, _, data = frame.partition("#")
+                key = (round(t, 6), int(ident, 16))
+            except (ValueError, IndexError):
                 continue
-            if stamp < t0_abs_s:
-                continue
-            if stamp > t1_abs_s or len(lines) >= limit:
-                break
-            lines.append(line.rstrip("\n"))
-    return lines
+            if key in wanted:
+                found[key] = data.lstrip("#")
+    return [replace(f, data=found.get((round(f.t_s, 6), f.frame_id), "")) for f in frames]
 
 
 def economics_of(bench: Bench) -> Economics:

@@ -1,0 +1,171 @@
+"""Bad scenario input is refused at load with file, entry, line and reason; the CLI shows one line.
+
+Each case starts from a valid scenario and breaks one thing, so the message
+can only come from that one thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hilbench.cli.main import main
+from hilbench.errors import ConfigError
+from hilbench.scenarios import load_scenario
+
+GOOD = """\
+[scenario]
+name = "good"
+duration = "20 s"
+markers = ["nmc", "short"]
+
+[initial]
+chemistry = "nmc"
+soc_pct = 60.0
+
+[[steps]]
+at = "5 s"
+action = "plug_in"
+
+[[steps]]
+at = "10 s"
+action = "set_ambient"
+value_c = 5.0
+
+[[steps]]
+at = "15 s"
+action = "unplug"
+
+[[checks]]
+kind = "always"
+name = "soc above reserve"
+expr = "soc_pct >= range_reserve_soc_pct"
+unit = "%"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "scenario.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_the_base_case_loads(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, GOOD))
+    assert scenario.name == "good" and scenario.duration_s == 20.0
+    assert [s.at_s for s in scenario.steps] == [5.0, 10.0, 15.0]
+    assert scenario.markers == ("nmc", "short")
+
+
+# (description, old, new, entry expected in the message, the line to cite (a substring of new) or None, reason)
+CASES = [
+    ("unknown key in [initial]", 'soc_pct = 60.0', 'soc_pct = 60.0\nsoc = 60', "initial.soc", "soc = 60",
+     "unknown key"),
+    ("unknown top-level table", '[initial]', '[inital]\nx = 1\n\n[initial]', "inital", "[inital]", "unknown table"),
+    ("unknown key in [scenario]", 'duration = "20 s"', 'duration = "20 s"\nlength = 3', "scenario.length",
+     "length = 3", "unknown key"),
+    ("wrong type", 'soc_pct = 60.0', 'soc_pct = "sixty"', "initial.soc_pct", 'soc_pct = "sixty"',
+     "expected float, got str"),
+    ("SOC out of range", 'soc_pct = 60.0', 'soc_pct = 160.0', "initial.soc_pct", "soc_pct = 160.0",
+     "within 0..100"),
+    ("bad duration", 'duration = "20 s"', 'duration = "20 parsecs"', "scenario.duration", 'duration = "20 parsecs"',
+     "expected a time"),
+    ("times out of order", 'at = "15 s"', 'at = "8 s"', "steps[2].at", 'at = "8 s"',
+     "steps must be in time order, but 8 s comes after 10 s"),
+    ("step after the end", 'at = "15 s"', 'at = "25 s"', "steps[2].at", 'at = "25 s"', "after the end"),
+    ("unknown action", 'action = "unplug"', 'action = "yank"', "steps[2].action", 'action = "yank"',
+     "unknown action 'yank'"),
+    ("unknown parameter", 'value_c = 5.0', 'value_c = 5.0\ntemp = 3', "steps[1].temp", "temp = 3",
+     'unknown parameter of action "set_ambient"; allowed: value_c'),
+    ("missing parameter", 'value_c = 5.0', '', "steps[1]", None, 'action "set_ambient" needs value_c'),
+    ("parameter of the wrong type", 'value_c = 5.0', 'value_c = "cold"', "steps[1].value_c", 'value_c = "cold"',
+     "expected float"),
+    ("unknown check kind", 'kind = "always"', 'kind = "sometimes"', "checks[0].kind", 'kind = "sometimes"',
+     "unknown check kind 'sometimes'"),
+    ("unknown signal in an expression", 'expr = "soc_pct >= range_reserve_soc_pct"', 'expr = "soc >= 20"',
+     "checks[0].expr", 'expr = "soc >= 20"', 'unknown signal "soc" (did you mean soc_pct?)'),
+    ("expression syntax", 'expr = "soc_pct >= range_reserve_soc_pct"', 'expr = "soc_pct >="',
+     "checks[0].expr", 'expr = "soc_pct >="', "not a valid expression"),
+    ("construct outside the language", 'expr = "soc_pct >= range_reserve_soc_pct"',
+     'expr = "__import__(\'os\') == 1"', "checks[0].expr", "__import__", "'Call' is not allowed"),
+    ("response without trigger", 'kind = "always"', 'kind = "response"', "checks[0]", None,
+     'a "response" check needs trigger and within'),
+    ("unknown key in a check", 'unit = "%"', 'unit = "%"\nseverity = "high"', "checks[0].severity",
+     'severity = "high"', "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "entry", "line_text", "reason"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_with_file_entry_line_and_reason(tmp_path: Path, old: str, new: str, entry: str,
+                                                              line_text: str | None, reason: str) -> None:
+    assert old in GOOD
+    text = GOOD.replace(old, new, 1)
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {entry}"), message
+    assert reason in message
+    if line_text is not None:
+        assert f"(line {line_of(text, line_text)})" in message, message
+
+
+@pytest.mark.xfail(reason="BUG: loader.py compiles expressions with the role names only, so a state the signal "
+                          "does not have (gear == 'X') passes the load; the run then only fails the check with "
+                          "'bad expression' (runner) instead of refusing the file before a bench is built",
+                   raises=AssertionError)
+def test_a_state_the_signal_does_not_have_is_refused_at_load(tmp_path: Path) -> None:
+    text = GOOD.replace('expr = "soc_pct >= range_reserve_soc_pct"', 'expr = "gear == \'X\'"')
+    path = write(tmp_path, text)
+    try:
+        load_scenario(path)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{path}: checks[0].expr (line {line_of(text, 'gear ==')})")
+        assert '"X" is not a state' in str(exc)
+    else:
+        raise AssertionError("loaded a check on a state gear does not have")
+
+
+def test_not_toml_names_the_file_and_the_toml_error(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('name = "good"', 'name = "good'))
+    with pytest.raises(ConfigError, match=rf"^{path}: not valid TOML: .*line 2"):
+        load_scenario(path)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("old", "new"), [(c[1], c[2]) for c in CASES[:3]] + [
+    ('at = "15 s"', 'at = "8 s"'), ('action = "unplug"', 'action = "yank"')])
+def test_the_cli_prints_one_error_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   old: str, new: str) -> None:
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    code = main(["run", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert str(path) in err
+    assert "Traceback" not in out + err
+
+
+def test_the_cli_refuses_bad_input_before_running_anything(tmp_path: Path, capsys) -> None:
+    good = write(tmp_path, GOOD, "a_good.toml")
+    write(tmp_path, GOOD.replace('at = "15 s"', 'at = "8 s"'), "b_bad.toml")
+    assert good.exists()
+    assert main(["run", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert "b_bad.toml: steps[2].at" in err
+    assert "good" not in out      # the good scenario never ran
+
+
+def test_the_cli_names_a_path_that_does_not_exist(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "no such scenario file or folder" in capsys.readouterr().err
