@@ -265,8 +265,8 @@ def run(quick: bool = False) -> Report:
                    f"median of {level_repeats} x {level_s:g} s wall: " + ", ".join(f"{r:,.0f}" for r in measured[level]))
         report.within(f"level_{name}_error_pct", err, f"{name} measured vs calibrated", TARGET_LEVEL_ERROR_PCT)
     busy = statistics.median(calibrated[PowerLevel.P100]) / table.profile(PowerLevel.P100).duty
-    report.note(f"P100 decomposition: calibration busy {busy:,.0f} tok/s (greedy, best of 3 bursts of 128 steps "
-                f"right after the prompt) -> engine greedy over {request_tokens}-token requests with prefill "
+    report.note(f"P100 decomposition: calibration busy {busy:,.0f} tok/s (sampled {request_tokens}-token requests "
+                f"with prefill, median) -> engine greedy over {request_tokens}-token requests with prefill "
                 f"{engine_tps:,.0f} -> unit with sampling {unit_tps:,.0f} -> paced level run "
                 f"{statistics.median(measured[PowerLevel.P100]):,.0f}")
     report.add("calibration_s", calibration_s, "one calibration took", "{:.1f}", "s",

@@ -12,6 +12,7 @@ real car computer can take this emulator's place.
 from __future__ import annotations
 
 import tomllib
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class ComputeEmulator(FrameSource):
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._started = False
         self.last_decision = None
+        self._window_ticks = max(1, round(1.0 / tick_s))
+        self._token_window: deque[int] = deque()
 
     @classmethod
     def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
@@ -212,7 +215,12 @@ class ComputeEmulator(FrameSource):
         v["cu_requested_level"] = "P100" if decision.computes else "OFF"
         v["compute_power_w"] = result.power_w
         v["junction_temp_c"] = result.junction_c
-        v["tokens_per_s"] = result.tokens / self.tick_s if self.tick_s else 0.0
+        # Tokens come in whole numbers per tick; report the rate over the last second.
+        window = self._token_window
+        window.append(result.tokens)
+        if len(window) > self._window_ticks:
+            window.popleft()
+        v["tokens_per_s"] = sum(window) / (len(window) * self.tick_s)
         v["tokens_total"] = self.unit.tokens_total
         v["cu_keep_awake"] = 1 if decision.computes else 0
         pack_v = obs.pack_voltage_v or 0.0

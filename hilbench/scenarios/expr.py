@@ -54,6 +54,19 @@ def compile_expr(source: str, known: Mapping[str, tuple[str, ...]]) -> Compiled:
             raise ExprError(f"'{type(node).__name__}' is not allowed in a check expression")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
             raise ExprError(f"constant {node.value!r} is not a number or a state name")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for a, b in zip(operands, operands[1:]):
+                for name_node, const in ((a, b), (b, a)):
+                    if (isinstance(name_node, ast.Name) and isinstance(const, ast.Constant)
+                            and isinstance(const.value, str)):
+                        states = known[name_node.id]
+                        if not states:
+                            raise ExprError(f'"{name_node.id}" is a number; it cannot equal the state "{const.value}"')
+                        if const.value not in states:
+                            raise ExprError(f'"{const.value}" is not a state of {name_node.id} '
+                                            f'(states: {", ".join(states)})')
     return Compiled(source, frozenset(names), tree)
 
 

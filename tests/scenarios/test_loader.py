@@ -116,10 +116,6 @@ def test_bad_input_is_refused_with_file_entry_line_and_reason(tmp_path: Path, ol
         assert f"(line {line_of(text, line_text)})" in message, message
 
 
-@pytest.mark.xfail(reason="BUG: loader.py compiles expressions with the role names only, so a state the signal "
-                          "does not have (gear == 'X') passes the load; the run then only fails the check with "
-                          "'bad expression' (runner) instead of refusing the file before a bench is built",
-                   raises=AssertionError)
 def test_a_state_the_signal_does_not_have_is_refused_at_load(tmp_path: Path) -> None:
     text = GOOD.replace('expr = "soc_pct >= range_reserve_soc_pct"', 'expr = "gear == \'X\'"')
     path = write(tmp_path, text)

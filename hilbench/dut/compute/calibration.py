@@ -2,9 +2,13 @@
 
 In simulated time the model cannot run for eight simulated hours, so the
 compute unit advances by a ``PerformanceModel`` (tokens/s and watts per
-level) measured here in short bursts.  Per computing level the engine is run
-with that level's batch size and thread count; the busy throughput is
-multiplied by the level's duty cycle (the fraction of ticks it generates on).
+level) measured here.  Per computing level the engine runs the way
+``ComputeUnit(fidelity="real")`` runs it at that level: the level's batch
+size and thread count, whole requests of ``ComputeUnit.request_tokens`` new
+tokens on the unit's prompt with the prefill included, sampled at
+temperature 1.  The median request throughput (a representative figure, not
+the best burst) is multiplied by the level's duty cycle (the fraction of
+ticks it generates on).
 
 ``measure_tokens_per_s`` is the only place in ``hilbench.dut.compute`` that
 reads a clock: wall time is what calibration measures.  Results are cached
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +37,9 @@ from hilbench.dut.compute.power import COMPUTE_LEVELS, PowerLevel, PowerTable
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "HILBENCH_CACHE_DIR"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: whole sampled requests with prefill, median (1: best greedy burst)
 DEFAULT_PROMPT: tuple[int, ...] = tuple(b"The parked car computes while it charges. ")
+DEFAULT_REQUEST_TOKENS = 256  # new tokens per sequence per request, ComputeUnit's default
 
 
 def default_cache_dir() -> Path:
@@ -123,37 +129,60 @@ def measure_tokens_per_s(
     engine: InferenceEngine,
     batch_size: int,
     threads: int = 1,
-    steps: int = 128,
-    repeats: int = 3,
+    steps: int = DEFAULT_REQUEST_TOKENS,
+    repeats: int = 5,
     prompt: Sequence[int] = DEFAULT_PROMPT,
+    *,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    warm_up: bool = True,
 ) -> float:
-    """The calibration's measurement: busy decode throughput in tokens/s (wall clock).
+    """The calibration's measurement: busy throughput in tokens/s (wall clock), as the unit generates.
 
-    Runs ``repeats`` bursts of ``steps`` decode steps on a batch of
-    ``batch_size`` copies of ``prompt`` (after one warm-up step that also
-    prefills) and returns the best burst, which is the least disturbed by
-    other load on the machine.  This is the one function of the compute
-    package that reads a clock (``time.perf_counter``).
+    Times ``repeats`` whole requests, each a prefill of ``batch_size`` copies
+    of ``prompt`` and ``steps`` decode steps (fewer if the context fills),
+    sampled as ``ComputeUnit`` samples them (``greedy=False``, temperature
+    1), after one short untimed request if ``warm_up``; returns the median
+    request's tokens/s.  A request is what the unit serves, so prefill and
+    the cost of a growing KV cache are in the figure; the median, not the
+    best, is what a loaded machine gives most of the time.  This is the one
+    function of the compute package that reads a clock (``time.perf_counter``).
+
+    Raises ``ValueError`` if ``batch_size``, ``steps`` or ``repeats`` is below 1.
     """
     if batch_size < 1 or steps < 1 or repeats < 1:
         raise ValueError(f"batch_size, steps and repeats must be >= 1, got {batch_size}, {steps}, {repeats}")
-    best = 0.0
-    for _ in range(repeats):
-        state = engine.start([list(prompt)] * batch_size, threads=threads)
-        engine.step(state)  # warm-up: session threads, allocator
-        n_tokens = 0
+    prompts = [list(prompt)] * batch_size
+    if warm_up:  # session threads, allocator, the shapes of this batch size
+        warm = engine.start(prompts, greedy=greedy, temperature=temperature, seed=0, threads=threads)
+        engine.advance(warm, min(8, steps, engine.capacity_left(warm)))
+    rates = []
+    for repeat in range(repeats):
         t0 = time.perf_counter()
-        for _ in range(steps):
-            n_tokens += len(engine.step(state))
+        state = engine.start(prompts, greedy=greedy, temperature=temperature, seed=repeat, threads=threads)
+        n_tokens = engine.advance(state, min(steps, engine.capacity_left(state)))
         elapsed = time.perf_counter() - t0
         if elapsed > 0:
-            best = max(best, n_tokens / elapsed)
-    return best
+            rates.append(n_tokens / elapsed)
+    return statistics.median(rates) if rates else 0.0
 
 
-def cache_key(model_sha256: str, machine: Mapping[str, str], table: PowerTable, steps: int) -> str:
+def cache_key(
+    model_sha256: str,
+    machine: Mapping[str, str],
+    table: PowerTable,
+    steps: int,
+    prompt: Sequence[int] = DEFAULT_PROMPT,
+) -> str:
     text = json.dumps(
-        {"format": CACHE_FORMAT, "model": model_sha256, "machine": dict(machine), "table": table.key(), "steps": steps},
+        {
+            "format": CACHE_FORMAT,
+            "model": model_sha256,
+            "machine": dict(machine),
+            "table": table.key(),
+            "steps": steps,
+            "prompt": [int(t) for t in prompt],
+        },
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()
@@ -165,16 +194,20 @@ def calibrate(
     *,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    steps: int = 128,
-    repeats: int = 3,
+    steps: int = DEFAULT_REQUEST_TOKENS,
+    repeats: int = 5,
+    prompt: Sequence[int] = DEFAULT_PROMPT,
 ) -> PerformanceModel:
     """Measure (or load from the cache) the performance model of ``engine`` under ``table``.
 
+    ``steps`` and ``prompt`` are the unit's request length (``request_tokens``)
+    and prompt; each level's figure is the median of ``repeats`` timed
+    requests (``measure_tokens_per_s``), the levels taking turns.
     A cache file that cannot be read or parsed is logged and replaced, never fatal.
     """
     table = table or PowerTable()
     machine = machine_fingerprint()
-    key = cache_key(engine.spec.sha256, machine, table, steps)
+    key = cache_key(engine.spec.sha256, machine, table, steps, prompt)
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = path / f"calibration-{key[:24]}.json"
     if use_cache and cache_file.is_file():
@@ -187,12 +220,27 @@ def calibrate(
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("calibration cache %s unreadable (%s); recalibrating", cache_file, exc)
 
-    busy: dict[PowerLevel, float] = {}
+    # Levels interleaved, one request each per round (the order reversed every other
+    # round), so a change in the machine's load hits every level alike.
+    samples: dict[PowerLevel, list[float]] = {lv: [] for lv in COMPUTE_LEVELS}
+    for round_index in range(repeats):
+        for level in COMPUTE_LEVELS if round_index % 2 == 0 else COMPUTE_LEVELS[::-1]:
+            prof = table.profile(level)
+            samples[level].append(
+                measure_tokens_per_s(
+                    engine,
+                    prof.batch_size,
+                    prof.threads,
+                    steps=steps,
+                    repeats=1,
+                    prompt=prompt,
+                    warm_up=round_index == 0,
+                )
+            )
+    busy = {lv: statistics.median(samples[lv]) for lv in COMPUTE_LEVELS}
     rates: dict[PowerLevel, float] = {lv: 0.0 for lv in PowerLevel}
     for level in COMPUTE_LEVELS:
-        prof = table.profile(level)
-        busy[level] = measure_tokens_per_s(engine, prof.batch_size, prof.threads, steps=steps, repeats=repeats)
-        rates[level] = busy[level] * prof.duty
+        rates[level] = busy[level] * table.profile(level).duty
     model = PerformanceModel(
         tokens_per_s=rates,
         watts={lv: table.watts(lv) for lv in PowerLevel},

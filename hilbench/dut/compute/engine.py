@@ -13,7 +13,14 @@ Two ways to generate:
 
 * ``generate(prompts, max_new_tokens)`` runs a whole batch to completion.
 * ``start(prompts)`` / ``step(state)`` advance one token per sequence per
-  call, so the compute emulator can make exactly the tokens due in a tick.
+  call, and ``advance(state, steps)`` takes several steps at once, so the
+  compute emulator can make exactly the tokens due in a tick.
+
+A request is validated once, in ``start``; a decode step is one
+``session.run`` plus a few in-place numpy operations (preallocated mask and
+position buffers, the exponential-race sampler on pre-drawn noise), so the
+engine runs within a few per cent of a bare onnxruntime loop
+(``benchmarks/inference.py``).
 
 onnxruntime is imported lazily: importing this module costs only numpy.
 """
@@ -41,6 +48,8 @@ _FLOAT = "tensor(float)"
 # Inputs the engine feeds and outputs it reads, besides the per-layer cache.
 _REQUIRED_INPUTS = {"input_ids": _INT64, "attention_mask": _INT64, "position_ids": _INT64}
 _REQUIRED_OUTPUTS = ("logits",)
+# Random draws made at once for sampling (float32): a chunk of steps for a small vocabulary.
+_NOISE_CHUNK = 1 << 16
 
 
 def bundled_model(name: str = "tiny-llm.onnx") -> Path:
@@ -111,30 +120,34 @@ class GenerationState:
     chosen by the last step that the model has not seen yet (they are fed at
     the start of the next step, so a step costs one forward).
 
-    The decode loop touches no Python lists and allocates nothing per step
-    beyond what onnxruntime returns: the attention mask is one preallocated
-    buffer (``attention_mask`` is a view of its used columns), positions and
-    pending tokens are ``[batch, 1]`` arrays updated in place, the context
-    check is an integer counter, and the chosen tokens are kept as one array
-    per step (``generated`` builds the per-sequence lists when asked).
+    Laid out for the decode loop, where every numpy call counts (right after
+    a model call the caches are cold): the attention mask is one
+    preallocated buffer (``attention_mask`` is a view of its used columns),
+    the position ids of every future step are one precomputed table, tokens
+    and logits keep the model's ``[batch, 1, ...]`` shape so the chosen
+    tokens are fed back as they are, the context check is an integer
+    counter, and the chosen tokens are kept as one array per step
+    (``generated`` builds the per-sequence lists when asked).
     """
 
     __slots__ = (
-        "past",
-        "logits",
-        "greedy",
-        "temperature",
-        "rng",
-        "threads",
-        "_mask",
-        "_length",
-        "_ids",
-        "_positions",
-        "_max_next",
-        "_has_pending",
-        "_steps",
+        "_fed",
         "_feed",
+        "_has_pending",
+        "_length",
+        "_logits",
+        "_mask",
+        "_max_prompt_next",
+        "_noise",
+        "_noise_next",
+        "_positions",
+        "_steps",
         "_work",
+        "greedy",
+        "past",
+        "rng",
+        "temperature",
+        "threads",
     )
 
     def __init__(
@@ -153,26 +166,35 @@ class GenerationState:
     ) -> None:
         batch, width = mask.shape
         self.past = past  # 2 * n_layers arrays, [batch, heads, past_seq, head_dim]
-        self.logits: np.ndarray | None = logits  # [batch, vocab] logits of the next token
         self.greedy = greedy
         self.temperature = temperature
         self.rng = rng
         self.threads = threads
-        self._mask = np.ones((batch, max(capacity, width + 1)), np.int64)
+        self._logits: np.ndarray | None = logits  # [batch, 1, vocab] logits of the next token
+        capacity = max(capacity, width + 1)
+        self._mask = np.ones((batch, capacity), np.int64)  # columns: prompt (left-padded), then one per feed
         self._mask[:, :width] = mask
         self._length = width  # mask columns the cache holds
-        self._ids = np.zeros((batch, 1), np.int64)  # the pending tokens, fed as input_ids
-        self._positions = np.ascontiguousarray(next_position, dtype=np.int64).reshape(batch, 1)
-        self._max_next = int(self._positions.max())
+        # Position ids of feed k (k = 0, 1, ...) at [k]: a contiguous [batch, 1] block each.
+        start = np.asarray(next_position, dtype=np.int64).reshape(1, batch, 1)
+        self._positions = start + np.arange(capacity - width, dtype=np.int64).reshape(-1, 1, 1)
+        self._fed = 0  # tokens fed after the prompt
+        self._max_prompt_next = int(start.max())
         self._has_pending = False
-        self._steps: list[np.ndarray] = []  # tokens chosen per step, [batch] each
-        self._feed: dict[str, np.ndarray] = {"input_ids": self._ids, "position_ids": self._positions}
-        self._feed.update(zip(past_names, past, strict=True))
-        self._work = np.empty((batch, logits.shape[-1]), np.float32)  # sampling scratch
+        self._steps: list[np.ndarray] = []  # tokens chosen per step, [batch, 1] each
+        self._feed: dict[str, np.ndarray] = dict(zip(past_names, past, strict=True))
+        self._work = np.empty(logits.shape, np.float32)  # sampling scratch, [batch, 1, vocab]
+        self._noise: list[np.ndarray] = []  # log Exp(1) draws, [batch, 1, vocab] per step, a chunk of steps
+        self._noise_next = 0
 
     @property
     def batch_size(self) -> int:
         return int(self._mask.shape[0])
+
+    @property
+    def logits(self) -> np.ndarray | None:
+        """``[batch, vocab]`` logits the next tokens are (or the pending ones were) chosen from (a view)."""
+        return None if self._logits is None else self._logits[:, -1, :]
 
     @property
     def attention_mask(self) -> np.ndarray:
@@ -184,12 +206,12 @@ class GenerationState:
     @property
     def next_position(self) -> np.ndarray:
         """``[batch]`` position id of the next token fed (a copy)."""
-        return self._positions[:, 0].copy()
+        return self._positions[self._fed, :, 0].copy()
 
     @property
     def pending(self) -> np.ndarray | None:
         """``[batch]`` tokens chosen but not yet fed (a copy), or None."""
-        return self._ids[:, 0].copy() if self._has_pending else None
+        return self._steps[-1][:, 0].copy() if self._has_pending else None
 
     @property
     def length(self) -> int:
@@ -205,7 +227,7 @@ class GenerationState:
         """New tokens per sequence so far (built on each access)."""
         if not self._steps:
             return [[] for _ in range(self.batch_size)]
-        return np.stack(self._steps, axis=1).tolist()
+        return np.concatenate(self._steps, axis=1).tolist()
 
 
 class InferenceEngine:
@@ -465,7 +487,7 @@ class InferenceEngine:
         capacity = self.spec.max_positions if self.spec.max_positions is not None else width + 256
         return GenerationState(
             past=present,
-            logits=logits[:, -1, :],
+            logits=logits[:, -1:, :],
             mask=mask,
             next_position=positions[:, -1] + 1,
             capacity=capacity,
@@ -482,7 +504,7 @@ class InferenceEngine:
         Feeds the tokens chosen by the previous step first (one forward per step).
         Raises ``DutError`` when the context is full (``capacity_left(state) == 0``).
         """
-        return self._step(state).tolist()
+        return self._step(state)[:, 0].tolist()
 
     def advance(self, state: GenerationState, steps: int) -> int:
         """Take ``steps`` steps (as many ``step`` calls, without the per-step lists); return the tokens made.
@@ -506,66 +528,94 @@ class InferenceEngine:
         """How many more ``step`` calls the context allows (a large number if unknown)."""
         if self.spec.max_positions is None:
             return 1 << 30
-        return max(0, self.spec.max_positions - state._max_next - state._has_pending + 1)
+        used = state._max_prompt_next + state._fed + state._has_pending
+        return max(0, self.spec.max_positions - used + 1)
 
     # -- the decode loop (hooks) --------------------------------------------------
 
     def _step(self, state: GenerationState) -> np.ndarray:
-        """One step: feed the pending tokens (if any), choose the next ones; return them ``[batch]``."""
+        """One step: feed the pending tokens (if any), choose the next ones; return them ``[batch, 1]``.
+
+        The hot loop of the compute emulator: one onnxruntime call and as few
+        numpy calls as the layout of ``GenerationState`` allows.
+        """
         if state._has_pending:
-            self._feed_pending(state)
-        tokens = self._choose(state)
-        state._ids[:, 0] = tokens
+            fed = state._fed
+            if state._max_prompt_next + fed >= self._position_limit:
+                raise DutError(
+                    f"{self.model_path}: context full at {state.length} tokens "
+                    f"(max_position_embeddings {self.spec.max_positions}); start a new request"
+                )
+            length = state._length + 1
+            if length > state._mask.shape[1]:
+                self._grow(state)
+            feed = state._feed
+            feed["input_ids"] = state._steps[-1]
+            feed["attention_mask"] = state._mask[:, :length]
+            feed["position_ids"] = state._positions[fed]
+            session = self._sessions.get(state.threads) or self._session(state.threads)
+            try:
+                out = session.run(self._output_names, feed)
+            except Exception as exc:  # onnxruntime raises its own pybind exception types
+                raise DutError(f"{self.model_path}: inference failed: {exc}") from exc
+            past = out[1:]
+            feed.update(zip(self._past_names, past))
+            state.past = past
+            state._logits = out[0]  # [batch, 1, vocab]
+            state._length = length
+            state._fed = fed + 1
+        if state.greedy:
+            tokens = state._logits.argmax(axis=-1)  # type: ignore[union-attr]
+        else:  # the exponential race, see _draw_noise
+            if state._noise_next >= len(state._noise):
+                self._draw_noise(state)
+            work = state._work
+            log_e = state._noise[state._noise_next]
+            state._noise_next += 1
+            if state.temperature != 1.0:
+                np.multiply(state._logits, 1.0 / state.temperature, out=work)
+                np.subtract(work, log_e, out=work)
+            else:
+                np.subtract(state._logits, log_e, out=work)
+            tokens = work.argmax(axis=-1)
         state._has_pending = True
         state._steps.append(tokens)
         return tokens
 
-    def _feed_pending(self, state: GenerationState) -> None:
-        if state._max_next >= self._position_limit:
-            raise DutError(
-                f"{self.model_path}: context full at {state.length} tokens "
-                f"(max_position_embeddings {self.spec.max_positions}); start a new request"
-            )
-        length = state._length + 1
-        if length > state._mask.shape[1]:  # only without a known context: grow by doubling
-            grown = np.ones((state._mask.shape[0], 2 * state._mask.shape[1]), np.int64)
-            grown[:, : state._length] = state._mask[:, : state._length]
-            state._mask = grown
-        feed = state._feed
-        feed["attention_mask"] = state._mask[:, :length]
-        session = self._sessions.get(state.threads) or self._session(state.threads)
-        out = self._run(session, feed)
-        past = out[1:]
-        feed.update(zip(self._past_names, past))
-        state.past = past
-        state.logits = out[0][:, -1, :]
-        state._length = length
-        state._positions += 1
-        state._max_next += 1
-        state._has_pending = False
+    @staticmethod
+    def _grow(state: GenerationState) -> None:
+        """Double the mask and position buffers (only for a model that does not state its context)."""
+        batch, capacity = state._mask.shape
+        grown = np.ones((batch, 2 * capacity), np.int64)
+        grown[:, :capacity] = state._mask
+        state._mask = grown
+        first = state._positions[0]
+        state._positions = first + np.arange(len(state._positions) + capacity, dtype=np.int64).reshape(-1, 1, 1)
 
-    def _choose(self, state: GenerationState) -> np.ndarray:
-        """Greedy argmax, or inverse-CDF sampling of softmax(logits / temperature), vectorised over the batch.
+    @staticmethod
+    def _draw_noise(state: GenerationState) -> None:
+        """``log E`` for the next steps' sampling, E ~ Exp(1) drawn as ``-log U``; about 64 k at a time.
 
-        Sampling works in float32 in a preallocated buffer: exp of the logits
-        less their row maximum, the running sum, one uniform draw per row scaled
-        to the row's total, and the first index whose running sum exceeds it
-        (``searchsorted(..., side="right")`` on each row).
+        Sampling is the exponential race (the Gumbel-max trick): with ``E_i``
+        independent Exp(1) draws, ``argmax(logits_i / T - log E_i)`` is a
+        sample of ``softmax(logits / T)``.  It needs no exp, no normalisation
+        and no running sum, so any logits are safe, and per step it costs one
+        subtraction and one argmax in a preallocated float32 buffer.
         """
-        logits = state.logits
-        assert logits is not None
-        if state.greedy:
-            return logits.argmax(axis=-1)
-        work = state._work
-        if state.temperature != 1.0:
-            np.multiply(logits, 1.0 / state.temperature, out=work)
-            logits = work
-        np.subtract(logits, logits.max(axis=-1, keepdims=True), out=work)
-        np.exp(work, out=work)
-        np.cumsum(work, axis=-1, out=work)
-        u = state.rng.random(len(work)) * work[:, -1]
-        work[:, -1] = np.inf  # a draw that rounds up to the total takes the last token
-        return (work > u[:, None]).argmax(axis=-1)
+        steps = max(1, _NOISE_CHUNK // state._work.size)
+        n = steps * state._work.size
+        # U uniform on the odd multiples of 2**-24 in (0, 1), from 23 random bits each: the bits as
+        # the mantissa of a float in [1, 2), less 1 - 2**-24 (exact).  Never 0 or 1, so both logs
+        # below stay finite; a third cheaper than Generator.random(dtype=float32) and a clamp.
+        bits = state.rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+        bits >>= np.uint32(9)
+        bits |= np.uint32(0x3F800000)
+        u = bits.view(np.float32).reshape(steps, *state._work.shape)
+        u -= np.float32(1.0 - 2.0**-24)
+        np.log(u, out=u)
+        np.negative(u, out=u)  # E = -log U > 0
+        np.log(u, out=u)
+        state._noise, state._noise_next = list(u), 0  # one view per step, indexed without numpy
 
     # -- whole batch ------------------------------------------------------------
 

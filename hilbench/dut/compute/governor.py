@@ -82,7 +82,12 @@ class GovernorStatus:
 
 
 class Governor:
-    """Step-wise thermal governor with a critical latch and a power-budget cap."""
+    """Step-wise thermal governor with a critical latch and a power-budget cap.
+
+    ``update`` runs on every tick of hours-long sessions, so it keeps only the
+    raw figures of its decision; ``status`` (with its text ``detail``) is built
+    from them when someone asks, once per decision.
+    """
 
     def __init__(
         self,
@@ -99,12 +104,24 @@ class Governor:
         self.critical_latched = False
         self._last_poll_s: float | None = None
         self._last_now_s: float | None = None
-        self.status: GovernorStatus | None = None
+        self._reason = "requested"
+        # (now_s, junction_c, budget_w, requested, level, thermal_cap, budget_cap, cooling_state, latched, hot)
+        self._decision: tuple | None = None
+        self._status: GovernorStatus | None = None
+        self._budget_table: PowerTable | None = None
+        self._budget_steps: tuple[tuple[float, PowerLevel], ...] = ()
 
     @property
     def reason(self) -> str:
         """Short code of what decided the last level ("requested" before any update)."""
-        return self.status.reason if self.status else "requested"
+        return self._reason
+
+    @property
+    def status(self) -> GovernorStatus | None:
+        """Why the last ``update`` chose its level (None before any update)."""
+        if self._status is None and self._decision is not None:
+            self._status = self._describe(*self._decision)
+        return self._status
 
     @property
     def thermal_cap(self) -> PowerLevel:
@@ -122,7 +139,7 @@ class Governor:
         if self._last_now_s is not None and now_s < self._last_now_s:
             raise ValueError(f"now_s went backwards: {now_s} < {self._last_now_s}")
         self._last_now_s = now_s
-        requested = PowerLevel(requested_level)
+        requested = requested_level if type(requested_level) is PowerLevel else PowerLevel(requested_level)
         trips = self.trips
 
         # Critical: immediate, latched.
@@ -146,13 +163,65 @@ class Governor:
             elif junction_c < trips.passive.temp_c - trips.passive.hysteresis_c:
                 self.cooling_state = max(self.cooling_state - 1, 0)
 
-        thermal_cap = self.thermal_cap
-        budget_cap = self.levels.highest_within(budget_w)
+        thermal_cap = PowerLevel.OFF if self.critical_latched else _CAPS[self.cooling_state]
+        budget_cap = self._budget_cap(budget_w)
         level = min(requested, thermal_cap, budget_cap)
 
         if self.critical_latched:
-            resume_c = trips.critical.temp_c - trips.critical.hysteresis_c
             reason = "critical"
+        elif level == requested:
+            reason = "requested"
+        elif thermal_cap <= budget_cap:
+            reason = "hot" if hot else "passive"
+        else:
+            reason = "budget"
+        self._reason = reason
+        self._decision = (
+            now_s,
+            junction_c,
+            budget_w,
+            requested,
+            level,
+            thermal_cap,
+            budget_cap,
+            self.cooling_state,
+            self.critical_latched,
+            hot,
+        )
+        self._status = None
+        return level
+
+    # -- hooks --------------------------------------------------------------------
+
+    def _budget_cap(self, budget_w: float) -> PowerLevel:
+        """``self.levels.highest_within(budget_w)`` from a table of draws made once per power table."""
+        if self._budget_table is not self.levels:
+            table = self.levels
+            self._budget_steps = tuple((table.watts(lv), lv) for lv in sorted(PowerLevel, reverse=True))
+            self._budget_table = table
+        limit = budget_w + 1e-9
+        for watts, level in self._budget_steps:
+            if watts <= limit:
+                return level
+        return PowerLevel.OFF
+
+    def _describe(
+        self,
+        now_s: float,
+        junction_c: float,
+        budget_w: float,
+        requested: PowerLevel,
+        level: PowerLevel,
+        thermal_cap: PowerLevel,
+        budget_cap: PowerLevel,
+        cooling_state: int,
+        critical_latched: bool,
+        hot: bool,
+    ) -> GovernorStatus:
+        trips = self.trips
+        if critical_latched:
+            reason = "critical"
+            resume_c = trips.critical.temp_c - trips.critical.hysteresis_c
             detail = (
                 f"critical trip {trips.critical.temp_c} C latched (junction {junction_c:.1f} C); "
                 f"OFF until below {resume_c} C"
@@ -162,23 +231,21 @@ class Governor:
         elif thermal_cap <= budget_cap:
             reason = "hot" if hot else "passive"
             detail = (
-                f"{reason} trip: cooling state {self.cooling_state} caps at {thermal_cap.name} "
-                f"(junction {junction_c:.1f} C)"
+                f"{reason} trip: cooling state {cooling_state} caps at {thermal_cap.name} (junction {junction_c:.1f} C)"
             )
         else:
             reason = "budget"
-            detail = f"budget {budget_w:.1f} W caps at {budget_cap.name} ({self.levels.watts(budget_cap):.1f} W)"
-
-        self.status = GovernorStatus(
+            table = self._budget_table or self.levels  # the table the decision was made with
+            detail = f"budget {budget_w:.1f} W caps at {budget_cap.name} ({table.watts(budget_cap):.1f} W)"
+        return GovernorStatus(
             now_s=now_s,
             junction_c=junction_c,
             requested=requested,
             level=level,
             thermal_cap=thermal_cap,
             budget_cap=budget_cap,
-            cooling_state=self.cooling_state,
-            critical_latched=self.critical_latched,
+            cooling_state=cooling_state,
+            critical_latched=critical_latched,
             reason=reason,
             detail=detail,
         )
-        return level

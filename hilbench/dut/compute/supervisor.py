@@ -100,6 +100,8 @@ class SupervisorParams:
     dcl_usage: float
     dcdc_efficiency: float
     charge_margin_w: float
+    charge_stop_w: float
+    charge_resume_w: float
 
     @classmethod
     def load(cls, path: Path = PARAMS_FILE) -> SupervisorParams:
@@ -111,6 +113,7 @@ class SupervisorParams:
                 d["soc"]["stop_margin_pct"], d["soc"]["derate_band_pct"], d["soc"]["resume_hysteresis_pct"],
                 d["cells"]["min_cell_voltage_margin_v"], d["cells"]["resume_cell_voltage_margin_v"],
                 d["current"]["dcl_usage"], d["current"]["dcdc_efficiency"], d["charging"]["charge_margin_w"],
+                d["charging"]["stop_below_w"], d["charging"]["resume_above_w"],
             )
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(path, None, str(exc)) from None
@@ -131,6 +134,9 @@ class Supervisor:
     _was_safe_stop: bool = False
     transitions: list[tuple[float, str, str]] = field(default_factory=list)
     _recent_compute_w: list[float] = field(default_factory=list)
+    _charge_latched: bool = False
+    _charge_available_w: float | None = None
+    _charge_limited: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.defects) - set(DEFECTS)
@@ -170,9 +176,9 @@ class Supervisor:
             if rule_budget <= 0:
                 state = State.STANDBY if rule_reason == "NO_DATA" else State.SAFE_STOP
                 return Decision(state, rule_reason, 0.0)
-            if rule_budget < budget:
-                budget, reason = rule_budget, rule_reason
-        if budget < self.max_power_w:
+            if reason == "NONE" or rule_budget < budget:
+                budget, reason = min(budget, rule_budget), rule_reason
+        if reason != "NONE":   # a rule is limiting (possibly still at full power, inside its hysteresis)
             return Decision(State.DERATED, reason, budget)
         return Decision(State.RUNNING, "NONE", budget)
 
@@ -281,14 +287,37 @@ class Supervisor:
         return None
 
     def _charge_only(self, obs: Observation) -> tuple[float, str] | None:
-        if "ignore_charge_only" in self.defects or not self._charging(obs) or not obs.pack_voltage_v:
+        if not self._charging(obs):
+            self._charge_latched = False
+            self._charge_limited = False
+            self._charge_available_w = None
+            return None
+        if "ignore_charge_only" in self.defects or not obs.pack_voltage_v:
             return None
         p = self.params
         # Charge power still flowing into the pack, plus what compute takes now, is what compute may use.
         into_pack_w = -(obs.pack_current_a or 0.0) * obs.pack_voltage_v
-        available = (into_pack_w + obs.compute_power_w / p.dcdc_efficiency - p.charge_margin_w) * p.dcdc_efficiency
-        if available < self.max_power_w:
-            return max(0.0, available), "CHARGE_ONLY"
+        raw = (into_pack_w + obs.compute_power_w / p.dcdc_efficiency - p.charge_margin_w) * p.dcdc_efficiency
+        # The BMS current is noisy (+/- tens of watts at pack voltage) and lags compute's
+        # own steps by a sample: smooth it over about a second, or every wobble would
+        # flip the limit.  A fall below the stop point is taken at once (safe side).
+        previous = self._charge_available_w
+        available = raw if previous is None or raw < p.charge_stop_w else previous + 0.1 * (raw - previous)
+        self._charge_available_w = available
+        # Hysteresis: as a charge tapers, stopping frees charge power, which would let compute
+        # start again at once and flap; once stopped, wait for a clear surplus.
+        if self._charge_latched:
+            if available < p.charge_resume_w:
+                return 0.0, "CHARGE_ONLY"
+            self._charge_latched = False
+        if available < p.charge_stop_w:
+            self._charge_latched = True
+            return 0.0, "CHARGE_ONLY"
+        # And the same at the top: once limited, run unlimited only with a clear surplus.
+        full_at = self.max_power_w + (p.charge_resume_w - p.charge_stop_w if self._charge_limited else 0.0)
+        self._charge_limited = available < full_at
+        if self._charge_limited:
+            return min(available, self.max_power_w), "CHARGE_ONLY"
         return None
 
     def snapshot(self) -> dict[str, Any]:

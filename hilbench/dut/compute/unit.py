@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from hilbench.dut.compute.calibration import DEFAULT_PROMPT, PerformanceModel
+from hilbench.dut.compute.calibration import DEFAULT_PROMPT, DEFAULT_REQUEST_TOKENS, PerformanceModel
 from hilbench.dut.compute.engine import GenerationState, InferenceEngine
 from hilbench.dut.compute.governor import Governor
 from hilbench.dut.compute.power import PowerLevel, PowerTable
@@ -84,7 +84,7 @@ class ComputeUnit:
         fidelity: Fidelity = "model",
         engine: InferenceEngine | None = None,
         prompt: Sequence[int] = DEFAULT_PROMPT,
-        request_tokens: int = 256,
+        request_tokens: int = DEFAULT_REQUEST_TOKENS,
         seed: int = 0,
         coolant_c: float = 25.0,
     ) -> None:
@@ -94,7 +94,7 @@ class ComputeUnit:
             raise ConfigError(None, "fidelity", "'real' needs an InferenceEngine (engine=...)")
         if request_tokens < 1:
             raise ConfigError(None, "request_tokens", f"expected >= 1, got {request_tokens}")
-        self.performance = performance
+        self.performance = performance  # also caches its rates and watts per level (see the setter)
         self.table = table or PowerTable()
         self.thermal = thermal or ThermalModel(initial_c=coolant_c)
         self.governor = governor or Governor(levels=self.table)
@@ -116,6 +116,18 @@ class ComputeUnit:
         self._state: GenerationState | None = None
         self._state_tokens = 0
 
+    @property
+    def performance(self) -> PerformanceModel:
+        """Tokens/s and watts per level; setting it refreshes the per-level figures ``tick`` reads."""
+        return self._performance
+
+    @performance.setter
+    def performance(self, performance: PerformanceModel) -> None:
+        self._performance = performance
+        # Indexed by PowerLevel (0..5): what tick reads instead of two mapping lookups per tick.
+        self._rates = tuple(performance.rate(lv) for lv in PowerLevel)
+        self._watts = tuple(performance.power_w(lv) for lv in PowerLevel)
+
     # -- public contract ----------------------------------------------------------
 
     def tick(
@@ -136,12 +148,13 @@ class ComputeUnit:
             raise ValueError(f"dt_s: expected a finite number >= 0, got {dt_s}")
         if coolant_c is not None:
             self.coolant_c = float(coolant_c)
-        requested = PowerLevel.parse(level)
-        effective = self.governor.update(self.now_s, self.thermal.junction_c, budget_w, requested)
+        requested = level if type(level) is PowerLevel else PowerLevel.parse(level)
+        governor = self.governor
+        effective = governor.update(self.now_s, self.thermal.junction_c, budget_w, requested)
         tokens = self._generate(dt_s, effective)
-        power_w = self.performance.power_w(effective)
+        power_w = self._watts[effective]
         energy_j = power_w * dt_s
-        self.thermal.step(dt_s, power_w, self.coolant_c)
+        junction_c = self.thermal.step(dt_s, power_w, self.coolant_c)
         self.now_s += dt_s
         self._tick_index += 1
         self.tokens_total += tokens
@@ -152,8 +165,8 @@ class ComputeUnit:
             energy_j=energy_j,
             level=effective,
             requested=requested,
-            reason=self.governor.reason,
-            junction_c=self.thermal.junction_c,
+            reason=governor.reason,
+            junction_c=junction_c,
             heatsink_c=self.thermal.heatsink_c,
             now_s=self.now_s,
         )
@@ -183,7 +196,7 @@ class ComputeUnit:
         if not level.computes:
             self._due = 0.0  # nothing is owed for time spent off or idle
             return 0
-        self._due += self.performance.rate(level) * dt_s
+        self._due += self._rates[level] * dt_s
         if self.fidelity == "model":
             n = math.floor(self._due + 1e-9)
             self._due -= n
@@ -195,13 +208,22 @@ class ComputeUnit:
         profile = self.table.profile(level)
         if not profile.duty_on(self._tick_index):
             return 0
+        # Decode steps due: each makes one token per sequence of the batch.
+        batch = profile.batch_size
+        steps = 0
+        due = self._due
+        while due >= batch - 1e-9:
+            due -= batch
+            steps += 1
+        self._due = due
+        # Run them in as few engine calls as the request turnover allows.
         produced = 0
-        while self._due >= profile.batch_size - 1e-9:
-            state = self._request_for(profile.batch_size, profile.threads)
-            produced_now = len(self.engine.step(state))
-            self._state_tokens += 1
-            produced += produced_now
-            self._due -= produced_now
+        while steps > 0:
+            state = self._request_for(batch, profile.threads)
+            run = min(steps, self.request_tokens - self._state_tokens, self.engine.capacity_left(state))
+            produced += self.engine.advance(state, run)
+            self._state_tokens += run
+            steps -= run
         return produced
 
     def _request_for(self, batch_size: int, threads: int) -> GenerationState:
@@ -245,5 +267,8 @@ def build_compute_unit(
         model_path, manifest = str(bundled_model()), manifest or str(BUNDLED_MANIFEST)
     table = table or PowerTable()
     engine = InferenceEngine(model_path, manifest=manifest)
-    performance = calibrate(engine, table, cache_dir=cache_dir)
+    # Calibrate on the requests this unit will serve (its prompt and request length).
+    steps = int(unit_kwargs.get("request_tokens", DEFAULT_REQUEST_TOKENS))  # type: ignore[call-overload]
+    prompt = list(unit_kwargs.get("prompt", DEFAULT_PROMPT))  # type: ignore[call-overload]
+    performance = calibrate(engine, table, cache_dir=cache_dir, steps=steps, prompt=prompt)
     return ComputeUnit(performance, table=table, fidelity=fidelity, engine=engine, **unit_kwargs)  # type: ignore[arg-type]

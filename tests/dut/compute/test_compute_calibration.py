@@ -88,3 +88,47 @@ def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_json_round_trip(performance: PerformanceModel) -> None:
     assert PerformanceModel.from_json(json.loads(json.dumps(performance.to_json()))) == performance
+
+
+def test_measurement_serves_requests_like_the_unit_and_reports_the_median(
+    engine: InferenceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole sampled requests with prefill, timed one by one; the median request, not the best."""
+    import types
+
+    from hilbench.dut.compute.calibration import DEFAULT_PROMPT
+
+    starts, advances = [], []
+    real_start, real_advance = engine.start, engine.advance
+
+    def start(prompts, **kwargs):
+        starts.append((prompts, kwargs))
+        return real_start(prompts, **kwargs)
+
+    def advance(state, steps):
+        advances.append(steps)
+        return real_advance(state, steps)
+
+    monkeypatch.setattr(engine, "start", start)
+    monkeypatch.setattr(engine, "advance", advance)
+    durations = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # requests of 1 s, 3 s and 2 s
+    monkeypatch.setattr(calibration_module, "time", types.SimpleNamespace(perf_counter=lambda: next(durations)))
+
+    rate = calibration_module.measure_tokens_per_s(engine, batch_size=2, steps=6, repeats=3)
+    assert rate == pytest.approx(12 / 2.0)  # 6 steps x batch 2 per request; the 2 s request is the median
+    assert len(starts) == 4 and advances == [6, 6, 6, 6]  # one warm-up request, then three timed ones
+    for prompts, kwargs in starts:
+        assert prompts == [list(DEFAULT_PROMPT)] * 2
+        assert kwargs["greedy"] is False and kwargs["temperature"] == 1.0
+
+
+def test_cache_key_follows_what_is_measured(engine: InferenceEngine) -> None:
+    from hilbench.dut.compute.calibration import CACHE_FORMAT, DEFAULT_PROMPT, cache_key
+
+    machine = {"machine": "x86_64", "cpu_count": "2", "onnxruntime": "1"}
+    table = PowerTable()
+    base = cache_key(engine.spec.sha256, machine, table, 256, DEFAULT_PROMPT)
+    assert CACHE_FORMAT >= 2  # best-of-bursts calibrations (format 1) are never reused
+    assert cache_key(engine.spec.sha256, machine, table, 128, DEFAULT_PROMPT) != base
+    assert cache_key(engine.spec.sha256, machine, table, 256, list(b"another prompt")) != base
+    assert cache_key(engine.spec.sha256, machine, table, 256, list(DEFAULT_PROMPT)) == base

@@ -101,3 +101,79 @@ def test_int8_model_runs_and_mostly_agrees_with_fp32(engine: InferenceEngine, en
     ref = engine.generate([PROMPT], 16).tokens[0]
     first_mismatch = next((i for i, (x, y) in enumerate(zip(ref, free.tokens[0], strict=True)) if x != y), 16)
     print(f"int8 free-running greedy matches fp32 for the first {first_mismatch} of 16 tokens")
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampling_follows_the_softmax(engine: InferenceEngine, temperature: float) -> None:
+    """2048 draws from one next-token distribution (512 identical rows, 4 seeds) against softmax(logits / T)."""
+    counts = np.zeros(engine.spec.vocab_size)
+    for seed in range(4):
+        state = engine.start([PROMPT] * 512, greedy=False, temperature=temperature, seed=seed)
+        logits = state.logits[0].astype(np.float64) / temperature
+        counts += np.bincount(engine.step(state), minlength=engine.spec.vocab_size)
+    n = counts.sum()
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    freq = counts / n
+    likely = p > 0.005
+    z = np.abs(freq - p)[likely] / np.sqrt(p * (1 - p) / n)[likely]
+    assert z.max() < 4.5, f"a token's frequency is {z.max():.1f} sigma off its softmax probability"
+    assert 0.5 * np.abs(freq - p).sum() < 0.08  # total variation distance
+    assert counts[p < 1e-6].sum() == 0
+
+
+def test_advance_equals_steps_and_refuses_the_context_end(engine: InferenceEngine) -> None:
+    prompts = [PROMPT, list(b"abc")]
+    by_step = engine.start(prompts, greedy=False, seed=3)
+    for _ in range(9):
+        engine.step(by_step)
+    at_once = engine.start(prompts, greedy=False, seed=3)
+    assert engine.advance(at_once, 4) + engine.advance(at_once, 5) == 18
+    assert at_once.generated == by_step.generated
+    assert at_once.n_generated == 18 and at_once.length == by_step.length
+    np.testing.assert_array_equal(at_once.attention_mask, by_step.attention_mask)
+    np.testing.assert_array_equal(at_once.next_position, [len(PROMPT) + 8, 3 + 8])
+    np.testing.assert_array_equal(at_once.pending, [t[-1] for t in at_once.generated])
+    assert engine.advance(at_once, 0) == 0
+    with pytest.raises(ValueError, match="steps"):
+        engine.advance(at_once, -1)
+
+    long_prompt = [65] * (engine.spec.max_positions - 3)
+    state = engine.start([long_prompt])
+    with pytest.raises(DutError, match="context full: 5 steps asked, 4 left"):
+        engine.advance(state, 5)
+    assert state.n_generated == 0  # refused before running anything
+    assert engine.advance(state, 4) == 4 and engine.capacity_left(state) == 0
+
+
+def test_padding_is_masked_and_positions_count_real_tokens(engine: InferenceEngine) -> None:
+    state = engine.start([list(b"hi"), list(b"hello")])
+    np.testing.assert_array_equal(state.attention_mask, [[0, 0, 0, 1, 1], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(state.next_position, [2, 5])
+    assert state.pending is None and state.length == 5
+    engine.advance(state, 3)
+    np.testing.assert_array_equal(state.attention_mask, [[0, 0, 0, 1, 1, 1, 1], [1] * 7])
+    np.testing.assert_array_equal(state.next_position, [4, 7])
+    assert state.length == 8
+    assert not state.attention_mask.flags.writeable
+
+
+def test_model_without_a_stated_context_grows_its_buffers(engine: InferenceEngine, tmp_path) -> None:
+    """No ``max_position_embeddings``: no context check, and the mask outgrows its first allocation."""
+    import onnx
+
+    model = onnx.load(str(engine.model_path))
+    keep = [m for m in model.metadata_props if m.key != "max_position_embeddings"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    path = tmp_path / "no-context.onnx"
+    onnx.save(model, str(path))
+    unbounded = InferenceEngine(path)
+    assert unbounded.spec.max_positions is None
+    prompts = [PROMPT, list(b"abc")]
+    state = unbounded.start(prompts)
+    assert unbounded.capacity_left(state) == 1 << 30
+    first_capacity = state._mask.shape[1]
+    unbounded.advance(state, 300)
+    assert state._mask.shape[1] > first_capacity
+    assert state.generated == engine.generate(prompts, 300).tokens

@@ -101,3 +101,41 @@ def test_time_must_not_go_backwards(gov: Governor) -> None:
 def test_trips_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="passive < hot < critical"):
         ThermalTrips(passive=TripPoint(110.0, 5.0))
+
+
+def test_status_says_why_and_describes_the_decision_it_was_made_for(gov: Governor) -> None:
+    assert gov.status is None and gov.reason == "requested"
+    table = gov.levels
+    steps = [
+        ((0.0, 60.0, 1000.0, P.P100), "requested", "P100 as requested"),
+        ((0.1, 60.0, table.watts(P.P50), P.P100), "budget", "budget 34.5 W caps at P50 (34.5 W)"),
+        ((1.0, 97.0, 1000.0, P.P100), "passive", "passive trip: cooling state 1 caps at P75 (junction 97.0 C)"),
+        ((1.1, 103.0, 1000.0, P.P100), "hot", "hot trip: cooling state 4 caps at IDLE (junction 103.0 C)"),
+        (
+            (1.2, 108.0, 1000.0, P.P100),
+            "critical",
+            "critical trip 107.0 C latched (junction 108.0 C); OFF until below 92.0 C",
+        ),
+    ]
+    for (now_s, junction_c, budget_w, requested), reason, detail in steps:
+        level = gov.update(now_s, junction_c, budget_w, requested)
+        status = gov.status
+        assert status is gov.status  # built once per decision
+        assert (status.reason, status.detail) == (reason, detail)
+        assert (status.now_s, status.junction_c, status.requested, status.level) == (
+            now_s,
+            junction_c,
+            requested,
+            level,
+        )
+        assert status.cooling_state == gov.cooling_state and status.critical_latched == gov.critical_latched
+        assert gov.reason == reason
+    assert gov.status.thermal_cap == P.OFF and gov.status.budget_cap == P.P100
+
+
+def test_status_read_late_still_describes_its_own_update(gov: Governor) -> None:
+    """The detail is built lazily, from the figures of the update it belongs to."""
+    gov.update(0.0, 60.0, 20.0, P.P100)
+    gov.update(0.1, 61.5, 25.0, P.P100)
+    assert gov.status.detail == "budget 25.0 W caps at P25 (21.8 W)"
+    assert gov.status.junction_c == 61.5

@@ -108,3 +108,25 @@ def test_bad_configuration_is_refused(performance: PerformanceModel) -> None:
         ComputeUnit(performance).tick(-0.1, P.P50)
     with pytest.raises(ValueError, match="power level"):
         ComputeUnit(performance).tick(0.1, "P60")
+
+
+def test_real_fidelity_turns_requests_over_inside_a_tick(engine: InferenceEngine, table: PowerTable) -> None:
+    """12 decode steps due per tick at P100 (batch 4) against 5-step requests: 5 + 5 + 2, then 3 + 5 + 4."""
+    batch = table.profile(P.P100).batch_size
+    perf = PerformanceModel.from_rates({P.P50: 10.0 * table.profile(P.P50).batch_size, P.P100: 12 * batch / 0.1}, table)
+    unit = ComputeUnit(perf, table=table, fidelity="real", engine=engine, request_tokens=5)
+    assert unit.tick(0.1, P.P100).tokens == 12 * batch
+    assert unit.requests_started == 3 * batch
+    assert unit.tick(0.1, P.P100).tokens == 12 * batch
+    assert unit.requests_started == 5 * batch
+    assert unit._state is not None and unit._state.n_generated == 4 * batch
+    unit.tick(0.1, P.P50)  # another batch size: the request in flight is dropped
+    assert unit.requests_preempted == batch
+
+
+def test_new_performance_applies_from_the_next_tick(table: PowerTable) -> None:
+    unit = ComputeUnit(PerformanceModel.from_rates({P.P100: 10.0}, table), table=table)
+    assert unit.tick(1.0, P.P100).tokens == 10
+    unit.performance = PerformanceModel.from_rates({P.P100: 30.0}, PowerTable(max_w=90.0))
+    r = unit.tick(1.0, P.P100)
+    assert (r.tokens, r.power_w) == (30, 90.0)
