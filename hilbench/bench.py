@@ -130,6 +130,7 @@ class Bench:
             self.evse.plug_in()
 
         self._buses: list[Any] = []
+        self._sim_ports: list[tuple[Any, BusPort]] = []
         self.recorder: Recorder | None = None
         self._closed = False
         try:
@@ -147,8 +148,20 @@ class Bench:
         bus = open_bus(self.config.bus, clock=self.clock)
         self._buses.append(bus)
         port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
-        self.clock.add_idle_hook(port.poll)
+        queue = getattr(bus, "queue", None)
+        if self.clock.is_simulated and queue is not None:
+            # Between events, look at the queues directly and poll only a port with frames waiting.
+            if not self._sim_ports:
+                self.clock.add_idle_hook(self._pump)
+            self._sim_ports.append((queue, port))
+        else:
+            self.clock.add_idle_hook(port.poll)
         return port
+
+    def _pump(self, _wait_s: float) -> None:
+        for queue, port in self._sim_ports:
+            if queue:
+                port.poll()
 
     def _build_bus_side(self) -> None:
         config = self.config

@@ -25,7 +25,7 @@ INITIAL_KEYS = {
     "ambient_c": float, "coolant_c": float, "reserve_soc_pct": float, "gear": str, "ignition_on": bool,
     "plugged_in": bool, "evse_max_current_a": float, "compute_requested": bool,
 }
-DUT_KEYS = {"fidelity": str, "performance": str, "defect": str, "coolant_c": float}
+DUT_KEYS = {"fidelity": str, "performance": str, "defect": str, "coolant_c": float, "model": str}
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 _PART = r"([0-9]+(?:\.[0-9]*)?)\s*(ms|sec|min|s|h)"
 _DURATION = re.compile(rf"^\s*(?:{_PART}\s*)+$")
