@@ -119,6 +119,10 @@ class ComputeEmulator(FrameSource):
         trips = None
         if "ignore_thermal" in defects:
             trips = ThermalTrips(TripPoint(500.0, 5.0), TripPoint(600.0, 2.0), TripPoint(700.0, 15.0))
+        elif "wrong_hysteresis" in defects:
+            default = ThermalTrips()
+            trips = ThermalTrips(TripPoint(default.passive.temp_c, 0.0), TripPoint(default.hot.temp_c, 0.0),
+                                 TripPoint(default.critical.temp_c, 0.0))
         unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
                            governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
         supervisor = Supervisor(max_power_w=table.max_w, defects=defects)
@@ -208,11 +212,13 @@ class ComputeEmulator(FrameSource):
             self.energy_from_grid_j += energy_j
         else:
             self.energy_from_pack_j += energy_j
+        self.supervisor.report(obs.now_s, state, reason)
+        computing = state in (State.RUNNING, State.DERATED) and decision.computes
         v = self.values
         v["cu_state"] = state.name
         v["cu_reason"] = reason
         v["cu_power_level"] = result.level.name
-        v["cu_requested_level"] = "P100" if decision.computes else "OFF"
+        v["cu_requested_level"] = "P100" if computing else "OFF"
         v["compute_power_w"] = result.power_w
         v["junction_temp_c"] = result.junction_c
         # Tokens come in whole numbers per tick; report the rate over the last second.
@@ -222,7 +228,7 @@ class ComputeEmulator(FrameSource):
             window.popleft()
         v["tokens_per_s"] = sum(window) / (len(window) * self.tick_s)
         v["tokens_total"] = self.unit.tokens_total
-        v["cu_keep_awake"] = 1 if decision.computes else 0
+        v["cu_keep_awake"] = 1 if computing else 0
         pack_v = obs.pack_voltage_v or 0.0
         v["cu_requested_pack_current_a"] = (result.power_w / self.supervisor.params.dcdc_efficiency / pack_v
                                             if pack_v > 0 else 0.0)

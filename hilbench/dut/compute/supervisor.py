@@ -35,14 +35,14 @@ class State(enum.IntEnum):
 
 
 #: Seeded defects: each disables one safety rule.  ``wrong_hysteresis``
-#: resumes from a SOC or thermal stop without any hysteresis.
+#: resumes from a SOC, cell-voltage or thermal stop without any hysteresis.
 DEFECTS: dict[str, str] = {
     "ignore_reserve": "keeps computing below the driver's SOC reserve",
     "ignore_thermal": "ignores junction and cell temperature limits",
     "ignore_stale": "keeps using BMS/VCU/OBC data that has gone stale or fails E2E",
     "ignore_gear": "computes while not in P or while driving is requested",
     "ignore_dcl": "draws more than the BMS discharge current limit allows",
-    "wrong_hysteresis": "resumes straight after a SOC/cell-voltage stop, with no hysteresis",
+    "wrong_hysteresis": "resumes straight after a SOC, cell-voltage or thermal stop, with no hysteresis",
     "ignore_charge_only": "discharges the pack while it should run on charger power only",
 }
 
@@ -146,11 +146,15 @@ class Supervisor:
     # -- the decision --------------------------------------------------------
     def decide(self, obs: Observation) -> Decision:
         decision = self._decide(obs)
-        if decision.state != self.state or decision.reason != self.reason:
-            self.transitions.append((obs.now_s, decision.state.name, decision.reason))
-            self.state = decision.state
-            self.reason = decision.reason
+        self.state = decision.state
+        self.reason = decision.reason
         return decision
+
+    def report(self, now_s: float, state: State, reason: str) -> None:
+        """Log the state and reason the unit reports on CAN (the decision, or a thermal override)."""
+        last = self.transitions[-1] if self.transitions else None
+        if last is None or last[1] != state.name or last[2] != reason:
+            self.transitions.append((now_s, state.name, reason))
 
     def _decide(self, obs: Observation) -> Decision:
         stop = self._data_validity(obs)
