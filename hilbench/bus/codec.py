@@ -61,6 +61,8 @@ class MessageCodec:
         self._registers: dict[str, object] = {slot.role: None for slot in self.slots}
         self._role_names = tuple(self._registers)
         self._last_good: dict[str, object] = dict(self._registers)
+        self._version: int | None = None
+        self._key: tuple = ()
         # Encoding and decoding are pure functions of their inputs; parked-car
         # traffic repeats itself a lot, so both are memoised (bounded).
         self._encoded: dict[tuple, bytes] = {}
@@ -69,24 +71,35 @@ class MessageCodec:
         self._protected: dict[bytes, list[bytes | None]] = {}
 
     # -- sending -----------------------------------------------------------
-    def encode(self, roles: Mapping[str, object], signals: Mapping[str, float] | None = None) -> can.Message:
+    def encode(self, roles: Mapping[str, object], signals: Mapping[str, float] | None = None, *,
+               version: int | None = None) -> can.Message:
         """Build one frame from role values (and raw DBC signals, for mux/detail messages).
 
         Role values not given keep their last value (a sender's registers);
-        values outside a signal's range saturate at its limits.
+        values outside a signal's range saturate at its limits.  A sender that
+        numbers its value sets (``version``) lets a repeat of the same set skip
+        reading them again: a BMS samples at 10 Hz but sends some messages at 50 Hz.
         """
+        if version is not None and version == self._version and not signals:
+            key = self._key
+            payload = self._encoded.get(key)
+        else:
+            registers = self._registers
+            for name in self._role_names:
+                if name in roles:
+                    registers[name] = roles[name]
+            key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
+            self._version = version
+            self._key = key
+            payload = self._encoded.get(key)
         registers = self._registers
-        for name in self._role_names:
-            if name in roles:
-                registers[name] = roles[name]
-        key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
-        payload = self._encoded.get(key)
         if payload is None:
             try:
                 payload = self._encode_uncached(signals)
             except (KeyError, ValueError, TypeError) as exc:
                 bad = {k: v for k, v in registers.items() if self._last_good.get(k, v) != v}
                 registers.update(self._last_good)   # a rejected value must not poison later frames
+                self._version = None
                 raise ValueError(f'cannot encode message "{self.name}" from {bad or dict(signals or {})}: '
                                  f"{exc!r}") from None
             self._last_good = dict(registers)

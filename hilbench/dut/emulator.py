@@ -54,6 +54,7 @@ class ComputeEmulator(FrameSource):
         self.supervisor = supervisor
         self.tick_s = tick_s
         self.inputs: dict[str, object] = {}
+        self._latest_by_message: dict[str, dict[str, object]] = {}
         self.values: dict[str, object] = {
             "cu_state": "OFF", "cu_power_level": "OFF", "cu_reason": "NO_DATA", "compute_power_w": 0.0,
             "junction_temp_c": unit.thermal.junction_c, "tokens_per_s": 0.0, "cu_requested_level": "OFF",
@@ -140,7 +141,7 @@ class ComputeEmulator(FrameSource):
         if receiver is not None and receiver.check(msg.data, crc_ok) is not None:
             self.e2e_errors += 1
             return  # a frame that fails E2E is never used
-        self.inputs.update(roles)
+        self._latest_by_message[codec_msg.name] = roles   # merged into inputs at the next tick
         self._last_valid_s[codec_msg.name] = self.clock.now
 
     def _fresh(self, producer: str, now: float) -> bool:
@@ -159,6 +160,9 @@ class ComputeEmulator(FrameSource):
         """What the unit knows now, from valid, fresh frames only."""
         now = self.clock.now
         i = self.inputs
+        for roles in self._latest_by_message.values():
+            i.update(roles)
+        self._latest_by_message.clear()
         get = i.get
         last = self.unit.last
         e2e_ok = True

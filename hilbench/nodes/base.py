@@ -23,6 +23,8 @@ class EmulatedNode(FrameSource):
         self.codec = codec
         self.enabled = True
         self.values: dict[str, object] = {}
+        #: Bumped whenever ``values`` changes (each sample), so unchanged sets are not re-read.
+        self.version = 0
         self._senders: dict[str, MessageCodec] = {
             name: codec.fresh_sender(name) for name in codec.signal_map.messages_of(self.producer)
         }
@@ -44,4 +46,4 @@ class EmulatedNode(FrameSource):
     def _builder(self, name: str) -> FrameBuilder:
         """How to build ``name``'s frame; by default from the node's role values."""
         values = self.values
-        return lambda sender: sender.encode(values)
+        return lambda sender: sender.encode(values, version=self.version)

@@ -171,6 +171,7 @@ class BmsNode(EmulatedNode):
         if not self.contactor_closed:
             dcl = ccl = 0.0
 
+        self.version += 1
         values = self.values
         values.update({
             "pack_voltage_v": pack_v, "pack_current_a": current, "soc_pct": soc,

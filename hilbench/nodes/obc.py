@@ -65,6 +65,7 @@ class ObcNode(EmulatedNode):
         elif evse.plugged_in:
             evse.set_vehicle_ready(False)
         rating = evse.cable_rating_a
+        self.version += 1
         self.values.update({
             "cp_state": evse.cp_state.name,
             "plug_present": 1 if evse.plugged_in else 0,

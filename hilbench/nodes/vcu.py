@@ -24,6 +24,7 @@ class VcuNode(EmulatedNode):
     def sample(self) -> None:
         vehicle = self.vehicle
         coolant = vehicle.coolant_c if vehicle.coolant_c is not None else vehicle.ambient_c
+        self.version += 1
         self.values.update({
             "gear": vehicle.gear.value,
             "ignition_on": 1 if vehicle.ignition_on else 0,
