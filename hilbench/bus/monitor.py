@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import can
 import numpy as np
 
-from .codec import BenchCodec, MessageCodec
+from .codec import BenchCodec
 from .e2e import E2EReceiver
 from .simtime import DEFAULT_EPOCH_S
 

@@ -55,7 +55,7 @@ from ..errors import ConfigError, HilbenchError, ScenarioError
 from .actions import ACTIONS
 from .checks import CheckResult
 from .loader import DUT_KEYS, INITIAL_KEYS, load_scenario, parse_duration
-from .model import Check, Scenario, Step
+from .model import Check, Scenario
 from .runner import RunOptions, ScenarioResult, run_scenario
 
 DEFAULT_MAX_EXAMPLES = 30

@@ -18,10 +18,12 @@ from collections.abc import Iterator
 import can
 import pytest
 
-from hilbench.bench import Bench, BenchConfig
+from hilbench.bench import BenchConfig
 from hilbench.bus import BusConfig
 from hilbench.bus.emulated import SlcanAdapter
 from hilbench.bus.emulated.slcan_adapter import format_frame, parse_frame
+
+from _wall_pair import _run_pair
 
 _channels = itertools.count()
 
@@ -316,39 +318,3 @@ def test_bench_runs_through_the_slcan_adapter_in_wall_time(adapter: SlcanAdapter
                                emulate=frozenset({"bms", "vcu", "obc"}))
     _run_pair(ecu_config, bench_config, seconds=2.0)
     assert adapter.frames_to_bus > 100 and adapter.frames_to_host >= 15
-
-
-def _run_pair(ecu_config: BenchConfig, bench_config: BenchConfig, *, seconds: float) -> None:
-    """Run the ECU bench in a thread and the bench under test here; check frames both ways."""
-    failures: list[BaseException] = []
-    with Bench(ecu_config) as ecu:
-        def run_ecu() -> None:
-            try:
-                ecu.run_for(seconds + 0.5)
-            except BaseException as exc:   # surfaced in the main thread below
-                failures.append(exc)
-
-        ecu_thread = threading.Thread(target=run_ecu, name="ecu-bench")
-        ecu_thread.start()
-        try:
-            with Bench(bench_config) as bench:
-                assert not bench.clock.is_simulated
-                assert len(bench._buses) == 1      # one handle on the serial port / TCP session
-                bench.run_for(seconds)
-                monitor = bench.monitor
-        finally:
-            ecu_thread.join()
-        assert not failures, failures
-        # the bench's own frames, decoded without errors, at their cycle times
-        assert monitor.decode_errors == 0 and monitor.e2e_errors == 0 and monitor.unknown_frames == 0
-        pack = monitor.stats["BMS_PackStatus"]
-        assert pack.count >= 0.8 * seconds / 0.02
-        assert pack.mean_period_s == pytest.approx(0.02, rel=0.25)
-        # the ECU's frames came back across the adapter
-        assert monitor.stats["CU_Status"].count >= 0.6 * seconds / 0.1
-        assert monitor.latest["cu_reason"] != "NO_DATA"            # the ECU heard the BMS
-        # and the ECU side decoded the bench's frames without errors
-        far = ecu.monitor
-        assert far.stats["BMS_PackStatus"].count >= 0.8 * seconds / 0.02
-        assert far.decode_errors == 0 and far.e2e_errors == 0
-        assert ecu.dut is not None and ecu.dut.e2e_errors == 0 and ecu.dut.decode_errors == 0
