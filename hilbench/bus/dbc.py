@@ -9,16 +9,11 @@ import cantools
 from cantools.database.can import Database
 
 from ..errors import ConfigError
-
-BENCH_DBC = Path(__file__).resolve().parents[2] / "dbc" / "hilbench.dbc"
-
+from ..resources import dbc_dir
 
 def default_dbc_path() -> Path:
     """The bench's own DBC: ``dbc/hilbench.dbc`` in a checkout, or its installed copy."""
-    if BENCH_DBC.is_file():
-        return BENCH_DBC
-    installed = Path(__file__).resolve().parent.parent / "data" / "dbc" / "hilbench.dbc"
-    return installed
+    return dbc_dir() / "hilbench.dbc"
 
 
 def load_dbc(path: str | Path, *, strict: bool = True) -> Database:

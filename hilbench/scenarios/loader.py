@@ -15,6 +15,7 @@ from typing import Any
 
 from ..bus.roles import ROLES
 from ..errors import ConfigError
+from ..resources import scenarios_dir
 from .actions import ACTIONS
 from .expr import ExprError, compile_expr
 from .model import Check, Scenario, Step
@@ -242,7 +243,7 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
 
 
 def bundled_scenarios_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+    return scenarios_dir()
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:

@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from hilbench.errors import ConfigError, DutError
+from hilbench.resources import models_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BUNDLED_MODEL_DIR = REPO_ROOT / "fixtures" / "models"
+BUNDLED_MODEL_DIR = models_dir()
 BUNDLED_MANIFEST = BUNDLED_MODEL_DIR / "manifest.toml"
 
 _KV_PREFIX = "past_key_values."
