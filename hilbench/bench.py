@@ -144,12 +144,15 @@ class Bench:
         self._actions: list[Callable[[], None]] = []
 
     # -- assembly ----------------------------------------------------------
-    def _open(self) -> BusPort:
+    def _open(self, *, polled_by_owner: bool = False) -> BusPort:
+        """Open a handle; ``polled_by_owner``: in simulated time its owner drains it in its own task."""
         bus = open_bus(self.config.bus, clock=self.clock)
         self._buses.append(bus)
         port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
         queue = getattr(bus, "queue", None)
-        if self.clock.is_simulated and queue is not None:
+        if self.clock.is_simulated and queue is not None and polled_by_owner:
+            pass
+        elif self.clock.is_simulated and queue is not None:
             # Between events, look at the queues directly and poll only a port with frames waiting.
             if not self._sim_ports:
                 self.clock.add_idle_hook(self._pump)
@@ -184,7 +187,8 @@ class Bench:
 
             # An interface that can be opened only once (a serial adapter) is shared:
             # the port delivers frames between its participants locally.
-            self.dut_port = self._open() if config.bus.allows_several_handles else self.restbus
+            self.dut_port = (self._open(polled_by_owner=True) if config.bus.allows_several_handles
+                             else self.restbus)
             self.dut = ComputeEmulator.from_config(self.codec, self.dut_port, self.clock,
                                                    seed=config.seed, **config.dut)
         self._started = False

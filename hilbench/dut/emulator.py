@@ -142,7 +142,7 @@ class ComputeEmulator(FrameSource):
             self.e2e_errors += 1
             return  # a frame that fails E2E is never used
         self._latest_by_message[codec_msg.name] = roles   # merged into inputs at the next tick
-        self._last_valid_s[codec_msg.name] = self.clock.now
+        self._last_valid_s[codec_msg.name] = msg.timestamp - self.clock.epoch_s   # arrival time
 
     def _fresh(self, producer: str, now: float) -> bool:
         """Every message of ``producer`` the unit consumes was received valid within the timeout."""
@@ -197,6 +197,9 @@ class ComputeEmulator(FrameSource):
 
     # -- the tick ----------------------------------------------------------------
     def tick(self) -> None:
+        # Like an ECU's periodic CAN task: take every frame that arrived since the last tick
+        # (each is still E2E-checked in order), then decide on the freshest values.
+        self.port.poll()
         obs = self.observe()
         decision = self.supervisor.decide(obs)
         self.last_decision = decision
