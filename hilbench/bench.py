@@ -78,7 +78,11 @@ class BenchSnapshot:
     min_cell_voltage_v: float
     max_cell_voltage_v: float
     ambient_c: float
+    coolant_c: float | None
     gear: str
+    ignition_on: bool
+    reserve_soc_pct: float
+    evse_available_a: float
     plugged_in: bool
     cp_state: str
     charge_power_w: float
@@ -248,7 +252,11 @@ class Bench:
             min_cell_voltage_v=pack.min_cell_voltage_v,
             max_cell_voltage_v=pack.max_cell_voltage_v,
             ambient_c=self.vehicle.ambient_c,
+            coolant_c=self.vehicle.coolant_c,
             gear=self.vehicle.gear.value,
+            ignition_on=self.vehicle.ignition_on,
+            reserve_soc_pct=self.vehicle.reserve_soc_pct,
+            evse_available_a=self.evse.available_current_a,
             plugged_in=self.evse.plugged_in,
             cp_state=self.evse.cp_state.name,
             charge_power_w=self.charger.dc_power_w,

@@ -117,10 +117,10 @@ def test_h_and_c_move_the_coolant(session: BenchSession) -> None:
     async def body(app: HilbenchApp, pilot: Pilot) -> None:
         await pilot.press("h", "h")
         app.step(2.0)
-        assert row(app.query_one(VehiclePanel), "coolant") == ["—", "40.0", "C"]
+        assert row(app.query_one(VehiclePanel), "coolant") == ["40.0", "C", "40.0", "C"]
         await pilot.press("c")
         app.step(2.0)
-        assert row(app.query_one(VehiclePanel), "coolant") == ["—", "30.0", "C"]
+        assert row(app.query_one(VehiclePanel), "coolant") == ["30.0", "C", "30.0", "C"]
 
     drive(session, body)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hilbench.bench import BenchSnapshot
 
-from .format import MISSING, flag, number, state
+from .format import flag, number, state
 from .readout import ReadoutPanel, Row
 
 GEAR_STYLES = {"P": "green", "D": "bold yellow", "R": "bold yellow", "N": "yellow"}
@@ -23,15 +23,17 @@ class VehiclePanel(ReadoutPanel):
         plug_bus = bus.get("plug_present")
         return [
             ("gear", state(s.gear, GEAR_STYLES), state(bus.get("gear"), GEAR_STYLES)),
-            ("ignition", MISSING, flag(bus.get("ignition_on"), "on", "off")),
+            ("ignition", flag(s.ignition_on, "on", "off"), flag(bus.get("ignition_on"), "on", "off")),
             ("plug", flag(s.plugged_in, "in", "out"), flag(plug_bus, "in", "out")),
             ("CP state", state(s.cp_state, CP_STYLES), state(bus.get("cp_state"), CP_STYLES)),
             ("charge power", number(s.charge_power_w / 1000.0, ".2f", "kW"),
              number(_kw(bus.get("charge_power_w")), ".2f", "kW")),
-            ("EVSE max current", MISSING, number(bus.get("evse_max_current_a"), ".0f", "A")),
+            ("EVSE max current", number(s.evse_available_a, ".0f", "A"),
+             number(bus.get("evse_max_current_a"), ".0f", "A")),
             ("ambient", number(s.ambient_c, ".1f", "C"), number(bus.get("ambient_temp_c"), ".1f", "C")),
-            ("coolant", MISSING, number(bus.get("coolant_temp_c"), ".1f", "C")),
-            ("range reserve", MISSING, number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
+            ("coolant", number(s.coolant_c if s.coolant_c is not None else s.ambient_c, ".1f", "C"),
+             number(bus.get("coolant_temp_c"), ".1f", "C")),
+            ("range reserve", number(s.reserve_soc_pct, ".0f", "%"), number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
         ]
 
 
