@@ -26,6 +26,8 @@ from .plant import Evse, OnBoardCharger, Pack, Vehicle
 
 DEFAULTS_FILE = Path(__file__).with_name("data") / "bench_defaults.toml"
 NODE_NAMES = ("bms", "vcu", "obc", "cu")
+#: A real compute unit whose status has not been seen for this long is assumed to draw its most.
+REAL_DUT_STALE_S = 0.5
 
 
 def _defaults() -> dict[str, Any]:
@@ -142,6 +144,7 @@ class Bench:
         except BaseException:
             self.close()
             raise
+        self._max_reported_w = 0.0
         self.energy_from_pack_j = 0.0
         self.compute_energy_j = 0.0
         self.charge_energy_j = 0.0
@@ -210,9 +213,26 @@ class Bench:
     # -- the loop, closed through values -----------------------------------
     @property
     def compute_power_w(self) -> float:
-        """Compute unit power as reported on the bus by whatever DUT is there."""
-        value = self.monitor.latest.get("compute_power_w", 0.0)
-        return float(value) if isinstance(value, (int, float)) else 0.0
+        """What the compute unit draws, for the plant.
+
+        The bundled emulator's own draw is known, so the plant uses it (a lost or
+        corrupted status frame must not change the physics).  A real unit is known
+        only by what it reports: while its status is fresh the bus value is used;
+        when it goes quiet the plant assumes the most it has ever reported, so a
+        silent unit cannot hide a drain.
+        """
+        if self.dut is not None:
+            last = self.dut.unit.last
+            return last.power_w if last is not None else 0.0
+        value = self.monitor.latest.get("compute_power_w")
+        if not isinstance(value, (int, float)):
+            return 0.0
+        self._max_reported_w = max(self._max_reported_w, float(value))
+        binding = self.signal_map.binding("compute_power_w")
+        seen = self.monitor.last_seen_s(binding.message) if binding is not None else None
+        if seen is not None and self.clock.now - seen > REAL_DUT_STALE_S:
+            return self._max_reported_w
+        return float(value)
 
     def _plant_step(self) -> None:
         dt = self.plant_step_s

@@ -167,6 +167,11 @@ class BusMonitor:
         n = len(series.v)
         return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
 
+    def last_seen_s(self, message: str) -> float | None:
+        """When ``message`` was last on the bus (s), or None if never."""
+        times = self._times.get(message)
+        return times[-1] if times else None
+
     def states_of(self, role: str) -> tuple[str, ...]:
         return self._series[role].states
 

@@ -142,7 +142,9 @@ class ComputeEmulator(FrameSource):
             self.e2e_errors += 1
             return  # a frame that fails E2E is never used
         self._latest_by_message[codec_msg.name] = roles   # merged into inputs at the next tick
-        self._last_valid_s[codec_msg.name] = msg.timestamp - self.clock.epoch_s   # arrival time
+        # Arrival time as the frame says, but never later than now: an adapter whose clock
+        # runs ahead must not make stale data look fresh.
+        self._last_valid_s[codec_msg.name] = min(msg.timestamp - self.clock.epoch_s, self.clock.now)
 
     def _fresh(self, producer: str, now: float) -> bool:
         """Every message of ``producer`` the unit consumes was received valid within the timeout."""
@@ -219,8 +221,13 @@ class ComputeEmulator(FrameSource):
             self.energy_from_grid_j += energy_j
         else:
             self.energy_from_pack_j += energy_j
+        if (decision.computes and not result.level.computes and result.reason == "budget"
+                and state in (State.RUNNING, State.DERATED)):
+            # The granted budget does not reach the lowest computing level: say the unit
+            # stopped, rather than report a derated unit that makes no tokens.
+            state = State.SAFE_STOP
         self.supervisor.report(obs.now_s, state, reason)
-        computing = state in (State.RUNNING, State.DERATED) and decision.computes
+        computing = state in (State.RUNNING, State.DERATED) and result.level.computes
         v = self.values
         v["cu_state"] = state.name
         v["cu_reason"] = reason

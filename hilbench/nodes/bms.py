@@ -10,7 +10,6 @@ which is exactly what the compute unit must live with.  Numbers live in
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,24 +25,42 @@ PARAMS_FILE = Path(__file__).with_name("bms.toml")
 CHEMISTRY_CODES = {"lfp": "LFP", "nmc": "NMC", "sodium_ion": "SODIUM_ION", "solid_state": "SOLID_STATE"}
 
 
-@dataclass
 class _Debounced:
-    """A fault level that moves only after its condition has held for the debounce time."""
+    """A fault level that moves only after its condition has held for the debounce time.
 
-    level: int = 0
-    pending: int = 0
-    since_s: float = 0.0
+    One timer per level: level k is raised once the condition has been at k or
+    above for the debounce time, and lowered once it has been below k as long.
+    A reading that dithers between two high levels therefore still raises the
+    lower of them, instead of restarting a single timer for ever.
+    """
+
+    def __init__(self, levels: int = 3) -> None:
+        self.level = 0
+        self._above_since: list[float | None] = [None] * (levels + 1)
+        self._below_since: list[float | None] = [None] * (levels + 1)
 
     def update(self, target: int, now_s: float, debounce_s: float) -> int:
-        if target == self.level:
-            self.pending = target
-            return self.level
-        if target != self.pending:
-            self.pending = target
-            self.since_s = now_s
-        if now_s - self.since_s >= debounce_s - 1e-9:
-            self.level = target
-        return self.level
+        held = debounce_s - 1e-9
+        level = self.level
+        for k in range(1, len(self._above_since)):
+            if target >= k:
+                self._below_since[k] = None
+                if self._above_since[k] is None:
+                    self._above_since[k] = now_s
+                if k > level and now_s - self._above_since[k] >= held:
+                    level = k
+            else:
+                self._above_since[k] = None
+                if self._below_since[k] is None:
+                    self._below_since[k] = now_s
+        # Lower only as far as the condition has stayed below for the debounce time.
+        while level > 0 and target < level:
+            since = self._below_since[level]
+            if since is None or now_s - since < held:
+                break
+            level -= 1
+        self.level = level
+        return level
 
 
 def _level(value: float, thresholds: list[float], rising: bool) -> int:

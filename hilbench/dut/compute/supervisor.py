@@ -25,6 +25,10 @@ from hilbench.errors import ConfigError
 PARAMS_FILE = Path(__file__).with_name("supervisor.toml")
 
 
+def _finite(*values: float | None) -> bool:
+    return all(v is not None and v == v and abs(v) != float("inf") for v in values)
+
+
 class State(enum.IntEnum):
     OFF = 0
     STANDBY = 1
@@ -161,14 +165,20 @@ class Supervisor:
         if stop is not None:
             return stop
         if obs.bms_fault_level == "HARD_LIMIT" or not obs.contactor_closed:
+            self._hold_after_stop()
             return Decision(State.FAULT, "BMS_FAULT", 0.0)
         standby = self._vehicle_interlock(obs)
         if standby is not None:
             return standby
         if not obs.compute_allowed:
             return Decision(State.OFF, "NOT_REQUESTED", 0.0)
-        if obs.bms_fault_level == "STOP_REQUEST":
+        if obs.bms_fault_level not in ("NONE", "WARNING"):
+            # STOP_REQUEST, or a level this unit does not know: stop either way.
+            self._hold_after_stop()
             return Decision(State.SAFE_STOP, "BMS_FAULT", 0.0)
+        if not _finite(obs.soc_pct, obs.reserve_soc_pct, obs.min_cell_voltage_v, obs.pack_voltage_v):
+            # The battery rules below cannot be judged without these: draw nothing.
+            return Decision(State.STANDBY, "NO_DATA", 0.0)
 
         budget = self.max_power_w
         reason = "NONE"
@@ -185,6 +195,12 @@ class Supervisor:
         if reason != "NONE":   # a rule is limiting (possibly still at full power, inside its hysteresis)
             return Decision(State.DERATED, reason, budget)
         return Decision(State.RUNNING, "NONE", budget)
+
+    def _hold_after_stop(self) -> None:
+        """After this stop, data must look good for ``resume_hold_s`` before computing again."""
+        if "ignore_stale" not in self.defects:
+            self._was_safe_stop = True
+            self._valid_since_s = None
 
     # -- rules (each one switchable by a seeded defect) ------------------------
     def _data_validity(self, obs: Observation) -> Decision | None:
@@ -209,10 +225,15 @@ class Supervisor:
             self._was_safe_stop = self._was_safe_stop or state is State.SAFE_STOP
             return Decision(state, problem, 0.0)
         if self._was_safe_stop:
+            bms_ok = obs.bms_fault_level in ("NONE", "WARNING") and obs.contactor_closed
+            if not bms_ok:
+                self._valid_since_s = None   # the BMS still objects: the checks below say why
+                return None
             if self._valid_since_s is None:
                 self._valid_since_s = obs.now_s
             if obs.now_s - self._valid_since_s < self.params.resume_hold_s:
-                return Decision(State.SAFE_STOP, self.reason if self.state is State.SAFE_STOP else "RESUMED", 0.0)
+                reason = self.reason if self.state in (State.SAFE_STOP, State.FAULT) else "RESUMED"
+                return Decision(State.SAFE_STOP, reason, 0.0)
             self._was_safe_stop = False
         return None
 
@@ -232,8 +253,7 @@ class Supervisor:
         if "ignore_reserve" in self.defects or obs.soc_pct is None or obs.reserve_soc_pct is None:
             return None
         if self._charging(obs):
-            self._soc_latched = False
-            return None
+            return None   # the rule rests while charging; its latch releases only on SOC (hysteresis)
         p = self.params
         stop_at = obs.reserve_soc_pct + p.soc_stop_margin_pct
         hysteresis = 0.0 if "wrong_hysteresis" in self.defects else p.soc_resume_hysteresis_pct
@@ -303,10 +323,10 @@ class Supervisor:
         into_pack_w = -(obs.pack_current_a or 0.0) * obs.pack_voltage_v
         raw = (into_pack_w + obs.compute_power_w / p.dcdc_efficiency - p.charge_margin_w) * p.dcdc_efficiency
         # The BMS current is noisy (+/- tens of watts at pack voltage) and lags compute's
-        # own steps by a sample: smooth it over about a second, or every wobble would
-        # flip the limit.  A fall below the stop point is taken at once (safe side).
+        # own steps by a sample: a fall is taken at once (safe side), a rise only over
+        # about a second; the hysteresis below keeps the wobble from flipping states.
         previous = self._charge_available_w
-        available = raw if previous is None or raw < p.charge_stop_w else previous + 0.1 * (raw - previous)
+        available = raw if previous is None or raw < previous else previous + 0.1 * (raw - previous)
         self._charge_available_w = available
         # Hysteresis: as a charge tapers, stopping frees charge power, which would let compute
         # start again at once and flap; once stopped, wait for a clear surplus.
