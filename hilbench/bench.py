@@ -137,6 +137,7 @@ class Bench:
 
         self._buses: list[Any] = []
         self._sim_ports: list[tuple[Any, BusPort]] = []
+        self._ports: list[BusPort] = []
         self.recorder: Recorder | None = None
         self._closed = False
         try:
@@ -156,6 +157,7 @@ class Bench:
         bus = open_bus(self.config.bus, clock=self.clock)
         self._buses.append(bus)
         port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
+        self._ports.append(port)
         queue = getattr(bus, "queue", None)
         if self.clock.is_simulated and queue is not None and polled_by_owner:
             pass
@@ -204,6 +206,13 @@ class Bench:
         if self._started:
             return
         self._started = True
+        if isinstance(self.clock, WallClock):
+            # Time starts with the run: building the bench must not leave overdue tasks behind.
+            self.clock.rebase()
+            self.epoch_s = self.clock.epoch_s
+            for port in {id(p): p for p in self._ports}.values():
+                port.epoch_s = self.epoch_s
+            self.monitor.epoch_s = self.epoch_s
         for node in self.nodes.values():
             node.start()
         if self.dut is not None:
@@ -229,7 +238,7 @@ class Bench:
             return 0.0
         self._max_reported_w = max(self._max_reported_w, float(value))
         binding = self.signal_map.binding("compute_power_w")
-        seen = self.monitor.last_seen_s(binding.message) if binding is not None else None
+        seen = self.monitor.last_valid_s(binding.message) if binding is not None else None
         if seen is not None and self.clock.now - seen > REAL_DUT_STALE_S:
             return self._max_reported_w
         return float(value)

@@ -81,6 +81,10 @@ class Clock(ABC):
     def now_us(self) -> int:
         return self._now_us
 
+    def stamp(self) -> float:
+        """Seconds since the start for a frame sent at this moment (the real moment, in wall time)."""
+        return self._now_us / US_PER_S
+
     @property
     @abstractmethod
     def is_simulated(self) -> bool:
@@ -149,13 +153,21 @@ class Clock(ABC):
             else:
                 advance(due_us)
             if event.period_us:
+                next_due = due_us + event.period_us
+                if not simulated:
+                    next_due = self._skip_missed(next_due, event.period_us)
                 self._seq += 1
-                heappush(heap, (due_us + event.period_us, self._seq, event))
+                heappush(heap, (next_due, self._seq, event))
             event.callback()
             for hook in hooks:
                 hook(0.0)
         if not self._stop_requested:
             advance(max(until_us, self._now_us))
+
+    def _skip_missed(self, next_due_us: int, period_us: int) -> int:
+        """Wall time only: a periodic task that fell behind skips the periods it missed, rather
+        than firing them back to back (a burst no real ECU would send)."""
+        return next_due_us
 
     @abstractmethod
     def _advance_to(self, due_us: int) -> None:
@@ -190,6 +202,26 @@ class WallClock(Clock):
 
     def _elapsed_us(self) -> int:
         return int((_time.perf_counter() - self._origin) * self._speed * US_PER_S)
+
+    def rebase(self) -> None:
+        """Make ``now == 0`` this moment (call when the run starts, not when the bench is built).
+
+        Only before anything has run: time already spent building the bench would
+        otherwise arrive as a burst of overdue periodic tasks.
+        """
+        if self._now_us:
+            raise RuntimeError("the wall clock can be rebased only before it has run")
+        self._origin = _time.perf_counter()
+        self.epoch_s = _time.time()
+
+    def stamp(self) -> float:
+        return self._elapsed_us() / US_PER_S
+
+    def _skip_missed(self, next_due_us: int, period_us: int) -> int:
+        late_us = self._elapsed_us() - next_due_us
+        if late_us >= period_us:
+            next_due_us += (late_us // period_us) * period_us
+        return next_due_us
 
     def _advance_to(self, due_us: int) -> None:
         while True:

@@ -21,6 +21,19 @@ from .signal_map import RoleBinding, SignalMap
 CACHE_SIZE = 4096
 
 
+def _representable(signal) -> tuple[float, float]:
+    """Physical range the signal's bits can carry (a DBC may leave min/max at 0|0: none given)."""
+    if signal.is_float:
+        return float("-inf"), float("inf")
+    if signal.is_signed:
+        raw_lo, raw_hi = -(1 << (signal.length - 1)), (1 << (signal.length - 1)) - 1
+    else:
+        raw_lo, raw_hi = 0, (1 << signal.length) - 1
+    scale = signal.scale or 1.0
+    a, b = raw_lo * scale + signal.offset, raw_hi * scale + signal.offset
+    return (a, b) if a <= b else (b, a)
+
+
 @dataclass(frozen=True)
 class _RoleSlot:
     role: str
@@ -52,15 +65,18 @@ class MessageCodec:
         self._bounds: dict[str, tuple[float, float]] = {}
         self._template: dict[str, float] = {}
         for signal in message.signals:
-            lo = signal.minimum if signal.minimum is not None else float("-inf")
-            hi = signal.maximum if signal.maximum is not None else float("inf")
+            lo, hi = _representable(signal)
+            if signal.minimum is not None:
+                lo = max(lo, signal.minimum)
+            if signal.maximum is not None:
+                hi = min(hi, signal.maximum)
             self._bounds[signal.name] = (lo, hi)
             if signal.multiplexer_ids is None:
                 self._template[signal.name] = min(max(0.0, lo), hi)
         # Role registers: a value not given to encode() keeps its last value.
         self._registers: dict[str, object] = {slot.role: None for slot in self.slots}
         self._role_names = tuple(self._registers)
-        self._last_good: dict[str, object] = dict(self._registers)
+        self._good_key: tuple = tuple(self._registers.values())   # the last value set that encoded
         self._version: int | None = None
         self._key: tuple = ()
         # Encoding and decoding are pure functions of their inputs; parked-car
@@ -96,16 +112,17 @@ class MessageCodec:
         if payload is None:
             try:
                 payload = self._encode_uncached(signals)
-            except (KeyError, ValueError, TypeError) as exc:
-                bad = {k: v for k, v in registers.items() if self._last_good.get(k, v) != v}
-                registers.update(self._last_good)   # a rejected value must not poison later frames
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                good = dict(zip(self._role_names, self._good_key))
+                bad = {k: v for k, v in registers.items() if good.get(k, v) != v}
+                registers.update(good)   # a rejected value must not poison later frames
                 self._version = None
                 raise ValueError(f'cannot encode message "{self.name}" from {bad or dict(signals or {})}: '
                                  f"{exc!r}") from None
-            self._last_good = dict(registers)
             if len(self._encoded) >= CACHE_SIZE:
                 self._encoded.clear()
             self._encoded[key] = payload
+        self._good_key = key
         if self.e2e_base is not None:
             counter = self.counter
             self.counter = (counter + 1) & 0x0F

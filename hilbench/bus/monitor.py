@@ -99,6 +99,7 @@ class BusMonitor:
         self.stats = _StatsView(self)
         self._times: dict[str, array] = {}
         self._e2e_errors: dict[str, int] = {}
+        self._last_valid: dict[str, float] = {}
         self._series: dict[str, _Series] = {}
         self._receivers: dict[str, E2EReceiver] = {}
         self._handlers: dict[tuple[int, bool], tuple] = {}
@@ -128,7 +129,8 @@ class BusMonitor:
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return
         codec_msg, slots, receiver, times = entry
-        times.append(msg.timestamp - self.epoch_s)
+        t = msg.timestamp - self.epoch_s
+        times.append(t)
         data = msg.data
         try:
             roles, crc_ok = codec_msg.receive(data)
@@ -136,7 +138,7 @@ class BusMonitor:
             self.decode_errors += 1
             log.warning("cannot decode %s (0x%X) data=%s: %s", codec_msg.name, msg.arbitration_id,
                         bytes(data).hex(), exc)
-            if slots:
+            if slots and self.keep_traces:
                 # keep role traces aligned with their message's times: repeat the last values
                 for _, values, _ in slots:
                     values.append(values[-1] if values else float("nan"))
@@ -146,9 +148,10 @@ class BusMonitor:
         if not crc_ok:
             # A corrupted payload's values are noise: the traces hold the last good ones,
             # as a receiver would (repeated or skipped counters still carry good data).
-            for _, values, _ in slots:
+            for _, values, _ in (slots if self.keep_traces else ()):
                 values.append(values[-1] if values else float("nan"))
             return
+        self._last_valid[codec_msg.name] = t
         if not slots:
             return
         latest = self.latest
@@ -167,10 +170,9 @@ class BusMonitor:
         n = len(series.v)
         return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
 
-    def last_seen_s(self, message: str) -> float | None:
-        """When ``message`` was last on the bus (s), or None if never."""
-        times = self._times.get(message)
-        return times[-1] if times else None
+    def last_valid_s(self, message: str) -> float | None:
+        """When ``message`` last arrived decodable with a good CRC (s), or None if never."""
+        return self._last_valid.get(message)
 
     def states_of(self, role: str) -> tuple[str, ...]:
         return self._series[role].states

@@ -25,7 +25,7 @@ class BusPort:
         # the simtime interface stamps them itself.
         stamps_itself = getattr(bus, "stamps_simulated_time", False)
         self._clock = clock if clock is not None and not stamps_itself else None
-        self._epoch_s = epoch_s
+        self.epoch_s = epoch_s
         self._handlers: dict[tuple[int, bool], list[FrameHandler]] = {}
         self._taps: list[FrameHandler] = []
         self.sent = 0
@@ -46,7 +46,7 @@ class BusPort:
         """Send one frame; a failed send is counted, not fatal (a real bus can be off)."""
         msg.is_rx = False
         if self._clock is not None:
-            msg.timestamp = self._epoch_s + self._clock.now
+            msg.timestamp = self.epoch_s + self._clock.stamp()
         try:
             self.bus.send(msg)
         except can.CanError:

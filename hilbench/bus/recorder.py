@@ -15,7 +15,11 @@ from pathlib import Path
 
 import can
 
+from ..clock import wall_time_s
 from ..errors import BusError
+
+#: Line-oriented recordings reach the disk at least this often (wall time), however quiet the bus.
+FLUSH_INTERVAL_S = 1.0
 
 
 class Recorder(can.Listener):
@@ -23,10 +27,11 @@ class Recorder(can.Listener):
         self.path = Path(path)
         try:
             self._writer = can.Logger(str(self.path))
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise BusError(f"{self.path}: cannot record to this file: {exc}") from None
         self._flush_every = max(1, flush_every)
         self._since_flush = 0
+        self._flushed_at = wall_time_s()
         self.frames_written = 0
         self._stopped = False
         self._file = getattr(self._writer, "file", None)
@@ -38,13 +43,14 @@ class Recorder(can.Listener):
         self._writer.on_message_received(msg)
         self.frames_written += 1
         self._since_flush += 1
-        if self._since_flush >= self._flush_every:
+        if self._since_flush >= self._flush_every or wall_time_s() - self._flushed_at >= FLUSH_INTERVAL_S:
             self.flush()
 
     __call__ = on_message_received
 
     def flush(self) -> None:
         self._since_flush = 0
+        self._flushed_at = wall_time_s()
         if self._line_oriented and self._file is not None and not self._file.closed:
             self._file.flush()
 

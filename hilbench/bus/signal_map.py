@@ -157,6 +157,11 @@ def _bind_role(db: Database, path: Path, name: str, spec: object) -> RoleBinding
             if alias not in role.states:
                 raise ConfigError(path, f"{entry}.states.{alias}",
                                   f'unknown state; role "{name}" has {", ".join(role.states)}')
+        if signal.scale != 1 or signal.offset != 0:
+            raise ConfigError(path, f"{entry}.signal",
+                              f'{message.name}.{signal.name} has factor {signal.scale:g} and offset '
+                              f'{signal.offset:g}; an enumerated role needs a signal whose value table '
+                              f'is its physical value (factor 1, offset 0)')
         by_name = {str(v): int(k) for k, v in (signal.choices or {}).items()}
         for state in role.states:
             target = aliases.get(state, state)
@@ -171,6 +176,10 @@ def _bind_role(db: Database, path: Path, name: str, spec: object) -> RoleBinding
                     f'{message.name}.{signal.name} (it has: {", ".join(by_name) or "no value table"}); '
                     f'map it with states = {{ {state} = "..." }}',
                 )
+    if len(set(raw_by_state.values())) != len(raw_by_state):
+        same = sorted(st for st, raw in raw_by_state.items() if list(raw_by_state.values()).count(raw) > 1)
+        raise ConfigError(path, f"{entry}.states",
+                          f"states {', '.join(same)} map to the same DBC value; each needs its own")
     return RoleBinding(
         role, message.name, spec["signal"], float(scale), float(offset),
         raw_by_state, {raw: state for state, raw in raw_by_state.items()},
@@ -201,6 +210,42 @@ def _bind_cells(db: Database, path: Path, kind: str, spec: object) -> CellBindin
         raise ConfigError(path, f"{entry}.signal", f"bad signal pattern: {exc}") from None
     _signal(message, path, f"{entry}.signal", first)
     return binding
+
+
+def _bits(signal) -> set[int]:
+    """Bit positions (DBC numbering) a signal occupies."""
+    if signal.byte_order == "little_endian":
+        return set(range(signal.start, signal.start + signal.length))
+    bits, position = set(), signal.start
+    for _ in range(signal.length):       # Motorola: walk down a byte, then to the next byte's MSB
+        bits.add(position)
+        position = position - 1 if position % 8 else position + 15
+    return bits
+
+
+def _check_e2e_layout(db: Database, path: Path, e2e: dict[str, int]) -> None:
+    """Profile 2 owns byte 0 (CRC) and the low nibble of byte 1 (counter); each message its own data IDs."""
+    owner: dict[int, str] = {}
+    for name, base in e2e.items():
+        message = db.get_message_by_name(name)
+        entry = f"e2e.{name}"
+        if message.length < 2:
+            raise ConfigError(path, entry, f'message "{name}" has {message.length} byte(s); E2E profile 2 needs 2')
+        for signal in message.signals:
+            bits = _bits(signal)
+            protected = bits & set(range(12))
+            if not protected:
+                continue
+            if bits <= set(range(8)) or bits <= set(range(8, 12)):
+                continue   # the CRC and alive-counter signals themselves
+            raise ConfigError(path, entry, f'signal "{signal.name}" of "{name}" uses bits the E2E CRC '
+                                           f'(byte 0) or alive counter (bits 8-11) need')
+        for counter in range(16):
+            data_id = (base + counter) & 0xFF
+            if data_id in owner and owner[data_id] != name:
+                raise ConfigError(path, entry, f'data ID {data_id} is also used by "{owner[data_id]}"; '
+                                               f"a frame could then pass as the other message (masquerade)")
+            owner[data_id] = name
 
 
 def load_signal_map(path: str | Path, db: Database) -> SignalMap:
@@ -234,6 +279,7 @@ def load_signal_map(path: str | Path, db: Database) -> SignalMap:
         if not isinstance(base, int) or not 0 <= base <= 255:
             raise ConfigError(path, f"e2e.{name}", f"expected a data ID base 0..255, got {base!r}")
         e2e[name] = base
+    _check_e2e_layout(db, path, e2e)
 
     cycles: dict[str, float] = {}
     overrides = data.get("cycle_ms", {})

@@ -23,7 +23,8 @@ SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defe
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:
     # SIGTERM (CI cancelling a job) goes through the same cleanup as Ctrl-C,
-    # so recordings are stopped and flushed.
+    # so recordings are stopped and flushed; a second SIGTERM must not cut that cleanup short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -36,10 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _record_path(base: Path | None, name: str, many: bool) -> Path | None:
+def _record_path(base: Path | None, name: str, index: int, many: bool) -> Path | None:
+    """One recording per scenario: ``run-03-name.log`` (numbered, so equal names never overwrite)."""
     if base is None:
         return None
-    return base.with_name(f"{base.stem}-{name}{base.suffix}") if many else base
+    if not many:
+        return base
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
+    return base.with_name(f"{base.stem}-{index:02d}-{safe}{base.suffix}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         html = HtmlReport(args.report)   # refuses an unwritable folder before anything runs
     results = []
     for scenario in scenarios:
-        record = _record_path(args.record, scenario.name, len(scenarios) > 1)
+        record = _record_path(args.record, scenario.name, len(results) + 1, len(scenarios) > 1)
         options = RunOptions(seed=args.seed, bus=BusConfig(args.interface, args.channel, args.bitrate),
                              dbc=args.dbc, signal_map=args.signal_map, record=record, dut_defect=args.dut_defect,
                              emulate=emulate)

@@ -202,6 +202,9 @@ def bench_config(scenario: Scenario, options: RunOptions) -> BenchConfig:
     return config
 
 
+MAX_GAP_CYCLES = 3
+
+
 def _health_check(check: Check, bench: Bench) -> CheckResult:
     monitor = bench.monitor
     if check.kind == "cycle_times":
@@ -214,10 +217,16 @@ def _health_check(check: Check, bench: Bench) -> CheckResult:
             if err >= worst_pct:
                 worst_pct, worst = err, stats.name
         silent = [s.name for s in monitor.stats.values() if s.count == 0]
-        passed = worst_pct <= check.tolerance_pct and not silent
+        # A mean period can hide an outage: a receiver declares a message lost after
+        # 3-10 missed cycles (DOMAIN.md), so any gap of more than 3 cycles fails too.
+        gaps = [f"{s.name} {s.max_gap_s:.2f} s" for s in monitor.stats.values()
+                if s.count >= 2 and s.cycle_time_s and s.max_gap_s > MAX_GAP_CYCLES * s.cycle_time_s + 1e-6]
+        passed = worst_pct <= check.tolerance_pct and not silent and not gaps
         detail = f"worst {worst} {worst_pct:.3f} % off its DBC cycle time"
         if silent:
             detail += f"; never seen: {', '.join(silent)}"
+        if gaps:
+            detail += f"; gaps of more than {MAX_GAP_CYCLES} cycles: {', '.join(gaps)}"
         return CheckResult(check, passed, check.tolerance_pct - worst_pct, detail)
     problems = monitor.unknown_frames + monitor.decode_errors + monitor.e2e_errors
     detail = (f"{monitor.frames} frames, {monitor.unknown_frames} unknown, {monitor.decode_errors} undecodable, "
