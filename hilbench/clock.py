@@ -148,6 +148,12 @@ class Clock(ABC):
             due_us, _, event = heappop(heap)
             if event.cancelled:
                 continue
+            if not simulated and event.period_us:
+                on_time = self._skip_missed(due_us, event.period_us)
+                if on_time != due_us:       # fell a whole period behind: drop this late run
+                    self._seq += 1
+                    heappush(heap, (on_time, self._seq, event))
+                    continue
             if simulated:
                 self._now_us = due_us
             else:

@@ -1,0 +1,48 @@
+"""Signals whose DBC gives no range saturate at what their bits can carry, instead of crashing the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cantools
+import pytest
+
+from hilbench.bus import BenchCodec, default_dbc_path, default_signal_map_path, load_signal_map
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def codec_without_ambient_range(tmp_path: Path) -> BenchCodec:
+    text = default_dbc_path().read_text(encoding="ascii")
+    old = 'SG_ AmbientTemp : 24|8@1+ (0.5,-40) [-40|87.5] "degC"'
+    assert old in text
+    dbc = tmp_path / "lab.dbc"
+    dbc.write_text(text.replace(old, 'SG_ AmbientTemp : 24|8@1+ (0.5,-40) [0|0] "degC"'), encoding="ascii")
+    db = cantools.database.load_file(dbc, strict=True)
+    assert db.get_message_by_name("VCU_VehicleStatus").get_signal_by_name("AmbientTemp").maximum is None
+    return BenchCodec(db, load_signal_map(default_signal_map_path(), db))
+
+
+@pytest.mark.parametrize(("sent", "on_wire"), [(100.0, 87.5), (-45.0, -40.0), (20.0, 20.0)])
+def test_value_saturates_at_the_bit_range(codec_without_ambient_range: BenchCodec, sent: float,
+                                          on_wire: float) -> None:
+    sender = codec_without_ambient_range.fresh_sender("VCU_VehicleStatus")
+    frame = sender.encode({"ambient_temp_c": sent, "gear": "P"})
+    roles = codec_without_ambient_range.for_frame(frame).decode_roles(frame.data)
+    assert roles["ambient_temp_c"] == pytest.approx(on_wire)
+
+
+def test_a_refused_value_rolls_back_to_the_last_set_that_was_sent() -> None:
+    import cantools as ct
+
+    db = ct.database.load_file(default_dbc_path(), strict=True)
+    codec = BenchCodec(db, load_signal_map(default_signal_map_path(), db))
+    sender = codec.fresh_sender("VCU_VehicleStatus")
+    sender.encode({"ambient_temp_c": 20.0, "gear": "P"})
+    sender.encode({"ambient_temp_c": 35.0})
+    sender.encode({"ambient_temp_c": 20.0})           # a cache hit: still the set last sent
+    with pytest.raises(ValueError):
+        sender.encode({"gear": "PARK"})
+    frame = sender.encode({})
+    assert codec.for_frame(frame).decode_roles(frame.data)["ambient_temp_c"] == pytest.approx(20.0)
