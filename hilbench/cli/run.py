@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bitrate", type=int, help="bitrate for real interfaces")
     p.add_argument("--dut-defect", help="run against the compute emulator with a seeded defect")
     p.add_argument("--no-dut", action="store_true", help="do not emulate the compute unit (a real one is on the bus)")
+    p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
+                   help="a real ECU provides this node's frames, so the bench does not emulate it "
+                        "(bms, vcu, obc, cu; repeatable)")
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one testcase per scenario)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write an HTML report (index.html and one PNG of traces per scenario) into DIR")
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
     if args.record is not None and args.record.suffix.lower() not in (".blf", ".asc", ".log", ".csv", ".trc", ".mf4"):
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
-    emulate = frozenset({"bms", "vcu", "obc"}) if args.no_dut else None
+    real = set(args.real) | ({"cu"} if args.no_dut else set())
+    emulate = frozenset({"bms", "vcu", "obc", "cu"} - real) if real else None
     if args.junit is not None and args.junit.is_dir():
         raise ConfigError(args.junit, None, "--junit names a folder; give a file such as results.xml")
     html = None

@@ -113,7 +113,13 @@ class ComputeEmulator(FrameSource):
             from .compute.calibration import calibrate
             from .compute.engine import BUNDLED_MANIFEST, InferenceEngine, bundled_model
 
-            path, manifest = (model, None) if model else (str(bundled_model()), str(BUNDLED_MANIFEST))
+            if not model:
+                path, manifest = str(bundled_model()), str(BUNDLED_MANIFEST)
+            elif bundled_model(f"{model}.onnx").is_file():
+                # A bundled model by name ("tiny-llm-int8"): checked against the shipped manifest.
+                path, manifest = str(bundled_model(f"{model}.onnx")), str(BUNDLED_MANIFEST)
+            else:
+                path, manifest = model, None
             engine = InferenceEngine(path, manifest=manifest)
             if performance == "calibrated":
                 perf = calibrate(engine, table)
