@@ -256,7 +256,9 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(path.rglob("*.toml"))
+            # The folder's own scenarios first (the overnight session, in the bundled suite),
+            # then its sub-folders, each in name order.
+            files = sorted(path.glob("*.toml")) + sorted(p for p in path.rglob("*.toml") if p.parent != path)
             if not files:
                 raise ConfigError(path, None, "folder holds no scenario files (*.toml)")
             found.extend(files)
