@@ -8,7 +8,7 @@ CRC here, so every sender is protected the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import can
@@ -231,6 +231,19 @@ class BenchCodec:
     def message(self, name: str) -> MessageCodec:
         return self.by_name[name]
 
+    def resolutions(self, roles: Iterable[str]) -> dict[str, float]:
+        """Bus resolution (role units per bit) of each numeric role in ``roles`` that is mapped."""
+        out: dict[str, float] = {}
+        for role in roles:
+            binding = self.signal_map.binding(role)
+            if binding is None or binding.role.is_enum:
+                continue
+            signal = self.by_name[binding.message].message.get_signal_by_name(binding.signal)
+            lsb = abs(signal.scale * binding.scale)
+            if lsb > 0 and not signal.is_float:
+                out[role] = lsb
+        return out
+
     def for_frame(self, msg: can.Message) -> MessageCodec | None:
         return self.by_id.get((msg.arbitration_id, msg.is_extended_id))
 
@@ -239,3 +252,16 @@ class BenchCodec:
         base = self.by_name[name]
         bindings = [b for b in self.signal_map.roles.values() if b.message == name]
         return MessageCodec(base.message, bindings, base.e2e_base, base.cycle_time_s)
+
+
+def quantize(values: dict[str, object], resolutions: Mapping[str, float]) -> None:
+    """Round numeric role values to their bus resolution, in place.
+
+    A sender's transmit buffer holds what the wire can carry; publishing that
+    (rather than every last bit of a measurement) lets repeated frames encode
+    from cache.  Non-numbers are left alone.
+    """
+    for role, lsb in resolutions.items():
+        value = values.get(role)
+        if isinstance(value, float):
+            values[role] = round(value / lsb) * lsb

@@ -19,7 +19,7 @@ from typing import Any
 
 import can
 
-from ..bus.codec import BenchCodec, MessageCodec
+from ..bus.codec import BenchCodec, MessageCodec, quantize
 from ..bus.e2e import E2EReceiver
 from ..bus.port import BusPort
 from ..bus.sender import FrameSource
@@ -82,6 +82,8 @@ class ComputeEmulator(FrameSource):
                 port.subscribe(msg_codec.frame_id, self._on_frame, extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self._receivers.values())
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
+        self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
+                                       "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
         self._started = False
         self.last_decision = None
         self._window_ticks = max(1, round(1.0 / tick_s))
@@ -254,6 +256,7 @@ class ComputeEmulator(FrameSource):
                                             if pack_v > 0 else 0.0)
         v["energy_from_pack_wh"] = self.energy_from_pack_j / 3600.0
         v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0
+        quantize(v, self._lsb)
 
     def start(self) -> None:
         if self._started:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bus.codec import BenchCodec, MessageCodec
+from ..bus.codec import BenchCodec, MessageCodec, quantize
 from ..bus.port import BusPort
 from ..bus.roles import FAULT_LEVELS
 from ..clock import Clock
@@ -108,6 +108,9 @@ class BmsNode(EmulatedNode):
         self._temp_lsb_c = (codec.message(temp_cell.message).message.get_signal_by_name(
             temp_cell.signal_name(0, 0)).scale if temp_cell else 0.1)
         self._cell_frame = {"voltage": 0, "temperature": 0, "voltage_fd": 0}
+        self._lsb = codec.resolutions(
+            ("pack_voltage_v", "pack_current_a", "soc_pct", "min_cell_voltage_v", "max_cell_voltage_v",
+             "min_cell_temp_c", "max_cell_temp_c", "discharge_current_limit_a", "charge_current_limit_a"))
         chem = pack.chemistry
         flt = self.params["faults"]
         # Level thresholds per check (WARNING, STOP_REQUEST, HARD_LIMIT), fixed by the chemistry.
@@ -204,6 +207,9 @@ class BmsNode(EmulatedNode):
         })
         for name, level in levels.items():
             values[name] = FAULT_LEVELS[level]
+        # Published at the bus resolution, as the BMS's transmit buffer holds them; the
+        # estimate itself keeps full precision.  Repeated frames then encode from cache.
+        quantize(values, self._lsb)
 
     def reset_contactors(self) -> None:
         """Service action: close the contactors again after a hard-limit trip."""

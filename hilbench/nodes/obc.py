@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import can
 
-from ..bus.codec import BenchCodec
+from ..bus.codec import BenchCodec, quantize
 from ..bus.port import BusPort
 from ..clock import Clock
 from ..plant.evse import Evse, OnBoardCharger
@@ -32,6 +32,7 @@ class ObcNode(EmulatedNode):
         self.max_charge_voltage_v = 0.0
         self._bms_seen_s: float | None = None
         self.charge_wanted = True
+        self._lsb = codec.resolutions(("pilot_duty_pct", "evse_max_current_a", "charge_current_a", "charge_power_w"))
         ccl = codec.signal_map.binding("charge_current_limit_a")
         self._limits_codec = codec.message(ccl.message) if ccl else None
         if self._limits_codec is not None:
@@ -75,6 +76,7 @@ class ObcNode(EmulatedNode):
             "cable_rating": CABLE_CODES.get(rating, 0) if rating else 0,
             "charge_power_w": self.charger.dc_power_w,
         })
+        quantize(self.values, self._lsb)
 
     def start(self) -> None:
         if self.enabled and not self._started:
