@@ -172,10 +172,14 @@ class MessageCodec:
         cached = self._received.get(key)
         if cached is not None:
             return cached
-        roles = self.decode_roles(key)
         crc_ok = True
-        if self.e2e_base is not None:
-            crc_ok = len(key) >= 2 and e2e.profile2_crc(key, self.e2e_base) == key[0]
+        if self.e2e_base is not None and len(key) >= 2:
+            crc_ok = e2e.profile2_crc(key, self.e2e_base) == key[0]
+            # The roles never include the CRC or the alive counter: decode the payload with
+            # both cleared, so the 16 counter variants of one value set share one decode.
+            roles = self.decode_roles(b"\x00" + bytes((key[1] & 0xF0,)) + key[2:])
+        else:
+            roles = self.decode_roles(key)
         if len(self._received) >= CACHE_SIZE:
             self._received.clear()
         result = self._received[key] = (roles, crc_ok)
