@@ -17,8 +17,8 @@ def test_building_the_bench_leaves_no_burst_of_overdue_frames() -> None:
         time.sleep(0.5)                       # a slow setup before the run
         bench.run_for(0.6)
         stats = bench.monitor.stats["BMS_PackStatus"]
-    assert stats.count == pytest.approx(0.6 / 0.02, abs=3)
-    assert stats.min_gap_s > 0.005            # no frames sent back to back
+    assert stats.count == pytest.approx(0.6 / 0.02, abs=4)
+    assert stats.min_gap_s > 0.002            # no frames sent back to back (a burst is ~0.05 ms apart)
 
 
 def test_a_periodic_task_that_falls_behind_skips_the_missed_periods() -> None:
