@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
 from ..scenarios import RunOptions, Scenario, bundled_scenarios_dir, discover, load_scenario, run_scenario
@@ -68,14 +68,14 @@ class DefectReport:
 
 def _run_one(job: tuple[Scenario, str | None, int]) -> Outcome:
     scenario, defect, seed = job
-    start = time.perf_counter()
+    start = wall_time_s()
     try:
         result = run_scenario(scenario, RunOptions(seed=seed, dut_defect=defect))
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
-                       wall_s=time.perf_counter() - start)
+                       wall_s=wall_time_s() - start)
     failed = tuple(c.check.name for c in result.checks if not c.passed)
-    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", time.perf_counter() - start)
+    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start)
 
 
 def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DEFECTS), *, seed: int = 0,
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     total_runs = len(scenarios) * (len(defects) + 1)
     print(f"{len(scenarios)} scenarios x ({len(defects)} defects + correct DUT) = {total_runs} runs, "
           f"{args.jobs} job(s)")
-    start = time.perf_counter()
+    start = wall_time_s()
 
     def progress(outcome: Outcome, done: int, total: int) -> None:
         if sys.stdout.isatty():
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(defects) - len(escaped)}/{len(defects)} defects caught"
           + (f"; ESCAPED: {', '.join(escaped)}" if escaped else "")
           + (f"; {len(broken)} scenario(s) fail on the correct DUT" if broken else "")
-          + f"  ({time.perf_counter() - start:.1f} s)")
+          + f"  ({wall_time_s() - start:.1f} s)")
     if args.markdown is not None:
         command = "hilbench defects" + (" " + " ".join(args.paths) if args.paths else "") + (
             " --include-long" if args.include_long else "")
