@@ -210,7 +210,7 @@ class Bench:
             # Time starts with the run: building the bench must not leave overdue tasks behind.
             self.clock.rebase()
             self.epoch_s = self.clock.epoch_s
-            for port in {id(p): p for p in self._ports}.values():
+            for port in self._ports:
                 port.epoch_s = self.epoch_s
             self.monitor.epoch_s = self.epoch_s
         for node in self.nodes.values():

@@ -96,19 +96,17 @@ class MessageCodec:
         numbers its value sets (``version``) lets a repeat of the same set skip
         reading them again: a BMS samples at 10 Hz but sends some messages at 50 Hz.
         """
+        registers = self._registers
         if version is not None and version == self._version and not signals:
             key = self._key
-            payload = self._encoded.get(key)
         else:
-            registers = self._registers
             for name in self._role_names:
                 if name in roles:
                     registers[name] = roles[name]
             key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
             self._version = version
             self._key = key
-            payload = self._encoded.get(key)
-        registers = self._registers
+        payload = self._encoded.get(key)
         if payload is None:
             try:
                 payload = self._encode_uncached(signals)

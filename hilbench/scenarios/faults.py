@@ -25,6 +25,7 @@ the step fires.
 
 from __future__ import annotations
 
+import abc
 import math
 import weakref
 import zlib
@@ -111,7 +112,7 @@ def _with_data(msg: can.Message, data: bytes | bytearray) -> can.Message:
     )
 
 
-class _FrameFault:
+class _FrameFault(abc.ABC):
     """A transmit filter that acts on every ``every_n``-th frame of some messages, at most ``count`` times."""
 
     def __init__(self, names: frozenset[str], every_n: int, count: int) -> None:
@@ -136,8 +137,9 @@ class _FrameFault:
         self.applied += 1
         return self.apply(name, msg)
 
+    @abc.abstractmethod
     def apply(self, name: str, msg: can.Message) -> can.Message | None:
-        raise NotImplementedError
+        """What the fault does to one selected frame (None drops it)."""
 
 
 def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Message], can.Message | None],

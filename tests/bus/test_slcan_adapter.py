@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import select
-import threading
 import time
 from collections.abc import Iterator
 
@@ -23,26 +22,16 @@ from hilbench.bus import BusConfig
 from hilbench.bus.emulated import SlcanAdapter
 from hilbench.bus.emulated.slcan_adapter import format_frame, parse_frame
 
+from _leaks import no_leaks
 from _wall_pair import _run_pair
 
 _channels = itertools.count()
 
 
-def _open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
 @pytest.fixture(autouse=True)
 def _no_leaks() -> Iterator[None]:
     """Every test leaves no adapter thread, pty, serial port or virtual channel behind."""
-    threads = set(threading.enumerate())
-    fds = _open_fds()
-    yield
-    leaked_threads = [t.name for t in set(threading.enumerate()) - threads]
-    assert not leaked_threads, f"threads left running: {leaked_threads}"
-    assert _open_fds() <= fds, f"file descriptors left open: {sorted(_open_fds() - fds)}"
-    leftover = [name for name in can.interfaces.virtual.channels if str(name).startswith("slcan-test-")]
-    assert not leftover, f"virtual channels left open: {leftover}"
+    yield from no_leaks("slcan-test-")
 
 
 @pytest.fixture
