@@ -20,9 +20,9 @@ FrameHandler = Callable[[can.Message], None]
 class BusPort:
     def __init__(self, bus: can.BusABC, *, clock=None, epoch_s: float = DEFAULT_EPOCH_S) -> None:
         self.bus = bus
-        # Sent frames carry the bench clock's time (simulated, or wall time at
-        # the moment the send was due), so recordings and the monitor agree;
-        # the simtime interface stamps them itself.
+        # Sent frames carry the bench clock's time (simulated, or the real wall
+        # time of the send), so recordings and the monitor agree; the simtime
+        # interface stamps them itself.
         stamps_itself = getattr(bus, "stamps_simulated_time", False)
         self._clock = clock if clock is not None and not stamps_itself else None
         self.epoch_s = epoch_s
