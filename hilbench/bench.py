@@ -136,7 +136,6 @@ class Bench:
             self.evse.plug_in()
 
         self._buses: list[Any] = []
-        self._sim_ports: list[tuple[Any, BusPort]] = []
         self._ports: list[BusPort] = []
         self.recorder: Recorder | None = None
         self._closed = False
@@ -158,22 +157,14 @@ class Bench:
         self._buses.append(bus)
         port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
         self._ports.append(port)
-        queue = getattr(bus, "queue", None)
-        if self.clock.is_simulated and queue is not None and polled_by_owner:
-            pass
-        elif self.clock.is_simulated and queue is not None:
-            # Between events, look at the queues directly and poll only a port with frames waiting.
-            if not self._sim_ports:
-                self.clock.add_idle_hook(self._pump)
-            self._sim_ports.append((queue, port))
+        if self.clock.is_simulated and hasattr(bus, "on_pending"):
+            if not polled_by_owner:
+                # Frames arriving on a simulated bus wake the port: one poll, scheduled now.
+                clock = self.clock
+                bus.on_pending = lambda: clock.call_later(0.0, port.poll)
         else:
             self.clock.add_idle_hook(port.poll)
         return port
-
-    def _pump(self, _wait_s: float) -> None:
-        for queue, port in self._sim_ports:
-            if queue:
-                port.poll()
 
     def _build_bus_side(self) -> None:
         config = self.config
@@ -200,6 +191,8 @@ class Bench:
                              else self.restbus)
             self.dut = ComputeEmulator.from_config(self.codec, self.dut_port, self.clock,
                                                    seed=config.seed, **config.dut)
+            if self.dut_port is not self.restbus:
+                self.dut_port.accept_only_subscribed()
         self._started = False
 
     def start(self) -> None:

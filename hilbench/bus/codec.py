@@ -8,7 +8,7 @@ CRC here, so every sender is protected the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import can
@@ -82,6 +82,7 @@ class MessageCodec:
         # Encoding and decoding are pure functions of their inputs; parked-car
         # traffic repeats itself a lot, so both are memoised (bounded).
         self._encoded: dict[tuple, bytes] = {}
+        self._detail: dict[tuple, bytes] = {}
         self._decoded: dict[bytes, dict[str, object]] = {}
         self._received: dict[bytes, tuple[dict[str, object], bool]] = {}
         self._protected: dict[bytes, list[bytes | None]] = {}
@@ -121,6 +122,30 @@ class MessageCodec:
                 self._encoded.clear()
             self._encoded[key] = payload
         self._good_key = key
+        return self._frame(payload)
+
+    def encode_detail(self, key: Hashable, make_signals: Callable[[], Mapping[str, float]]) -> can.Message:
+        """Build a detail frame (per-cell, multiplexed) whose raw signals ``key`` identifies.
+
+        ``make_signals`` is called only for a key not seen before: a BMS sends the same
+        cell readings in several frames between two samples, and building the signal
+        dict costs more than the frame.
+        """
+        full_key = (*self._registers.values(), key)
+        payload = self._detail.get(full_key)
+        if payload is None:
+            signals = make_signals()
+            try:
+                payload = self._encode_uncached(signals)
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                raise ValueError(f'cannot encode message "{self.name}" from {dict(signals)}: {exc!r}') from None
+            if len(self._detail) >= CACHE_SIZE:
+                self._detail.clear()
+            self._detail[full_key] = payload
+        return self._frame(payload)
+
+    def _frame(self, payload: bytes) -> can.Message:
+        """The frame for ``payload``, with alive counter and CRC if the message is protected."""
         if self.e2e_base is not None:
             counter = self.counter
             self.counter = (counter + 1) & 0x0F

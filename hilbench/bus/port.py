@@ -39,6 +39,14 @@ class BusPort:
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
         self._handlers.setdefault((frame_id, extended), []).append(handler)
 
+    def accept_only_subscribed(self) -> None:
+        """Let the interface drop frames nobody here subscribed to, as an ECU's CAN
+        controller does with acceptance filters (in hardware where the interface can)."""
+        self.bus.set_filters([
+            {"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
+            for frame_id, extended in self._handlers
+        ])
+
     def add_tap(self, tap: FrameHandler) -> None:
         self._taps.append(tap)
 

@@ -9,12 +9,15 @@ channel.  It is registered under python-can's ``can.interface`` entry point,
 so ``can.Bus(interface="simtime", channel="bench", clock=clock)`` works.
 
 Receiving never blocks: in simulated time nothing can arrive while a caller
-waits, because nothing else runs.
+waits, because nothing else runs.  Acceptance filters (``can_filters``,
+``set_filters``) act as a CAN controller's do: a frame that no filter accepts
+never enters the receive queue.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import can
@@ -46,6 +49,11 @@ class SimTimeBus(can.BusABC):
         self._receive_own = receive_own_messages
         #: Frames waiting to be received (public so the bench's poll loop can test it cheaply).
         self.queue: deque[can.Message] = deque()
+        #: Called when a frame lands in an empty queue, so an owner can schedule one poll
+        #: instead of looking at the queue after every event.
+        self.on_pending: Callable[[], None] | None = None
+        # Exact-ID acceptance as a set (the common case); None: no filters or general masks.
+        self._accept: frozenset[tuple[int, bool]] | None = None
         self._peers = _CHANNELS.setdefault(self._channel_name, [])
         self._peers.append(self)
         self._can_protocol = can.CanProtocol.CAN_FD if fd else can.CanProtocol.CAN_20
@@ -57,25 +65,51 @@ class SimTimeBus(can.BusABC):
         msg.timestamp = self._epoch_s + self._clock.now
         msg.channel = self._channel_name
         for peer in self._peers:
-            if peer is not self or self._receive_own:
-                peer.queue.append(msg)
+            if peer is self and not self._receive_own:
+                continue
+            if peer._filters is not None and not peer._accepts(msg):
+                continue
+            queue = peer.queue
+            queue.append(msg)
+            if len(queue) == 1 and peer.on_pending is not None:
+                peer.on_pending()
+
+    def _accepts(self, msg: can.Message) -> bool:
+        accept = self._accept
+        if accept is not None:
+            return (msg.arbitration_id, msg.is_extended_id) in accept
+        return self._matches_filters(msg)
+
+    def _apply_filters(self, filters: Any) -> None:
+        """Filters act on delivery; frames already waiting are filtered now."""
+        self._accept = None
+        if filters:
+            exact = set()
+            for f in filters:
+                extended = f.get("extended")
+                full = 0x1FFFFFFF if extended else 0x7FF
+                if extended is None or f["can_mask"] & full != full:
+                    break
+                exact.add((f["can_id"] & full, bool(extended)))
+            else:
+                self._accept = frozenset(exact)
+        if filters and self.queue:
+            kept = [m for m in self.queue if self._accepts(m)]
+            self.queue.clear()
+            self.queue.extend(kept)
 
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         return self.recv_nowait(), True
 
     def recv(self, timeout: float | None = None) -> can.Message | None:
-        """The next matching frame, or None at once: in simulated time nothing
-        can arrive while the caller waits, so any timeout (even None) is moot."""
+        """The next frame, or None at once: in simulated time nothing can arrive
+        while the caller waits, so any timeout (even None) is moot."""
         return self.recv_nowait()
 
     def recv_nowait(self) -> can.Message | None:
-        """Fast path for the bench's poll loop: the next frame, or None (filters applied)."""
+        """Fast path for the bench's poll loop: the next frame, or None (filters applied on delivery)."""
         queue = self.queue
-        while queue:
-            msg = queue.popleft()
-            if self._filters is None or self._matches_filters(msg):
-                return msg
-        return None
+        return queue.popleft() if queue else None
 
     @property
     def pending(self) -> int:

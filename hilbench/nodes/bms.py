@@ -243,14 +243,16 @@ class BmsNode(EmulatedNode):
                 names = tuple(cell.signal_name(frame, k) for k in range(per_frame))
                 entry = layout[frame] = (names, frame * per_frame, count)
             names, base, _ = entry
-            chunk = values[base:base + per_frame]
-            n = len(chunk)
-            if n < per_frame:
-                chunk = chunk + [0.0] * (per_frame - n)
-            signals = dict(zip(names, chunk))
-            signals[cell.multiplexer] = frame
-            if cell.count_signal:
-                signals[cell.count_signal] = n
-            return sender.encode({}, signals)
+            chunk = tuple(values[base:base + per_frame])
+
+            def signals() -> dict[str, float]:
+                n = len(chunk)
+                out = dict(zip(names, chunk + (0.0,) * (per_frame - n)))
+                out[cell.multiplexer] = frame
+                if cell.count_signal:
+                    out[cell.count_signal] = n
+                return out
+
+            return sender.encode_detail((frame, chunk), signals)
 
         return build

@@ -278,3 +278,20 @@ def test_decode_of_a_value_outside_the_value_table_gives_none() -> None:
     payload = bytearray(codec.fresh_sender("VCU_VehicleStatus").encode({"gear": "P"}).data)
     payload[1] = (payload[1] & 0x8F) | (6 << 4)      # Gear = 6: not in the value table
     assert reader.decode_roles(bytes(payload))["gear"] is None
+
+
+def test_detail_frames_encode_once_per_key_and_match_a_full_encode() -> None:
+    codec = _codec()
+    sender = codec.fresh_sender("BMS_CellVoltages")
+    signals = {"CellGroup": 1, "CellVoltage005": 3.3, "CellVoltage006": 3.301,
+               "CellVoltage007": 3.302, "CellVoltage008": 3.303}
+    built = []
+
+    def make():
+        built.append(1)
+        return signals
+
+    first = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
+    again = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
+    assert len(built) == 1
+    assert bytes(first.data) == bytes(again.data) == bytes(codec.fresh_sender("BMS_CellVoltages").encode({}, signals).data)

@@ -210,3 +210,33 @@ def test_leak_check_fails_a_test_that_leaves_a_bus_open(pytester) -> None:
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*test left simtime bus(es) open*leaky*"])
     assert "leaky" not in open_channels()
+
+
+def test_exact_filters_drop_frames_at_delivery_and_filter_frames_already_waiting(clock) -> None:
+    with can.Bus(interface="simtime", channel="t-accept", clock=clock) as tx, \
+            can.Bus(interface="simtime", channel="t-accept", clock=clock) as rx:
+        tx.send(_msg(0x050))
+        tx.send(_msg(0x100))
+        rx.set_filters([{"can_id": 0x100, "can_mask": 0x7FF, "extended": False}])
+        assert [m.arbitration_id for m in rx.queue] == [0x100]      # the waiting 0x050 is gone
+        tx.send(_msg(0x050))
+        tx.send(can.Message(arbitration_id=0x100, data=b"", is_extended_id=True))
+        tx.send(_msg(0x100))
+        assert rx.pending == 2      # neither 0x050 nor the extended 0x100 was queued
+        rx.set_filters(None)
+        tx.send(_msg(0x050))
+        assert rx.pending == 3
+
+
+def test_on_pending_fires_once_per_empty_to_waiting_transition(clock) -> None:
+    with can.Bus(interface="simtime", channel="t-wake", clock=clock) as tx, \
+            can.Bus(interface="simtime", channel="t-wake", clock=clock) as rx:
+        wakes = []
+        rx.on_pending = lambda: wakes.append(rx.pending)
+        tx.send(_msg(0x1))
+        tx.send(_msg(0x2))
+        assert wakes == [1]
+        rx.recv_nowait()
+        rx.recv_nowait()
+        tx.send(_msg(0x3))
+        assert wakes == [1, 1]
