@@ -75,7 +75,7 @@ class _StatsView(Mapping[str, MessageStats]):
 
 
 class _Series:
-    """Values of one role; its times are those of its message (shared, see ``_Times``)."""
+    """Values of one role; its times are those of its message (shared, see ``_Track``)."""
 
     __slots__ = ("times", "v", "states", "index")
 
@@ -84,6 +84,79 @@ class _Series:
         self.v = array("d")
         self.states = states
         self.index = {state: float(i) for i, state in enumerate(states)}
+
+
+class _Track:
+    """One message as the monitor follows it: arrival times, and decoded frames not yet
+    spread into their roles' series.
+
+    The hot path appends one reference per frame (the codec's cached role dict, or
+    None for a frame whose values are not to be trusted); :meth:`flush` turns a batch
+    into per-role values with list comprehensions, much cheaper than a Python loop
+    over every role of every frame.  Batches are bounded, so memory is too.
+    """
+
+    __slots__ = ("codec", "name", "receiver", "times", "rows", "slots", "clean")
+
+    def __init__(self, codec_msg, receiver: E2EReceiver | None, times: array,
+                 slots: tuple[tuple[str, array, dict[str, float] | None], ...], keep_traces: bool) -> None:
+        self.codec = codec_msg
+        self.name = codec_msg.name
+        self.receiver = receiver
+        self.times = times
+        self.slots = slots
+        #: Pending frames; None when traces are off or the message carries no roles.
+        self.rows: list[Mapping[str, object] | None] | None = [] if (slots and keep_traces) else None
+        self.clean = True   # no None row in the pending batch
+
+    def flush(self) -> None:
+        rows = self.rows
+        if not rows:
+            return
+        for role, values, index in self.slots:
+            if self.clean:
+                if index is None:
+                    values.extend([row[role] for row in rows])  # type: ignore[index]
+                else:
+                    get = index.get
+                    values.extend([get(row[role], -1.0) for row in rows])  # type: ignore[index, arg-type]
+                continue
+            # A corrupted or undecodable frame holds the role's last good value.
+            last = values[-1] if values else float("nan")
+            out = []
+            for row in rows:
+                if row is not None:
+                    value = row[role]
+                    last = value if index is None else index.get(value, -1.0)  # type: ignore[assignment, arg-type]
+                out.append(last)
+            values.extend(out)
+        rows.clear()
+        self.clean = True
+
+
+class _LatestView(Mapping[str, object]):
+    """The last good value of each role, read from the last good frame of its message."""
+
+    def __init__(self, last_roles: dict[str, Mapping[str, object]], message_of: dict[str, str]) -> None:
+        self._last_roles = last_roles
+        self._message_of = message_of
+
+    def __getitem__(self, role: str) -> object:
+        roles = self._last_roles.get(self._message_of.get(role, ""))
+        if roles is None or role not in roles:
+            raise KeyError(role)
+        return roles[role]
+
+    def __iter__(self) -> Iterator[str]:
+        for roles in list(self._last_roles.values()):
+            yield from roles
+
+    def __len__(self) -> int:
+        return sum(len(roles) for roles in self._last_roles.values())
+
+
+#: Frames per message held before they are spread into role series.
+FLUSH_FRAMES = 2048
 
 
 class BusMonitor:
@@ -95,27 +168,30 @@ class BusMonitor:
         self.unknown_frames = 0
         self.decode_errors = 0
         self.unknown_ids: dict[int, int] = {}
-        self.latest: dict[str, object] = {}
         self.stats = _StatsView(self)
         self._times: dict[str, array] = {}
         self._e2e_errors: dict[str, int] = {}
         self._last_valid: dict[str, float] = {}
+        self._last_roles: dict[str, Mapping[str, object]] = {}
         self._series: dict[str, _Series] = {}
-        self._receivers: dict[str, E2EReceiver] = {}
-        self._handlers: dict[tuple[int, bool], tuple] = {}
+        self._tracks: dict[str, _Track] = {}
+        self._handlers: dict[tuple[int, bool], _Track] = {}
+        message_of: dict[str, str] = {}
         for codec_msg in codec.by_name.values():
             receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
-            if receiver is not None:
-                self._receivers[codec_msg.name] = receiver
             times = self._times[codec_msg.name] = array("d")
             self._e2e_errors[codec_msg.name] = 0
             slots = []
             for slot in codec_msg.slots:
                 series = _Series(times, codec.signal_map.roles[slot.role].role.states)
                 self._series[slot.role] = series
+                message_of[slot.role] = codec_msg.name
                 slots.append((slot.role, series.v, series.index if series.states else None))
-            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = (
-                codec_msg, tuple(slots), receiver, times)
+            track = _Track(codec_msg, receiver, times, tuple(slots), keep_traces)
+            self._tracks[codec_msg.name] = track
+            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = track
+        #: Last good value of every role seen (read-only view).
+        self.latest: Mapping[str, object] = _LatestView(self._last_roles, message_of)
 
     @property
     def frames(self) -> int:
@@ -123,49 +199,46 @@ class BusMonitor:
         return sum(len(t) for t in self._times.values()) + self.unknown_frames
 
     def __call__(self, msg: can.Message) -> None:
-        entry = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
-        if entry is None:
+        track = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
+        if track is None:
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return
-        codec_msg, slots, receiver, times = entry
         t = msg.timestamp - self.epoch_s
-        times.append(t)
+        track.times.append(t)
         data = msg.data
+        rows = track.rows
         try:
-            roles, crc_ok = codec_msg.receive(data)
+            roles, crc_ok = track.codec.receive(data)
         except Exception as exc:  # cantools raises several types for malformed payloads
             self.decode_errors += 1
-            log.warning("cannot decode %s (0x%X) data=%s: %s", codec_msg.name, msg.arbitration_id,
+            log.warning("cannot decode %s (0x%X) data=%s: %s", track.name, msg.arbitration_id,
                         bytes(data).hex(), exc)
-            if slots and self.keep_traces:
-                # keep role traces aligned with their message's times: repeat the last values
-                for _, values, _ in slots:
-                    values.append(values[-1] if values else float("nan"))
+            if rows is not None:
+                rows.append(None)       # keep role traces aligned with their message's times
+                track.clean = False
             return
+        receiver = track.receiver
         if receiver is not None and receiver.check(data, crc_ok) is not None:
-            self._e2e_errors[codec_msg.name] += 1
+            self._e2e_errors[track.name] += 1
         if not crc_ok:
             # A corrupted payload's values are noise: the traces hold the last good ones,
             # as a receiver would (repeated or skipped counters still carry good data).
-            for _, values, _ in (slots if self.keep_traces else ()):
-                values.append(values[-1] if values else float("nan"))
+            if rows is not None:
+                rows.append(None)
+                track.clean = False
             return
-        self._last_valid[codec_msg.name] = t
-        if not slots:
-            return
-        latest = self.latest
-        if self.keep_traces:
-            for role, values, index in slots:
-                value = roles[role]
-                latest[role] = value
-                values.append(value if index is None else index.get(value, -1.0))
-        else:
-            for role, _, _ in slots:
-                latest[role] = roles[role]
+        name = track.name
+        self._last_valid[name] = t
+        self._last_roles[name] = roles
+        if rows is not None:
+            rows.append(roles)
+            if len(rows) >= FLUSH_FRAMES:
+                track.flush()
 
     def trace(self, role: str) -> tuple[np.ndarray, np.ndarray]:
         """Times (s) and values of a role; enumerated roles as indices into their states."""
+        self._tracks[self.codec.signal_map.roles[role].message].flush()
         series = self._series[role]
         n = len(series.v)
         return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
