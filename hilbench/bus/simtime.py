@@ -67,8 +67,13 @@ class SimTimeBus(can.BusABC):
         for peer in self._peers:
             if peer is self and not self._receive_own:
                 continue
-            if peer._filters is not None and not peer._accepts(msg):
-                continue
+            if peer._filters is not None:
+                accept = peer._accept
+                if accept is not None:
+                    if (msg.arbitration_id, msg.is_extended_id) not in accept:
+                        continue
+                elif not peer._matches_filters(msg):
+                    continue
             queue = peer.queue
             queue.append(msg)
             if len(queue) == 1 and peer.on_pending is not None:
