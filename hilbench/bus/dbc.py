@@ -11,6 +11,12 @@ from cantools.database.can import Database
 from ..errors import ConfigError
 from ..resources import dbc_dir
 
+#: Parsed databases by (resolved path, strict): (mtime_ns, size, database).  Parsing the
+#: bench DBC takes ~0.1 s, more than a short scenario's whole run; a suite loads it once
+#: per process and shares it read-only (hilbench never changes a loaded database).
+_LOADED: dict[tuple[str, bool], tuple[int, int, Database]] = {}
+
+
 def default_dbc_path() -> Path:
     """The bench's own DBC: ``dbc/hilbench.dbc`` in a checkout, or its installed copy."""
     return dbc_dir() / "hilbench.dbc"
@@ -27,6 +33,11 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, None, "no such DBC file")
+    stat = path.stat()
+    key = (str(path.resolve()), strict)
+    cached = _LOADED.get(key)
+    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        return cached[2]
     try:
         db = cantools.database.load_file(path, database_format="dbc", strict=strict)
     except Exception as exc:  # cantools raises ParseError, Error, ValueError...
@@ -38,4 +49,5 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
         raise ConfigError(path, entry, f"not a valid DBC: {reason}") from None
     if not db.messages:
         raise ConfigError(path, None, "DBC defines no messages")
+    _LOADED[key] = (stat.st_mtime_ns, stat.st_size, db)
     return db

@@ -147,3 +147,17 @@ def test_missing_file_and_empty_dbc_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no messages") as info:
         load_dbc(empty)
     assert str(empty) in str(info.value)
+
+
+def test_a_dbc_is_parsed_once_until_the_file_changes(tmp_path) -> None:
+    from hilbench.bus.dbc import default_dbc_path, load_dbc
+
+    copy = tmp_path / "bench.dbc"
+    text = default_dbc_path().read_text()
+    copy.write_text(text)
+    first = load_dbc(copy)
+    assert load_dbc(copy) is first
+    copy.write_text(text.replace("BMS_PackStatus", "BMS_PackState"))
+    changed = load_dbc(copy)
+    assert changed is not first
+    assert changed.get_message_by_name("BMS_PackState") is not None
