@@ -9,6 +9,7 @@ which is exactly what the compute unit must live with.  Numbers live in
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -38,10 +39,18 @@ class _Debounced:
         self.level = 0
         self._above_since: list[float | None] = [None] * (levels + 1)
         self._below_since: list[float | None] = [None] * (levels + 1)
+        # The target of the previous update: while it repeats and the level has
+        # reached it, every timer is already where the full update would put it.
+        self._last_target: int | None = None
 
     def update(self, target: int, now_s: float, debounce_s: float) -> int:
-        held = debounce_s - 1e-9
         level = self.level
+        if target == level and target == self._last_target:
+            # Settled (the usual case, nearly always at 0): the full pass below
+            # would neither move a timer nor the level, so skip its loops.
+            return level
+        self._last_target = target
+        held = debounce_s - 1e-9
         for k in range(1, len(self._above_since)):
             if target >= k:
                 self._below_since[k] = None
@@ -70,6 +79,26 @@ def _level(value: float, thresholds: list[float], rising: bool) -> int:
         if (value >= threshold) if rising else (value <= threshold):
             level = i + 1
     return level
+
+
+class _Check:
+    """One fault check: its level thresholds (WARNING, STOP_REQUEST, HARD_LIMIT) and debounce state."""
+
+    __slots__ = ("name", "thresholds", "rising", "debounced", "_first")
+
+    def __init__(self, name: str, thresholds: list[float], rising: bool, debounced: _Debounced) -> None:
+        self.name = name
+        self.thresholds = list(thresholds)
+        self.rising = rising
+        self.debounced = debounced
+        # The threshold a reading meets first: one short of it meets none.
+        self._first = min(thresholds, default=math.inf) if rising else max(thresholds, default=-math.inf)
+
+    def target(self, value: float) -> int:
+        """The level ``value`` asks for, as :func:`_level` (short-cut for the usual level 0)."""
+        if (value < self._first) if self.rising else (value > self._first):
+            return 0
+        return _level(value, self.thresholds, self.rising)
 
 
 def _ramp(x: float, zero_at: float, full_at: float) -> float:
@@ -122,7 +151,49 @@ class BmsNode(EmulatedNode):
             "over_temp_charge": [chem.charge_max_c + m for m in flt["over_temp_margin_c"]],
             "under_temp_charge": [chem.charge_min_c + m for m in flt["under_temp_margin_c"]],
         }
+        self._setup_sample_constants()
         self.sample()
+
+    def _setup_sample_constants(self) -> None:
+        """Everything ``sample`` needs that the parameters and the pack fix for good.
+
+        ``sample`` runs at 10 Hz for simulated hours, so the parameter-table
+        look-ups, chemistry limits and pack size are resolved once here (the
+        pack's chemistry and size never change, and ``params`` is read only at
+        construction).  Each value is the very expression ``sample`` used to
+        evaluate, so the results are unchanged to the last bit.
+        """
+        pack = self.pack
+        chem = pack.chemistry
+        lim = self.params["limits"]
+        flt = self.params["faults"]
+        band = lim["temp_derate_band_c"]
+        vband = lim["cell_voltage_derate_band_v"]
+        # (zero_at, full_at) of each derating ramp.
+        self._ramp_dis_cold = (chem.discharge_min_c, chem.discharge_min_c + band)
+        self._ramp_dis_hot = (chem.discharge_max_c, chem.discharge_max_c - band)
+        self._ramp_chg_cold = (chem.charge_min_c, chem.charge_min_c + band)
+        self._ramp_chg_hot = (chem.charge_max_c, chem.charge_max_c - band)
+        self._ramp_soc_dis = (lim["soc_cutoff_low_pct"], lim["soc_derate_low_pct"])
+        self._ramp_soc_chg = (100.0, lim["soc_derate_high_pct"])
+        self._ramp_v_dis = (chem.min_voltage_v, chem.min_voltage_v + vband)
+        self._ramp_v_chg = (chem.max_voltage_v, chem.max_voltage_v - vband)
+        self._capacity_as = pack.capacity_ah * 3600.0
+        # The first factor of the DCL/CCL products, evaluated first there as here.
+        self._dcl_full_a = lim["max_discharge_c_rate"] * pack.capacity_ah
+        self._ccl_full_a = lim["max_charge_c_rate"] * pack.capacity_ah
+        self._debounce_s = flt["debounce_s"]
+        self._over_current_factors = tuple(flt["over_current_factor"])
+        th = self._thresholds
+        self._checks = tuple(_Check(name, th[name], rising, self._faults[name]) for name, rising in (
+            ("cell_over_voltage", True), ("cell_under_voltage", False),
+            ("over_temp_discharge", True), ("under_temp_discharge", False),
+            ("over_temp_charge", True), ("under_temp_charge", False)))
+        self._over_current = self._faults["over_current"]
+        self._max_charge_voltage_v = chem.max_voltage_v * pack.series
+        self._chemistry_code = CHEMISTRY_CODES.get(chem.name, "NMC")
+        self._series = pack.series
+        self._min_limit_v = chem.min_voltage_v
 
     # -- measurement -------------------------------------------------------
     def _fault(self, role: str, value: float) -> float:
@@ -133,59 +204,58 @@ class BmsNode(EmulatedNode):
         """Take one set of measurements and update estimates, limits and fault levels."""
         now = self.clock.now
         pack = self.pack
-        chem = pack.chemistry
         current = pack.current_a * self._gain + self._offset_a + self._noise_a * float(self._rng.standard_normal())
-        current = self._fault("pack_current_a", current)
+        if self.sensor_faults:
+            current = self._fault("pack_current_a", current)
         dt = 0.0 if self._last_sample_s is None else now - self._last_sample_s
         self._last_sample_s = now
-        capacity_as = pack.capacity_ah * 3600.0
-        self.soc_estimate_pct = min(100.0, max(0.0, self.soc_estimate_pct - 100.0 * current * dt / capacity_as))
+        self.soc_estimate_pct = min(100.0, max(0.0, self.soc_estimate_pct - 100.0 * current * dt / self._capacity_as))
 
         cells = pack.cell_voltages_v
         temps = pack.cell_temps_c[:: self._sensor_stride]
         # What the ADCs deliver: 1 mV cell voltage resolution, sensors at the
         # bus resolution.  Quantising here also lets unchanged frames be reused.
-        self.cell_voltages_v = np.round(cells, 3)
-        self.sensor_temps_c = np.round(temps / self._temp_lsb_c) * self._temp_lsb_c
+        # (``np.rint`` is what ``np.round`` does for zero decimals, without its wrapper.)
+        self.cell_voltages_v = cells.round(3)
+        lsb_c = self._temp_lsb_c
+        self.sensor_temps_c = np.rint(temps / lsb_c) * lsb_c
         self._voltage_list = self.cell_voltages_v.tolist()
         self._temp_list = self.sensor_temps_c.tolist()
-        v_min = self._fault("min_cell_voltage_v", float(cells.min()))
-        v_max = self._fault("max_cell_voltage_v", float(cells.max()))
-        t_min = self._fault("min_cell_temp_c", float(temps.min()))
-        t_max = self._fault("max_cell_temp_c", float(temps.max()))
-        pack_v = self._fault("pack_voltage_v", float(cells.sum()))
-        soc = self._fault("soc_pct", self.soc_estimate_pct)
+        v_min = float(cells.min())
+        v_max = float(cells.max())
+        t_min = float(temps.min())
+        t_max = float(temps.max())
+        pack_v = pack.pack_voltage_v   # the pack's own float(cells.sum())
+        soc = self.soc_estimate_pct
+        if self.sensor_faults:   # in the order the roles have always been offered to faults
+            fault = self._fault
+            v_min = fault("min_cell_voltage_v", v_min)
+            v_max = fault("max_cell_voltage_v", v_max)
+            t_min = fault("min_cell_temp_c", t_min)
+            t_max = fault("max_cell_temp_c", t_max)
+            pack_v = fault("pack_voltage_v", pack_v)
+            soc = fault("soc_pct", soc)
 
-        lim = self.params["limits"]
-        band = lim["temp_derate_band_c"]
-        vband = lim["cell_voltage_derate_band_v"]
-        f_temp_dis = min(_ramp(t_min, chem.discharge_min_c, chem.discharge_min_c + band),
-                         _ramp(t_max, chem.discharge_max_c, chem.discharge_max_c - band))
-        f_temp_chg = min(_ramp(t_min, chem.charge_min_c, chem.charge_min_c + band),
-                         _ramp(t_max, chem.charge_max_c, chem.charge_max_c - band))
-        f_soc_dis = _ramp(soc, lim["soc_cutoff_low_pct"], lim["soc_derate_low_pct"])
-        f_soc_chg = _ramp(soc, 100.0, lim["soc_derate_high_pct"])
-        f_v_dis = _ramp(v_min, chem.min_voltage_v, chem.min_voltage_v + vband)
-        f_v_chg = _ramp(v_max, chem.max_voltage_v, chem.max_voltage_v - vband)
-        dcl = lim["max_discharge_c_rate"] * pack.capacity_ah * f_temp_dis * f_soc_dis * f_v_dis
-        ccl = lim["max_charge_c_rate"] * pack.capacity_ah * f_temp_chg * f_soc_chg * f_v_chg
+        f_temp_dis = min(_ramp(t_min, *self._ramp_dis_cold), _ramp(t_max, *self._ramp_dis_hot))
+        f_temp_chg = min(_ramp(t_min, *self._ramp_chg_cold), _ramp(t_max, *self._ramp_chg_hot))
+        f_soc_dis = _ramp(soc, *self._ramp_soc_dis)
+        f_soc_chg = _ramp(soc, *self._ramp_soc_chg)
+        f_v_dis = _ramp(v_min, *self._ramp_v_dis)
+        f_v_chg = _ramp(v_max, *self._ramp_v_chg)
+        dcl = self._dcl_full_a * f_temp_dis * f_soc_dis * f_v_dis
+        ccl = self._ccl_full_a * f_temp_chg * f_soc_chg * f_v_chg
 
-        flt = self.params["faults"]
-        deb = flt["debounce_s"]
+        deb = self._debounce_s
         charging = current < 0
-        th = self._thresholds
-        targets = {
-            "cell_over_voltage": _level(v_max, th["cell_over_voltage"], True),
-            "cell_under_voltage": _level(v_min, th["cell_under_voltage"], False),
-            "over_temp_discharge": _level(t_max, th["over_temp_discharge"], True),
-            "under_temp_discharge": _level(t_min, th["under_temp_discharge"], False),
-            "over_temp_charge": _level(t_max, th["over_temp_charge"], True) if charging else 0,
-            "under_temp_charge": _level(t_min, th["under_temp_charge"], False) if charging else 0,
-            "over_current": _level(abs(current), [f * max(ccl if charging else dcl, 1.0)
-                                                  for f in flt["over_current_factor"]], True),
-        }
-        levels = {name: self._faults[name].update(target, now, deb) for name, target in targets.items()}
-        worst = max(levels.values())
+        # Readings per check, in the order of ``self._checks``; the charge-window
+        # checks only count while charging.
+        readings = (v_max, v_min, t_max, t_min, t_max if charging else None, t_min if charging else None)
+        levels = [check.debounced.update(0 if reading is None else check.target(reading), now, deb)
+                  for check, reading in zip(self._checks, readings)]
+        oc_limit = max(ccl if charging else dcl, 1.0)
+        levels.append(self._over_current.update(
+            _level(abs(current), [f * oc_limit for f in self._over_current_factors], True), now, deb))
+        worst = max(levels)
         if worst >= 3:
             self.contactor_closed = False   # hard limit: open contactors; stays open until reset
         if not self.contactor_closed:
@@ -199,14 +269,15 @@ class BmsNode(EmulatedNode):
             "min_cell_voltage_v": v_min, "max_cell_voltage_v": v_max,
             "min_cell_temp_c": t_min, "max_cell_temp_c": t_max,
             "discharge_current_limit_a": dcl, "charge_current_limit_a": ccl,
-            "max_charge_voltage_v": chem.max_voltage_v * pack.series,
+            "max_charge_voltage_v": self._max_charge_voltage_v,
             "bms_fault_level": FAULT_LEVELS[worst],
-            "chemistry": CHEMISTRY_CODES.get(chem.name, "NMC"),
-            "cells_in_series": pack.series,
-            "cell_voltage_min_limit_v": chem.min_voltage_v,
+            "chemistry": self._chemistry_code,
+            "cells_in_series": self._series,
+            "cell_voltage_min_limit_v": self._min_limit_v,
         })
-        for name, level in levels.items():
-            values[name] = FAULT_LEVELS[level]
+        for check, level in zip(self._checks, levels):
+            values[check.name] = FAULT_LEVELS[level]
+        values["over_current"] = FAULT_LEVELS[levels[-1]]
         # Published at the bus resolution, as the BMS's transmit buffer holds them; the
         # estimate itself keeps full precision.  Repeated frames then encode from cache.
         quantize(values, self._lsb)

@@ -135,10 +135,12 @@ class Evse:
             raise ValueError(f"phases must be 1 or 3, got {phases!r}")
         self._phases = phases
         self._max_current_a = 0.0
+        self._cable_ohm: float | None = None
+        self._cable_rating_a: float | None = None
+        self._set_cable(None)
         self.set_max_current_a(max_current_a)
         pp_resistor_to_current_a(cable_resistor_ohm)  # validate now, not at plug-in
         self._default_cable_ohm = float(cable_resistor_ohm)
-        self._cable_ohm: float | None = None
         self._vehicle_ready = False
         self._ventilation = False
         self._fault: EvseFault | None = None
@@ -153,11 +155,11 @@ class Evse:
         """
         ohm = self._default_cable_ohm if cable_resistor_ohm is None else float(cable_resistor_ohm)
         pp_resistor_to_current_a(ohm)
-        self._cable_ohm = ohm
+        self._set_cable(ohm)
 
     def unplug(self) -> None:
         """Pull the cable: state A, no current, vehicle readiness forgotten."""
-        self._cable_ohm = None
+        self._set_cable(None)
         self._vehicle_ready = False
         self._ventilation = False
 
@@ -181,6 +183,31 @@ class Evse:
         """
         current_to_pwm_duty_pct(current_a)
         self._max_current_a = float(current_a)
+        self._update_pilot()
+
+    def _set_cable(self, ohm: float | None) -> None:
+        """Plug (a validated resistor) or unplug, and read the cable's rating once.
+
+        The charger and the OBC node read the rating, duty and advertised current
+        every 100 ms; they change only here and in :meth:`set_max_current_a`, so
+        they are worked out then instead of per read (the PP look-up takes a log).
+        """
+        self._cable_ohm = ohm
+        self._cable_rating_a = None if ohm is None else pp_resistor_to_current_a(ohm)
+        self._update_pilot()
+
+    def _update_pilot(self) -> None:
+        """Duty, advertised current and available current that apply while plugged in and healthy."""
+        rating = self._cable_rating_a
+        if rating is None:
+            self._healthy_duty_pct: float | None = None
+            self._healthy_pilot_a = 0.0
+            self._healthy_available_a = 0.0
+            return
+        duty = current_to_pwm_duty_pct(min(self._max_current_a, rating))
+        self._healthy_duty_pct = duty
+        self._healthy_pilot_a = pwm_duty_to_current_a(duty)
+        self._healthy_available_a = min(self._healthy_pilot_a, rating)
 
     # --- what the vehicle reads ---------------------------------------------
 
@@ -214,31 +241,34 @@ class Evse:
         return self.cp_state.pilot_voltage_v
 
     @property
+    def charging_allowed(self) -> bool:
+        """``cp_state.charging_allowed`` without building the state: C or D, i.e. healthy,
+        plugged in and the vehicle ready."""
+        return self._fault is None and self._cable_ohm is not None and self._vehicle_ready
+
+    @property
     def cable_rating_a(self) -> float | None:
         """Rating of the plugged cable from its PP resistor, or ``None`` when unplugged."""
-        return None if self._cable_ohm is None else pp_resistor_to_current_a(self._cable_ohm)
+        return self._cable_rating_a
 
     @property
     def pwm_duty_pct(self) -> float | None:
         """Pilot duty while connected and healthy; ``None`` when the pilot is a steady level."""
         if self._cable_ohm is None or self._fault is not None:
             return None
-        rating = pp_resistor_to_current_a(self._cable_ohm)
-        return current_to_pwm_duty_pct(min(self._max_current_a, rating))
+        return self._healthy_duty_pct
 
     @property
     def pilot_current_a(self) -> float:
         """Current per phase advertised by the pilot duty, A (0 without PWM)."""
-        duty = self.pwm_duty_pct
-        return 0.0 if duty is None else pwm_duty_to_current_a(duty)
+        if self._cable_ohm is None or self._fault is not None:
+            return 0.0
+        return self._healthy_pilot_a
 
     @property
     def available_current_a(self) -> float:
         """AC current per phase the vehicle may draw now: 0 unless in state C or D."""
-        if not self.cp_state.charging_allowed:
-            return 0.0
-        rating = self.cable_rating_a or 0.0
-        return min(self.pilot_current_a, rating)
+        return self._healthy_available_a if self.charging_allowed else 0.0
 
 
 class OnBoardCharger:
@@ -313,16 +343,18 @@ class OnBoardCharger:
         Raises:
             ValueError: a non-finite argument or ``dt_s`` <= 0.
         """
-        for name, value in (("dt_s", dt_s), ("pack_voltage_v", pack_voltage_v),
-                            ("max_voltage_v", max_voltage_v), ("ccl_a", ccl_a)):
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value!r}")
+        isfinite = math.isfinite
+        if not (isfinite(dt_s) and isfinite(pack_voltage_v) and isfinite(max_voltage_v) and isfinite(ccl_a)):
+            for name, value in (("dt_s", dt_s), ("pack_voltage_v", pack_voltage_v),
+                                ("max_voltage_v", max_voltage_v), ("ccl_a", ccl_a)):
+                if not isfinite(value):
+                    raise ValueError(f"{name} must be finite, got {value!r}")
         if dt_s <= 0.0:
             raise ValueError(f"dt_s must be > 0, got {dt_s!r}")
         return self._step(float(dt_s), float(pack_voltage_v), float(max_voltage_v), float(ccl_a))
 
     def _step(self, dt: float, pack_v: float, max_v: float, ccl_a: float) -> float:
-        active = self.enabled and self.evse.cp_state.charging_allowed and pack_v > 0.0
+        active = self.enabled and self.evse.charging_allowed and pack_v > 0.0
         if not active:
             self._set_output(0.0, pack_v, ChargeMode.OFF)
             return 0.0

@@ -97,6 +97,16 @@ class PackSnapshot:
     equivalent_full_cycles: float
 
 
+def _sum_rows(a: FloatArray) -> FloatArray:
+    """``a.sum(axis=0)`` of the (RC pairs, cells) state.
+
+    numpy reduces over the leading axis by adding the rows one after the other,
+    so for the usual two RC pairs a single add gives the same bits at half the
+    cost of the reduction machinery.
+    """
+    return a[0] + a[1] if len(a) == 2 else a.sum(axis=0)
+
+
 def _finite(name: str, value: float) -> float:
     x = float(value)
     if not math.isfinite(x):
@@ -189,7 +199,9 @@ class Pack:
         self._r0_base = chem.r0_ohm * r_scale
         k = len(chem.rc_r_ohm)
         self._rc_r_base = np.asarray(chem.rc_r_ohm, dtype=np.float64).reshape(k, 1) * r_scale
-        self._rc_tau = np.asarray(chem.rc_tau_s, dtype=np.float64).reshape(k, 1)
+        # Full (k, n) rather than (k, 1): the per-step products with the RC state
+        # then need no broadcasting, which costs numpy twice the time of the arithmetic.
+        self._rc_tau = np.repeat(np.asarray(chem.rc_tau_s, dtype=np.float64).reshape(k, 1), n, axis=1)
         self._cap_as = self._cap_ah * 3600.0
 
         heat_cap = chem.thermal_mass_j_per_k
@@ -211,12 +223,14 @@ class Pack:
         self._discharge_ah = 0.0
         self._charge_ah = 0.0
         self._energy_wh = 0.0
+        self._entropic_v_per_k = chem.entropic_v_per_k
         self._cache_dt = math.nan
-        self._rc_decay = np.ones((k, 1))
+        self._rc_decay = np.ones((k, n))
+        self._rc_gain = np.zeros((k, n))
         self._th_decay = np.ones(n)
         self._tdep_until = 0.0
         self._refresh_temperature_terms()
-        self._update_voltages(0.0, self._factor)
+        self._update_voltages(0.0)
 
     @classmethod
     def from_config(
@@ -254,25 +268,34 @@ class Pack:
         self._step(dt, current)
 
     def _step(self, dt: float, current: float) -> None:
+        # Runs at 10-100 Hz for hours: every numpy call on these short arrays costs
+        # about as much as its arithmetic, so calls are kept few (constants per dt
+        # cached, clipping done in place).  Each expression is evaluated in the
+        # same order as the model equations above, so results are bit for bit
+        # those of the plain formulation.
         if dt != self._cache_dt:
             self._rc_decay = np.exp(-dt / self._rc_tau)
+            self._rc_gain = 1.0 - self._rc_decay
             self._th_decay = np.exp(-(self._g_amb + self._g_cool) * dt / self._heat_cap_j_per_k)
             self._cache_dt = dt
         i = current / self._parallel
         temp = self._temp_c
         if self._elapsed_s >= self._tdep_until:
             self._refresh_temperature_terms()
-        factor = self._factor
 
-        self._soc = np.clip(self._soc - (i * dt) / self._usable_as, 0.0, 1.0)
+        # np.clip(soc, 0, 1) without its Python wrapper (same values: SOC is never -0.0).
+        soc = self._soc - (i * dt) / self._usable_as
+        np.maximum(soc, 0.0, out=soc)
+        np.minimum(soc, 1.0, out=soc)
+        self._soc = soc
 
         rc_r = self._rc_r
-        a = self._rc_decay
-        self._v_rc = a * self._v_rc + (1.0 - a) * (rc_r * i)
+        v_rc = self._rc_decay * self._v_rc + self._rc_gain * (rc_r * i)
+        self._v_rc = v_rc
 
         heat = (i * i) * self._r0
-        if self._v_rc.shape[0]:
-            heat = heat + (self._v_rc * self._v_rc / rc_r).sum(axis=0)
+        if v_rc.shape[0]:
+            heat += _sum_rows(v_rc * v_rc / rc_r)
         self._heat_w = float(heat.sum()) * self._parallel
 
         if self._isothermal:
@@ -285,7 +308,7 @@ class Pack:
                 t_eq = (self._g_amb * self._ambient_c + g_cool * self._coolant_c + heat) / (self._g_amb + g_cool)
             self._temp_c = t_eq + (temp - t_eq) * self._th_decay
 
-        self._update_voltages(i, factor)
+        self._update_voltages(i)
         self._current_a = current
         self._elapsed_s += dt
         if current > 0.0:
@@ -309,17 +332,18 @@ class Pack:
         self._usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)
         self._tdep_until = self._elapsed_s + self.TEMPERATURE_REFRESH_S
 
-    def _update_voltages(self, i: float, factor: FloatArray) -> None:
+    def _update_voltages(self, i: float) -> None:
         ocv = np.interp(self._soc, self._ocv_soc, self._ocv_v)
-        ocv += self._chem.entropic_v_per_k * (self._temp_c - REFERENCE_TEMP_C)
+        ocv += self._entropic_v_per_k * (self._temp_c - REFERENCE_TEMP_C)
         v = ocv - i * self._r0
         if self._v_rc.shape[0]:
-            v -= self._v_rc.sum(axis=0)
-        v.flags.writeable = False
+            v -= _sum_rows(self._v_rc)
+        # setflags: the same as ``flags.writeable = False`` without building a flags object.
+        v.setflags(write=False)
         self._cell_v = v
         self._pack_voltage_v = float(v.sum())
-        for arr in (self._soc, self._temp_c):
-            arr.flags.writeable = False
+        self._soc.setflags(write=False)
+        self._temp_c.setflags(write=False)
 
     # --- scenario setters ---------------------------------------------------
 
@@ -356,7 +380,7 @@ class Pack:
         arr.flags.writeable = False
         self._temp_c = arr
         self._refresh_temperature_terms()
-        self._update_voltages(self._current_a / self._parallel, self._factor)
+        self._update_voltages(self._current_a / self._parallel)
 
     # --- read-only state ----------------------------------------------------
 
