@@ -11,6 +11,7 @@ from __future__ import annotations
 import can
 
 from ..bus.codec import BenchCodec, quantize
+from ..bus.e2e import E2EReceiver
 from ..bus.port import BusPort
 from ..clock import Clock
 from ..plant.evse import Evse, OnBoardCharger
@@ -35,6 +36,9 @@ class ObcNode(EmulatedNode):
         self._lsb = codec.resolutions(("pilot_duty_pct", "evse_max_current_a", "charge_current_a", "charge_power_w"))
         ccl = codec.signal_map.binding("charge_current_limit_a")
         self._limits_codec = codec.message(ccl.message) if ccl else None
+        # Like any receiver of a protected message, the charger uses only frames that pass E2E.
+        self._limits_e2e = (E2EReceiver(self._limits_codec.e2e_base)
+                            if self._limits_codec is not None and self._limits_codec.e2e_base is not None else None)
         if self._limits_codec is not None:
             port.subscribe(self._limits_codec.frame_id, self._on_limits,
                            extended=self._limits_codec.is_extended_id)
@@ -42,9 +46,11 @@ class ObcNode(EmulatedNode):
 
     def _on_limits(self, msg: can.Message) -> None:
         try:
-            roles = self._limits_codec.decode_roles(msg.data)  # type: ignore[union-attr]
+            roles, crc_ok = self._limits_codec.receive(msg.data)  # type: ignore[union-attr]
         except Exception:
             return  # counted by the bus monitor; a charger ignores a frame it cannot read
+        if self._limits_e2e is not None and self._limits_e2e.check(msg.data, crc_ok) is not None:
+            return  # corrupted, repeated or out of sequence: keep the last good limits
         self.ccl_a = float(roles.get("charge_current_limit_a", 0.0))  # type: ignore[arg-type]
         if "max_charge_voltage_v" in roles:
             self.max_charge_voltage_v = float(roles["max_charge_voltage_v"])  # type: ignore[arg-type]

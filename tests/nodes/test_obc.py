@@ -83,3 +83,25 @@ def test_no_charge_before_the_bms_has_ever_spoken(make_bench) -> None:
     assert bench.monitor.latest["cp_state"] == "C"
     assert bench.obc.granted_ccl_a == 0.0
     assert bench.charger.dc_current_a == 0.0
+
+
+def test_charger_ignores_limit_frames_that_fail_the_e2e_check(make_bench) -> None:
+    bench = make_bench(plugged_in=True, soc_pct=50.0)
+    bench.run_for(5.0)
+    good = bench.obc.ccl_a
+    assert good > 0
+    limits = bench.signal_map.binding("charge_current_limit_a").message
+    forger = bench.codec.fresh_sender(limits)
+
+    def corrupt(name, msg):
+        if name != limits:
+            return msg
+        fake = bytearray(forger.encode({**bench.bms.values, "charge_current_limit_a": good / 2}).data)
+        fake[0] ^= 0xFF                      # the CRC no longer matches: a corrupted frame
+        msg.data = fake
+        return msg
+
+    bench.bms.tx_filters.append(corrupt)
+    bench.run_for(1.0)
+    assert bench.monitor.e2e_errors > 0
+    assert bench.obc.ccl_a == good           # the forged half limit was never used
