@@ -31,6 +31,10 @@ class ConfigError(HilbenchError, ValueError):
             where = f"{where}: {entry}"
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):
+        # Cross process boundaries whole (``hilbench run -j`` runs scenarios in workers).
+        return type(self), (self.file, self.entry, self.reason)
+
 
 class BusError(HilbenchError, OSError):
     """A bus could not be opened, or failed while the bench was running."""

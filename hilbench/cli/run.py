@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import textwrap
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..bus.open import BusConfig
 from ..bus.recorder import count_frames
 from ..errors import ConfigError
-from ..scenarios import RunOptions, ScenarioResult, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, discover, load_scenario,
+                         run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details
 from .progress import ProgressBar
 
@@ -34,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
                    help="a real ECU provides this node's frames, so the bench does not emulate it "
                         "(bms, vcu, obc, cu; repeatable)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="run N scenarios at once, each in its own process (0: one per CPU); "
+                        "verdicts and recordings are the same as run one by one")
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one testcase per scenario)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write an HTML report (index.html and one PNG of traces per scenario) into DIR")
@@ -65,19 +72,21 @@ def run(args: argparse.Namespace) -> int:
         from ..scenarios.report import HtmlReport
 
         html = HtmlReport(args.report)   # refuses an unwritable folder before anything runs
+    if args.jobs < 0:
+        raise ConfigError(None, "--jobs", f"must be >= 0, got {args.jobs}")
+    jobs = args.jobs or os.cpu_count() or 1
+    plans = []
+    for index, scenario in enumerate(scenarios, start=1):
+        record = _record_path(args.record, scenario.name, index, len(scenarios) > 1)
+        plans.append((scenario, RunOptions(seed=args.seed, bus=BusConfig(args.interface, args.channel, args.bitrate),
+                                           dbc=args.dbc, signal_map=args.signal_map, record=record,
+                                           dut_defect=args.dut_defect, emulate=emulate)))
+    if jobs > 1 and args.interface != "simtime":
+        raise ConfigError(None, "--jobs", f"scenarios share the {args.interface!r} bus; run them one at a time")
     results = []
-    for scenario in scenarios:
-        record = _record_path(args.record, scenario.name, len(results) + 1, len(scenarios) > 1)
-        options = RunOptions(seed=args.seed, bus=BusConfig(args.interface, args.channel, args.bitrate),
-                             dbc=args.dbc, signal_map=args.signal_map, record=record, dut_defect=args.dut_defect,
-                             emulate=emulate)
-        bar = ProgressBar(scenario.name)
-        try:
-            result = run_scenario(scenario, options, progress=bar)
-        finally:
-            bar.close()
+    for result in _run_all(plans, jobs):
         results.append(result)
-        _print_result(result, record)
+        _print_result(result, result.record)
         if html is not None:
             html.add(result)
         result.traces = None   # plotted; a suite's traces need not all stay in memory
@@ -90,6 +99,30 @@ def run(args: argparse.Namespace) -> int:
     if html is not None:
         print(f"HTML report: {html.write()}")
     return 1 if failed else 0
+
+
+def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[ScenarioResult]:
+    """Results in the order given; with ``jobs`` > 1 the scenarios run in worker processes.
+
+    Each scenario runs on its own simulated bus and clock, so running several at
+    once changes nothing but the wall time.
+    """
+    if jobs <= 1 or len(plans) <= 1:
+        for scenario, options in plans:
+            bar = ProgressBar(scenario.name)
+            try:
+                yield run_scenario(scenario, options, progress=bar)
+            finally:
+                bar.close()
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+        futures = [pool.submit(run_scenario, scenario, options) for scenario, options in plans]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _print_result(result: ScenarioResult, record: Path | None) -> None:

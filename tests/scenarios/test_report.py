@@ -229,3 +229,25 @@ def test_robustness_reads_with_sign_and_unit() -> None:
     assert fmt_robustness(CheckResult(check, False, -12.5, "")) == "-12.5 W"
     assert fmt_robustness(CheckResult(check, False, float("-inf"), "")) == "-inf"
     assert fmt_robustness(CheckResult(check, True, None, "")) == "n/a"
+
+
+def test_the_cli_runs_scenarios_in_parallel_with_the_same_verdicts_and_recordings(files, tmp_path: Path,
+                                                                                  capsys) -> None:
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    serial.mkdir()
+    parallel.mkdir()
+    args = ["run", str(files[0].parent), "--dut-defect", "ignore_gear"]
+    assert main([*args, "--record", str(serial / "r.log")]) == 1
+    out_serial = capsys.readouterr().out
+    assert main([*args, "-j", "2", "--record", str(parallel / "r.log")]) == 1
+    out_parallel = capsys.readouterr().out
+    assert out_parallel.replace(str(parallel), "") == out_serial.replace(str(serial), "")
+    names = sorted(p.name for p in serial.iterdir())
+    assert len(names) == 2 and names == sorted(p.name for p in parallel.iterdir())
+    for name in names:
+        assert (serial / name).read_bytes() == (parallel / name).read_bytes()
+
+
+def test_the_cli_refuses_a_negative_job_count(files, capsys) -> None:
+    assert main(["run", str(files[0]), "-j", "-1"]) == 2
+    assert "--jobs: must be >= 0" in capsys.readouterr().err
