@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,13 @@ from .compute.supervisor import DEFECTS, Observation, State, Supervisor, thermal
 from .compute.unit import ComputeUnit
 
 _LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
+# The tick runs ten times per simulated second for hours: it reads these module
+# constants rather than looking enum members, names and properties up each time.
+_RUNNING, _DERATED, _SAFE_STOP = State.RUNNING, State.DERATED, State.SAFE_STOP
+_STATE_NAMES: tuple[str, ...] = tuple(s.name for s in State)           # indexed by State
+_LEVEL_NAMES: tuple[str, ...] = tuple(lv.name for lv in PowerLevel)    # indexed by PowerLevel
+_LEVEL_COMPUTES: tuple[bool, ...] = tuple(lv.computes for lv in PowerLevel)
+_P100, _OFF = PowerLevel.P100, PowerLevel.OFF
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
@@ -66,28 +73,33 @@ class ComputeEmulator(FrameSource):
         self.e2e_errors = 0
         self.decode_errors = 0
         self._last_valid_s: dict[str, float] = {}
-        self._group_of: dict[str, str] = {}
-        self._names_of: dict[str, tuple[str, ...]] = {}
         self._receivers: dict[str, E2EReceiver] = {}
-        self._rx: dict[tuple[int, bool], MessageCodec] = {}
+        group_of: dict[str, str] = {}
         for producer in _INPUT_PRODUCERS:
             for name in codec.signal_map.messages_of(producer):
                 msg_codec = codec.message(name)
                 if not msg_codec.slots:
                     continue  # per-cell detail: the compute unit does not need it
-                self._group_of[name] = producer
-                self._rx[(msg_codec.frame_id, msg_codec.is_extended_id)] = msg_codec
-                if msg_codec.e2e_base is not None:
-                    self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
-                port.subscribe(msg_codec.frame_id, self._on_frame, extended=msg_codec.is_extended_id)
+                group_of[name] = producer
+                receiver = self._receivers.get(name)
+                if receiver is None and msg_codec.e2e_base is not None:
+                    receiver = self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
+                port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver),
+                               extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self._receivers.values())
+        # The roles dict each message last brought into ``inputs`` (see observe); None when two
+        # input messages carry the same role, where the order of every merge matters.
+        input_roles = [slot.role for name in group_of for slot in codec.message(name).slots]
+        self._merged: dict[str, dict[str, object]] | None = {} if len(input_roles) == len(set(input_roles)) else None
+        #: The names of the messages of each producer the unit consumes, for the freshness checks.
+        self._names_of: dict[str, tuple[str, ...]] = {
+            producer: tuple(n for n, g in group_of.items() if g == producer) for producer in _INPUT_PRODUCERS}
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
         self._started = False
         self.last_decision = None
-        self._window_ticks = max(1, round(1.0 / tick_s))
-        self._token_window: deque[int] = deque()
+        self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
 
     @classmethod
     def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
@@ -138,28 +150,39 @@ class ComputeEmulator(FrameSource):
         return cls(codec, port, clock, unit, supervisor, tick_s=tick_s)
 
     # -- receiving -------------------------------------------------------------
-    def _on_frame(self, msg: can.Message) -> None:
-        codec_msg = self._rx[(msg.arbitration_id, msg.is_extended_id)]
-        try:
-            roles, crc_ok = codec_msg.receive(msg.data)
-        except Exception:
-            self.decode_errors += 1
-            return
-        receiver = self._receivers.get(codec_msg.name)
-        if receiver is not None and receiver.check(msg.data, crc_ok) is not None:
-            self.e2e_errors += 1
-            return  # a frame that fails E2E is never used
-        self._latest_by_message[codec_msg.name] = roles   # merged into inputs at the next tick
-        # Arrival time as the frame says, but never later than now: an adapter whose clock
-        # runs ahead must not make stale data look fresh.
-        self._last_valid_s[codec_msg.name] = min(msg.timestamp - self.clock.epoch_s, self.clock.now)
+    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None) -> Callable[[can.Message], None]:
+        """The port handler for one input message.
 
-    def _fresh(self, producer: str, now: float) -> bool:
-        """Every message of ``producer`` the unit consumes was received valid within the timeout."""
-        names = self._names_of.get(producer)
-        if names is None:
-            names = self._names_of[producer] = tuple(n for n, g in self._group_of.items() if g == producer)
-        oldest = now - self.supervisor.params.stale_after_s
+        Each message gets its own handler with its codec, E2E receiver and name
+        bound, so a frame costs no lookups before it is decoded and checked.
+        """
+        name = msg_codec.name
+        clock = self.clock
+        latest = self._latest_by_message
+        last_valid = self._last_valid_s
+
+        def on_frame(msg: can.Message) -> None:
+            data = msg.data
+            try:
+                roles, crc_ok = msg_codec.receive(data)
+            except Exception:
+                self.decode_errors += 1
+                return
+            if receiver is not None and receiver.check(data, crc_ok) is not None:
+                self.e2e_errors += 1
+                return  # a frame that fails E2E is never used
+            latest[name] = roles   # merged into inputs at the next tick
+            # Arrival time as the frame says, but never later than now: an adapter whose clock
+            # runs ahead must not make stale data look fresh.  This is min(arrived, now) spelled
+            # out (same result, NaN included) to save a builtin call on every frame.
+            arrived = msg.timestamp - clock.epoch_s
+            now = clock.now
+            last_valid[name] = now if now < arrived else arrived  # noqa: FURB136
+
+        return on_frame
+
+    def _fresh(self, names: tuple[str, ...], oldest: float) -> bool:
+        """Every message in ``names`` (one producer's) was received valid at or after ``oldest``."""
         last = self._last_valid_s
         for name in names:
             if last.get(name, -1e9) < oldest:
@@ -170,8 +193,17 @@ class ComputeEmulator(FrameSource):
         """What the unit knows now, from valid, fresh frames only."""
         now = self.clock.now
         i = self.inputs
-        for roles in self._latest_by_message.values():
-            i.update(roles)
+        merged = self._merged
+        for name, roles in self._latest_by_message.items():
+            # The codec hands out one shared, read-only dict per distinct payload (counter and
+            # CRC aside; tests/dut/test_emulator_inputs.py holds it to that).  When no other
+            # message carries the same roles, a message that brings the very dict merged last
+            # time would change nothing in ``inputs``: skip the merge.
+            if merged is None:
+                i.update(roles)
+            elif roles is not merged.get(name):
+                merged[name] = roles
+                i.update(roles)
         self._latest_by_message.clear()
         get = i.get
         last = self.unit.last
@@ -180,11 +212,14 @@ class ComputeEmulator(FrameSource):
             if receiver.tally >= receiver.max_tally:
                 e2e_ok = False
                 break
+        names_of = self._names_of
+        oldest = now - self.supervisor.params.stale_after_s
         temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
                          _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
         return Observation(
             now_s=now,
-            bms_fresh=self._fresh("bms", now), vcu_fresh=self._fresh("vcu", now), obc_fresh=self._fresh("obc", now),
+            bms_fresh=self._fresh(names_of["bms"], oldest), vcu_fresh=self._fresh(names_of["vcu"], oldest),
+            obc_fresh=self._fresh(names_of["obc"], oldest),
             e2e_ok=e2e_ok,
             gear=get("gear"),  # type: ignore[arg-type]
             drive_requested=bool(get("drive_requested", 0)),
@@ -211,48 +246,51 @@ class ComputeEmulator(FrameSource):
         # (each is still E2E-checked in order), then decide on the freshest values.
         self.port.poll()
         obs = self.observe()
-        decision = self.supervisor.decide(obs)
+        supervisor = self.supervisor
+        unit = self.unit
+        decision = supervisor.decide(obs)
         self.last_decision = decision
-        coolant = obs.coolant_c if obs.coolant_c is not None else self.unit.coolant_c
-        if decision.computes:
-            result = self.unit.tick(self.tick_s, PowerLevel.P100, budget_w=decision.budget_w, coolant_c=coolant)
+        computes = decision.computes
+        coolant = obs.coolant_c if obs.coolant_c is not None else unit.coolant_c
+        if computes:
+            result = unit.tick(self.tick_s, _P100, budget_w=decision.budget_w, coolant_c=coolant)
         else:
-            result = self.unit.tick(self.tick_s, PowerLevel.OFF, coolant_c=coolant)
+            result = unit.tick(self.tick_s, _OFF, coolant_c=coolant)
         state, reason = decision.state, decision.reason
-        thermal = thermal_reason(result.reason) if decision.computes else None
+        thermal = thermal_reason(result.reason) if computes else None
         if thermal == "JUNCTION_CRITICAL":
-            state, reason = State.SAFE_STOP, thermal
+            state, reason = _SAFE_STOP, thermal
         elif thermal is not None:
-            state, reason = State.DERATED, thermal
+            state, reason = _DERATED, thermal
         energy_j = result.energy_j
         if obs.plug_present and obs.cp_state in ("C", "D") and obs.charge_power_w > 0:
             self.energy_from_grid_j += energy_j
         else:
             self.energy_from_pack_j += energy_j
-        if (decision.computes and not result.level.computes and result.reason == "budget"
-                and state in (State.RUNNING, State.DERATED)):
+        level = result.level
+        level_computes = _LEVEL_COMPUTES[level]
+        if computes and not level_computes and result.reason == "budget" and state in (_RUNNING, _DERATED):
             # The granted budget does not reach the lowest computing level: say the unit
             # stopped, rather than report a derated unit that makes no tokens.
-            state = State.SAFE_STOP
-        self.supervisor.report(obs.now_s, state, reason)
-        computing = state in (State.RUNNING, State.DERATED) and result.level.computes
+            state = _SAFE_STOP
+        supervisor.report(obs.now_s, state, reason)
+        computing = state in (_RUNNING, _DERATED) and level_computes
         v = self.values
-        v["cu_state"] = state.name
+        v["cu_state"] = _STATE_NAMES[state]
         v["cu_reason"] = reason
-        v["cu_power_level"] = result.level.name
+        v["cu_power_level"] = _LEVEL_NAMES[level]
         v["cu_requested_level"] = "P100" if computing else "OFF"
         v["compute_power_w"] = result.power_w
         v["junction_temp_c"] = result.junction_c
-        # Tokens come in whole numbers per tick; report the rate over the last second.
+        # Tokens come in whole numbers per tick; report the rate over the last second
+        # (the window's maxlen is one second of ticks).
         window = self._token_window
         window.append(result.tokens)
-        if len(window) > self._window_ticks:
-            window.popleft()
         v["tokens_per_s"] = sum(window) / (len(window) * self.tick_s)
-        v["tokens_total"] = self.unit.tokens_total
+        v["tokens_total"] = unit.tokens_total
         v["cu_keep_awake"] = 1 if computing else 0
         pack_v = obs.pack_voltage_v or 0.0
-        v["cu_requested_pack_current_a"] = (result.power_w / self.supervisor.params.dcdc_efficiency / pack_v
+        v["cu_requested_pack_current_a"] = (result.power_w / supervisor.params.dcdc_efficiency / pack_v
                                             if pack_v > 0 else 0.0)
         v["energy_from_pack_wh"] = self.energy_from_pack_j / 3600.0
         v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0

@@ -15,6 +15,7 @@ scenario suite proves its checks can fail.
 from __future__ import annotations
 
 import enum
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,15 @@ from hilbench.errors import ConfigError
 PARAMS_FILE = Path(__file__).with_name("supervisor.toml")
 
 
+_INF = math.inf
+
+
 def _finite(*values: float | None) -> bool:
-    return all(v is not None and v == v and abs(v) != float("inf") for v in values)
+    # A plain loop: this runs on every decision, where a generator in all() costs more than the checks.
+    for v in values:
+        if v is None or v != v or abs(v) == _INF:
+            return False
+    return True
 
 
 class State(enum.IntEnum):
@@ -36,6 +44,11 @@ class State(enum.IntEnum):
     DERATED = 3
     SAFE_STOP = 4
     FAULT = 5
+
+
+_COMPUTING_STATES = (State.RUNNING, State.DERATED)
+#: ``State(i).name`` by value: ``report`` runs every tick, where the enum's ``name`` property costs more.
+_STATE_NAMES: tuple[str, ...] = tuple(s.name for s in State)
 
 
 #: Seeded defects: each disables one safety rule.  ``wrong_hysteresis``
@@ -89,7 +102,7 @@ class Decision:
 
     @property
     def computes(self) -> bool:
-        return self.state in (State.RUNNING, State.DERATED) and self.budget_w > 0
+        return self.state in _COMPUTING_STATES and self.budget_w > 0
 
 
 @dataclass
@@ -146,6 +159,9 @@ class Supervisor:
         unknown = set(self.defects) - set(DEFECTS)
         if unknown:
             raise ConfigError(None, "dut.defect", f"unknown defect(s) {sorted(unknown)}; known: {', '.join(DEFECTS)}")
+        # The battery rules in order of precedence, bound once rather than on every decision.
+        self._battery_rules = (self._cell_temperature, self._cell_voltage, self._soc_reserve, self._dcl,
+                               self._charge_only)
 
     # -- the decision --------------------------------------------------------
     def decide(self, obs: Observation) -> Decision:
@@ -156,9 +172,10 @@ class Supervisor:
 
     def report(self, now_s: float, state: State, reason: str) -> None:
         """Log the state and reason the unit reports on CAN (the decision, or a thermal override)."""
-        last = self.transitions[-1] if self.transitions else None
-        if last is None or last[1] != state.name or last[2] != reason:
-            self.transitions.append((now_s, state.name, reason))
+        transitions = self.transitions
+        name = _STATE_NAMES[state]
+        if not transitions or transitions[-1][1] != name or transitions[-1][2] != reason:
+            transitions.append((now_s, name, reason))
 
     def _decide(self, obs: Observation) -> Decision:
         stop = self._data_validity(obs)
@@ -182,7 +199,7 @@ class Supervisor:
 
         budget = self.max_power_w
         reason = "NONE"
-        for rule in (self._cell_temperature, self._cell_voltage, self._soc_reserve, self._dcl, self._charge_only):
+        for rule in self._battery_rules:
             result = rule(obs)
             if result is None:
                 continue
@@ -301,8 +318,10 @@ class Supervisor:
         # The BMS's current reading lags the compute draw by up to a sample or two,
         # so attribute to compute only the least it drew recently: the rest of the
         # measured current is counted as the car's own load.
-        self._recent_compute_w = (self._recent_compute_w + [obs.compute_power_w])[-4:]
-        own_a = min(self._recent_compute_w) / p.dcdc_efficiency / obs.pack_voltage_v
+        recent = self._recent_compute_w[-3:]   # the last four draws: a new list, as before
+        recent.append(obs.compute_power_w)
+        self._recent_compute_w = recent
+        own_a = min(recent) / p.dcdc_efficiency / obs.pack_voltage_v
         others_a = max(0.0, (obs.pack_current_a or 0.0) - own_a)
         headroom_a = obs.dcl_a * p.dcl_usage - others_a
         budget = max(0.0, headroom_a) * obs.pack_voltage_v * p.dcdc_efficiency
@@ -348,10 +367,12 @@ class Supervisor:
         return {"state": self.state.name, "reason": self.reason, "transitions": len(self.transitions)}
 
 
+_THERMAL_REASONS = {"passive": "JUNCTION_THROTTLE", "hot": "JUNCTION_THROTTLE", "critical": "JUNCTION_CRITICAL"}
+
+
 def thermal_reason(governor_reason: str) -> str | None:
     """Map the governor's reason to the supervisor reason reported on CAN."""
-    return {"passive": "JUNCTION_THROTTLE", "hot": "JUNCTION_THROTTLE", "critical": "JUNCTION_CRITICAL"}.get(
-        governor_reason)
+    return _THERMAL_REASONS.get(governor_reason)
 
 
 __all__ = ["DEFECTS", "Decision", "Observation", "State", "Supervisor", "SupervisorParams", "thermal_reason"]

@@ -35,6 +35,8 @@ from hilbench.errors import ConfigError
 
 Fidelity = Literal["real", "model"]
 FIDELITIES: tuple[str, ...] = ("real", "model")
+#: ``PowerLevel(i).computes`` by value, for the per-tick path (the enum property costs more).
+_COMPUTES: tuple[bool, ...] = tuple(level.computes for level in PowerLevel)
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class ComputeUnit:
     # -- hooks --------------------------------------------------------------------
 
     def _generate(self, dt_s: float, level: PowerLevel) -> int:
-        if not level.computes:
+        if not _COMPUTES[level]:
             self._due = 0.0  # nothing is owed for time spent off or idle
             return 0
         self._due += self._rates[level] * dt_s
