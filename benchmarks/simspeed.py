@@ -1,16 +1,22 @@
 """simspeed: how fast the default bench runs in simulated time, against a bare python-can loop.
 
-Two measurements in one process:
+Three measurements in one process:
 
-1. **The bench**: ``Bench(BenchConfig())`` (parked, NMC, every node and the
-   compute DUT emulated, every message at its DBC cycle time, encoded, sent,
-   received and decoded), plugged in for the middle half of the session,
-   run for ``SESSION_S`` simulated seconds.  Wall time gives the simulation
-   speed; the monitor's frame count gives frames per simulated and per wall
-   second; the frame mix gives the bus load the session would put on a real
-   500 kbit/s (CAN FD: 2 Mbit/s data phase) bus.
-2. **The bare loop** (the baseline): the first ``CAPTURE_FRAMES`` frames the
-   same bench put on its bus (captured by a tap in a separate, identical and
+1. **The default session**: what ``hilbench run`` calls the default session,
+   ``fixtures/scenarios/overnight.toml`` (8 h parked, NMC, every node and the
+   compute DUT emulated, plugged in for 4 h, a cold spell at 7 h), built from
+   its initial conditions and steps exactly as the scenario runner builds it,
+   without the checks.  Every message at its DBC cycle time, encoded, sent,
+   received and decoded.  Wall time gives ``sim_speed_factor``; the monitor's
+   frame count gives frames per simulated and per wall second; the frame mix
+   gives the bus load the session would put on a real 500 kbit/s (CAN FD:
+   2 Mbit/s data phase) bus.
+2. **A charging hour**: ``Bench(BenchConfig())`` (NMC at 80 %, 25 C) plugged in
+   for the middle half of one hour: the hardest hour for the caches, since the
+   per-cell frames change while charging.  Reported beside the first as
+   ``charge_hour_speed_factor``.
+3. **The bare loop** (the baseline): the first ``CAPTURE_FRAMES`` frames the
+   default session put on its bus (captured by a tap in a separate, identical and
    therefore bit-identical run, so the timed run carries no capture cost),
    each replayed as cantools encode -> ``can.Message`` -> send on python-can's
    ``virtual`` interface -> ``recv`` on a second handle -> cantools decode,
@@ -32,9 +38,11 @@ from _report import Report
 NAME = "simspeed"
 DESCRIPTION = "simulated-time speed of the default bench vs a bare cantools + python-can virtual loop"
 
-SESSION_S = 3600.0           # one simulated hour
-QUICK_SESSION_S = 600.0
-PLUG_IN_AT = 0.25            # fraction of the session
+DEFAULT_SESSION = "overnight.toml"   # in fixtures/scenarios: what `hilbench run` calls the default session
+QUICK_SESSION_S = 1800.0     # --quick: the default session's first half hour only
+CHARGE_HOUR_S = 3600.0
+QUICK_CHARGE_HOUR_S = 600.0
+PLUG_IN_AT = 0.25            # fraction of the charging hour
 UNPLUG_AT = 0.75
 CAPTURE_FRAMES = 50_000
 QUICK_CAPTURE_FRAMES = 10_000
@@ -105,21 +113,35 @@ class BenchRun:
     captured: list[tuple[Any, dict[str, float], can.Message]]
 
 
-def _config(note: list[str]):
-    """The default session's config; without the DUT if it cannot be built yet."""
+def _default_session(limit_s: float | None):
+    """The default session's bench, with its steps scheduled as the scenario runner does."""
+    from hilbench.bench import Bench
+    from hilbench.resources import scenarios_dir
+    from hilbench.scenarios import RunOptions, load_scenario
+    from hilbench.scenarios.actions import apply
+    from hilbench.scenarios.runner import bench_config
+
+    scenario = load_scenario(scenarios_dir() / DEFAULT_SESSION)
+    bench = Bench(bench_config(scenario, RunOptions()))
+    for step in scenario.steps:
+        bench.clock.call_at(step.at_s, lambda step=step: apply(bench, step.action, step.params))
+    duration = scenario.duration_s if limit_s is None else min(limit_s, scenario.duration_s)
+    return bench, duration, f"{scenario.name} ({DEFAULT_SESSION})"
+
+
+def _charge_hour(session_s: float):
     from hilbench.bench import Bench, BenchConfig
 
-    try:
-        bench = Bench(BenchConfig())
-        return bench, True
-    except ImportError as exc:  # hilbench.dut.emulator not there yet
-        note.append(f"BenchConfig() failed ({exc}); fell back to emulate={{bms, vcu, obc}}, no DUT")
-        return Bench(BenchConfig(emulate=frozenset({"bms", "vcu", "obc"}))), False
+    bench = Bench(BenchConfig())
+    bench.clock.call_at(session_s * PLUG_IN_AT, bench.evse.plug_in)
+    bench.clock.call_at(session_s * UNPLUG_AT, bench.evse.unplug)
+    return bench, session_s, f"charging hour, plugged in {PLUG_IN_AT * session_s:.0f}-{UNPLUG_AT * session_s:.0f} s"
 
 
-def run_bench(session_s: float, *, capture: int = 0, notes: list[str]) -> BenchRun:
-    """Run the default session; with ``capture`` > 0 also keep that many frames (name, signals, frame)."""
-    bench, dut = _config(notes)
+def run_bench(made, *, capture: int = 0) -> BenchRun:
+    """Run a session built by ``made`` = (bench, duration, label); with ``capture`` > 0
+    also keep that many frames (message, signals, frame)."""
+    bench, session_s, _ = made
     captured: list[tuple[Any, dict[str, float], can.Message]] = []
     with bench:
         if capture:
@@ -137,8 +159,6 @@ def run_bench(session_s: float, *, capture: int = 0, notes: list[str]) -> BenchR
                     bench.clock.stop()
 
             bench.restbus.add_tap(tap)
-        bench.clock.call_at(session_s * PLUG_IN_AT, bench.evse.plug_in)
-        bench.clock.call_at(session_s * UNPLUG_AT, bench.evse.unplug)
         bench.start()
         t0 = time.perf_counter()
         if capture:
@@ -161,7 +181,7 @@ def run_bench(session_s: float, *, capture: int = 0, notes: list[str]) -> BenchR
         bus_time = sum(frame_time_s(n, ext, fd) * c for (n, ext, fd), c in mix.items())
         return BenchRun(sim_s=bench.now, wall_s=wall_s, frames=monitor.frames, bus_time_s=bus_time,
                         frame_mix=mix, counts=counts, unknown_frames=monitor.unknown_frames,
-                        decode_errors=monitor.decode_errors, e2e_errors=monitor.e2e_errors, dut=dut,
+                        decode_errors=monitor.decode_errors, e2e_errors=monitor.e2e_errors, dut=bench.dut is not None,
                         captured=captured)
 
 
@@ -195,40 +215,43 @@ def bare_loop(captured: list[tuple[Any, dict[str, float], can.Message]], db) -> 
 
 def run(quick: bool = False) -> Report:
     report = Report(NAME)
-    notes: list[str] = []
-    session_s = QUICK_SESSION_S if quick else SESSION_S
+    limit_s = QUICK_SESSION_S if quick else None
+    hour_s = QUICK_CHARGE_HOUR_S if quick else CHARGE_HOUR_S
     capture_n = QUICK_CAPTURE_FRAMES if quick else CAPTURE_FRAMES
 
-    capture = run_bench(session_s, capture=capture_n, notes=notes)
+    capture = run_bench(_default_session(limit_s), capture=capture_n)
     db = _db()
-    # Baseline before and after the timed run, so load from elsewhere on a shared machine hits both.
+    # Baseline before and after the timed runs, so load from elsewhere on a shared machine hits both.
     bare_rates = [bare_loop(capture.captured, db) for _ in range(BARE_REPEATS)]
-    timed = run_bench(session_s, notes=[])  # same config, so the same notes
+    made = _default_session(limit_s)
+    label = made[2]
+    timed = run_bench(made)
+    hour = run_bench(_charge_hour(hour_s))
     bare_rates += [bare_loop(capture.captured, db) for _ in range(BARE_REPEATS)]
     bare_rate = statistics.median(bare_rates)
 
     speed = timed.sim_s / timed.wall_s
     bench_rate = timed.frames / timed.wall_s
-    report.add("sim_s", timed.sim_s, "simulated time", "{:,.0f}", "s",
-               f"plugged in {PLUG_IN_AT * session_s:.0f}-{UNPLUG_AT * session_s:.0f} s")
+    report.add("sim_s", timed.sim_s, "simulated time", "{:,.0f}", "s", label)
     report.add("bench_wall_s", timed.wall_s, "wall time", "{:,.2f}", "s")
-    report.target("sim_speed_factor", speed, "simulation speed", TARGET_SIM_SPEED, fmt="{:,.0f}", unit="x")
+    report.target("sim_speed_factor", speed, "simulation speed, default session", TARGET_SIM_SPEED,
+                  fmt="{:,.0f}", unit="x")
     report.add("frames", timed.frames, "frames on the bus (monitor)", "{:,.0f}")
     report.add("frames_per_sim_s", timed.frames / timed.sim_s, "frames per simulated second", "{:,.1f}")
     report.add("bench_frames_per_s", bench_rate, "bench frames per wall second", "{:,.0f}")
     report.add("bus_load_pct", timed.bus_time_s / timed.sim_s * 100.0, "bus load, worst-case stuffing",
                "{:.2f}", "%", "500 kbit/s, FD data 2 Mbit/s")
+    report.add("charge_hour_speed_factor", hour.sim_s / hour.wall_s, "simulation speed, charging hour",
+               "{:,.0f}", "x", f"Bench(BenchConfig()), {hour.sim_s:,.0f} s, plugged in for the middle half")
     report.add("bare_frames_per_s", bare_rate, "bare loop frames per wall second", "{:,.0f}",
                comment=f"median of {len(bare_rates)} x {len(capture.captured):,} frames: "
                        + ", ".join(f"{r:,.0f}" for r in bare_rates))
     report.target("vs_bare_loop", bench_rate / bare_rate, "bench / bare loop", TARGET_VS_BARE)
     report.add("dut_emulated", 1.0 if timed.dut else 0.0, "compute DUT in the loop", "{:.0f}")
-    report.add("unknown_frames", timed.unknown_frames, "unknown frames", "{:,.0f}")
-    report.add("decode_errors", timed.decode_errors, "decode errors", "{:,.0f}")
-    report.add("e2e_errors", timed.e2e_errors, "E2E check failures", "{:,.0f}")
+    report.add("unknown_frames", timed.unknown_frames + hour.unknown_frames, "unknown frames", "{:,.0f}")
+    report.add("decode_errors", timed.decode_errors + hour.decode_errors, "decode errors", "{:,.0f}")
+    report.add("e2e_errors", timed.e2e_errors + hour.e2e_errors, "E2E check failures", "{:,.0f}")
 
-    for note in notes:
-        report.note(note)
     mix = ", ".join(f"{name} {count / timed.sim_s:.1f}/s" for name, count in timed.counts.items())
     report.note(f"frame rates: {mix}")
     return report
