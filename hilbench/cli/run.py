@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import sys
@@ -10,9 +11,11 @@ import textwrap
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from queue import Empty
 
 from ..bus.open import BusConfig
 from ..bus.recorder import count_frames
+from ..clock import wall_time_s
 from ..errors import ConfigError
 from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, discover, load_scenario,
                          run_scenario)
@@ -38,9 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
                    help="a real ECU provides this node's frames, so the bench does not emulate it "
                         "(bms, vcu, obc, cu; repeatable)")
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="run N scenarios at once, each in its own process (0: one per CPU); "
-                        "verdicts and recordings are the same as run one by one")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="run N scenarios at once, each in its own process (default 0: one per CPU; 1: one "
+                        "after another); verdicts, output and recordings are the same either way")
     p.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (one testcase per scenario)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write an HTML report (index.html and one PNG of traces per scenario) into DIR")
@@ -74,15 +77,19 @@ def run(args: argparse.Namespace) -> int:
         html = HtmlReport(args.report)   # refuses an unwritable folder before anything runs
     if args.jobs < 0:
         raise ConfigError(None, "--jobs", f"must be >= 0, got {args.jobs}")
-    jobs = args.jobs or os.cpu_count() or 1
+    if args.interface != "simtime":
+        # Scenarios on a real bus (or in wall time) share it: one at a time.
+        if args.jobs > 1:
+            raise ConfigError(None, "--jobs", f"scenarios share the {args.interface!r} bus; run them one at a time")
+        jobs = 1
+    else:
+        jobs = args.jobs or os.cpu_count() or 1
     plans = []
     for index, scenario in enumerate(scenarios, start=1):
         record = _record_path(args.record, scenario.name, index, len(scenarios) > 1)
         plans.append((scenario, RunOptions(seed=args.seed, bus=BusConfig(args.interface, args.channel, args.bitrate),
                                            dbc=args.dbc, signal_map=args.signal_map, record=record,
                                            dut_defect=args.dut_defect, emulate=emulate)))
-    if jobs > 1 and args.interface != "simtime":
-        raise ConfigError(None, "--jobs", f"scenarios share the {args.interface!r} bus; run them one at a time")
     results = []
     for result in _run_all(plans, jobs):
         results.append(result)
@@ -115,14 +122,49 @@ def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[Sc
             finally:
                 bar.close()
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
-        futures = [pool.submit(run_scenario, scenario, options) for scenario, options in plans]
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    total_s = sum(scenario.duration_s for scenario, _ in plans)
+    done_s = [0.0] * len(plans)
+    bar = ProgressBar(f"{len(plans)} scenarios, {min(jobs, len(plans))} jobs")
+    start = wall_time_s()
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), initializer=_worker_init,
+                             initargs=(queue,)) as pool:
+        futures = [pool.submit(_run_in_worker, index, scenario, options)
+                   for index, (scenario, options) in enumerate(plans)]
         try:
-            for future in futures:
-                yield future.result()
+            for index, future in enumerate(futures):
+                while not future.done():
+                    try:
+                        worker_index, worker_done_s = queue.get(timeout=0.25)
+                        done_s[worker_index] = worker_done_s
+                    except Empty:
+                        pass
+                    bar(sum(done_s), total_s, wall_time_s() - start)
+                bar.close()
+                result = future.result()
+                done_s[index] = plans[index][0].duration_s
+                yield result
         finally:
+            bar.close()
             for future in futures:
                 future.cancel()
+
+
+_PROGRESS: multiprocessing.Queue | None = None
+
+
+def _worker_init(queue: multiprocessing.Queue) -> None:
+    global _PROGRESS
+    _PROGRESS = queue
+
+
+def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> ScenarioResult:
+    """One scenario in a worker process, reporting its simulated progress to the parent's bar."""
+    def progress(done_s: float, total_s: float, wall_s: float) -> None:
+        if _PROGRESS is not None:
+            _PROGRESS.put((index, done_s))
+
+    return run_scenario(scenario, options, progress=progress)
 
 
 def _print_result(result: ScenarioResult, record: Path | None) -> None:

@@ -237,7 +237,7 @@ def test_the_cli_runs_scenarios_in_parallel_with_the_same_verdicts_and_recording
     serial.mkdir()
     parallel.mkdir()
     args = ["run", str(files[0].parent), "--dut-defect", "ignore_gear"]
-    assert main([*args, "--record", str(serial / "r.log")]) == 1
+    assert main([*args, "-j", "1", "--record", str(serial / "r.log")]) == 1
     out_serial = capsys.readouterr().out
     assert main([*args, "-j", "2", "--record", str(parallel / "r.log")]) == 1
     out_parallel = capsys.readouterr().out
