@@ -129,8 +129,11 @@ def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[Sc
     start = wall_time_s()
     with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), initializer=_worker_init,
                              initargs=(queue,)) as pool:
-        futures = [pool.submit(_run_in_worker, index, scenario, options)
-                   for index, (scenario, options) in enumerate(plans)]
+        # Longest first, so a long scenario does not start last and hold up the end;
+        # results still come out in the order given.
+        longest_first = sorted(range(len(plans)), key=lambda i: -plans[i][0].duration_s)
+        submitted = {i: pool.submit(_run_in_worker, i, *plans[i]) for i in longest_first}
+        futures = [submitted[i] for i in range(len(plans))]
         try:
             for index, future in enumerate(futures):
                 while not future.done():
