@@ -23,6 +23,9 @@ from ..plant.pack import Pack
 from .base import EmulatedNode
 
 PARAMS_FILE = Path(__file__).with_name("bms.toml")
+# ``a.min()`` / ``a.max()`` without the methods' Python wrappers (the same reductions, same bits).
+_min = np.minimum.reduce
+_max = np.maximum.reduce
 CHEMISTRY_CODES = {"lfp": "LFP", "nmc": "NMC", "sodium_ion": "SODIUM_ION", "solid_state": "SOLID_STATE"}
 
 
@@ -99,6 +102,20 @@ class _Check:
         if (value < self._first) if self.rising else (value > self._first):
             return 0
         return _level(value, self.thresholds, self.rising)
+
+    def update(self, reading: float | None, now_s: float, debounce_s: float) -> int:
+        """The debounced level after ``reading`` (None: the check rests, asking for level 0).
+
+        The same as ``debounced.update(target(reading), ...)``; while the check is
+        settled at 0 and the reading asks for 0 (nearly every sample) that update
+        would return at once, so it is not called.
+        """
+        debounced = self.debounced
+        if reading is None or ((reading < self._first) if self.rising else (reading > self._first)):
+            if debounced.level == 0 and debounced._last_target == 0:
+                return 0
+            return debounced.update(0, now_s, debounce_s)
+        return debounced.update(_level(reading, self.thresholds, self.rising), now_s, debounce_s)
 
 
 def _ramp(x: float, zero_at: float, full_at: float) -> float:
@@ -184,6 +201,7 @@ class BmsNode(EmulatedNode):
         self._ccl_full_a = lim["max_charge_c_rate"] * pack.capacity_ah
         self._debounce_s = flt["debounce_s"]
         self._over_current_factors = tuple(flt["over_current_factor"])
+        self._over_current_min_factor = min(self._over_current_factors, default=math.inf)
         th = self._thresholds
         self._checks = tuple(_Check(name, th[name], rising, self._faults[name]) for name, rising in (
             ("cell_over_voltage", True), ("cell_under_voltage", False),
@@ -221,10 +239,10 @@ class BmsNode(EmulatedNode):
         self.sensor_temps_c = np.rint(temps / lsb_c) * lsb_c
         self._voltage_list = self.cell_voltages_v.tolist()
         self._temp_list = self.sensor_temps_c.tolist()
-        v_min = float(cells.min())
-        v_max = float(cells.max())
-        t_min = float(temps.min())
-        t_max = float(temps.max())
+        v_min = float(_min(cells))
+        v_max = float(_max(cells))
+        t_min = float(_min(temps))
+        t_max = float(_max(temps))
         pack_v = pack.pack_voltage_v   # the pack's own float(cells.sum())
         soc = self.soc_estimate_pct
         if self.sensor_faults:   # in the order the roles have always been offered to faults
@@ -250,11 +268,16 @@ class BmsNode(EmulatedNode):
         # Readings per check, in the order of ``self._checks``; the charge-window
         # checks only count while charging.
         readings = (v_max, v_min, t_max, t_min, t_max if charging else None, t_min if charging else None)
-        levels = [check.debounced.update(0 if reading is None else check.target(reading), now, deb)
-                  for check, reading in zip(self._checks, readings)]
+        levels = [check.update(reading, now, deb) for check, reading in zip(self._checks, readings)]
         oc_limit = max(ccl if charging else dcl, 1.0)
-        levels.append(self._over_current.update(
-            _level(abs(current), [f * oc_limit for f in self._over_current_factors], True), now, deb))
+        amps = abs(current)
+        # Below the lowest factor's threshold no threshold is met (f * oc_limit rises with f,
+        # rounding included): level 0 without building the list of thresholds.
+        if amps < self._over_current_min_factor * oc_limit:
+            oc_target = 0
+        else:
+            oc_target = _level(amps, [f * oc_limit for f in self._over_current_factors], True)
+        levels.append(self._over_current.update(oc_target, now, deb))
         worst = max(levels)
         if worst >= 3:
             self.contactor_closed = False   # hard limit: open contactors; stays open until reset

@@ -154,6 +154,7 @@ class Supervisor:
     _charge_latched: bool = False
     _charge_available_w: float | None = None
     _charge_limited: bool = False
+    _running: Decision | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.defects) - set(DEFECTS)
@@ -211,7 +212,12 @@ class Supervisor:
                 budget, reason = min(budget, rule_budget), rule_reason
         if reason != "NONE":   # a rule is limiting (possibly still at full power, inside its hysteresis)
             return Decision(State.DERATED, reason, budget)
-        return Decision(State.RUNNING, "NONE", budget)
+        # The usual outcome, tick after tick: a Decision is frozen, so the last one is handed
+        # out again while it says the same (budget is max_power_w here, never 0.0 or NaN).
+        running = self._running
+        if running is None or running.budget_w != budget:
+            running = self._running = Decision(State.RUNNING, "NONE", budget)
+        return running
 
     def _hold_after_stop(self) -> None:
         """After this stop, data must look good for ``resume_hold_s`` before computing again."""
