@@ -249,3 +249,13 @@ def test_corrupted_protected_frames_are_counted_as_e2e_errors() -> None:
         assert stats.count > 10
         assert stats.e2e_errors == stats.count
         assert bench.monitor.e2e_errors == stats.count
+
+
+def test_the_dut_port_filters_what_the_dut_does_not_read_but_the_monitor_sees_everything() -> None:
+    with Bench(BenchConfig()) as bench:
+        bench.run_for(2.0)
+        dut_port = bench.dut_port
+        assert dut_port is not bench.restbus
+        assert dut_port.received > 0
+        assert dut_port.unhandled == 0          # per-cell frames never reached the DUT's queue
+        assert bench.monitor.stats["BMS_CellVoltages"].count == 100   # 50 Hz for 2 s, on the rest-bus side
