@@ -14,6 +14,8 @@ magenta dotted lines, each labelled.
 
 from __future__ import annotations
 
+import importlib.util
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,11 @@ def _time_unit(duration_s: float) -> tuple[float, str]:
     if duration_s >= 300:
         return 60.0, "min"
     return 1.0, "s"
+
+
+def available() -> bool:
+    """Whether plots can be drawn here (matplotlib is the ``report`` extra)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def plot_result(result: ScenarioResult, path: str | Path, *, dpi: int = 100) -> Path:

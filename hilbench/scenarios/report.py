@@ -264,6 +264,11 @@ class HtmlReport:
         self.out_dir = Path(out_dir)
         self.title = title
         self.entries: list[_Entry] = []
+        from . import plots
+
+        if not plots.available():
+            # Refused before anything runs, not after an 8-hour session.
+            raise ConfigError(self.out_dir, None, "the report's plots need matplotlib: pip install 'hilbench[report]'")
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

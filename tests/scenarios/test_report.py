@@ -251,3 +251,15 @@ def test_the_cli_runs_scenarios_in_parallel_with_the_same_verdicts_and_recording
 def test_the_cli_refuses_a_negative_job_count(files, capsys) -> None:
     assert main(["run", str(files[0]), "-j", "-1"]) == 2
     assert "--jobs: must be >= 0" in capsys.readouterr().err
+
+
+def test_the_cli_refuses_a_report_without_matplotlib_before_running(files, tmp_path: Path, capsys,
+                                                                     monkeypatch) -> None:
+    from hilbench.scenarios import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    ran = []
+    monkeypatch.setattr("hilbench.cli.run.run_scenario", lambda *a, **k: ran.append(a))
+    assert main(["run", str(files[0]), "--report", str(tmp_path / "out")]) == 2
+    assert "pip install 'hilbench[report]'" in capsys.readouterr().err
+    assert ran == []
