@@ -100,6 +100,14 @@ class E2EReceiver:
         ``crc_ok`` lets a caller that already verified the CRC (a cached
         decode) skip recomputing it.
         """
+        last = self.last_counter
+        if crc_ok and not self.tally and last is not None and len(payload) >= 2:
+            # The usual case, frame after frame: good CRC, the next counter, nothing owed.
+            counter = payload[1] & 0x0F
+            if counter == (last + 1) & 0x0F:
+                self.last_counter = counter
+                self.status = E2EStatus.VALID
+                return None
         if len(payload) < 2:
             return self._fail(E2EError.SHORT)
         if crc_ok is None:
@@ -107,7 +115,6 @@ class E2EReceiver:
         if not crc_ok:
             return self._fail(E2EError.CRC)
         counter = payload[1] & 0x0F
-        last = self.last_counter
         self.last_counter = counter
         error: E2EError | None = None
         if last is None:
