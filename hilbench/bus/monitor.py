@@ -91,12 +91,14 @@ class _Track:
     spread into their roles' series.
 
     The hot path appends one reference per frame (the codec's cached role dict, or
-    None for a frame whose values are not to be trusted); :meth:`flush` turns a batch
-    into per-role values with list comprehensions, much cheaper than a Python loop
-    over every role of every frame.  Batches are bounded, so memory is too.
+    None for a frame whose values are not to be trusted) and nothing else: the last
+    good frame (for ``latest`` and ``last_valid_s``) is found from these rows when
+    asked, and :meth:`flush` turns a batch into per-role values with list
+    comprehensions, much cheaper than a Python loop over every role of every
+    frame.  Batches are bounded, so memory is too.
     """
 
-    __slots__ = ("codec", "name", "receiver", "times", "rows", "slots", "clean")
+    __slots__ = ("codec", "name", "receiver", "times", "rows", "slots", "spread", "clean", "last_s", "last_roles")
 
     def __init__(self, codec_msg, receiver: E2EReceiver | None, times: array,
                  slots: tuple[tuple[str, array, dict[str, float] | None], ...], keep_traces: bool) -> None:
@@ -105,14 +107,33 @@ class _Track:
         self.receiver = receiver
         self.times = times
         self.slots = slots
-        #: Pending frames; None when traces are off or the message carries no roles.
-        self.rows: list[Mapping[str, object] | None] | None = [] if (slots and keep_traces) else None
+        #: Frames not yet flushed, in order: the last ``len(rows)`` of ``times``.
+        self.rows: list[Mapping[str, object] | None] = []
+        self.spread = bool(slots) and keep_traces   # whether flushing fills role series
         self.clean = True   # no None row in the pending batch
+        #: The last good frame among those already flushed: its time and roles.
+        self.last_s: float | None = None
+        self.last_roles: Mapping[str, object] | None = None
+
+    def last_good(self) -> tuple[float | None, Mapping[str, object] | None]:
+        """Time and roles of the last frame that decoded with a good CRC, or (None, None)."""
+        rows = self.rows
+        for i in range(len(rows) - 1, -1, -1):
+            if rows[i] is not None:
+                return self.times[len(self.times) - len(rows) + i], rows[i]
+        return self.last_s, self.last_roles
 
     def flush(self) -> None:
         rows = self.rows
         if not rows:
             return
+        self.last_s, self.last_roles = self.last_good()
+        if self.spread:
+            self._spread(rows)
+        rows.clear()
+        self.clean = True
+
+    def _spread(self, rows: list[Mapping[str, object] | None]) -> None:
         for role, values, index in self.slots:
             if self.clean:
                 if index is None:
@@ -130,29 +151,30 @@ class _Track:
                     last = value if index is None else index.get(value, -1.0)  # type: ignore[assignment, arg-type]
                 out.append(last)
             values.extend(out)
-        rows.clear()
-        self.clean = True
 
 
 class _LatestView(Mapping[str, object]):
     """The last good value of each role, read from the last good frame of its message."""
 
-    def __init__(self, last_roles: dict[str, Mapping[str, object]], message_of: dict[str, str]) -> None:
-        self._last_roles = last_roles
-        self._message_of = message_of
+    def __init__(self, tracks: dict[str, _Track], track_of: dict[str, _Track]) -> None:
+        self._tracks = tracks
+        self._track_of = track_of
 
     def __getitem__(self, role: str) -> object:
-        roles = self._last_roles.get(self._message_of.get(role, ""))
+        track = self._track_of.get(role)
+        roles = track.last_good()[1] if track is not None else None
         if roles is None or role not in roles:
             raise KeyError(role)
         return roles[role]
 
     def __iter__(self) -> Iterator[str]:
-        for roles in list(self._last_roles.values()):
-            yield from roles
+        for track in list(self._tracks.values()):
+            roles = track.last_good()[1]
+            if roles:
+                yield from roles
 
     def __len__(self) -> int:
-        return sum(len(roles) for roles in self._last_roles.values())
+        return sum(len(track.last_good()[1] or ()) for track in self._tracks.values())
 
 
 #: Frames per message held before they are spread into role series.
@@ -171,12 +193,10 @@ class BusMonitor:
         self.stats = _StatsView(self)
         self._times: dict[str, array] = {}
         self._e2e_errors: dict[str, int] = {}
-        self._last_valid: dict[str, float] = {}
-        self._last_roles: dict[str, Mapping[str, object]] = {}
         self._series: dict[str, _Series] = {}
         self._tracks: dict[str, _Track] = {}
         self._handlers: dict[tuple[int, bool], _Track] = {}
-        message_of: dict[str, str] = {}
+        track_of: dict[str, _Track] = {}
         for codec_msg in codec.by_name.values():
             receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
             times = self._times[codec_msg.name] = array("d")
@@ -185,13 +205,14 @@ class BusMonitor:
             for slot in codec_msg.slots:
                 series = _Series(times, codec.signal_map.roles[slot.role].role.states)
                 self._series[slot.role] = series
-                message_of[slot.role] = codec_msg.name
                 slots.append((slot.role, series.v, series.index if series.states else None))
             track = _Track(codec_msg, receiver, times, tuple(slots), keep_traces)
+            for slot in codec_msg.slots:
+                track_of[slot.role] = track
             self._tracks[codec_msg.name] = track
             self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = track
         #: Last good value of every role seen (read-only view).
-        self.latest: Mapping[str, object] = _LatestView(self._last_roles, message_of)
+        self.latest: Mapping[str, object] = _LatestView(self._tracks, track_of)
 
     @property
     def frames(self) -> int:
@@ -204,8 +225,7 @@ class BusMonitor:
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return
-        t = msg.timestamp - self.epoch_s
-        track.times.append(t)
+        track.times.append(msg.timestamp - self.epoch_s)
         data = msg.data
         rows = track.rows
         try:
@@ -214,27 +234,21 @@ class BusMonitor:
             self.decode_errors += 1
             log.warning("cannot decode %s (0x%X) data=%s: %s", track.name, msg.arbitration_id,
                         bytes(data).hex(), exc)
-            if rows is not None:
-                rows.append(None)       # keep role traces aligned with their message's times
-                track.clean = False
-            return
-        receiver = track.receiver
-        if receiver is not None and receiver.check(data, crc_ok) is not None:
-            self._e2e_errors[track.name] += 1
-        if not crc_ok:
-            # A corrupted payload's values are noise: the traces hold the last good ones,
-            # as a receiver would (repeated or skipped counters still carry good data).
-            if rows is not None:
-                rows.append(None)
-                track.clean = False
-            return
-        name = track.name
-        self._last_valid[name] = t
-        self._last_roles[name] = roles
-        if rows is not None:
+            roles, crc_ok = None, False
+        else:
+            receiver = track.receiver
+            if receiver is not None and receiver.check(data, crc_ok) is not None:
+                self._e2e_errors[track.name] += 1
+        if crc_ok:
             rows.append(roles)
-            if len(rows) >= FLUSH_FRAMES:
-                track.flush()
+        else:
+            # An undecodable or corrupted payload's values are noise: it keeps its place in
+            # time, and the traces hold the last good values, as a receiver would
+            # (repeated or skipped counters still carry good data).
+            rows.append(None)
+            track.clean = False
+        if len(rows) >= FLUSH_FRAMES:
+            track.flush()
 
     def trace(self, role: str) -> tuple[np.ndarray, np.ndarray]:
         """Times (s) and values of a role; enumerated roles as indices into their states."""
@@ -245,7 +259,8 @@ class BusMonitor:
 
     def last_valid_s(self, message: str) -> float | None:
         """When ``message`` last arrived decodable with a good CRC (s), or None if never."""
-        return self._last_valid.get(message)
+        track = self._tracks.get(message)
+        return track.last_good()[0] if track is not None else None
 
     def states_of(self, role: str) -> tuple[str, ...]:
         return self._series[role].states
