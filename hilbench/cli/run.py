@@ -6,12 +6,11 @@ import argparse
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import textwrap
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from queue import Empty
 
 from ..bus.open import BusConfig
 from ..bus.recorder import count_frames
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(None, "--jobs", f"scenarios share the {args.interface!r} bus; run them one at a time")
         jobs = 1
     else:
-        jobs = args.jobs or os.cpu_count() or 1
+        jobs = args.jobs or _usable_cpus()
     plans = []
     for index, scenario in enumerate(scenarios, start=1):
         record = _record_path(args.record, scenario.name, index, len(scenarios) > 1)
@@ -122,52 +121,74 @@ def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[Sc
             finally:
                 bar.close()
         return
-    queue: multiprocessing.Queue = multiprocessing.Queue()
     total_s = sum(scenario.duration_s for scenario, _ in plans)
-    done_s = [0.0] * len(plans)
-    bar = ProgressBar(f"{len(plans)} scenarios, {min(jobs, len(plans))} jobs")
+    done_s = multiprocessing.RawArray("d", len(plans))   # each worker writes its scenario's progress
+    workers = min(jobs, len(plans))
+    bar = ProgressBar(f"{len(plans)} scenarios, {workers} jobs")
     start = wall_time_s()
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), initializer=_worker_init,
-                             initargs=(queue,)) as pool:
+    # Pool rather than ProcessPoolExecutor: leaving the block early (an error, Ctrl-C,
+    # SIGTERM to this process alone) terminates the workers at once, and a worker running a
+    # scenario turns that SIGTERM into KeyboardInterrupt, so its recording is flushed.
+    with multiprocessing.Pool(workers, initializer=_worker_init, initargs=(done_s,)) as pool:
         # Longest first, so a long scenario does not start last and hold up the end;
         # results still come out in the order given.
         longest_first = sorted(range(len(plans)), key=lambda i: -plans[i][0].duration_s)
-        submitted = {i: pool.submit(_run_in_worker, i, *plans[i]) for i in longest_first}
-        futures = [submitted[i] for i in range(len(plans))]
+        pending = {i: pool.apply_async(_run_in_worker, (i, *plans[i])) for i in longest_first}
         try:
-            for index, future in enumerate(futures):
-                while not future.done():
-                    try:
-                        worker_index, worker_done_s = queue.get(timeout=0.25)
-                        done_s[worker_index] = worker_done_s
-                    except Empty:
-                        pass
+            for index in range(len(plans)):
+                result = pending[index]
+                while not result.ready():
+                    result.wait(0.25)
                     bar(sum(done_s), total_s, wall_time_s() - start)
                 bar.close()
-                result = future.result()
-                done_s[index] = plans[index][0].duration_s
-                yield result
+                yield result.get()   # a worker's exception is raised here
         finally:
             bar.close()
-            for future in futures:
-                future.cancel()
+            pool.terminate()
+            pool.join()
 
 
-_PROGRESS: multiprocessing.Queue | None = None
+_PROGRESS = None   # the worker's view of the parent's progress array
 
 
-def _worker_init(queue: multiprocessing.Queue) -> None:
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's or CI job's limit, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _worker_init(done_s) -> None:
     global _PROGRESS
-    _PROGRESS = queue
+    _PROGRESS = done_s
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> ScenarioResult:
-    """One scenario in a worker process, reporting its simulated progress to the parent's bar."""
-    def progress(done_s: float, total_s: float, wall_s: float) -> None:
-        if _PROGRESS is not None:
-            _PROGRESS.put((index, done_s))
+    """One scenario in a worker process, writing its simulated progress for the parent's bar.
 
-    return run_scenario(scenario, options, progress=progress)
+    While it runs, SIGTERM (the pool stopping early) unwinds like Ctrl-C, so the bench is
+    closed and the recording flushed; then the worker leaves quietly.  An idle worker
+    simply ends.
+    """
+    def progress(done: float, total_s: float, wall_s: float) -> None:
+        if _PROGRESS is not None:
+            _PROGRESS[index] = done
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        result = run_scenario(scenario, options, progress=progress)
+    except KeyboardInterrupt:
+        os._exit(130)   # the bench is closed; nothing is waiting for this result
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _PROGRESS is not None:
+        _PROGRESS[index] = scenario.duration_s
+    return result
 
 
 def _print_result(result: ScenarioResult, record: Path | None) -> None:

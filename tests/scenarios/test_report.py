@@ -263,3 +263,31 @@ def test_the_cli_refuses_a_report_without_matplotlib_before_running(files, tmp_p
     assert main(["run", str(files[0]), "--report", str(tmp_path / "out")]) == 2
     assert "pip install 'hilbench[report]'" in capsys.readouterr().err
     assert ran == []
+
+
+def test_sigterm_to_a_parallel_run_stops_the_workers_and_keeps_their_recordings(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import can
+
+    from hilbench.resources import scenarios_dir
+
+    record = tmp_path / "r.log"
+    proc = subprocess.Popen([sys.executable, "-m", "hilbench.cli.main", "run", "-j", "2", "--record", str(record),
+                             str(scenarios_dir() / "overnight.toml"), str(scenarios_dir() / "comms")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = tmp_path / "r-01-overnight.log"
+        for _ in range(300):                  # until the 8-hour scenario has frames on disk
+            if first.is_file() and first.stat().st_size > 100_000:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)      # to the parent only, as CI cancelling a job does
+        assert proc.wait(timeout=20) == 130   # not after the 8-hour scenario has run to its end (~60 s)
+    finally:
+        proc.kill()
+    frames = sum(1 for _ in can.LogReader(str(first)))
+    assert frames > 1000                      # flushed, and every line of it readable
