@@ -159,9 +159,10 @@ class Bench:
         self._ports.append(port)
         if self.clock.is_simulated and hasattr(bus, "on_pending"):
             if not polled_by_owner:
-                # Frames arriving on a simulated bus wake the port: one poll, scheduled now.
+                # Frames arriving on a simulated bus wake the port: one poll, right after the
+                # task that sent them (as if the port were looked at after every task).
                 clock = self.clock
-                bus.on_pending = lambda: clock.call_later(0.0, port.poll)
+                bus.on_pending = lambda: clock.call_soon(port.poll)
         else:
             self.clock.add_idle_hook(port.poll)
         return port

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import time as _time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 
 US_PER_S = 1_000_000
@@ -70,6 +71,7 @@ class Clock(ABC):
         self._now_us = 0
         self._stop_requested = False
         self._idle_hooks: list[Callable[[float], None]] = []
+        self._soon: deque[Callback] = deque()
 
     # -- reading -----------------------------------------------------------
     @property
@@ -114,6 +116,16 @@ class Clock(ABC):
             raise ValueError(f"period must be at least 1 us, got {period_s} s")
         return self._push(self._now_us + seconds_to_us(offset_s), callback, period_us)
 
+    def call_soon(self, callback: Callback) -> None:
+        """Run ``callback`` once, right after the task now running and before any other,
+        even one due at this instant (a frame that just arrived is handled at once)."""
+        self._soon.append(callback)
+
+    def _run_soon(self) -> None:
+        soon = self._soon
+        while soon:
+            soon.popleft()()
+
     def add_idle_hook(self, hook: Callable[[float], None]) -> None:
         """Register ``hook(max_wait_s)``, called between events.
 
@@ -143,7 +155,10 @@ class Clock(ABC):
         heappush = heapq.heappush
         advance = self._advance_to
         simulated = self.is_simulated
+        soon = self._soon
         self._stop_requested = False
+        if soon:
+            self._run_soon()
         while heap and heap[0][0] <= until_us and not self._stop_requested:
             due_us, _, event = heappop(heap)
             if event.cancelled:
@@ -165,6 +180,8 @@ class Clock(ABC):
                 self._seq += 1
                 heappush(heap, (next_due, self._seq, event))
             event.callback()
+            if soon:
+                self._run_soon()
             for hook in hooks:
                 hook(0.0)
         if not self._stop_requested:
@@ -202,7 +219,10 @@ class SimClock(Clock):
         hooks = self._idle_hooks
         heappop = heapq.heappop
         heapreplace = heapq.heapreplace
+        soon = self._soon
         self._stop_requested = False
+        if soon:
+            self._run_soon()
         while heap and not self._stop_requested:
             due_us, _, event = heap[0]
             if due_us > until_us:
@@ -218,6 +238,8 @@ class SimClock(Clock):
             else:
                 heappop(heap)
             event.callback()
+            if soon:
+                self._run_soon()
             for hook in hooks:
                 hook(0.0)
         if not self._stop_requested and until_us > self._now_us:

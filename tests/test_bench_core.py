@@ -259,3 +259,13 @@ def test_the_dut_port_filters_what_the_dut_does_not_read_but_the_monitor_sees_ev
         assert dut_port.received > 0
         assert dut_port.unhandled == 0          # per-cell frames never reached the DUT's queue
         assert bench.monitor.stats["BMS_CellVoltages"].count == 100   # 50 Hz for 2 s, on the rest-bus side
+
+
+def test_a_frame_is_seen_by_the_monitor_before_the_next_task_due_at_the_same_instant() -> None:
+    with Bench(BenchConfig()) as bench:
+        seen = []
+        # scheduled at 1.0 s for 1.006 s, the instant the DUT sends its 11th CU_Status
+        bench.clock.call_at(1.0, lambda: bench.clock.call_at(
+            1.006, lambda: seen.append(bench.monitor.stats["CU_Status"].count)))
+        bench.run_for(1.1)
+        assert seen == [11]

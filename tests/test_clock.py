@@ -260,3 +260,12 @@ def test_two_identical_schedules_give_identical_traces() -> None:
     assert first == second
     assert first != _random_schedule_trace(8)
     assert [t for t, _ in first] == sorted(t for t, _ in first)
+
+
+def test_call_soon_runs_right_after_the_current_task_before_others_due_now() -> None:
+    clock = SimClock()
+    order = []
+    clock.call_at(1.0, lambda: (order.append("a"), clock.call_soon(lambda: order.append("soon"))))
+    clock.call_at(1.0, lambda: order.append("b"))
+    clock.run_until(2.0)
+    assert order == ["a", "soon", "b"]

@@ -11,10 +11,11 @@ from cantools.database.can import Database
 from ..errors import ConfigError
 from ..resources import dbc_dir
 
-#: Parsed databases by (resolved path, strict): (mtime_ns, size, database).  Parsing the
+#: Parsed databases by (resolved path, strict): (file identity, database), the identity being
+#: inode, size, mtime and ctime (ctime moves on any write, even one that restores mtime).  Parsing the
 #: bench DBC takes ~0.1 s, more than a short scenario's whole run; a suite loads it once
 #: per process and shares it read-only (hilbench never changes a loaded database).
-_LOADED: dict[tuple[str, bool], tuple[int, int, Database]] = {}
+_LOADED: dict[tuple[str, bool], tuple[tuple[int, int, int, int], Database]] = {}
 
 
 def default_dbc_path() -> Path:
@@ -35,9 +36,10 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
         raise ConfigError(path, None, "no such DBC file")
     stat = path.stat()
     key = (str(path.resolve()), strict)
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     cached = _LOADED.get(key)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
+    if cached is not None and cached[0] == identity:
+        return cached[1]
     try:
         db = cantools.database.load_file(path, database_format="dbc", strict=strict)
     except Exception as exc:  # cantools raises ParseError, Error, ValueError...
@@ -49,5 +51,5 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
         raise ConfigError(path, entry, f"not a valid DBC: {reason}") from None
     if not db.messages:
         raise ConfigError(path, None, "DBC defines no messages")
-    _LOADED[key] = (stat.st_mtime_ns, stat.st_size, db)
+    _LOADED[key] = (identity, db)
     return db

@@ -101,7 +101,7 @@ class E2EReceiver:
         decode) skip recomputing it.
         """
         last = self.last_counter
-        if crc_ok and not self.tally and last is not None and len(payload) >= 2:
+        if crc_ok and not self.tally and last is not None and len(payload) >= 2 and self.max_tally > 0:
             # The usual case, frame after frame: good CRC, the next counter, nothing owed.
             counter = payload[1] & 0x0F
             if counter == (last + 1) & 0x0F:

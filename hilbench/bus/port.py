@@ -27,6 +27,7 @@ class BusPort:
         self._clock = clock if clock is not None and not stamps_itself else None
         self.epoch_s = epoch_s
         self._handlers: dict[tuple[int, bool], list[FrameHandler]] = {}
+        self._filtering = False   # set by accept_only_subscribed()
         self._taps: list[FrameHandler] = []
         self.sent = 0
         self.received = 0
@@ -38,10 +39,21 @@ class BusPort:
 
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
         self._handlers.setdefault((frame_id, extended), []).append(handler)
+        if self._filtering:
+            self._apply_subscriptions()
 
     def accept_only_subscribed(self) -> None:
         """Let the interface drop frames nobody here subscribed to, as an ECU's CAN
-        controller does with acceptance filters (in hardware where the interface can)."""
+        controller does with acceptance filters (in hardware where the interface can).
+
+        Later subscriptions widen the filters.  Only for a port without taps: a tap
+        would no longer see every frame.  (A port with no subscription at all
+        accepts everything: python-can has no filter that accepts nothing.)
+        """
+        self._filtering = True
+        self._apply_subscriptions()
+
+    def _apply_subscriptions(self) -> None:
         self.bus.set_filters([
             {"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
             for frame_id, extended in self._handlers

@@ -47,7 +47,7 @@ class SimTimeBus(can.BusABC):
         self._clock = clock
         self._epoch_s = float(epoch_s)
         self._receive_own = receive_own_messages
-        #: Frames waiting to be received (public so the bench's poll loop can test it cheaply).
+        #: Frames waiting to be received, already filtered (public: the bench's port drains it directly).
         self.queue: deque[can.Message] = deque()
         #: Called when a frame lands in an empty queue, so an owner can schedule one poll
         #: instead of looking at the queue after every event.
@@ -67,22 +67,22 @@ class SimTimeBus(can.BusABC):
         for peer in self._peers:
             if peer is self and not self._receive_own:
                 continue
-            if peer._filters is not None:
-                accept = peer._accept
-                if accept is not None:
-                    if (msg.arbitration_id, msg.is_extended_id) not in accept:
-                        continue
-                elif not peer._matches_filters(msg):
-                    continue
+            if peer._filters is not None and not peer._accepts(msg):
+                continue
             queue = peer.queue
             queue.append(msg)
             if len(queue) == 1 and peer.on_pending is not None:
                 peer.on_pending()
 
     def _accepts(self, msg: can.Message) -> bool:
+        """python-can's filter rule; exact-ID filters through a set when the ID is in range."""
         accept = self._accept
         if accept is not None:
-            return (msg.arbitration_id, msg.is_extended_id) in accept
+            if (msg.arbitration_id, msg.is_extended_id) in accept:
+                return True
+            if msg.is_extended_id or msg.arbitration_id <= 0x7FF:
+                return False
+            # an out-of-range standard ID (a frame built with check=False): the general rule
         return self._matches_filters(msg)
 
     def _apply_filters(self, filters: Any) -> None:
@@ -93,8 +93,8 @@ class SimTimeBus(can.BusABC):
             for f in filters:
                 extended = f.get("extended")
                 full = 0x1FFFFFFF if extended else 0x7FF
-                if extended is None or f["can_mask"] & full != full:
-                    break
+                if extended is None or f["can_mask"] & full != full or f["can_id"] & ~full:
+                    break   # a general mask, or an ID outside its range: python-can's rule decides
                 exact.add((f["can_id"] & full, bool(extended)))
             else:
                 self._accept = frozenset(exact)
@@ -112,7 +112,7 @@ class SimTimeBus(can.BusABC):
         return self.recv_nowait()
 
     def recv_nowait(self) -> can.Message | None:
-        """Fast path for the bench's poll loop: the next frame, or None (filters applied on delivery)."""
+        """The next frame, or None (filters were applied on delivery)."""
         queue = self.queue
         return queue.popleft() if queue else None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import can
 
 from ..bus.codec import BenchCodec, quantize
-from ..bus.e2e import E2EReceiver
+from ..bus.e2e import E2EReceiver, E2EStatus
 from ..bus.port import BusPort
 from ..clock import Clock
 from ..plant.evse import Evse, OnBoardCharger
@@ -49,8 +49,9 @@ class ObcNode(EmulatedNode):
             roles, crc_ok = self._limits_codec.receive(msg.data)  # type: ignore[union-attr]
         except Exception:
             return  # counted by the bus monitor; a charger ignores a frame it cannot read
-        if self._limits_e2e is not None and self._limits_e2e.check(msg.data, crc_ok) is not None:
-            return  # corrupted, repeated or out of sequence: keep the last good limits
+        e2e = self._limits_e2e
+        if e2e is not None and (e2e.check(msg.data, crc_ok) is not None or e2e.status is not E2EStatus.VALID):
+            return  # corrupted, repeated, out of sequence or still INVALID: keep the last good limits
         self.ccl_a = float(roles.get("charge_current_limit_a", 0.0))  # type: ignore[arg-type]
         if "max_charge_voltage_v" in roles:
             self.max_charge_voltage_v = float(roles["max_charge_voltage_v"])  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import cantools
@@ -157,7 +158,9 @@ def test_a_dbc_is_parsed_once_until_the_file_changes(tmp_path) -> None:
     copy.write_text(text)
     first = load_dbc(copy)
     assert load_dbc(copy) is first
-    copy.write_text(text.replace("BMS_PackStatus", "BMS_PackState"))
+    before = copy.stat()
+    copy.write_text(text.replace("BMS_PackStatus", "BMS_PackStatuz"))    # same size,
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))           # same mtime (cp -p, rsync -t)
     changed = load_dbc(copy)
     assert changed is not first
-    assert changed.get_message_by_name("BMS_PackState") is not None
+    assert changed.get_message_by_name("BMS_PackStatuz") is not None

@@ -139,3 +139,42 @@ def test_tally_is_bounded_so_recovery_time_is_bounded() -> None:
     results = [rx.check(f) for f in _frames(BASE, counters)]
     assert results == [None] * len(counters)
     assert rx.status is E2EStatus.VALID
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 15), st.booleans(), st.integers(0, 3)), max_size=60),
+       st.integers(0, 5))
+def test_the_short_path_gives_the_full_checks_result_and_state(frames, max_tally) -> None:
+    """check() takes a short path for the usual frame; it must agree with the full rules."""
+    fast, slow = E2EReceiver(0x10, max_tally=max_tally), E2EReceiver(0x10, max_tally=max_tally)
+    for counter, crc_ok, length in frames:
+        payload = bytes([0, counter, 0, 0][:length])
+        expected = _full_check(slow, payload, crc_ok)
+        assert fast.check(payload, crc_ok) == expected
+        assert (fast.status, fast.tally, fast.last_counter, fast.errors) == \
+               (slow.status, slow.tally, slow.last_counter, slow.errors)
+
+
+def _full_check(rx: E2EReceiver, payload: bytes, crc_ok: bool):
+    """E2EReceiver.check as it was before the short path (the reference)."""
+    if len(payload) < 2:
+        return rx._fail(E2EError.SHORT)
+    if not crc_ok:
+        return rx._fail(E2EError.CRC)
+    counter = payload[1] & 0x0F
+    last = rx.last_counter
+    rx.last_counter = counter
+    error = None
+    if last is None:
+        rx.status = E2EStatus.INIT
+    elif counter == last:
+        error = E2EError.REPEATED
+    elif counter != (last + 1) & 0x0F:
+        error = E2EError.WRONG_SEQUENCE
+    if error is not None:
+        return rx._fail(error)
+    if rx.tally:
+        rx.tally -= 1
+    if rx.tally < rx.max_tally:
+        rx.status = E2EStatus.VALID
+    return None

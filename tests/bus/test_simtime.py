@@ -240,3 +240,17 @@ def test_on_pending_fires_once_per_empty_to_waiting_transition(clock) -> None:
         rx.recv_nowait()
         tx.send(_msg(0x3))
         assert wakes == [1, 1]
+
+
+def test_exact_id_filters_follow_python_cans_rule_at_the_edges(clock) -> None:
+    odd = [{"can_id": 0x923, "can_mask": 0x1FFFFFFF, "extended": False},   # an ID beyond 11 bits
+           {"can_id": 0x123, "can_mask": 0x7FF, "extended": False}]
+    with can.Bus(interface="simtime", channel="t-edge", clock=clock) as tx, \
+            can.Bus(interface="simtime", channel="t-edge", clock=clock, can_filters=odd[:1]) as rx1, \
+            can.Bus(interface="simtime", channel="t-edge", clock=clock, can_filters=odd[1:]) as rx2:
+        frames = [_msg(0x123), can.Message(arbitration_id=0x923, data=b"", is_extended_id=False, check=False)]
+        for frame in frames:
+            tx.send(frame)
+        for rx in (rx1, rx2):
+            expected = [f.arbitration_id for f in frames if rx._matches_filters(f)]
+            assert [m.arbitration_id for m in iter(rx.recv_nowait, None)] == expected
