@@ -118,13 +118,11 @@ def _default_session(limit_s: float | None):
     from hilbench.bench import Bench
     from hilbench.resources import scenarios_dir
     from hilbench.scenarios import RunOptions, load_scenario
-    from hilbench.scenarios.actions import apply
-    from hilbench.scenarios.runner import bench_config
+    from hilbench.scenarios.runner import bench_config, schedule_steps
 
     scenario = load_scenario(scenarios_dir() / DEFAULT_SESSION)
     bench = Bench(bench_config(scenario, RunOptions()))
-    for step in scenario.steps:
-        bench.clock.call_at(step.at_s, lambda step=step: apply(bench, step.action, step.params))
+    schedule_steps(bench, scenario)
     duration = scenario.duration_s if limit_s is None else min(limit_s, scenario.duration_s)
     return bench, duration, f"{scenario.name} ({DEFAULT_SESSION})"
 

@@ -146,55 +146,13 @@ class Clock(ABC):
         return Task(event)
 
     # -- running -----------------------------------------------------------
-    def run_until(self, until_s: float) -> None:
-        """Run every task due up to and including ``until_s``; leave ``now`` there."""
-        until_us = seconds_to_us(until_s)
-        heap = self._heap
-        hooks = self._idle_hooks
-        heappop = heapq.heappop
-        heappush = heapq.heappush
-        advance = self._advance_to
-        simulated = self.is_simulated
-        soon = self._soon
-        self._stop_requested = False
-        if soon:
-            self._run_soon()
-        while heap and heap[0][0] <= until_us and not self._stop_requested:
-            due_us, _, event = heappop(heap)
-            if event.cancelled:
-                continue
-            if not simulated and event.period_us:
-                on_time = self._skip_missed(due_us, event.period_us)
-                if on_time != due_us:       # fell a whole period behind: drop this late run
-                    self._seq += 1
-                    heappush(heap, (on_time, self._seq, event))
-                    continue
-            if simulated:
-                self._now_us = due_us
-            else:
-                advance(due_us)
-            if event.period_us:
-                next_due = due_us + event.period_us
-                if not simulated:
-                    next_due = self._skip_missed(next_due, event.period_us)
-                self._seq += 1
-                heappush(heap, (next_due, self._seq, event))
-            event.callback()
-            if soon:
-                self._run_soon()
-            for hook in hooks:
-                hook(0.0)
-        if not self._stop_requested:
-            advance(max(until_us, self._now_us))
-
-    def _skip_missed(self, next_due_us: int, period_us: int) -> int:
-        """Wall time only: a periodic task that fell behind skips the periods it missed, rather
-        than firing them back to back (a burst no real ECU would send)."""
-        return next_due_us
-
     @abstractmethod
-    def _advance_to(self, due_us: int) -> None:
-        """Move ``now`` to ``due_us``: a jump in simulated time, a wait in wall time."""
+    def run_until(self, until_s: float) -> None:
+        """Run every task due up to and including ``until_s``; leave ``now`` there.
+
+        Tasks run in (due, seq) order; after each, what :meth:`call_soon` queued,
+        then the idle hooks.  :meth:`stop` ends the run after the current task.
+        """
 
 
 class SimClock(Clock):
@@ -204,15 +162,12 @@ class SimClock(Clock):
     def is_simulated(self) -> bool:
         return True
 
-    def _advance_to(self, due_us: int) -> None:
-        self._now_us = due_us
-
     def run_until(self, until_s: float) -> None:
-        """As :meth:`Clock.run_until`, without the wall clock's waiting and skipping.
+        """``now`` jumps from task to task.
 
         This loop runs once per frame on the bus, so it is written for speed: a
         periodic task is rescheduled with one ``heapreplace`` (one sift) rather
-        than a pop and a push.  The order is the base class's: (due, seq).
+        than a pop and a push.
         """
         until_us = seconds_to_us(until_s)
         heap = self._heap
@@ -278,13 +233,49 @@ class WallClock(Clock):
     def stamp(self) -> float:
         return self._elapsed_us() / US_PER_S
 
+    def run_until(self, until_s: float) -> None:
+        """Wait for each task's time (serving the idle hooks meanwhile), then run it."""
+        until_us = seconds_to_us(until_s)
+        heap = self._heap
+        hooks = self._idle_hooks
+        heappop = heapq.heappop
+        heappush = heapq.heappush
+        soon = self._soon
+        self._stop_requested = False
+        if soon:
+            self._run_soon()
+        while heap and heap[0][0] <= until_us and not self._stop_requested:
+            due_us, _, event = heappop(heap)
+            if event.cancelled:
+                continue
+            if event.period_us:
+                on_time = self._skip_missed(due_us, event.period_us)
+                if on_time != due_us:       # fell a whole period behind: drop this late run
+                    self._seq += 1
+                    heappush(heap, (on_time, self._seq, event))
+                    continue
+            self._advance_to(due_us)
+            if event.period_us:
+                self._seq += 1
+                heappush(heap, (self._skip_missed(due_us + event.period_us, event.period_us), self._seq, event))
+            event.callback()
+            if soon:
+                self._run_soon()
+            for hook in hooks:
+                hook(0.0)
+        if not self._stop_requested:
+            self._advance_to(max(until_us, self._now_us))
+
     def _skip_missed(self, next_due_us: int, period_us: int) -> int:
+        """A periodic task that fell behind skips the periods it missed, rather than
+        firing them back to back (a burst no real ECU would send)."""
         late_us = self._elapsed_us() - next_due_us
         if late_us >= period_us:
             next_due_us += (late_us // period_us) * period_us
         return next_due_us
 
     def _advance_to(self, due_us: int) -> None:
+        """Wait until ``due_us``, letting the idle hooks take in frames meanwhile."""
         while True:
             remaining_us = due_us - self._elapsed_us()
             if remaining_us <= 0:

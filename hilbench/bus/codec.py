@@ -21,6 +21,14 @@ from .signal_map import RoleBinding, SignalMap
 CACHE_SIZE = 4096
 
 
+def _remember(cache: dict, key, value):
+    """Store ``value`` under ``key`` in a bounded memo (emptied when full) and return it."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _representable(signal) -> tuple[float, float]:
     """Physical range the signal's bits can carry (a DBC may leave min/max at 0|0: none given)."""
     if signal.is_float:
@@ -117,9 +125,7 @@ class MessageCodec:
                 self._version = None
                 raise ValueError(f'cannot encode message "{self.name}" from {bad or dict(signals or {})}: '
                                  f"{exc!r}") from None
-            if len(self._encoded) >= CACHE_SIZE:
-                self._encoded.clear()
-            self._encoded[key] = payload
+            _remember(self._encoded, key, payload)
         self._good_key = key
         self._payload = payload
         self._version = version
@@ -140,9 +146,7 @@ class MessageCodec:
                 payload = self._encode_uncached(signals)
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 raise ValueError(f'cannot encode message "{self.name}" from {dict(signals)}: {exc!r}') from None
-            if len(self._detail) >= CACHE_SIZE:
-                self._detail.clear()
-            self._detail[full_key] = payload
+            _remember(self._detail, full_key, payload)
         return self._frame(payload)
 
     def _frame(self, payload: bytes) -> can.Message:
@@ -152,9 +156,7 @@ class MessageCodec:
             self.counter = (counter + 1) & 0x0F
             variants = self._protected.get(payload)
             if variants is None:
-                if len(self._protected) >= CACHE_SIZE:
-                    self._protected.clear()
-                variants = self._protected[payload] = [None] * 16
+                variants = _remember(self._protected, payload, [None] * 16)
             data = variants[counter]
             if data is None:
                 data = variants[counter] = bytes(e2e.protect(bytearray(payload), self.e2e_base, counter))
@@ -205,10 +207,7 @@ class MessageCodec:
             roles = self.decode_roles(b"\x00" + bytes((key[1] & 0xF0,)) + key[2:])
         else:
             roles = self.decode_roles(key)
-        if len(self._received) >= CACHE_SIZE:
-            self._received.clear()
-        result = self._received[key] = (roles, crc_ok)
-        return result
+        return _remember(self._received, key, (roles, crc_ok))
 
     def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:
         return self.message.decode(data, decode_choices=False, scaling=True)  # type: ignore[return-value]
@@ -230,9 +229,7 @@ class MessageCodec:
                 out[slot.role] = slot.state_by_raw.get(int(value))
             else:
                 out[slot.role] = value * slot.scale + slot.offset
-        if len(self._decoded) >= CACHE_SIZE:
-            self._decoded.clear()
-        self._decoded[key] = out
+        _remember(self._decoded, key, out)
         return out
 
 

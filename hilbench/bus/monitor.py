@@ -77,7 +77,7 @@ class _StatsView(Mapping[str, MessageStats]):
 class _Series:
     """Values of one role; its times are those of its message (shared, see ``_Track``)."""
 
-    __slots__ = ("times", "v", "states", "index")
+    __slots__ = ("index", "states", "times", "v")
 
     def __init__(self, times: array, states: tuple[str, ...]) -> None:
         self.times = times
@@ -98,7 +98,7 @@ class _Track:
     frame.  Batches are bounded, so memory is too.
     """
 
-    __slots__ = ("codec", "name", "receiver", "times", "rows", "slots", "spread", "clean", "last_s", "last_roles")
+    __slots__ = ("clean", "codec", "last_roles", "last_s", "name", "receiver", "rows", "slots", "spread", "times")
 
     def __init__(self, codec_msg, receiver: E2EReceiver | None, times: array,
                  slots: tuple[tuple[str, array, dict[str, float] | None], ...], keep_traces: bool) -> None:

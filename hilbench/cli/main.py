@@ -17,15 +17,9 @@ from . import defects as defects_cmd
 from . import fuzz as fuzz_cmd
 from . import run as run_cmd
 from . import tui as tui_cmd
+from .interrupts import sigterm_to_interrupt
 
 SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd}
-
-
-def _sigterm_to_interrupt(signum: int, frame: object) -> None:
-    # SIGTERM (CI cancelling a job) goes through the same cleanup as Ctrl-C,
-    # so recordings are stopped and flushed; a second SIGTERM must not cut that cleanup short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    signal.signal(signal.SIGTERM, sigterm_to_interrupt)
     try:
         return int(args.func(args))
     except HilbenchError as exc:

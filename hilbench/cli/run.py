@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, discover, load_scenario,
                          run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details
+from .interrupts import sigterm_to_interrupt
 from .progress import ProgressBar
 
 
@@ -163,11 +164,6 @@ def _worker_init(done_s) -> None:
     _PROGRESS = done_s
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> ScenarioResult:
     """One scenario in a worker process, writing its simulated progress for the parent's bar.
 
@@ -179,7 +175,7 @@ def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> Scena
         if _PROGRESS is not None:
             _PROGRESS[index] = done
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, sigterm_to_interrupt)
     try:
         result = run_scenario(scenario, options, progress=progress)
     except KeyboardInterrupt:

@@ -87,7 +87,7 @@ def _level(value: float, thresholds: list[float], rising: bool) -> int:
 class _Check:
     """One fault check: its level thresholds (WARNING, STOP_REQUEST, HARD_LIMIT) and debounce state."""
 
-    __slots__ = ("name", "thresholds", "rising", "debounced", "_first")
+    __slots__ = ("_first", "debounced", "name", "rising", "thresholds")
 
     def __init__(self, name: str, thresholds: list[float], rising: bool, debounced: _Debounced) -> None:
         self.name = name

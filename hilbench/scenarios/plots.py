@@ -15,7 +15,6 @@ magenta dotted lines, each labelled.
 from __future__ import annotations
 
 import importlib.util
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -160,7 +160,6 @@ class ScenarioResult:
     economics: Economics
     frames: int
     duration_s: float
-    step_times: list[tuple[float, str]]
     bench: Bench | None = None
     error: str | None = None
     traces: Traces | None = None
@@ -174,6 +173,11 @@ class ScenarioResult:
     @property
     def passed(self) -> bool:
         return self.error is None and all(c.passed for c in self.checks)
+
+    @property
+    def step_times(self) -> list[tuple[float, str]]:
+        """(time, label) of every step that fired."""
+        return [(step.t_s, step.label) for step in self.steps]
 
     @property
     def verdict(self) -> str:
@@ -260,6 +264,19 @@ def _check_roles(check: Check, known: dict[str, tuple[str, ...]]) -> list[str]:
     return sorted(names)
 
 
+def schedule_steps(bench: Bench, scenario: Scenario) -> list[FiredStep]:
+    """Put the scenario's steps on the bench clock; the list returned fills as they fire."""
+    fired: list[FiredStep] = []
+    for step in scenario.steps:
+        is_fault = ACTIONS[step.action].func.__module__.rpartition(".")[2] == "faults"
+
+        def fire(step=step, is_fault=is_fault) -> None:
+            fired.append(FiredStep(bench.clock.now, step.label, step.action, is_fault))
+            apply(bench, step.action, step.params)
+        bench.clock.call_at(step.at_s, fire)
+    return fired
+
+
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                  progress: Callable[[float, float, float], None] | None = None, keep_bench: bool = False
                  ) -> ScenarioResult:
@@ -269,19 +286,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         ConfigError, BusError, DutError: the bench cannot be built or its bus opened.
     """
     options = options or RunOptions()
-    step_times: list[tuple[float, str]] = []
-    fired: list[FiredStep] = []
     start_wall = wall_time_s()
     with Bench(bench_config(scenario, options)) as bench:
-        for step in scenario.steps:
-            spec = ACTIONS[step.action]
-            is_fault = spec.func.__module__.rpartition(".")[2] == "faults"
-
-            def fire(step=step, is_fault=is_fault) -> None:
-                step_times.append((bench.clock.now, step.label))
-                fired.append(FiredStep(bench.clock.now, step.label, step.action, is_fault))
-                apply(bench, step.action, step.params)
-            bench.clock.call_at(step.at_s, fire)
+        fired = schedule_steps(bench, scenario)
         bench.run_for(scenario.duration_s, progress=progress)
         grid = TraceGrid(bench.monitor, scenario.duration_s)
         results = [_judge(check, bench, grid) for check in scenario.checks]
@@ -302,7 +309,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         for violation in violations:
             if violation.frames:
                 violation.frames = with_recorded_data(violation.frames, record, epoch_s)
-    return ScenarioResult(scenario, results, economics, frames, scenario.duration_s, step_times,
+    return ScenarioResult(scenario, results, economics, frames, scenario.duration_s,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record)
 

@@ -15,7 +15,11 @@ import pytest
 
 from hilbench.plant import Chemistry, CpState, Evse, EvseFault, Pack
 from hilbench.plant.chemistry import REFERENCE_TEMP_C
-from hilbench.plant.evse import current_to_pwm_duty_pct, pp_resistor_to_current_a, pwm_duty_to_current_a
+from hilbench.plant.evse import (
+    current_to_pwm_duty_pct,
+    pp_resistor_to_current_a,
+    pwm_duty_to_current_a,
+)
 
 
 class _PlainPack:

@@ -26,13 +26,10 @@ from hilbench.errors import ConfigError
 PARAMS_FILE = Path(__file__).with_name("supervisor.toml")
 
 
-_INF = math.inf
-
-
 def _finite(*values: float | None) -> bool:
     # A plain loop: this runs on every decision, where a generator in all() costs more than the checks.
     for v in values:
-        if v is None or v != v or abs(v) == _INF:
+        if v is None or not math.isfinite(v):
             return False
     return True
 
