@@ -37,6 +37,11 @@ import numpy.typing as npt
 
 from hilbench.plant.chemistry import REFERENCE_TEMP_C, Chemistry, load_chemistry
 
+try:   # ``np.interp`` without its Python wrapper, which only picks this function for float input
+    from numpy._core.multiarray import interp as _interp   # numpy >= 2
+except ImportError:  # pragma: no cover - numpy 1.26
+    from numpy.core.multiarray import interp as _interp
+
 FloatArray = npt.NDArray[np.float64]
 _add_reduce = np.add.reduce   # ``a.sum()`` of a 1-D array without the method's wrapper (same bits)
 _DEFAULTS_FILE = Path(__file__).with_name("pack_defaults.toml")
@@ -190,6 +195,9 @@ class Pack:
         self._r0_base = chem.r0_ohm * r_scale
         k = len(chem.rc_r_ohm)
         self._rc_r_base = np.asarray(chem.rc_r_ohm, dtype=np.float64).reshape(k, 1) * r_scale
+        # The k RC resistances and R0 in one array (rows in the order of the drops
+        # below), so that the temperature refresh and the step each scale them in one product.
+        self._res_base = np.vstack((self._rc_r_base, self._r0_base))
         # Full (k, n) rather than (k, 1): the per-step products with the RC state
         # then need no broadcasting, which costs numpy twice the time of the arithmetic.
         self._rc_tau = np.repeat(np.asarray(chem.rc_tau_s, dtype=np.float64).reshape(k, 1), n, axis=1)
@@ -206,27 +214,47 @@ class Pack:
         self._cap_f = np.asarray(chem.capacity_fraction, dtype=np.float64)
 
         self._soc = np.clip(soc + soc_dev, 0.0, 1.0)
-        # The RC state is private, so it is updated in place; its rows (and those of a
-        # scratch buffer for the RC heat) are views made once instead of per step.
-        self._v_rc = np.zeros((k, n))
-        self._v_rc_rows = tuple(self._v_rc)
-        self._rc_scratch = np.empty((k, n))
-        self._rc_scratch_rows = tuple(self._rc_scratch)
+        self._init_drops(k, n)
         self._temp_c = np.full(n, self._ambient_c) if self._isothermal else temp_c + temp_dev
         self._current_a = 0.0
-        self._heat_w = 0.0
+        self._heat = np.zeros(n)
         self._elapsed_s = 0.0
         self._discharge_ah = 0.0
         self._charge_ah = 0.0
         self._energy_wh = 0.0
-        self._entropic_v_per_k = chem.entropic_v_per_k
+        # As 0-d arrays: numpy converts a Python float operand anew at every call,
+        # which costs a third of a product of these short arrays (same value, same bits).
+        self._entropic_v_per_k = np.array(chem.entropic_v_per_k)
+        self._reference_temp_c = np.array(REFERENCE_TEMP_C)
         self._cache_dt = math.nan
-        self._rc_decay = np.ones((k, n))
-        self._rc_gain = np.zeros((k, n))
         self._th_decay = np.ones(n)
         self._tdep_until = 0.0
         self._refresh_temperature_terms()
-        self._update_voltages(0.0)
+        self._update_voltages()
+
+    def _init_drops(self, k: int, n: int) -> None:
+        """The buffers of the series voltage drops, updated in place each step (they are private).
+
+        Half 0 of ``_drops`` holds per cell the voltages across the k RC pairs and,
+        as row k, across R0: an RC pair without capacitance, which follows ``R0 i``
+        at once (decay 0, gain 1: ``0 v + 1 (R0 i)`` is ``R0 i`` to the bit).  Half 1
+        holds the step's drive ``R i`` and then the RC heat.  So the textbook update
+        ``v <- a v + (1 - a) R i`` of every drop is three numpy calls: ``R i`` into
+        half 1, one product of both halves with ``[a; 1 - a]``, one sum of the halves.
+        """
+        self._drops = np.zeros((2, k + 1, n))
+        self._drop_coef = np.zeros((2, k + 1, n))   # [a; 1 - a], set for each new dt
+        self._drops_v = self._drops[0]
+        self._drive = self._drops[1]
+        self._v_rc = self._drops[0, :k]
+        self._ohmic_v = self._drops[0, k]
+        self._rc_heat = self._drops[1, :k]
+        # Per cell the sums over the RC pairs of both halves (voltage, heat).  numpy
+        # sums rows one after the other, so for the usual two pairs one add of the
+        # row views gives the same bits as the reduction at a fraction of its cost.
+        self._pair_sums = np.zeros((2, n))
+        self._rc_v_sum, self._rc_heat_sum = self._pair_sums
+        self._first_two_pairs = (self._drops[:, 0], self._drops[:, 1]) if k == 2 else None
 
     @classmethod
     def from_config(
@@ -266,16 +294,14 @@ class Pack:
     def _step(self, dt: float, current: float) -> None:
         # Runs at 10-100 Hz for hours: every numpy call on these short arrays costs
         # about as much as its arithmetic, so calls are kept few (constants per dt
-        # cached, clipping done in place, scratch buffers for what nobody else
-        # sees).  Each expression is evaluated in the same order as the model
-        # equations above, so results are bit for bit those of the plain
-        # formulation.  The arrays the pack hands out (SOC, temperatures, cell
-        # voltages) are new ones each step, so a caller's earlier array never changes.
+        # cached, clipping done in place, the drops in one buffer, scratch buffers for
+        # what nobody else sees, sums nobody asked for left to the reader).  Each
+        # expression is evaluated in the same order as the model equations above, so
+        # results are bit for bit those of the plain formulation (tests/plant/test_fast_paths.py).
+        # The arrays the pack hands out (SOC, temperatures, cell voltages) are new ones
+        # each step, so a caller's earlier array never changes.
         if dt != self._cache_dt:
-            self._rc_decay = np.exp(-dt / self._rc_tau)
-            self._rc_gain = 1.0 - self._rc_decay
-            self._th_decay = np.exp(-(self._g_amb + self._g_cool) * dt / self._heat_cap_j_per_k)
-            self._cache_dt = dt
+            self._set_step_constants(dt)
         i = current / self._parallel
         temp = self._temp_c
         if self._elapsed_s >= self._tdep_until:
@@ -291,22 +317,22 @@ class Pack:
             np.minimum(soc, 1.0, out=soc)
         self._soc = soc
 
-        rc_r = self._rc_r
-        v_rc = self._v_rc
-        k = len(v_rc)
-        if k:
-            # v_rc <- decay * v_rc + gain * (rc_r * i), in place.
-            drive = self._rc_gain * (rc_r * i)
-            np.multiply(self._rc_decay, v_rc, out=v_rc)
-            v_rc += drive
+        # Every drop v <- a v + (1 - a) R i (see _init_drops), then the RC heat v^2 / R.
+        drops_v = self._drops_v
+        np.multiply(self._res, i, out=self._drive)
+        np.multiply(self._drop_coef, self._drops, out=self._drops)
+        np.add(drops_v, self._drive, out=drops_v)
+        rc_heat = self._rc_heat
+        np.multiply(self._v_rc, self._v_rc, out=rc_heat)
+        np.divide(rc_heat, self._rc_r, out=rc_heat)
+        if self._first_two_pairs is not None:
+            np.add(*self._first_two_pairs, out=self._pair_sums)
+        else:
+            np.add.reduce(self._drops[:, : len(self._v_rc)], axis=1, out=self._pair_sums)
 
         heat = (i * i) * self._r0
-        if k:
-            scratch = self._rc_scratch
-            np.multiply(v_rc, v_rc, out=scratch)
-            scratch /= rc_r
-            heat += self._sum_rows(scratch, self._rc_scratch_rows)
-        self._heat_w = float(_add_reduce(heat)) * self._parallel
+        heat += self._rc_heat_sum
+        self._heat = heat
 
         if self._isothermal:
             self._temp_c = np.full(self._series, self._ambient_c)
@@ -318,7 +344,7 @@ class Pack:
                 t_eq = (self._g_amb * self._ambient_c + g_cool * self._coolant_c + heat) / (self._g_amb + g_cool)
             self._temp_c = t_eq + (temp - t_eq) * self._th_decay
 
-        self._update_voltages(i)
+        self._update_voltages()
         self._current_a = current
         self._elapsed_s += dt
         if current > 0.0:
@@ -327,15 +353,16 @@ class Pack:
             self._charge_ah -= current * dt / 3600.0
         self._energy_wh += abs(self._pack_voltage_v * current) * dt / 3600.0
 
-    @staticmethod
-    def _sum_rows(a: FloatArray, rows: tuple[FloatArray, ...]) -> FloatArray:
-        """``a.sum(axis=0)`` of a (RC pairs, cells) array whose row views are ``rows``.
-
-        numpy reduces over the leading axis by adding the rows one after the
-        other, so for the usual two RC pairs a single add of the ready-made row
-        views gives the same bits at a fraction of the cost of the reduction.
-        """
-        return rows[0] + rows[1] if len(rows) == 2 else a.sum(axis=0)
+    def _set_step_constants(self, dt: float) -> None:
+        """Decay factors for a step of ``dt`` seconds (the bench keeps one ``dt``)."""
+        k = len(self._v_rc)
+        decay = np.exp(-dt / self._rc_tau)
+        self._drop_coef[0, :k] = decay
+        self._drop_coef[1, :k] = 1.0 - decay
+        self._drop_coef[0, k] = 0.0   # R0: no memory ...
+        self._drop_coef[1, k] = 1.0   # ... its drop is R0 i
+        self._th_decay = np.exp(-(self._g_amb + self._g_cool) * dt / self._heat_cap_j_per_k)
+        self._cache_dt = dt
 
     #: Temperature-dependent terms (resistances, usable capacity) are refreshed
     #: at most this often: cell temperatures move by far less than 0.1 C in a
@@ -346,22 +373,25 @@ class Pack:
         temp = self._temp_c
         factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / self._chem.r_doubling_interval_c),
                             self._chem.r_min_factor)
-        self._factor = factor
-        self._r0 = self._r0_base * factor
-        self._rc_r = self._rc_r_base * factor
-        self._usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)
+        # New arrays (not in place): the previous ones may still be held by a reader.
+        self._res = self._res_base * factor
+        self._rc_r = self._res[:-1]
+        self._r0 = self._res[-1]
+        self._usable_as = self._cap_as * _interp(temp, self._cap_t, self._cap_f, None, None)
         self._tdep_until = self._elapsed_s + self.TEMPERATURE_REFRESH_S
 
-    def _update_voltages(self, i: float) -> None:
-        ocv = np.interp(self._soc, self._ocv_soc, self._ocv_v)
-        ocv += self._entropic_v_per_k * (self._temp_c - REFERENCE_TEMP_C)
-        v = ocv - i * self._r0
-        if len(self._v_rc):
-            v -= self._sum_rows(self._v_rc, self._v_rc_rows)
+    def _update_voltages(self) -> None:
+        """Cell voltages from SOC and temperature (OCV) less the drops of the last step."""
+        ocv = _interp(self._soc, self._ocv_soc, self._ocv_v, None, None)
+        entropic = self._temp_c - self._reference_temp_c
+        entropic *= self._entropic_v_per_k
+        ocv += entropic
+        ocv -= self._ohmic_v
+        ocv -= self._rc_v_sum
         # setflags: the same as ``flags.writeable = False`` without building a flags object.
-        v.setflags(write=False)
-        self._cell_v = v
-        self._pack_voltage_v = float(_add_reduce(v))
+        ocv.setflags(write=False)
+        self._cell_v = ocv
+        self._pack_voltage_v = float(_add_reduce(ocv))
         self._soc.setflags(write=False)
         self._temp_c.setflags(write=False)
 
@@ -400,7 +430,9 @@ class Pack:
         arr.flags.writeable = False
         self._temp_c = arr
         self._refresh_temperature_terms()
-        self._update_voltages(self._current_a / self._parallel)
+        # The ohmic drop of the current still flowing, through the new R0.
+        np.multiply(self._r0, self._current_a / self._parallel, out=self._ohmic_v)
+        self._update_voltages()
 
     # --- read-only state ----------------------------------------------------
 
@@ -475,7 +507,8 @@ class Pack:
     @property
     def heat_w(self) -> float:
         """Heat generated in all cells during the last step, W."""
-        return self._heat_w
+        # Summed when asked: the bench reads it only for snapshots, far less often than it steps.
+        return float(_add_reduce(self._heat)) * self._parallel
 
     @property
     def discharge_ah(self) -> float:
@@ -513,7 +546,7 @@ class Pack:
             max_cell_temp_c=self.max_cell_temp_c,
             ambient_c=self._ambient_c,
             capacity_ah=self.capacity_ah,
-            heat_w=self._heat_w,
+            heat_w=self.heat_w,
             discharge_ah=self._discharge_ah,
             charge_ah=self._charge_ah,
             energy_throughput_wh=self._energy_wh,

@@ -7,6 +7,7 @@ equal to the straightforward model, which is spelled out here once more.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -79,6 +80,37 @@ def test_pack_step_matches_the_plain_model_bit_for_bit(chemistry: Chemistry, coo
         assert pack.pack_voltage_v == pack_v and pack.heat_w == heat_w
     for arr in (pack.cell_voltages_v, pack.cell_soc, pack.cell_temps_c):
         assert not arr.flags.writeable
+
+
+@pytest.mark.parametrize("pairs", [0, 1, 3])
+def test_pack_step_matches_the_plain_model_for_other_rc_pair_counts(pairs: int) -> None:
+    # The bundled chemistries all have two RC pairs, which take the pack's two-row shortcut.
+    nmc = Pack.from_config("nmc").chemistry
+    chem = dataclasses.replace(nmc, rc_r_ohm=(0.0002, 0.0003, 0.0004)[:pairs], rc_tau_s=(5.0, 60.0, 600.0)[:pairs])
+    pack = Pack(chem, 12, 2, soc=0.6, temp_c=5.0, ambient_c=20.0, seed=4)
+    plain = _PlainPack(pack)
+    rng = np.random.default_rng(8)
+    for _ in range(60):
+        current = float(rng.normal(0.0, 2.0 * pack.capacity_ah))
+        v, pack_v, heat_w = plain.step(0.1, current)
+        pack.step(0.1, current)
+        assert np.array_equal(pack.cell_voltages_v, v)
+        assert np.array_equal(pack.cell_temps_c, plain.temp)
+        assert pack.pack_voltage_v == pack_v and pack.heat_w == heat_w
+
+
+def test_forced_cell_temps_keep_the_plain_voltages() -> None:
+    pack = Pack.from_config("lfp", soc=0.4, seed=5)
+    for _ in range(5):
+        pack.step(0.1, 40.0)
+    plain = _PlainPack(pack)
+    pack.set_cell_temps_c(-5.0)
+    factor = np.maximum(np.exp2((REFERENCE_TEMP_C - pack.cell_temps_c) / pack.chemistry.r_doubling_interval_c),
+                        pack.chemistry.r_min_factor)
+    ocv = (np.interp(pack.cell_soc, pack._ocv_soc, pack._ocv_v)
+           + pack.chemistry.entropic_v_per_k * (pack.cell_temps_c - REFERENCE_TEMP_C))
+    i = 40.0 / pack.parallel
+    assert np.array_equal(pack.cell_voltages_v, ocv - i * (pack._r0_base * factor) - plain.v_rc.sum(axis=0))
 
 
 def test_pack_soc_is_clipped_like_np_clip() -> None:
