@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import random
 
-from hilbench.nodes.bms import _Check, _Debounced, _level
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from hilbench.nodes.bms import BmsNode, _Check, _Debounced, _level, _round_to_mv
 
 
 class _PlainDebounced:
@@ -60,3 +65,33 @@ def test_check_shortcut_gives_the_level_of_the_full_threshold_scan() -> None:
             check = _Check("x", thresholds, rising, _Debounced())
             for value in [rng.uniform(-6.0, 6.0) for _ in range(20)] + thresholds:
                 assert check.target(value) == _level(value, thresholds, rising)
+
+
+def test_noise_drawn_in_blocks_is_the_stream_of_scalar_draws(make_bench) -> None:
+    bms = make_bench().bms
+    scalar = np.random.default_rng([0, 0xB35])   # the BMS's generator for seed 0
+    scalar.standard_normal()                     # drawn by the sample at construction
+    n = 2 * BmsNode.NOISE_BLOCK + 5              # across two refills
+    assert [bms._standard_normal() for _ in range(n)] == [float(scalar.standard_normal()) for _ in range(n)]
+
+
+_volts = arrays(np.float64, st.integers(1, 120), elements=st.floats(-10.0, 10.0, allow_subnormal=True))
+
+
+@given(_volts)
+def test_rounding_to_millivolts_is_numpys_round(volts: np.ndarray) -> None:
+    got, want = _round_to_mv(volts), volts.round(3)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_rounding_to_millivolts_at_the_half_millivolt_ties() -> None:
+    ties = np.arange(-5000, 5000) / 1000 + 0.0005
+    assert np.array_equal(_round_to_mv(ties), ties.round(3))
+
+
+@given(_volts, st.integers(1, 5))
+def test_extremes_by_argmin_are_the_reductions(volts: np.ndarray, stride: int) -> None:
+    view = volts[::stride]   # the sensor temperatures are a strided view of the cells'
+    for a in (volts, view):
+        assert a.item(a.argmin()) == float(np.minimum.reduce(a))
+        assert a.item(a.argmax()) == float(np.maximum.reduce(a))
