@@ -23,6 +23,9 @@ BMS_TIMEOUT_S = 1.0   # 10 cycles of BMS_Limits (100 ms); DOMAIN.md: lost after 
 
 class ObcNode(EmulatedNode):
     producer = "obc"
+    #: The roles ``sample`` publishes, in the order of its readings.
+    ROLES = ("cp_state", "plug_present", "pilot_duty_pct", "evse_max_current_a", "charge_current_a",
+             "cable_rating", "charge_power_w")
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, evse: Evse,
                  charger: OnBoardCharger) -> None:
@@ -33,6 +36,7 @@ class ObcNode(EmulatedNode):
         self.max_charge_voltage_v = 0.0
         self._bms_seen_s: float | None = None
         self.charge_wanted = True
+        self._published: tuple[object, ...] | None = None
         self._lsb = codec.resolutions(("pilot_duty_pct", "evse_max_current_a", "charge_current_a", "charge_power_w"))
         ccl = codec.signal_map.binding("charge_current_limit_a")
         self._limits_codec = codec.message(ccl.message) if ccl else None
@@ -73,16 +77,14 @@ class ObcNode(EmulatedNode):
         elif evse.plugged_in:
             evse.set_vehicle_ready(False)
         rating = evse.cable_rating_a
+        readings = (evse.cp_state.name, 1 if evse.plugged_in else 0, evse.pwm_duty_pct or 0.0,
+                    evse.available_current_a, self.charger.dc_current_a,
+                    CABLE_CODES.get(rating, 0) if rating else 0, self.charger.dc_power_w)
+        if readings == self._published:
+            return   # nothing changed (unplugged, or a steady charge): values and version stand
+        self._published = readings
         self.version += 1
-        self.values.update({
-            "cp_state": evse.cp_state.name,
-            "plug_present": 1 if evse.plugged_in else 0,
-            "pilot_duty_pct": evse.pwm_duty_pct or 0.0,
-            "evse_max_current_a": evse.available_current_a,
-            "charge_current_a": self.charger.dc_current_a,
-            "cable_rating": CABLE_CODES.get(rating, 0) if rating else 0,
-            "charge_power_w": self.charger.dc_power_w,
-        })
+        self.values.update(zip(self.ROLES, readings))
         quantize(self.values, self._lsb)
 
     def start(self) -> None:

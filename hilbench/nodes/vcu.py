@@ -11,6 +11,9 @@ from .base import EmulatedNode
 
 class VcuNode(EmulatedNode):
     producer = "vcu"
+    #: The roles ``sample`` publishes, in the order of its readings.
+    ROLES = ("gear", "ignition_on", "drive_requested", "compute_allowed", "ambient_temp_c", "coolant_temp_c",
+             "range_reserve_soc_pct")
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, vehicle: Vehicle) -> None:
         super().__init__(codec, port, clock)
@@ -19,21 +22,19 @@ class VcuNode(EmulatedNode):
         self.drive_requested = False
         #: The owner's consent to run the token factory while parked.
         self.compute_allowed = True
+        self._published: tuple[object, ...] | None = None
         self.sample()
 
     def sample(self) -> None:
         vehicle = self.vehicle
         coolant = vehicle.coolant_c if vehicle.coolant_c is not None else vehicle.ambient_c
+        readings = (vehicle.gear.value, 1 if vehicle.ignition_on else 0, 1 if self.drive_requested else 0,
+                    1 if self.compute_allowed else 0, vehicle.ambient_c, coolant, vehicle.reserve_soc_pct)
+        if readings == self._published:
+            return   # nothing changed (nearly every sample): values and version stand, frames come from cache
+        self._published = readings
         self.version += 1
-        self.values.update({
-            "gear": vehicle.gear.value,
-            "ignition_on": 1 if vehicle.ignition_on else 0,
-            "drive_requested": 1 if self.drive_requested else 0,
-            "compute_allowed": 1 if self.compute_allowed else 0,
-            "ambient_temp_c": vehicle.ambient_c,
-            "coolant_temp_c": coolant,
-            "range_reserve_soc_pct": vehicle.reserve_soc_pct,
-        })
+        self.values.update(zip(self.ROLES, readings))
 
     def start(self) -> None:
         if self.enabled and not self._started:
