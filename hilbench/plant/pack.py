@@ -237,7 +237,8 @@ class Pack:
 
         Half 0 of ``_drops`` holds per cell the voltages across the k RC pairs and,
         as row k, across R0: an RC pair without capacitance, which follows ``R0 i``
-        at once (decay 0, gain 1: ``0 v + 1 (R0 i)`` is ``R0 i`` to the bit).  Half 1
+        at once (decay 0, gain 1: ``0 v + 1 (R0 i)`` is ``R0 i`` to the bit, but for the
+        sign of a zero drop, which no voltage shows).  Half 1
         holds the step's drive ``R i`` and then the RC heat.  So the textbook update
         ``v <- a v + (1 - a) R i`` of every drop is three numpy calls: ``R i`` into
         half 1, one product of both halves with ``[a; 1 - a]``, one sum of the halves.
