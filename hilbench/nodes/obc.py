@@ -23,9 +23,6 @@ BMS_TIMEOUT_S = 1.0   # 10 cycles of BMS_Limits (100 ms); DOMAIN.md: lost after 
 
 class ObcNode(EmulatedNode):
     producer = "obc"
-    #: The roles ``sample`` publishes, in the order of its readings.
-    ROLES = ("cp_state", "plug_present", "pilot_duty_pct", "evse_max_current_a", "charge_current_a",
-             "cable_rating", "charge_power_w")
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, evse: Evse,
                  charger: OnBoardCharger) -> None:
@@ -77,14 +74,24 @@ class ObcNode(EmulatedNode):
         elif evse.plugged_in:
             evse.set_vehicle_ready(False)
         rating = evse.cable_rating_a
-        readings = (evse.cp_state.name, 1 if evse.plugged_in else 0, evse.pwm_duty_pct or 0.0,
-                    evse.available_current_a, self.charger.dc_current_a,
-                    CABLE_CODES.get(rating, 0) if rating else 0, self.charger.dc_power_w)
+        charger = self.charger
+        # What moves while charging comes first, so that a changed set is told at once.
+        readings = (charger.dc_current_a, charger.dc_power_w, evse.available_current_a, evse.pwm_duty_pct or 0.0,
+                    evse.cp_state.name, 1 if evse.plugged_in else 0, CABLE_CODES.get(rating, 0) if rating else 0)
         if readings == self._published:
-            return   # nothing changed (unplugged, or a steady charge): values and version stand
+            return   # nothing changed (unplugged, or a finished charge): values and version stand
         self._published = readings
+        current_a, power_w, available_a, duty_pct, cp_state, plug, cable = readings
         self.version += 1
-        self.values.update(zip(self.ROLES, readings))
+        self.values.update({
+            "cp_state": cp_state,
+            "plug_present": plug,
+            "pilot_duty_pct": duty_pct,
+            "evse_max_current_a": available_a,
+            "charge_current_a": current_a,
+            "cable_rating": cable,
+            "charge_power_w": power_w,
+        })
         quantize(self.values, self._lsb)
 
     def start(self) -> None:
