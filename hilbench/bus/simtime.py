@@ -52,8 +52,9 @@ class SimTimeBus(can.BusABC):
         #: Called when a frame lands in an empty queue, so an owner can schedule one poll
         #: instead of looking at the queue after every event.
         self.on_pending: Callable[[], None] | None = None
-        # Exact-ID acceptance as a set (the common case); None: no filters or general masks.
-        self._accept: frozenset[tuple[int, bool]] | None = None
+        # Exact-ID acceptance (the common case): the accepted standard IDs and extended IDs,
+        # indexed by ``is_extended_id``; None: no filters, or general masks.
+        self._accept: tuple[frozenset[int], frozenset[int]] | None = None
         self._peers = _CHANNELS.setdefault(self._channel_name, [])
         self._peers.append(self)
         self._can_protocol = can.CanProtocol.CAN_FD if fd else can.CanProtocol.CAN_20
@@ -78,7 +79,7 @@ class SimTimeBus(can.BusABC):
         """python-can's filter rule; exact-ID filters through a set when the ID is in range."""
         accept = self._accept
         if accept is not None:
-            if (msg.arbitration_id, msg.is_extended_id) in accept:
+            if msg.arbitration_id in accept[msg.is_extended_id]:
                 return True
             if msg.is_extended_id or msg.arbitration_id <= 0x7FF:
                 return False
@@ -89,15 +90,15 @@ class SimTimeBus(can.BusABC):
         """Filters act on delivery; frames already waiting are filtered now."""
         self._accept = None
         if filters:
-            exact = set()
+            exact: tuple[set[int], set[int]] = (set(), set())
             for f in filters:
                 extended = f.get("extended")
                 full = 0x1FFFFFFF if extended else 0x7FF
                 if extended is None or f["can_mask"] & full != full or f["can_id"] & ~full:
                     break   # a general mask, or an ID outside its range: python-can's rule decides
-                exact.add((f["can_id"] & full, bool(extended)))
+                exact[bool(extended)].add(f["can_id"] & full)
             else:
-                self._accept = frozenset(exact)
+                self._accept = (frozenset(exact[False]), frozenset(exact[True]))
         if filters and self.queue:
             kept = [m for m in self.queue if self._accepts(m)]
             self.queue.clear()
