@@ -68,8 +68,12 @@ class SimTimeBus(can.BusABC):
         for peer in self._peers:
             if peer is self and not self._receive_own:
                 continue
-            if peer._filters is not None and not peer._accepts(msg):
-                continue
+            # An ID in the peer's exact-ID set is accepted at once; any other frame, when
+            # the peer has filters, goes through the full rule (which checks the set first).
+            accept = peer._accept
+            if accept is None or msg.arbitration_id not in accept[msg.is_extended_id]:
+                if peer._filters is not None and not peer._accepts(msg):
+                    continue
             queue = peer.queue
             queue.append(msg)
             if len(queue) == 1 and peer.on_pending is not None:
