@@ -69,23 +69,26 @@ class Clock(ABC):
         self._heap: list[tuple[int, int, _Event]] = []
         self._seq = 0
         self._now_us = 0
+        #: Seconds since the start of the run: ``now_us`` in seconds.  A plain attribute, not a
+        #: property, because every frame and task reads it; only the clock moves it (``_move_to``).
+        self.now = 0.0
         self._stop_requested = False
         self._idle_hooks: list[Callable[[float], None]] = []
         self._soon: deque[Callback] = deque()
 
     # -- reading -----------------------------------------------------------
     @property
-    def now(self) -> float:
-        """Seconds since the start of the run."""
-        return self._now_us / US_PER_S
-
-    @property
     def now_us(self) -> int:
         return self._now_us
 
     def stamp(self) -> float:
         """Seconds since the start for a frame sent at this moment (the real moment, in wall time)."""
-        return self._now_us / US_PER_S
+        return self.now
+
+    def _move_to(self, now_us: int) -> None:
+        """Set the time (``now_us`` and ``now`` always move together)."""
+        self._now_us = now_us
+        self.now = now_us / US_PER_S
 
     @property
     @abstractmethod
@@ -186,7 +189,8 @@ class SimClock(Clock):
             if event.cancelled:
                 heappop(heap)
                 continue
-            self._now_us = due_us
+            self._now_us = due_us   # _move_to(due_us), inlined: this runs once per event
+            self.now = due_us / US_PER_S
             if period_us:
                 self._seq = seq = self._seq + 1
                 heapreplace(heap, (due_us + period_us, seq, event))
@@ -198,7 +202,7 @@ class SimClock(Clock):
             for hook in hooks:
                 hook(0.0)
         if not self._stop_requested and until_us > self._now_us:
-            self._now_us = until_us
+            self._move_to(until_us)
 
 
 class WallClock(Clock):
@@ -288,7 +292,7 @@ class WallClock(Clock):
                     hook(0.0)
             else:
                 _time.sleep(wait_s)
-        self._now_us = max(self._now_us, due_us)
+        self._move_to(max(self._now_us, due_us))
 
 
 def wall_time_s() -> float:

@@ -99,7 +99,9 @@ def test_now_is_seconds_of_now_us() -> None:
     clock = SimClock()
     seen: list[tuple[float, int]] = []
     clock.call_every(0.25, lambda: seen.append((clock.now, clock.now_us)))
-    clock.run_until(3.0)
+    clock.run_until(3.1)
+    seen.append((clock.now, clock.now_us))     # after the run: where run_until left it
+    assert seen[-1] == (3.1, 3_100_000)
     for now, now_us in seen:
         assert now == now_us / US_PER_S
 

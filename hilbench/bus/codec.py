@@ -131,17 +131,17 @@ class MessageCodec:
         self._version = version
         return self._frame(payload)
 
-    def encode_detail(self, key: Hashable, make_signals: Callable[[], Mapping[str, float]]) -> can.Message:
+    def encode_detail(self, key: Hashable, make_signals: Callable[[Hashable], Mapping[str, float]]) -> can.Message:
         """Build a detail frame (per-cell, multiplexed) whose raw signals ``key`` identifies.
 
-        ``make_signals`` is called only for a key not seen before: a BMS sends the same
-        cell readings in several frames between two samples, and building the signal
-        dict costs more than the frame.
+        ``make_signals(key)`` is called only for a key not seen before: a BMS sends the
+        same cell readings in several frames between two samples, and building the
+        signal dict costs more than the frame.
         """
         full_key = (*self._registers.values(), key)
         payload = self._detail.get(full_key)
         if payload is None:
-            signals = make_signals()
+            signals = make_signals(key)
             try:
                 payload = self._encode_uncached(signals)
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
@@ -164,9 +164,11 @@ class MessageCodec:
             data = payload
         # Positional arguments (timestamp, arbitration_id, is_extended_id, is_remote_frame,
         # is_error_frame, channel, dlc, data, is_fd, is_rx, bitrate_switch): this runs once
-        # per frame and keyword passing costs a third of the constructor.
+        # per frame and keyword passing costs a third of the constructor.  The data goes in
+        # as the bytearray the message keeps (it would copy bytes into one, more slowly).
         fd = self.is_fd
-        return can.Message(0.0, self.frame_id, self.is_extended_id, False, False, None, None, data, fd, False, fd)
+        return can.Message(0.0, self.frame_id, self.is_extended_id, False, False, None, None, bytearray(data),
+                           fd, False, fd)
 
     def _encode_uncached(self, signals: Mapping[str, float] | None) -> bytes:
         values = dict(self._template)

@@ -195,7 +195,9 @@ class BusMonitor:
         self._e2e_errors: dict[str, int] = {}
         self._series: dict[str, _Series] = {}
         self._tracks: dict[str, _Track] = {}
-        self._handlers: dict[tuple[int, bool], _Track] = {}
+        # Tracks by frame ID for standard and extended IDs, indexed by ``is_extended_id``
+        # (int keys: cheaper per frame than ``(id, extended)`` tuples).
+        self._handlers: tuple[dict[int, _Track], dict[int, _Track]] = ({}, {})
         track_of: dict[str, _Track] = {}
         for codec_msg in codec.by_name.values():
             receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
@@ -210,7 +212,7 @@ class BusMonitor:
             for slot in codec_msg.slots:
                 track_of[slot.role] = track
             self._tracks[codec_msg.name] = track
-            self._handlers[(codec_msg.frame_id, codec_msg.is_extended_id)] = track
+            self._handlers[codec_msg.is_extended_id][codec_msg.frame_id] = track
         #: Last good value of every role seen (read-only view).
         self.latest: Mapping[str, object] = _LatestView(self._tracks, track_of)
 
@@ -220,7 +222,7 @@ class BusMonitor:
         return sum(len(t) for t in self._times.values()) + self.unknown_frames
 
     def __call__(self, msg: can.Message) -> None:
-        track = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
+        track = self._handlers[msg.is_extended_id].get(msg.arbitration_id)
         if track is None:
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1

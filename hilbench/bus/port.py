@@ -26,7 +26,9 @@ class BusPort:
         stamps_itself = getattr(bus, "stamps_simulated_time", False)
         self._clock = clock if clock is not None and not stamps_itself else None
         self.epoch_s = epoch_s
-        self._handlers: dict[tuple[int, bool], list[FrameHandler]] = {}
+        # Handlers by frame ID, for standard and extended IDs (indexed by ``is_extended_id``):
+        # int keys hash and compare much faster than ``(id, extended)`` tuples, once per frame.
+        self._handlers: tuple[dict[int, list[FrameHandler]], dict[int, list[FrameHandler]]] = ({}, {})
         self._filtering = False   # set by accept_only_subscribed()
         self._taps: list[FrameHandler] = []
         self.sent = 0
@@ -38,7 +40,7 @@ class BusPort:
         self._sim_queue = bus.queue if stamps_itself else None
 
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
-        self._handlers.setdefault((frame_id, extended), []).append(handler)
+        self._handlers[bool(extended)].setdefault(frame_id, []).append(handler)
         if self._filtering:
             self._apply_subscriptions()
 
@@ -56,7 +58,7 @@ class BusPort:
     def _apply_subscriptions(self) -> None:
         self.bus.set_filters([
             {"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
-            for frame_id, extended in self._handlers
+            for extended in (False, True) for frame_id in self._handlers[extended]
         ])
 
     def add_tap(self, tap: FrameHandler) -> None:
@@ -76,7 +78,7 @@ class BusPort:
         for tap in self._taps:
             tap(msg)
         # Nodes sharing this port hear each other, as ECUs on one bus do.
-        local = self._handlers.get((msg.arbitration_id, msg.is_extended_id))
+        local = self._handlers[msg.is_extended_id].get(msg.arbitration_id)
         if local is not None:
             for handler in local:
                 handler(msg)
@@ -102,7 +104,7 @@ class BusPort:
             count += 1
             for tap in taps:
                 tap(msg)
-            subscribers = handlers.get((msg.arbitration_id, msg.is_extended_id))
+            subscribers = handlers[msg.is_extended_id].get(msg.arbitration_id)
             if subscribers is None:
                 self.unhandled += 1
                 continue

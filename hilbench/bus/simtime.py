@@ -52,8 +52,9 @@ class SimTimeBus(can.BusABC):
         #: Called when a frame lands in an empty queue, so an owner can schedule one poll
         #: instead of looking at the queue after every event.
         self.on_pending: Callable[[], None] | None = None
-        # Exact-ID acceptance as a set (the common case); None: no filters or general masks.
-        self._accept: frozenset[tuple[int, bool]] | None = None
+        # Exact-ID acceptance (the common case): the accepted standard IDs and extended IDs,
+        # indexed by ``is_extended_id``; None: no filters, or general masks.
+        self._accept: tuple[frozenset[int], frozenset[int]] | None = None
         self._peers = _CHANNELS.setdefault(self._channel_name, [])
         self._peers.append(self)
         self._can_protocol = can.CanProtocol.CAN_FD if fd else can.CanProtocol.CAN_20
@@ -67,8 +68,12 @@ class SimTimeBus(can.BusABC):
         for peer in self._peers:
             if peer is self and not self._receive_own:
                 continue
-            if peer._filters is not None and not peer._accepts(msg):
-                continue
+            # An ID in the peer's exact-ID set is accepted at once; any other frame, when
+            # the peer has filters, goes through the full rule (which checks the set first).
+            accept = peer._accept
+            if accept is None or msg.arbitration_id not in accept[msg.is_extended_id]:
+                if peer._filters is not None and not peer._accepts(msg):
+                    continue
             queue = peer.queue
             queue.append(msg)
             if len(queue) == 1 and peer.on_pending is not None:
@@ -78,7 +83,7 @@ class SimTimeBus(can.BusABC):
         """python-can's filter rule; exact-ID filters through a set when the ID is in range."""
         accept = self._accept
         if accept is not None:
-            if (msg.arbitration_id, msg.is_extended_id) in accept:
+            if msg.arbitration_id in accept[msg.is_extended_id]:
                 return True
             if msg.is_extended_id or msg.arbitration_id <= 0x7FF:
                 return False
@@ -89,15 +94,15 @@ class SimTimeBus(can.BusABC):
         """Filters act on delivery; frames already waiting are filtered now."""
         self._accept = None
         if filters:
-            exact = set()
+            exact: tuple[set[int], set[int]] = (set(), set())
             for f in filters:
                 extended = f.get("extended")
                 full = 0x1FFFFFFF if extended else 0x7FF
                 if extended is None or f["can_mask"] & full != full or f["can_id"] & ~full:
                     break   # a general mask, or an ID outside its range: python-can's rule decides
-                exact.add((f["can_id"] & full, bool(extended)))
+                exact[bool(extended)].add(f["can_id"] & full)
             else:
-                self._accept = frozenset(exact)
+                self._accept = (frozenset(exact[False]), frozenset(exact[True]))
         if filters and self.queue:
             kept = [m for m in self.queue if self._accepts(m)]
             self.queue.clear()

@@ -363,12 +363,23 @@ class BmsNode(EmulatedNode):
 
     def _cell_builder(self, kind: str):
         cell = self.codec.signal_map.cells[kind]
+        per_frame = cell.per_frame
         layout: dict[int, tuple[tuple[str, ...], int, int]] = {}
+
+        def signals(key: tuple[int, tuple[float, ...]]) -> dict[str, float]:
+            # Built from the key alone, once per new key: a function made once per builder
+            # rather than a closure made per frame.
+            frame, chunk = key
+            n = len(chunk)
+            out = dict(zip(layout[frame][0], chunk + (0.0,) * (per_frame - n)))
+            out[cell.multiplexer] = frame
+            if cell.count_signal:
+                out[cell.count_signal] = n
+            return out
 
         def build(sender: MessageCodec):
             values = self._temp_list if kind == "temperature" else self._voltage_list
             count = len(values)
-            per_frame = cell.per_frame
             frames = max(1, -(-count // per_frame))
             frame = self._cell_frame[kind] % frames
             self._cell_frame[kind] = frame + 1
@@ -376,17 +387,7 @@ class BmsNode(EmulatedNode):
             if entry is None or entry[2] != count:
                 names = tuple(cell.signal_name(frame, k) for k in range(per_frame))
                 entry = layout[frame] = (names, frame * per_frame, count)
-            names, base, _ = entry
-            chunk = tuple(values[base:base + per_frame])
-
-            def signals() -> dict[str, float]:
-                n = len(chunk)
-                out = dict(zip(names, chunk + (0.0,) * (per_frame - n)))
-                out[cell.multiplexer] = frame
-                if cell.count_signal:
-                    out[cell.count_signal] = n
-                return out
-
-            return sender.encode_detail((frame, chunk), signals)
+            base = entry[1]
+            return sender.encode_detail((frame, tuple(values[base:base + per_frame])), signals)
 
         return build

@@ -287,11 +287,11 @@ def test_detail_frames_encode_once_per_key_and_match_a_full_encode() -> None:
                "CellVoltage007": 3.302, "CellVoltage008": 3.303}
     built = []
 
-    def make():
-        built.append(1)
+    def make(key):
+        built.append(key)
         return signals
 
     first = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
     again = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
-    assert len(built) == 1
+    assert built == [(1, (3.3, 3.301, 3.302, 3.303))]
     assert bytes(first.data) == bytes(again.data) == bytes(codec.fresh_sender("BMS_CellVoltages").encode({}, signals).data)
