@@ -19,7 +19,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hilbench.errors import ConfigError
 
@@ -91,8 +91,13 @@ class Observation:
     compute_power_w: float = 0.0        # what the unit drew in the last tick
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """What the supervisor allows: a state, its reason and the power budget.
+
+    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
+    dataclass's ``__init__`` costs several times as much.
+    """
+
     state: State
     reason: str
     budget_w: float
@@ -209,7 +214,7 @@ class Supervisor:
                 budget, reason = min(budget, rule_budget), rule_reason
         if reason != "NONE":   # a rule is limiting (possibly still at full power, inside its hysteresis)
             return Decision(State.DERATED, reason, budget)
-        # The usual outcome, tick after tick: a Decision is frozen, so the last one is handed
+        # The usual outcome, tick after tick: a Decision is immutable, so the last one is handed
         # out again while it says the same (budget is max_power_w here, never 0.0 or NaN).
         running = self._running
         if running is None or running.budget_w != budget:
