@@ -97,6 +97,7 @@ class ComputeEmulator(FrameSource):
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
+        self._observed_inputs: tuple[object, ...] | None = None
         self._started = False
         self.last_decision = None
         self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
@@ -160,15 +161,17 @@ class ComputeEmulator(FrameSource):
         clock = self.clock
         latest = self._latest_by_message
         last_valid = self._last_valid_s
+        receive = msg_codec.receive
+        check = receiver.check if receiver is not None else None
 
         def on_frame(msg: can.Message) -> None:
             data = msg.data
             try:
-                roles, crc_ok = msg_codec.receive(data)
+                roles, crc_ok = receive(data)
             except Exception:
                 self.decode_errors += 1
                 return
-            if receiver is not None and receiver.check(data, crc_ok) is not None:
+            if check is not None and check(data, crc_ok) is not None:
                 self.e2e_errors += 1
                 return  # a frame that fails E2E is never used
             latest[name] = roles   # merged into inputs at the next tick
@@ -191,22 +194,9 @@ class ComputeEmulator(FrameSource):
 
     def observe(self) -> Observation:
         """What the unit knows now, from valid, fresh frames only."""
+        if self._merge_latest() or self._observed_inputs is None:
+            self._observed_inputs = self._observe_inputs()
         now = self.clock.now
-        i = self.inputs
-        merged = self._merged
-        for name, roles in self._latest_by_message.items():
-            # The codec hands out one shared, read-only dict per distinct payload (counter and
-            # CRC aside; tests/dut/test_emulator_inputs.py holds it to that).  When no other
-            # message carries the same roles, a message that brings the very dict merged last
-            # time would change nothing in ``inputs``: skip the merge.
-            if merged is None:
-                i.update(roles)
-            elif roles is not merged.get(name):
-                merged[name] = roles
-                i.update(roles)
-        self._latest_by_message.clear()
-        get = i.get
-        last = self.unit.last
         e2e_ok = True
         for receiver in self._receivers_list:
             if receiver.tally >= receiver.max_tally:
@@ -214,30 +204,66 @@ class ComputeEmulator(FrameSource):
                 break
         names_of = self._names_of
         oldest = now - self.supervisor.params.stale_after_s
+        last = self.unit.last
+        # Positional, in the dataclass's field order (tests/dut/test_emulator_inputs.py checks it against
+        # the keyword form): passing two dozen arguments by keyword costs more than the rest of observe.
+        return Observation(
+            now,
+            self._fresh(names_of["bms"], oldest), self._fresh(names_of["vcu"], oldest),
+            self._fresh(names_of["obc"], oldest),
+            e2e_ok,
+            *self._observed_inputs,
+            self.unit.thermal.junction_c,
+            last.power_w if last else 0.0,
+        )
+
+    def _merge_latest(self) -> bool:
+        """Merge the roles each message last brought into ``inputs``; True if ``inputs`` may have changed."""
+        latest = self._latest_by_message
+        if not latest:
+            return False
+        i = self.inputs
+        merged = self._merged
+        changed = False
+        for name, roles in latest.items():
+            # The codec hands out one shared, read-only dict per distinct payload (counter and
+            # CRC aside; tests/dut/test_emulator_inputs.py holds it to that).  When no other
+            # message carries the same roles, a message that brings the very dict merged last
+            # time would change nothing in ``inputs``: skip the merge.
+            if merged is None:
+                i.update(roles)
+                changed = True
+            elif roles is not merged.get(name):
+                merged[name] = roles
+                i.update(roles)
+                changed = True
+        latest.clear()
+        return changed
+
+    def _observe_inputs(self) -> tuple[object, ...]:
+        """The Observation fields that come from ``inputs``: ``gear`` to ``charge_power_w``, in the
+        dataclass's order.  They change only when a merge changes ``inputs``; observe keeps them until then."""
+        get = self.inputs.get
         temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
                          _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
-        return Observation(
-            now_s=now,
-            bms_fresh=self._fresh(names_of["bms"], oldest), vcu_fresh=self._fresh(names_of["vcu"], oldest),
-            obc_fresh=self._fresh(names_of["obc"], oldest),
-            e2e_ok=e2e_ok,
-            gear=get("gear"),  # type: ignore[arg-type]
-            drive_requested=bool(get("drive_requested", 0)),
-            compute_allowed=bool(get("compute_allowed", 1)),
-            coolant_c=get("coolant_temp_c"),  # type: ignore[arg-type]
-            soc_pct=get("soc_pct"), reserve_soc_pct=get("range_reserve_soc_pct"),  # type: ignore[arg-type]
-            pack_voltage_v=get("pack_voltage_v"), pack_current_a=get("pack_current_a"),  # type: ignore[arg-type]
-            dcl_a=get("discharge_current_limit_a"),  # type: ignore[arg-type]
-            min_cell_voltage_v=get("min_cell_voltage_v"),  # type: ignore[arg-type]
-            cell_voltage_min_limit_v=get("cell_voltage_min_limit_v"),  # type: ignore[arg-type]
-            bms_fault_level=get("bms_fault_level"),  # type: ignore[arg-type]
-            temp_fault_level=temp_level,
-            contactor_closed=get("contactor_state", "CLOSED") == "CLOSED",
-            plug_present=bool(get("plug_present", 0)),
-            cp_state=get("cp_state"),  # type: ignore[arg-type]
-            charge_power_w=get("charge_power_w") or 0.0,  # type: ignore[arg-type]
-            junction_c=self.unit.thermal.junction_c,
-            compute_power_w=last.power_w if last else 0.0,
+        return (
+            get("gear"),                                        # gear
+            bool(get("drive_requested", 0)),                    # drive_requested
+            bool(get("compute_allowed", 1)),                    # compute_allowed
+            get("coolant_temp_c"),                              # coolant_c
+            get("soc_pct"),                                     # soc_pct
+            get("range_reserve_soc_pct"),                       # reserve_soc_pct
+            get("pack_voltage_v"),                              # pack_voltage_v
+            get("pack_current_a"),                              # pack_current_a
+            get("discharge_current_limit_a"),                   # dcl_a
+            get("min_cell_voltage_v"),                          # min_cell_voltage_v
+            get("cell_voltage_min_limit_v"),                    # cell_voltage_min_limit_v
+            get("bms_fault_level"),                             # bms_fault_level
+            temp_level,                                         # temp_fault_level
+            get("contactor_state", "CLOSED") == "CLOSED",       # contactor_closed
+            bool(get("plug_present", 0)),                       # plug_present
+            get("cp_state"),                                    # cp_state
+            get("charge_power_w") or 0.0,                       # charge_power_w
         )
 
     # -- the tick ----------------------------------------------------------------

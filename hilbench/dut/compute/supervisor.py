@@ -15,11 +15,12 @@ scenario suite proves its checks can fail.
 from __future__ import annotations
 
 import enum
+from collections import deque
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hilbench.errors import ConfigError
 
@@ -91,8 +92,13 @@ class Observation:
     compute_power_w: float = 0.0        # what the unit drew in the last tick
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """What the supervisor allows: a state, its reason and the power budget.
+
+    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
+    dataclass's ``__init__`` costs several times as much.
+    """
+
     state: State
     reason: str
     budget_w: float
@@ -147,7 +153,7 @@ class Supervisor:
     _valid_since_s: float | None = None
     _was_safe_stop: bool = False
     transitions: list[tuple[float, str, str]] = field(default_factory=list)
-    _recent_compute_w: list[float] = field(default_factory=list)
+    _recent_compute_w: deque[float] = field(default_factory=lambda: deque(maxlen=4))
     _charge_latched: bool = False
     _charge_available_w: float | None = None
     _charge_limited: bool = False
@@ -209,7 +215,7 @@ class Supervisor:
                 budget, reason = min(budget, rule_budget), rule_reason
         if reason != "NONE":   # a rule is limiting (possibly still at full power, inside its hysteresis)
             return Decision(State.DERATED, reason, budget)
-        # The usual outcome, tick after tick: a Decision is frozen, so the last one is handed
+        # The usual outcome, tick after tick: a Decision is immutable, so the last one is handed
         # out again while it says the same (budget is max_power_w here, never 0.0 or NaN).
         running = self._running
         if running is None or running.budget_w != budget:
@@ -321,13 +327,15 @@ class Supervisor:
         # The BMS's current reading lags the compute draw by up to a sample or two,
         # so attribute to compute only the least it drew recently: the rest of the
         # measured current is counted as the car's own load.
-        recent = self._recent_compute_w[-3:]   # the last four draws: a new list, as before
+        recent = self._recent_compute_w   # keeps the last four draws (maxlen)
         recent.append(obs.compute_power_w)
-        self._recent_compute_w = recent
         own_a = min(recent) / p.dcdc_efficiency / obs.pack_voltage_v
-        others_a = max(0.0, (obs.pack_current_a or 0.0) - own_a)
+        # max(0.0, x) spelled out (the same result, NaN and -0.0 included: both give 0.0 unless x > 0.0),
+        # to save two builtin calls on every decision.
+        others_a = (obs.pack_current_a or 0.0) - own_a
+        others_a = others_a if others_a > 0.0 else 0.0  # noqa: FURB136
         headroom_a = obs.dcl_a * p.dcl_usage - others_a
-        budget = max(0.0, headroom_a) * obs.pack_voltage_v * p.dcdc_efficiency
+        budget = (headroom_a if headroom_a > 0.0 else 0.0) * obs.pack_voltage_v * p.dcdc_efficiency  # noqa: FURB136
         if budget < self.max_power_w:
             return budget, "DCL_LIMIT"
         return None
