@@ -38,9 +38,9 @@ import numpy.typing as npt
 from hilbench.plant.chemistry import REFERENCE_TEMP_C, Chemistry, load_chemistry
 
 try:   # ``np.interp`` without its Python wrapper, which only picks this function for float input
-    from numpy._core.multiarray import interp as _interp   # numpy >= 2
-except ImportError:  # pragma: no cover - numpy 1.26
-    from numpy.core.multiarray import interp as _interp
+    from numpy._core.multiarray import interp as _interp   # numpy >= 2 (a private module)
+except ImportError:  # pragma: no cover - numpy 1.26, or a numpy that moved it: the public one, same values
+    _interp = np.interp
 
 FloatArray = npt.NDArray[np.float64]
 _add_reduce = np.add.reduce   # ``a.sum()`` of a 1-D array without the method's wrapper (same bits)
