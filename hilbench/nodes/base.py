@@ -23,7 +23,7 @@ class EmulatedNode(FrameSource):
         self.codec = codec
         self.enabled = True
         self.values: dict[str, object] = {}
-        #: Bumped whenever ``values`` changes (each sample), so unchanged sets are not re-read.
+        #: Bumped whenever ``values`` changes (not on every sample), so an unchanged set is not re-read.
         self.version = 0
         self._senders: dict[str, MessageCodec] = {
             name: codec.fresh_sender(name) for name in codec.signal_map.messages_of(self.producer)
