@@ -70,7 +70,8 @@ class Clock(ABC):
         self._seq = 0
         self._now_us = 0
         #: Seconds since the start of the run: ``now_us`` in seconds.  A plain attribute, not a
-        #: property, because every frame and task reads it; only the clock moves it (``_move_to``).
+        #: property, because every frame and task reads it.  Read-only by contract: only the clock
+        #: writes it, together with ``now_us`` (``_move_to`` and the simulated loop).
         self.now = 0.0
         self._stop_requested = False
         self._idle_hooks: list[Callable[[float], None]] = []

@@ -101,6 +101,8 @@ class BusPort:
                 msg = self.bus.recv(timeout_s if count == 0 else 0.0)
                 if msg is None:
                     break
+                # Lookups index by ``is_extended_id``: a plugin that hands over 1/0/None still works.
+                msg.is_extended_id = bool(msg.is_extended_id)
             count += 1
             for tap in taps:
                 tap(msg)

@@ -11,6 +11,7 @@ real car computer can take this emulator's place.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -41,6 +42,18 @@ _LEVEL_COMPUTES: tuple[bool, ...] = tuple(lv.computes for lv in PowerLevel)
 _P100, _OFF = PowerLevel.P100, PowerLevel.OFF
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
+#: The order in which ``observe`` passes the Observation's fields (positionally, for speed).
+#: Checked against the dataclass when this module loads, so a field added or moved there
+#: cannot silently shift every value after it into the wrong safety input.
+_OBSERVATION_ORDER = (
+    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok",
+    "gear", "drive_requested", "compute_allowed", "coolant_c", "soc_pct", "reserve_soc_pct",
+    "pack_voltage_v", "pack_current_a", "dcl_a", "min_cell_voltage_v", "cell_voltage_min_limit_v",
+    "bms_fault_level", "temp_fault_level", "contactor_closed", "plug_present", "cp_state", "charge_power_w",
+    "junction_c", "compute_power_w",
+)
+if tuple(f.name for f in dataclasses.fields(Observation)) != _OBSERVATION_ORDER:
+    raise ImportError("Observation's fields changed: update _OBSERVATION_ORDER and observe() in dut/emulator.py")
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
 
 

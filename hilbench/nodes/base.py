@@ -23,7 +23,8 @@ class EmulatedNode(FrameSource):
         self.codec = codec
         self.enabled = True
         self.values: dict[str, object] = {}
-        #: Bumped whenever ``values`` changes (not on every sample), so an unchanged set is not re-read.
+        #: Whoever changes ``values`` bumps this (the BMS on every sample, OBC and VCU only on a
+        #: change): a sender re-sends the frame it built for the same version without re-reading them.
         self.version = 0
         self._senders: dict[str, MessageCodec] = {
             name: codec.fresh_sender(name) for name in codec.signal_map.messages_of(self.producer)

@@ -75,7 +75,7 @@ class ObcNode(EmulatedNode):
             evse.set_vehicle_ready(False)
         rating = evse.cable_rating_a
         charger = self.charger
-        # What moves while charging comes first, so that a changed set is told at once.
+        # What moves while charging comes first: comparing a changed set stops at its first reading.
         readings = (charger.dc_current_a, charger.dc_power_w, evse.available_current_a, evse.pwm_duty_pct or 0.0,
                     evse.cp_state.name, 1 if evse.plugged_in else 0, CABLE_CODES.get(rating, 0) if rating else 0)
         if readings == self._published:

@@ -15,9 +15,9 @@ scenario suite proves its checks can fail.
 from __future__ import annotations
 
 import enum
-from collections import deque
 import math
 import tomllib
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
