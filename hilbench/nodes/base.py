@@ -26,6 +26,7 @@ class EmulatedNode(FrameSource):
         #: Whoever changes ``values`` bumps this (the BMS on every sample, OBC and VCU only on a
         #: change): a sender re-sends the frame it built for the same version without re-reading them.
         self.version = 0
+        self._published: tuple[object, ...] | None = None
         self._senders: dict[str, MessageCodec] = {
             name: codec.fresh_sender(name) for name in codec.signal_map.messages_of(self.producer)
         }
@@ -34,6 +35,20 @@ class EmulatedNode(FrameSource):
     @property
     def messages(self) -> list[str]:
         return list(self._senders)
+
+    def _publish(self, roles: tuple[str, ...], readings: tuple[object, ...]) -> bool:
+        """Make ``readings`` (one per role, in order) the node's values and bump ``version``.
+
+        Does nothing and returns False when they equal the set published last: a
+        parked car's VCU and an unplugged OBC read the same sample after sample, and
+        their frames then come from the encoder's cache.
+        """
+        if readings == self._published:
+            return False
+        self._published = readings
+        self.version += 1
+        self.values.update(zip(roles, readings))
+        return True
 
     def start(self) -> None:
         """Schedule every message at its cycle time, staggered by 1 ms so they do not all collide."""

@@ -23,6 +23,9 @@ BMS_TIMEOUT_S = 1.0   # 10 cycles of BMS_Limits (100 ms); DOMAIN.md: lost after 
 
 class ObcNode(EmulatedNode):
     producer = "obc"
+    #: The roles ``sample`` publishes, in the order of its readings.
+    ROLES = ("charge_current_a", "charge_power_w", "evse_max_current_a", "pilot_duty_pct", "cp_state",
+             "plug_present", "cable_rating")
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, evse: Evse,
                  charger: OnBoardCharger) -> None:
@@ -33,7 +36,6 @@ class ObcNode(EmulatedNode):
         self.max_charge_voltage_v = 0.0
         self._bms_seen_s: float | None = None
         self.charge_wanted = True
-        self._published: tuple[object, ...] | None = None
         self._lsb = codec.resolutions(("pilot_duty_pct", "evse_max_current_a", "charge_current_a", "charge_power_w"))
         ccl = codec.signal_map.binding("charge_current_limit_a")
         self._limits_codec = codec.message(ccl.message) if ccl else None
@@ -76,23 +78,10 @@ class ObcNode(EmulatedNode):
         rating = evse.cable_rating_a
         charger = self.charger
         # What moves while charging comes first: comparing a changed set stops at its first reading.
-        readings = (charger.dc_current_a, charger.dc_power_w, evse.available_current_a, evse.pwm_duty_pct or 0.0,
-                    evse.cp_state.name, 1 if evse.plugged_in else 0, CABLE_CODES.get(rating, 0) if rating else 0)
-        if readings == self._published:
-            return   # nothing changed (unplugged, or a finished charge): values and version stand
-        self._published = readings
-        current_a, power_w, available_a, duty_pct, cp_state, plug, cable = readings
-        self.version += 1
-        self.values.update({
-            "cp_state": cp_state,
-            "plug_present": plug,
-            "pilot_duty_pct": duty_pct,
-            "evse_max_current_a": available_a,
-            "charge_current_a": current_a,
-            "cable_rating": cable,
-            "charge_power_w": power_w,
-        })
-        quantize(self.values, self._lsb)
+        if self._publish(self.ROLES, (
+                charger.dc_current_a, charger.dc_power_w, evse.available_current_a, evse.pwm_duty_pct or 0.0,
+                evse.cp_state.name, 1 if evse.plugged_in else 0, CABLE_CODES.get(rating, 0) if rating else 0)):
+            quantize(self.values, self._lsb)
 
     def start(self) -> None:
         if self.enabled and not self._started:

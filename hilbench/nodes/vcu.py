@@ -22,19 +22,14 @@ class VcuNode(EmulatedNode):
         self.drive_requested = False
         #: The owner's consent to run the token factory while parked.
         self.compute_allowed = True
-        self._published: tuple[object, ...] | None = None
         self.sample()
 
     def sample(self) -> None:
         vehicle = self.vehicle
         coolant = vehicle.coolant_c if vehicle.coolant_c is not None else vehicle.ambient_c
-        readings = (vehicle.gear.value, 1 if vehicle.ignition_on else 0, 1 if self.drive_requested else 0,
-                    1 if self.compute_allowed else 0, vehicle.ambient_c, coolant, vehicle.reserve_soc_pct)
-        if readings == self._published:
-            return   # nothing changed (nearly every sample): values and version stand, frames come from cache
-        self._published = readings
-        self.version += 1
-        self.values.update(zip(self.ROLES, readings))
+        self._publish(self.ROLES, (
+            vehicle.gear.value, 1 if vehicle.ignition_on else 0, 1 if self.drive_requested else 0,
+            1 if self.compute_allowed else 0, vehicle.ambient_c, coolant, vehicle.reserve_soc_pct))
 
     def start(self) -> None:
         if self.enabled and not self._started:
