@@ -10,14 +10,22 @@ rtamt's discrete-time monitor on random signals to keep them honest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..bus.roles import ROLES
 from .expr import ExprError, compile_expr, evaluate
 from .model import Check
 
 GRID_S = 0.1
+#: A check over a role the signal map does not bind: the bus cannot say, so it neither passes nor fails.
+NOT_MAPPED = "NOT MAPPED"
+#: Every verdict a check can have, in the order reports count them.
+VERDICTS = ("PASS", "FAIL", NOT_MAPPED)
+#: Every role the bench knows, mapped or not: what a check may name.
+_ALL_ROLES = {name: role.states for name, role in ROLES.items()}
 
 
 @dataclass
@@ -28,10 +36,42 @@ class CheckResult:
     detail: str
     violation_s: float | None = None
     values: dict[str, float | str] = field(default_factory=dict)
+    #: The roles the check names that the signal map does not bind (then the verdict is NOT MAPPED).
+    not_mapped: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
+        if self.not_mapped:
+            return NOT_MAPPED
         return "PASS" if self.passed else "FAIL"
+
+    @property
+    def failed(self) -> bool:
+        """FAIL: judged and violated (a NOT MAPPED check has not passed, but has not failed either)."""
+        return not self.passed and not self.not_mapped
+
+
+def unmapped_roles(check: Check, mapped: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The roles ``check`` names (expression and trigger) that ``mapped`` (role -> states) lacks, sorted.
+
+    An expression that does not compile names nothing here; judging it reports why.
+    """
+    known = {**_ALL_ROLES, **mapped}
+    names: set[str] = set()
+    for source in (check.expr, check.trigger):
+        if source:
+            try:
+                names |= compile_expr(source, known).names
+            except ExprError:
+                pass
+    return tuple(sorted(name for name in names if name not in mapped))
+
+
+def not_mapped_result(check: Check, roles: tuple[str, ...]) -> CheckResult:
+    """The NOT MAPPED verdict of ``check``, naming the ``roles`` the signal map does not bind."""
+    noun = "role" if len(roles) == 1 else "roles"
+    return CheckResult(check, False, None, f"{noun} {', '.join(roles)} not mapped by the signal map: "
+                                           "the bus cannot tell", not_mapped=roles)
 
 
 class TraceGrid:
@@ -79,6 +119,10 @@ def _window_min(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
+    """Judge ``check`` on ``grid``: PASS or FAIL, or NOT MAPPED when it names a role the map does not bind."""
+    missing = unmapped_roles(check, grid.known)
+    if missing:
+        return not_mapped_result(check, missing)
     try:
         compiled = compile_expr(check.expr, grid.known)
     except ExprError as exc:

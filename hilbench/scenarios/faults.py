@@ -16,11 +16,19 @@ place to the end of the scenario, anything else ends it by itself through
 ``bench.clock.call_later``.  Randomness (noise, which bits to flip) comes
 from generators seeded by the bench seed, so a run repeats bit for bit.
 
+Frame faults name what they act on in the bench's language, not a DBC's:
+``node = "bms"`` (every message the node sends), or ``role = "pack_voltage_v"``
+(the one message the signal map puts that role in), so a scenario runs
+unchanged on any mapped DBC.  ``message = "BMS_PackStatus"`` is still
+accepted, as a lab's escape hatch for one message of its own DBC.
+
 Faults are registered with :func:`.actions.action` like every other action,
-so the loader checks their names, parameters and types; what only a running
-bench can know (a node that is not emulated, a message the node does not
-send, a message without E2E protection) raises :class:`ScenarioError` when
-the step fires.
+so the loader checks their names, parameters and types, and
+:func:`hilbench.scenarios.check_runnable` checks every step of every
+scenario of a run against the bus description before the first one starts
+(an unmapped role, a node that is not emulated, a message no emulated node
+sends, a message without the protection a fault needs).  The same checks run
+again when a step fires, raising :class:`ScenarioError`.
 """
 
 from __future__ import annotations
@@ -29,16 +37,18 @@ import abc
 import math
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import can
 import numpy as np
 
 from ..bench import Bench
 from ..bus.e2e import profile2_crc, protect
+from ..bus.roles import ROLES
 from ..bus.sender import FrameSource
 from ..errors import ScenarioError
-from .actions import action
+from .actions import BusView, Problem, action
 
 #: BMS measurements a sensor fault can act on (``bench.bms.sensor_faults`` keys).
 SENSOR_ROLES = ("pack_current_a", "pack_voltage_v", "soc_pct", "min_cell_voltage_v", "max_cell_voltage_v",
@@ -46,6 +56,8 @@ SENSOR_ROLES = ("pack_current_a", "pack_voltage_v", "soc_pct", "min_cell_voltage
 #: Node names a frame fault accepts, and the signal-map producer behind each.
 NODES = {"bms": "bms", "vcu": "vcu", "obc": "obc", "cu": "cu", "dut": "cu"}
 WRONG_COUNTER_MODES = ("repeat", "skip")
+#: The producers whose messages a frame fault can reach, in the order a message is looked up.
+PRODUCERS = ("bms", "vcu", "obc", "cu")
 
 SensorFault = Callable[[float, float], float]
 #: BMS node -> role -> the sensor faults active on it, oldest first.
@@ -83,24 +95,78 @@ def _source(bench: Bench, producer: str) -> FrameSource:
     return node
 
 
-def _targets(bench: Bench, node: str, message: str) -> tuple[FrameSource, frozenset[str]]:
-    """The sender and the message names a frame fault acts on, from ``node`` and/or ``message``."""
-    sm = bench.codec.signal_map
+def _refuse(problems: list[Problem]) -> None:
+    """Raise the problems of a step as it fires (the same ones check_runnable reports before the run)."""
+    if problems:
+        raise ScenarioError("; ".join(f"{key}: {reason}" if key else reason for key, reason in problems))
+
+
+def frame_targets(view: BusView, node: str, message: str, role: str) -> tuple[str, tuple[str, ...], list[Problem]]:
+    """What a frame fault acts on: (producer, message names, problems).
+
+    ``node`` alone: every message the node sends; ``role``: the message the
+    signal map binds the role to; ``message``: that message of the DBC.
+    ``node`` may come with ``role`` or ``message`` and must then be its sender.
+    Problems are (parameter, reason); with any, producer and names are empty.
+    """
+    sm = view.signal_map
+    problems: list[Problem] = []
+    producer = ""
+    names: list[str] = []
     if node:
-        producer = NODES.get(node.lower())
-        if producer is None:
-            raise ScenarioError(f'unknown node "{node}"; known: {", ".join(NODES)}')
-        names = list(sm.messages_of(producer))
-        if message and message not in names:
-            raise ScenarioError(f'node "{node}" does not send "{message}"; it sends: {", ".join(names)}')
-    elif message:
-        producer = next((p for p in ("bms", "vcu", "obc", "cu") if message in sm.messages_of(p)), "")
+        producer = NODES.get(node.lower(), "")
         if not producer:
-            known = [m for p in ("bms", "vcu", "obc", "cu") for m in sm.messages_of(p)]
-            raise ScenarioError(f'no emulated sender of message "{message}"; known: {", ".join(known)}')
-    else:
-        raise ScenarioError("a frame fault needs node (bms, vcu, obc, cu) or message (a DBC message name)")
-    return _source(bench, producer), frozenset([message] if message else sm.messages_of(producer))
+            problems.append(("node", f'unknown node "{node}"; known: {", ".join(NODES)}'))
+    if role and message:
+        problems.append(("role", "give role (the bench's name for a value) or message (a DBC message name), "
+                                 "not both"))
+    elif role:
+        spec = ROLES.get(role)
+        binding = sm.roles.get(role)
+        if spec is None:
+            problems.append(("role", f'unknown role "{role}"; known: {", ".join(ROLES)}'))
+        elif binding is None:
+            problems.append(("role", f'role "{role}" is not mapped by the signal map {sm.path}, so no message '
+                                     f"carries it on this bus"))
+        else:
+            names = [binding.message]
+            if producer and producer != spec.producer:
+                problems.append(("node", f'role "{role}" comes from {spec.producer}, not from node "{node}"'))
+            producer = spec.producer
+    elif message:
+        if message not in view.codec.by_name:
+            problems.append(("message", f'message "{message}" is not in the DBC; no emulated sender of it'))
+        else:
+            sender = next((p for p in PRODUCERS if message in sm.messages_of(p)), "")
+            if not sender:
+                known = [m for p in PRODUCERS for m in sm.messages_of(p)]
+                problems.append(("message", f'no emulated sender of message "{message}": no role of the signal '
+                                            f'map is in it; the bench sends: {", ".join(known)}'))
+            elif producer and producer != sender:
+                problems.append(("node", f'node "{node}" does not send "{message}"; it sends: '
+                                         f'{", ".join(sm.messages_of(producer))}'))
+            else:
+                producer = sender
+                names = [message]
+    elif not node:
+        problems.append(("", 'a frame fault needs node (bms, vcu, obc, cu), role (e.g. role = "pack_voltage_v": '
+                             "the message carrying it) or message (a DBC message name)"))
+    elif producer:
+        names = list(sm.messages_of(producer))
+    if not problems and producer not in view.emulated:
+        what = "node" if node else ("role" if role else "message")
+        problems.append((what, f'node "{producer}" is not emulated on this bench (a real ECU sends its frames); '
+                               "faults can only act on emulated nodes"))
+    if problems:
+        return "", (), problems
+    return producer, tuple(names), []
+
+
+def _targets(bench: Bench, node: str, message: str, role: str = "") -> tuple[FrameSource, frozenset[str]]:
+    """The sender and the message names a frame fault acts on (see :func:`frame_targets`)."""
+    producer, names, problems = frame_targets(BusView.of(bench), node, message, role)
+    _refuse(problems)
+    return _source(bench, producer), frozenset(names)
 
 
 def _with_data(msg: can.Message, data: bytes | bytearray) -> can.Message:
@@ -160,6 +226,103 @@ def _e2e_base(bench: Bench, name: str) -> int | None:
     return bench.codec.message(name).e2e_base
 
 
+# -- checks before the run (see hilbench.scenarios.check_runnable) ---------------------------------
+def _duration_problems(params: Mapping[str, Any], key: str = "duration_s", *, positive: bool = False) -> list[Problem]:
+    value = params.get(key)
+    if value is None:
+        return []
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        return [(key, f"must be a finite time {'> 0' if positive else '>= 0 (0: until the end)'}, got {value}")]
+    return []
+
+
+def _has_checksum(view: BusView, name: str) -> bool:
+    return view.codec.message(name).e2e_base is not None
+
+
+def _has_counter(view: BusView, name: str) -> bool:
+    return view.codec.message(name).e2e_base is not None
+
+
+def _frame_validator(needs: str = "") -> Callable[[Mapping[str, Any], BusView], list[Problem]]:
+    """A validator for a frame fault; ``needs`` "checksum" or "counter": the protection the fault rewrites."""
+    def validate(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+        problems = _duration_problems(params)
+        if params.get("every_n", 1) < 1:
+            problems.append(("every_n", f"must be >= 1, got {params['every_n']}"))
+        if params.get("count", 0) < 0:
+            problems.append(("count", f"must be >= 0 (0: no limit), got {params['count']}"))
+        if params.get("bits", 1) < 1:
+            problems.append(("bits", f"must be >= 1, got {params['bits']}"))
+        if "delay_s" in params and not params["delay_s"] > 0:
+            problems.append(("delay_s", f"must be > 0, got {params['delay_s']}"))
+        if params.get("mode", WRONG_COUNTER_MODES[0]) not in WRONG_COUNTER_MODES:
+            problems.append(("mode", f'must be one of {", ".join(WRONG_COUNTER_MODES)}, got "{params["mode"]}"'))
+        _, names, target_problems = frame_targets(view, params.get("node", ""), params.get("message", ""),
+                                                  params.get("role", ""))
+        problems.extend(target_problems)
+        if needs and names:
+            has = _has_checksum if needs == "checksum" else _has_counter
+            what = "checksum" if needs == "checksum" else "alive counter"
+            if params.get("node") and not (params.get("role") or params.get("message")):
+                if not any(has(view, name) for name in names):
+                    problems.append(("node", f'node "{params["node"]}" sends no message with an E2E {what}'))
+            else:
+                key = "role" if params.get("role") else "message"
+                problems.extend((key, f'message "{name}" carries no E2E {what}; the fault needs a protected message')
+                                for name in names if not has(view, name))
+        return problems
+
+    return validate
+
+
+def _node_validator(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+    problems = _duration_problems(params)
+    producer = NODES.get(str(params.get("node", "")).lower())
+    if producer is None:
+        problems.append(("node", f'unknown node "{params.get("node")}"; known: {", ".join(NODES)}'))
+    elif producer not in view.emulated:
+        problems.append(("node", f'node "{producer}" is not emulated on this bench (a real ECU sends its frames); '
+                                 "faults can only act on emulated nodes"))
+    return problems
+
+
+def _sensor_validator(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+    problems = _duration_problems(params)
+    role = params.get("role", "")
+    if role not in SENSOR_ROLES:
+        problems.append(("role", f'no BMS sensor "{role}"; sensor faults act on: {", ".join(SENSOR_ROLES)}'))
+    elif not view.is_mapped(role):
+        problems.append(("role", f'role "{role}" is not mapped by the signal map {view.signal_map.path}: a fault '
+                                 "on its sensor would not be seen on the bus as that role"))
+    if "bms" not in view.emulated:
+        problems.append(("", "the BMS is not emulated on this bench; its sensors cannot be faulted from here"))
+    if params.get("sigma", 0.0) < 0:
+        problems.append(("sigma", f"must be >= 0, got {params['sigma']}"))
+    return problems
+
+
+def _plain_validator(*positive: str) -> Callable[[Mapping[str, Any], BusView], list[Problem]]:
+    """duration_s >= 0, and each of ``positive`` > 0."""
+    def validate(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+        problems = _duration_problems(params, positive="duration_s" in positive)
+        for key in positive:
+            if key != "duration_s":
+                problems.extend(_duration_problems(params, key, positive=True))
+        return problems
+
+    return validate
+
+
+def _heat_wave_validator(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+    problems = _duration_problems(params) + _duration_problems(params, "ramp_s")
+    problems += _duration_problems(params, "step_s", positive=True)
+    if params.get("coolant_c") is not None and not view.is_mapped("coolant_temp_c"):
+        problems.append(("coolant_c", f'the coolant reaches the bus through role "coolant_temp_c", which the '
+                                      f"signal map {view.signal_map.path} does not map"))
+    return problems
+
+
 # -- sensor faults on the emulated BMS -------------------------------------------------------
 def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> None:
     """Install ``fault`` on one BMS sensor; several faults on one sensor act in the order they started."""
@@ -188,7 +351,7 @@ def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> N
     _end_after(bench, duration_s, end)
 
 
-@action
+@action(validate=_sensor_validator)
 def sensor_stuck(bench: Bench, role: str, value: float | None = None, duration_s: float = 0.0) -> None:
     """A BMS sensor freezes: at ``value`` if given, else at its reading when the fault starts."""
     held: list[float] = [] if value is None else [float(value)]
@@ -201,20 +364,20 @@ def sensor_stuck(bench: Bench, role: str, value: float | None = None, duration_s
     _sensor(bench, role, stuck, duration_s)
 
 
-@action
+@action(validate=_sensor_validator)
 def sensor_offset(bench: Bench, role: str, offset: float, duration_s: float = 0.0) -> None:
     """A BMS sensor reads ``offset`` (in the role's unit) too high (negative: too low)."""
     _sensor(bench, role, lambda reading, now_s: reading + offset, duration_s)
 
 
-@action
+@action(validate=_sensor_validator)
 def sensor_drift(bench: Bench, role: str, rate_per_s: float, duration_s: float = 0.0) -> None:
     """A BMS sensor drifts away from the truth by ``rate_per_s`` (role unit per second) from now on."""
     start_s = bench.clock.now
     _sensor(bench, role, lambda reading, now_s: reading + rate_per_s * (now_s - start_s), duration_s)
 
 
-@action
+@action(validate=_sensor_validator)
 def sensor_noise(bench: Bench, role: str, sigma: float, duration_s: float = 0.0) -> None:
     """Gaussian noise of ``sigma`` (role unit, 1 sigma) on a BMS sensor; seeded by the bench seed."""
     if sigma < 0:
@@ -229,11 +392,11 @@ class _Drop(_FrameFault):
         return None
 
 
-@action
-def drop(bench: Bench, node: str = "", message: str = "", every_n: int = 1, count: int = 0,
+@action(validate=_frame_validator())
+def drop(bench: Bench, node: str = "", role: str = "", message: str = "", every_n: int = 1, count: int = 0,
          duration_s: float = 0.0) -> None:
-    """Lose frames: every frame (``every_n`` = 1) or every n-th of a message (or of all a node's messages)."""
-    source, names = _targets(bench, node, message)
+    """Lose frames: every frame (``every_n`` = 1) or every n-th of a role's message (or of all a node's messages)."""
+    source, names = _targets(bench, node, message, role)
     _install(bench, source, _Drop(names, every_n, count), duration_s)
 
 
@@ -259,14 +422,14 @@ class _Corrupt(_FrameFault):
         return _with_data(msg, data)
 
 
-@action
-def corrupt(bench: Bench, node: str = "", message: str = "", bits: int = 1, every_n: int = 1, count: int = 0,
-            duration_s: float = 0.0) -> None:
+@action(validate=_frame_validator())
+def corrupt(bench: Bench, node: str = "", role: str = "", message: str = "", bits: int = 1, every_n: int = 1,
+            count: int = 0, duration_s: float = 0.0) -> None:
     """Flip ``bits`` payload bits of frames, leaving the E2E CRC as sent so the receiver's check fails.
 
     Unprotected messages are corrupted too, and nothing but plausibility checks can notice.
     """
-    source, names = _targets(bench, node, message)
+    source, names = _targets(bench, node, message, role)
     _install(bench, source, _Corrupt(bench, names, bits, every_n, count), duration_s)
 
 
@@ -283,12 +446,12 @@ class _BadChecksum(_FrameFault):
         return _with_data(msg, data)
 
 
-@action
-def bad_checksum(bench: Bench, node: str = "", message: str = "", every_n: int = 1, count: int = 0,
+@action(validate=_frame_validator("checksum"))
+def bad_checksum(bench: Bench, node: str = "", role: str = "", message: str = "", every_n: int = 1, count: int = 0,
                  duration_s: float = 0.0) -> None:
     """Send frames with a wrong E2E CRC byte (the values themselves are right)."""
-    source, names = _targets(bench, node, message)
-    if not message:   # a node's unprotected messages (per-cell detail) are left alone
+    source, names = _targets(bench, node, message, role)
+    if not (message or role):   # a node's unprotected messages (per-cell detail) are left alone
         names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
     _install(bench, source, _BadChecksum(bench, names, every_n, count), duration_s)
 
@@ -322,12 +485,12 @@ class _WrongCounter(_FrameFault):
         return _with_data(msg, protect(data, self.bases[name], counter))
 
 
-@action
-def wrong_counter(bench: Bench, mode: str = "repeat", node: str = "", message: str = "", every_n: int = 1,
-                  count: int = 0, duration_s: float = 0.0) -> None:
+@action(validate=_frame_validator("counter"))
+def wrong_counter(bench: Bench, mode: str = "repeat", node: str = "", role: str = "", message: str = "",
+                  every_n: int = 1, count: int = 0, duration_s: float = 0.0) -> None:
     """Send frames with a valid CRC but a repeated (``repeat``) or skipping (``skip``) alive counter."""
-    source, names = _targets(bench, node, message)
-    if not message:
+    source, names = _targets(bench, node, message, role)
+    if not (message or role):
         names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
     _install(bench, source, _WrongCounter(bench, names, mode, every_n, count), duration_s)
 
@@ -356,8 +519,9 @@ class _Delay(_FrameFault):
         self.pending.clear()
 
 
-@action
-def delay(bench: Bench, delay_s: float, node: str = "", message: str = "", duration_s: float = 0.0) -> None:
+@action(validate=_frame_validator())
+def delay(bench: Bench, delay_s: float, node: str = "", role: str = "", message: str = "",
+          duration_s: float = 0.0) -> None:
     """Hold frames back by ``delay_s`` before they reach the bus (a congested gateway).
 
     The sender counts a held frame as dropped and as sent when it is released.
@@ -366,13 +530,13 @@ def delay(bench: Bench, delay_s: float, node: str = "", message: str = "", durat
     """
     if delay_s <= 0:
         raise ScenarioError(f"delay_s must be > 0, got {delay_s}")
-    source, names = _targets(bench, node, message)
+    source, names = _targets(bench, node, message, role)
     fault = _Delay(bench, source, names, delay_s)
     _install(bench, source, fault, duration_s, on_end=fault.flush)
 
 
 # -- nodes and the bus ------------------------------------------------------------------------
-@action
+@action(validate=_node_validator)
 def node_silent(bench: Bench, node: str, duration_s: float = 0.0) -> None:
     """A node stops sending (lost power, crashed, unplugged connector); it keeps running inside."""
     producer = NODES.get(node.lower())
@@ -388,7 +552,7 @@ def node_silent(bench: Bench, node: str, duration_s: float = 0.0) -> None:
     _end_after(bench, duration_s, end)
 
 
-@action
+@action(validate=_plain_validator("duration_s"))
 def bus_off(bench: Bench, duration_s: float = 1.0) -> None:
     """Nobody sends for ``duration_s`` (every emulated node and the DUT, as after a bus-off), then recovery.
 
@@ -411,7 +575,7 @@ def bus_off(bench: Bench, duration_s: float = 1.0) -> None:
 
 
 # -- charging ----------------------------------------------------------------------------------
-@action
+@action(roles=("plug_present",), validate=_plain_validator())
 def plug_yank(bench: Bench, duration_s: float = 0.0) -> None:
     """The cable is pulled out while charging; with ``duration_s`` someone plugs it back in after that long."""
     _check_duration(duration_s)
@@ -451,7 +615,7 @@ def _ramp(bench: Bench, ambient_to: float, coolant_to: float | None, ramp_s: flo
         task = bench.clock.call_every(step_s, step, offset_s=step_s)
 
 
-@action
+@action(validate=_heat_wave_validator)
 def heat_wave(bench: Bench, to_c: float, coolant_c: float | None = None, ramp_s: float = 600.0,
               step_s: float = 5.0, duration_s: float = 0.0) -> None:
     """Ambient (and the coolant) ramp to ``to_c`` over ``ramp_s``, stepping every ``step_s``.
@@ -468,7 +632,7 @@ def heat_wave(bench: Bench, to_c: float, coolant_c: float | None = None, ramp_s:
     _end_after(bench, duration_s, lambda: _ramp(bench, ambient_from, coolant_from, ramp_s, step_s))
 
 
-@action
+@action(validate=_plain_validator())
 def cold_soak(bench: Bench, temp_c: float, duration_s: float = 0.0) -> None:
     """Ambient, every cell and the coolant (if the car reports one) at ``temp_c`` at once.
 

@@ -330,7 +330,7 @@ class FuzzRun:
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [c for c in self.result.checks if not c.passed]
+        return [c for c in self.result.checks if c.failed]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .checks import CheckResult
+from .checks import NOT_MAPPED, VERDICTS, CheckResult
 from .runner import ScenarioResult, Traces
 
 
@@ -78,11 +78,29 @@ def describe_run(result: ScenarioResult) -> str:
 
 
 def checks_table(result: ScenarioResult) -> str:
+    """The verdict table: one line per check, then the count of NOT MAPPED checks and the bench's warnings.
+
+    The count and the warnings appear only when there are some, so a run on
+    the bench's own DBC reads as it always did.
+    """
     width = max((len(c.check.name) for c in result.checks), default=10)
-    lines = [f"  {'check':<{width}}  verdict  {'robustness':>12}  detail"]
+    vwidth = max([7, *(len(c.verdict) for c in result.checks)])
+    lines = [f"  {'check':<{width}}  {'verdict':<{vwidth}}  {'robustness':>12}  detail"]
     for c in result.checks:
-        lines.append(f"  {c.check.name:<{width}}  {c.verdict:<7}  {fmt_robustness(c):>12}  {c.detail}")
+        lines.append(f"  {c.check.name:<{width}}  {c.verdict:<{vwidth}}  {fmt_robustness(c):>12}  {c.detail}")
+    counts = result.verdict_counts()
+    if counts[NOT_MAPPED]:
+        lines.append("  " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+                     + " (NOT MAPPED: a role the signal map does not bind; neither passed nor failed)")
+    text = warnings_text(result)
+    if text:
+        lines.append(text)
     return "\n".join(lines)
+
+
+def warnings_text(result: ScenarioResult) -> str:
+    """The bench's warnings of this run, one ``warning:`` line each (empty when there were none)."""
+    return "\n".join(f"  warning: {w}" for w in result.warnings)
 
 
 def economics_line(result: ScenarioResult) -> str:
@@ -167,6 +185,15 @@ def junit_tree(results: Sequence[ScenarioResult], *, suite_name: str = "hilbench
         if source is not None:
             attrs["file"] = str(source)
         case = ET.SubElement(suite, "testcase", attrs)
+        not_mapped = result.not_mapped_checks
+        if not_mapped or result.warnings:
+            props = ET.SubElement(case, "properties")
+            if not_mapped:
+                ET.SubElement(props, "property", name="checks_not_mapped", value=str(len(not_mapped)))
+                for c in not_mapped:
+                    ET.SubElement(props, "property", name="not_mapped", value=c.check.name)
+            for warning in result.warnings:
+                ET.SubElement(props, "property", name="warning", value=warning)
         if result.verdict == "FAIL":
             failure = ET.SubElement(case, "failure", message=failure_message(result), type="ScenarioCheckFailed")
             failure.text = format_failure(result)
@@ -239,6 +266,11 @@ class _Entry:
     plot: str | None
     violations_text: str
     wall_s: float
+    warnings: list[str]
+
+
+def _css_class(verdict: str) -> str:
+    return verdict.replace(" ", "_")
 
 
 _CSS = """
@@ -247,6 +279,8 @@ table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .PASS { color: #1a7f37; font-weight: bold; } .FAIL, .ERROR { color: #cf222e; font-weight: bold; }
+.NOT_MAPPED { color: #9a6700; font-weight: bold; }
+ul.warnings { background: #fff8c5; padding: 0.5em 0.5em 0.5em 2em; }
 pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; font-size: 85%; }
 img { max-width: 100%; border: 1px solid #ddd; }
 section { margin-bottom: 3em; }
@@ -291,22 +325,35 @@ class HtmlReport:
         self.entries.append(_Entry(
             result.scenario.name, anchor, result.verdict, result.scenario.description,
             describe_run(result), list(result.checks), result.economics.as_dict(), plot, violations_text,
-            result.wall_s))
+            result.wall_s, list(result.warnings)))
 
     def write(self) -> Path:
         """Write ``index.html``; returns its path."""
         e = html.escape
         passed = sum(1 for x in self.entries if x.verdict == "PASS")
+        not_mapped = sum(1 for x in self.entries for c in x.checks if c.verdict == NOT_MAPPED)
         out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(self.title)}</title>"
                f"<style>{_CSS}</style></head><body>",
                f"<h1>{e(self.title)}</h1>",
-               f"<p>{passed} of {len(self.entries)} scenarios passed.</p>",
-               "<table><tr><th>scenario</th><th>verdict</th><th>checks</th><th>tokens</th>"
-               "<th>tokens/kWh</th><th>wall time</th></tr>"]
+               f"<p>{passed} of {len(self.entries)} scenarios passed."
+               + (f" {not_mapped} check{'s' if not_mapped != 1 else ''} <span class='NOT_MAPPED'>NOT MAPPED</span> "
+                  "(a role the signal map does not bind: neither passed nor failed)." if not_mapped else "")
+               + "</p>"]
+        warnings = list(dict.fromkeys(w for x in self.entries for w in x.warnings))
+        if warnings:
+            out.append("<h2>Warnings</h2><ul class='warnings'>")
+            out.extend(f"<li>{e(w)}</li>" for w in warnings)
+            out.append("</ul>")
+        out.append("<table><tr><th>scenario</th><th>verdict</th><th>checks passed</th><th>not mapped</th>"
+                   "<th>tokens</th><th>tokens/kWh</th><th>wall time</th></tr>")
         for x in self.entries:
-            ok = sum(1 for c in x.checks if c.passed)
+            counts = dict.fromkeys(VERDICTS, 0)
+            for c in x.checks:
+                counts[c.verdict] += 1
+            judged = counts["PASS"] + counts["FAIL"]
             out.append(f"<tr><td><a href='#{e(x.anchor)}'>{e(x.name)}</a></td><td class='{x.verdict}'>{x.verdict}"
-                       f"</td><td class='num'>{ok}/{len(x.checks)}</td><td class='num'>{int(x.economics['tokens']):,}"
+                       f"</td><td class='num'>{counts['PASS']}/{judged}</td><td class='num'>{counts[NOT_MAPPED]}</td>"
+                       f"<td class='num'>{int(x.economics['tokens']):,}"
                        f"</td><td class='num'>{x.economics['tokens_per_kwh']:,.0f}</td>"
                        f"<td class='num'>{x.wall_s:.1f} s</td></tr>")
         out.append("</table>")
@@ -315,9 +362,13 @@ class HtmlReport:
             if x.description:
                 out.append(f"<p>{e(x.description)}</p>")
             out.append(f"<p><small>{e(x.run)}</small></p>")
+            if x.warnings:
+                out.append("<ul class='warnings'>")
+                out.extend(f"<li>warning: {e(w)}</li>" for w in x.warnings)
+                out.append("</ul>")
             out.append("<table><tr><th>check</th><th>verdict</th><th>robustness</th><th>detail</th></tr>")
             for c in x.checks:
-                out.append(f"<tr><td>{e(c.check.name)}</td><td class='{c.verdict}'>{c.verdict}</td>"
+                out.append(f"<tr><td>{e(c.check.name)}</td><td class='{_css_class(c.verdict)}'>{c.verdict}</td>"
                            f"<td class='num'>{e(fmt_robustness(c))}</td><td>{e(c.detail)}</td></tr>")
             out.append("</table>")
             ec = x.economics

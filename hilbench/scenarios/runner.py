@@ -20,12 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from ..bench import Bench, BenchConfig
+from ..bench import NODE_NAMES, Bench, BenchConfig
+from ..bus import BenchCodec, default_dbc_path, default_signal_map_path, load_dbc, load_signal_map
 from ..bus.open import BusConfig
 from ..clock import wall_time_s
-from .actions import ACTIONS, apply
-from .checks import CheckResult, TraceGrid, evaluate_check
+from ..errors import ScenarioError
+from .actions import ACTIONS, BusView, apply, step_problems
+from .checks import VERDICTS, CheckResult, TraceGrid, evaluate_check
 from .expr import ExprError, compile_expr
+from .loader import _Locator
 from .model import Check, Scenario
 
 #: Roles kept on every result for plots and trace files (those the signal map lacks are skipped).
@@ -170,9 +173,14 @@ class ScenarioResult:
     epoch_s: float = 0.0
     record: Path | None = None
 
+    #: What the bench warned about (load and run time: a lenient DBC's offenders, a value clipped to a
+    #: DBC range): shown with the verdicts, never silent.
+    warnings: list[str] = field(default_factory=list)
+
     @property
     def passed(self) -> bool:
-        return self.error is None and all(c.passed for c in self.checks)
+        """No error and no check FAILED (NOT MAPPED checks neither pass nor fail the scenario)."""
+        return self.error is None and not any(c.failed for c in self.checks)
 
     @property
     def step_times(self) -> list[tuple[float, str]]:
@@ -185,7 +193,18 @@ class ScenarioResult:
 
     @property
     def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.passed]
+        return [c for c in self.checks if c.failed]
+
+    @property
+    def not_mapped_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.not_mapped]
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many checks got each verdict (PASS, FAIL, NOT MAPPED), every verdict present."""
+        counts = dict.fromkeys(VERDICTS, 0)
+        for check in self.checks:
+            counts[check.verdict] += 1
+        return counts
 
     def violation_of(self, check: CheckResult) -> Violation | None:
         for violation in self.violations:
@@ -206,24 +225,125 @@ def bench_config(scenario: Scenario, options: RunOptions) -> BenchConfig:
     return config
 
 
+# -- before anything runs ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepProblem:
+    """One reason a scenario cannot run on this bus: file, entry (``steps[3].role``, with its line) and reason."""
+
+    file: str
+    entry: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.entry}: {self.reason}"
+
+
+class NotRunnableError(ScenarioError):
+    """Scenarios refused before the first one started; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Iterable[StepProblem]) -> None:
+        self.problems = tuple(problems)
+        files = {p.file for p in self.problems}
+        head = (f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in {len(files)} "
+                f"scenario{'s' if len(files) != 1 else ''}; nothing was run")
+        super().__init__("\n  ".join([head, *map(str, self.problems)]))
+
+    def __reduce__(self):
+        # Crosses process boundaries whole (``hilbench run -j`` runs scenarios in workers).
+        return type(self), (self.problems,)
+
+
+def bus_view(options: RunOptions | None = None) -> BusView:
+    """The bus description a run of ``options`` would use (DBC + signal map, and the emulated nodes).
+
+    Raises:
+        ConfigError: the DBC or the signal map is refused.
+    """
+    options = options or RunOptions()
+    db = load_dbc(Path(options.dbc) if options.dbc else default_dbc_path())
+    signal_map = load_signal_map(Path(options.signal_map) if options.signal_map else default_signal_map_path(), db)
+    emulated = options.emulate if options.emulate is not None else frozenset(NODE_NAMES)
+    return BusView(BenchCodec(db, signal_map), frozenset(emulated))
+
+
+def scenario_problems(scenario: Scenario, view: BusView) -> list[StepProblem]:
+    """Every step of ``scenario`` that cannot act on the bus ``view`` describes (empty: it can run)."""
+    file = str(scenario.source) if scenario.source is not None else f"<scenario {scenario.name}>"
+    locator = None
+    if scenario.source is not None:
+        try:
+            locator = _Locator(Path(scenario.source).read_text(encoding="utf-8"))
+        except OSError:
+            pass
+    problems: list[StepProblem] = []
+    for index, step in enumerate(scenario.steps):
+        for key, reason in step_problems(step.action, step.params, view):
+            entry = f"steps[{index}].{key}" if key else f"steps[{index}]"
+            line = locator.line("steps", index, key or None) if locator is not None else None
+            if line is not None:
+                entry += f" (line {line})"
+            label = f' "{step.name}"' if step.name else ""
+            problems.append(StepProblem(file, entry, f"{step.action}{label} at {step.at_s:g} s: {reason}"))
+    return problems
+
+
+def check_runnable(scenarios: Iterable[Scenario], options: RunOptions | None = None) -> None:
+    """Refuse a run before its first scenario starts if any step of any scenario cannot act on this bus.
+
+    The bus description (DBC and signal map) is loaded once.  A step is
+    refused when it needs a role the map does not bind (``request_drive``
+    without ``drive_requested``, a sensor fault on an unmapped role,
+    ``role = ...`` naming one), a node the bench does not emulate (a frame
+    fault, a silenced node, a VCU action with a real VCU), or a message that
+    is not in the DBC or that no emulated node sends.  A *check* over an
+    unmapped role is not refused: it is judged NOT MAPPED.
+
+    Raises:
+        NotRunnableError: (a :class:`ScenarioError`) listing every problem of every scenario, each
+            with its file, entry (``steps[3].role (line 21)``) and reason.
+        ConfigError: the DBC or the signal map itself is refused.
+    """
+    view = bus_view(options)
+    problems = [problem for scenario in scenarios for problem in scenario_problems(scenario, view)]
+    if problems:
+        raise NotRunnableError(problems)
+
+
 MAX_GAP_CYCLES = 3
 
 
-def _health_check(check: Check, bench: Bench) -> CheckResult:
+def checked_messages(signal_map) -> list[str]:
+    """The messages the bus-health checks judge: those the bench sends or the signal map uses.
+
+    A car's DBC describes every ECU of the car; the bench neither sends nor
+    reads most of them, and their timing says nothing about the bench.
+    """
+    names: list[str] = []
+    for producer in ("bms", "vcu", "obc", "cu"):
+        for name in signal_map.messages_of(producer):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def health_check(check: Check, bench: Bench) -> CheckResult:
+    """Judge a bench-health check (``cycle_times`` or ``bus_integrity``) on what the monitor saw."""
     monitor = bench.monitor
     if check.kind == "cycle_times":
+        stats_of = monitor.stats
+        judged = [stats_of[name] for name in checked_messages(bench.codec.signal_map) if name in stats_of]
         worst_pct = 0.0
         worst = ""
-        for stats in monitor.stats.values():
+        for stats in judged:
             if stats.count < 3 or not stats.cycle_time_s:
                 continue
             err = abs(stats.mean_period_s - stats.cycle_time_s) / stats.cycle_time_s * 100.0  # type: ignore[operator]
             if err >= worst_pct:
                 worst_pct, worst = err, stats.name
-        silent = [s.name for s in monitor.stats.values() if s.count == 0]
+        silent = [s.name for s in judged if s.count == 0]
         # A mean period can hide an outage: a receiver declares a message lost after
         # 3-10 missed cycles (DOMAIN.md), so any gap of more than 3 cycles fails too.
-        gaps = [f"{s.name} {s.max_gap_s:.2f} s" for s in monitor.stats.values()
+        gaps = [f"{s.name} {s.max_gap_s:.2f} s" for s in judged
                 if s.count >= 2 and s.cycle_time_s and s.max_gap_s > MAX_GAP_CYCLES * s.cycle_time_s + 1e-6]
         passed = worst_pct <= check.tolerance_pct and not silent and not gaps
         detail = f"worst {worst} {worst_pct:.3f} % off its DBC cycle time"
@@ -232,15 +352,42 @@ def _health_check(check: Check, bench: Bench) -> CheckResult:
         if gaps:
             detail += f"; gaps of more than {MAX_GAP_CYCLES} cycles: {', '.join(gaps)}"
         return CheckResult(check, passed, check.tolerance_pct - worst_pct, detail)
-    problems = monitor.unknown_frames + monitor.decode_errors + monitor.e2e_errors
-    detail = (f"{monitor.frames} frames, {monitor.unknown_frames} unknown, {monitor.decode_errors} undecodable, "
+    return _integrity_check(check, bench)
+
+
+#: At most this many unknown IDs are named in the bus-integrity detail.
+MAX_UNKNOWN_IDS_SHOWN = 8
+
+
+def _integrity_check(check: Check, bench: Bench) -> CheckResult:
+    """Undecodable frames and E2E errors fail the bus; IDs in no DBC are counted and named, never fatal.
+
+    A real car bus carries IDs nobody put in the lab's DBCs (diagnostics,
+    other ECUs' private traffic); those IDs the signal map's ``[bus]
+    ignore_ids`` lists are not even counted as unknown.
+    """
+    monitor = bench.monitor
+    sm = bench.codec.signal_map
+    ignores = getattr(sm, "ignores_id", None)
+    unknown_ids = {i: n for i, n in monitor.unknown_ids.items() if ignores is None or not ignores(i)}
+    unknown = sum(unknown_ids.values())
+    ignored = monitor.unknown_frames - unknown
+    problems = monitor.decode_errors + monitor.e2e_errors
+    detail = (f"{monitor.frames} frames, {unknown} unknown, {monitor.decode_errors} undecodable, "
               f"{monitor.e2e_errors} E2E errors")
+    if unknown:
+        shown = sorted(unknown_ids.items(), key=lambda item: (-item[1], item[0]))[:MAX_UNKNOWN_IDS_SHOWN]
+        more = len(unknown_ids) - len(shown)
+        detail += (f"; unknown IDs (in no DBC, not counted against the bus): "
+                   + ", ".join(f"0x{i:X} x{n}" for i, n in shown) + (f" and {more} more" if more else ""))
+    if ignored:
+        detail += f"; {ignored} frames of IDs the signal map ignores"
     return CheckResult(check, problems == 0, float(-problems), detail)
 
 
 def _judge(check: Check, bench: Bench, grid: TraceGrid) -> CheckResult:
     if check.kind in ("cycle_times", "bus_integrity"):
-        return _health_check(check, bench)
+        return health_check(check, bench)
     try:
         return evaluate_check(check, grid)
     except ExprError as exc:   # e.g. a state the signal does not have: a failed check, not a crashed run
@@ -283,9 +430,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     """Build a bench for ``scenario``, play its steps, judge its checks; the bench is always closed.
 
     Raises:
+        NotRunnableError: a step cannot act on this bus (see :func:`check_runnable`); no bench is built.
         ConfigError, BusError, DutError: the bench cannot be built or its bus opened.
     """
     options = options or RunOptions()
+    check_runnable([scenario], options)
     start_wall = wall_time_s()
     with Bench(bench_config(scenario, options)) as bench:
         fired = schedule_steps(bench, scenario)
@@ -298,11 +447,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         violations = [
             Violation(r.check.name, r.violation_s, _values_at(grid, check_roles[r.check.name], r.violation_s),
                       frames_around(bench, [*check_roles[r.check.name], *_RESPONSE_ROLES], r.violation_s))
-            for r in results if not r.passed and r.violation_s is not None
+            for r in results if r.failed and r.violation_s is not None
         ]
         economics = economics_of(bench)
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
+        warnings = list(getattr(bench, "warnings", ()))
     # The recording is complete (flushed and closed) only now.
     record = options.record
     if record is not None and record.suffix.lower() == ".log" and record.is_file():
@@ -311,7 +461,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                 violation.frames = with_recorded_data(violation.frames, record, epoch_s)
     return ScenarioResult(scenario, results, economics, frames, scenario.duration_s,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
-                          options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record)
+                          options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
+                          warnings=warnings)
 
 
 def frames_around(bench: Bench, roles: Iterable[str], t_s: float,

@@ -301,3 +301,51 @@ def test_cold_soak_sets_cells_and_ambient(make_bench) -> None:
     assert value_at(bench, "ambient_temp_c", 2.0) == -25.0
     assert value_at(bench, "ambient_temp_c", 3.9) == 10.0
     assert value_at(bench, "min_cell_temp_c", 3.9) < -20.0          # cells warm up only slowly
+
+
+# -- what a frame fault targets: a node, a role's message, or (escape hatch) a message ----------
+@pytest.mark.parametrize(("fault", "params"), [
+    ("drop", {"every_n": 2, "duration_s": 1.0}),
+    ("corrupt", {"bits": 2, "count": 5}),
+    ("bad_checksum", {"count": 3}),
+    ("wrong_counter", {"mode": "skip", "duration_s": 0.5}),
+    ("delay", {"delay_s": 0.3, "duration_s": 1.0}),
+])
+def test_a_role_targets_the_message_the_map_binds_it_to(make_bench, fault: str, params: dict) -> None:
+    """``role = "pack_voltage_v"`` acts on exactly the frames ``message = "BMS_PackStatus"`` does."""
+    frames = []
+    for target in ({"message": PACK}, {"role": "pack_voltage_v"}, {"role": "soc_pct", "node": "bms"}):
+        bench = make_bench()
+        cap = Capture(bench, PACK)
+        other = Capture(bench, "BMS_Limits")
+        at(bench, 1.0, fault, **target, **params)
+        bench.run_for(3.0)
+        frames.append((cap.frames, other.frames))
+    assert frames[0] == frames[1] == frames[2]
+    plain = make_bench()
+    cap, other = Capture(plain, PACK), Capture(plain, "BMS_Limits")
+    plain.run_for(3.0)
+    assert cap.frames != frames[0][0]        # the fault did act on the role's message...
+    assert other.frames == frames[0][1]      # ...and on no other message of the node
+
+
+def test_a_role_fault_leaves_the_node_s_other_messages_alone(make_bench) -> None:
+    bench = make_bench()
+    pack, limits = Capture(bench, PACK), Capture(bench, "BMS_Limits")
+    at(bench, 1.0, "drop", role="discharge_current_limit_a", duration_s=1.0)
+    bench.run_for(3.0)
+    assert limits.between(1.0, 2.0) == [] and len(limits.between(2.0, 3.0)) == 10
+    assert len(pack.between(1.0, 2.0)) == 50
+
+
+def test_role_and_node_faults_refuse_what_the_map_does_not_bind(make_bench, tmp_path) -> None:
+    from .helpers import map_without
+
+    bench = make_bench(signal_map=map_without(tmp_path, "drive_requested"))
+    with pytest.raises(ScenarioError, match='role "drive_requested" is not mapped'):
+        faults.drop(bench, role="drive_requested")
+    with pytest.raises(ScenarioError, match='comes from bms, not from node "vcu"'):
+        faults.drop(bench, node="vcu", role="soc_pct")
+    with pytest.raises(ScenarioError, match="not both"):
+        faults.corrupt(bench, role="soc_pct", message=PACK)
+    assert bench.bms.tx_filters == [] and bench.vcu.tx_filters == []

@@ -56,3 +56,23 @@ def test_suite_exercises_every_fault_family() -> None:
                        "plug_yank", "heat_wave", "cold_soak", "sensor_stuck"}
 
 
+
+
+FUZZ_FILES = sorted((SUITE_DIR.parents[0] / "fuzz").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", FILES + FUZZ_FILES, ids=lambda p: p.relative_to(SUITE_DIR.parent).as_posix())
+def test_bundled_scenarios_speak_roles_and_nodes(path: Path) -> None:
+    """No bundled step names a DBC message: faults target a node or a role, so the suite runs on any mapped DBC."""
+    from hilbench.scenarios.fuzz import load_fuzz_scenario
+
+    scenario = load_scenario(path) if path.parent.name != "fuzz" else load_fuzz_scenario(path)[0]
+    for step in scenario.steps:
+        assert "message" not in step.params, f"{step.label}: use node = ... or role = ..., not message = ..."
+
+
+def test_the_whole_suite_fits_the_bench_bus() -> None:
+    from hilbench.scenarios import RunOptions, check_runnable
+
+    assert FUZZ_FILES, "the fuzz fixtures moved"
+    check_runnable([load_scenario(path) for path in FILES + FUZZ_FILES], RunOptions())
