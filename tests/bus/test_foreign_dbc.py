@@ -375,3 +375,20 @@ def test_ids_the_map_ignores_are_counted_apart_from_unknown_ones(car: Path) -> N
             bench.monitor(can.Message(arbitration_id=frame_id, data=b"\x02\x01\x00", is_extended_id=False))
         assert bench.monitor.ignored_frames == 2
         assert bench.monitor.unknown_frames == 1 and bench.monitor.unknown_ids == {0x123: 1}
+
+
+def test_a_role_outside_the_multiplexed_part_of_a_multiplexed_message_encodes(tmp_path: Path) -> None:
+    """cantools needs a whole page to encode: the lowest multiplexer value's page is sent."""
+    dbc = CAR_DBC.replace("BO_ 1536 OBC_State", 'BO_ 1300 VCU_Body: 8 VCU\n SG_ BodyPage M : 0|2@1+ (1,0) [0|3] "" GW\n'
+                          ' SG_ Door m1 : 8|8@1+ (1,0) [0|255] "" GW\n SG_ Window m2 : 8|8@1+ (1,0) [0|255] "" GW\n'
+                          ' SG_ Allowed : 63|1@1+ (1,0) [0|1] "" GW\n\nBO_ 1536 OBC_State')
+    text = CAR_MAP.format(cu=compute_unit_dbc_path()).replace(
+        "[cells.voltage]", 'compute_allowed = { message = "VCU_Body", signal = "Allowed" }\n\n'
+                           '[cycle_ms]\nVCU_Body = 100\n\n[cells.voltage]')
+    description = load_bus_description(signal_map=_write(tmp_path, dbc, text))
+    codec = BenchCodec(description.db, description.signal_map)
+    frame = codec.fresh_sender("VCU_Body").encode({"compute_allowed": 1})
+    raw = cantools.database.load_file(tmp_path / "car.dbc", strict=False).decode_message(frame.arbitration_id,
+                                                                                       frame.data)
+    assert raw["BodyPage"] == 1 and raw["Allowed"] == 1
+    assert codec.for_frame(frame).decode_roles(frame.data)["compute_allowed"] == 1
