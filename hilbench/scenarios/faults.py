@@ -45,6 +45,7 @@ import numpy as np
 
 from ..bench import Bench
 from ..bus.e2e import profile2_crc, protect
+from ..bus.protection import Protection
 from ..bus.roles import ROLES
 from ..bus.sender import FrameSource
 from ..errors import ScenarioError
@@ -222,10 +223,6 @@ def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Messag
     _end_after(bench, duration_s, end)
 
 
-def _e2e_base(bench: Bench, name: str) -> int | None:
-    return bench.codec.message(name).e2e_base
-
-
 # -- checks before the run (see hilbench.scenarios.check_runnable) ---------------------------------
 def _duration_problems(params: Mapping[str, Any], key: str = "duration_s", *, positive: bool = False) -> list[Problem]:
     value = params.get(key)
@@ -237,11 +234,13 @@ def _duration_problems(params: Mapping[str, Any], key: str = "duration_s", *, po
 
 
 def _has_checksum(view: BusView, name: str) -> bool:
-    return view.codec.message(name).e2e_base is not None
+    protection = view.codec.message(name).protection
+    return protection is not None and protection.has_checksum
 
 
 def _has_counter(view: BusView, name: str) -> bool:
-    return view.codec.message(name).e2e_base is not None
+    protection = view.codec.message(name).protection
+    return protection is not None and protection.has_counter
 
 
 def _frame_validator(needs: str = "") -> Callable[[Mapping[str, Any], BusView], list[Problem]]:
@@ -266,10 +265,10 @@ def _frame_validator(needs: str = "") -> Callable[[Mapping[str, Any], BusView], 
             what = "checksum" if needs == "checksum" else "alive counter"
             if params.get("node") and not (params.get("role") or params.get("message")):
                 if not any(has(view, name) for name in names):
-                    problems.append(("node", f'node "{params["node"]}" sends no message with an E2E {what}'))
+                    problems.append(("node", f'node "{params["node"]}" sends no message with {what}'))
             else:
                 key = "role" if params.get("role") else "message"
-                problems.extend((key, f'message "{name}" carries no E2E {what}; the fault needs a protected message')
+                problems.extend((key, f'message "{name}" carries no {what}; the fault needs a protected message')
                                 for name in names if not has(view, name))
         return problems
 
@@ -411,87 +410,121 @@ class _Corrupt(_FrameFault):
 
     def apply(self, name: str, msg: can.Message) -> can.Message:
         data = bytearray(msg.data)
-        base = _e2e_base(self.bench, name)
-        first = 2 if base is not None and len(data) > 2 else 0   # leave CRC and counter, hit the payload
-        positions = self.rng.choice(np.arange(first * 8, len(data) * 8), size=min(self.bits, (len(data) - first) * 8),
-                                    replace=False)
+        codec = self.bench.codec.message(name)
+        base = codec.e2e_base
+        if base is not None:     # the bench's own AUTOSAR profile 2: CRC byte 0, counter in byte 1
+            first = 2 if len(data) > 2 else 0   # leave CRC and counter, hit the payload
+            positions = self.rng.choice(np.arange(first * 8, len(data) * 8),
+                                        size=min(self.bits, (len(data) - first) * 8), replace=False)
+            for bit in positions.tolist():
+                data[bit // 8] ^= 1 << (bit % 8)
+            if profile2_crc(data, base) == data[0]:
+                data[0] ^= 0x01    # (never for 1-3 flipped bits, but the promise is that the CRC fails)
+            return _with_data(msg, data)
+        protection = codec.protection
+        kept: set[int] = set()     # the checksum and counter stay as sent; the payload is hit
+        if protection is not None:
+            for field_ in (protection.checksum_field, protection.counter_field):
+                if field_ is not None:
+                    kept.update(field_.bits)
+        candidates = (np.arange(len(data) * 8) if not kept
+                      else np.array([b for b in range(len(data) * 8) if b not in kept], dtype=np.int64))
+        positions = self.rng.choice(candidates, size=min(self.bits, len(candidates)), replace=False)
         for bit in positions.tolist():
             data[bit // 8] ^= 1 << (bit % 8)
-        if base is not None and profile2_crc(data, base) == data[0]:
-            data[0] ^= 0x01    # (never for 1-3 flipped bits, but the promise is that the CRC fails)
+        if protection is not None and protection.has_checksum and protection.checksum_ok(data):
+            protection.corrupt_checksum(data)     # a checksum that still fits: the promise is that it fails
         return _with_data(msg, data)
 
 
 @action(validate=_frame_validator())
 def corrupt(bench: Bench, node: str = "", role: str = "", message: str = "", bits: int = 1, every_n: int = 1,
             count: int = 0, duration_s: float = 0.0) -> None:
-    """Flip ``bits`` payload bits of frames, leaving the E2E CRC as sent so the receiver's check fails.
+    """Flip ``bits`` payload bits of frames, leaving the checksum as sent so the receiver's check fails.
 
-    Unprotected messages are corrupted too, and nothing but plausibility checks can notice.
+    The counter and checksum themselves are left alone, whatever the
+    message's scheme (AUTOSAR E2E, or the car's own).  Unprotected messages
+    are corrupted too, and nothing but plausibility checks can notice.
     """
     source, names = _targets(bench, node, message, role)
     _install(bench, source, _Corrupt(bench, names, bits, every_n, count), duration_s)
 
 
+def _protection(bench: Bench, name: str) -> Protection | None:
+    return bench.codec.message(name).protection
+
+
 class _BadChecksum(_FrameFault):
     def __init__(self, bench: Bench, names: frozenset[str], every_n: int, count: int) -> None:
         super().__init__(names, every_n, count)
+        self.bench = bench
         for name in names:
-            if _e2e_base(bench, name) is None:
-                raise ScenarioError(f'message "{name}" carries no E2E checksum; bad_checksum needs a protected message')
+            protection = _protection(bench, name)
+            if protection is None or not protection.has_checksum:
+                raise ScenarioError(f'message "{name}" carries no checksum; bad_checksum needs a protected message')
 
     def apply(self, name: str, msg: can.Message) -> can.Message:
         data = bytearray(msg.data)
-        data[0] ^= 0xA5     # the payload stays right, only the CRC byte is wrong
+        if self.bench.codec.message(name).e2e_base is not None:
+            data[0] ^= 0xA5     # the payload stays right, only the CRC byte is wrong
+        else:
+            _protection(self.bench, name).corrupt_checksum(data)   # type: ignore[union-attr]
         return _with_data(msg, data)
 
 
 @action(validate=_frame_validator("checksum"))
 def bad_checksum(bench: Bench, node: str = "", role: str = "", message: str = "", every_n: int = 1, count: int = 0,
                  duration_s: float = 0.0) -> None:
-    """Send frames with a wrong E2E CRC byte (the values themselves are right)."""
+    """Send frames with a wrong checksum (the values and the counter themselves are right)."""
     source, names = _targets(bench, node, message, role)
     if not (message or role):   # a node's unprotected messages (per-cell detail) are left alone
-        names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
+        names = frozenset(n for n in names if (p := _protection(bench, n)) is not None and p.has_checksum)
     _install(bench, source, _BadChecksum(bench, names, every_n, count), duration_s)
 
 
 class _WrongCounter(_FrameFault):
     """``repeat``: every faulted frame repeats the counter of the frame before the fault; ``skip``:
-    the counter jumps by 2 from frame to frame.  The CRC is recomputed, so only the counter is wrong."""
+    the counter jumps by 2 from frame to frame.  The checksum is recomputed, so only the counter is wrong."""
 
     def __init__(self, bench: Bench, names: frozenset[str], mode: str, every_n: int, count: int) -> None:
         super().__init__(names, every_n, count)
         if mode not in WRONG_COUNTER_MODES:
             raise ScenarioError(f'wrong_counter mode must be one of {", ".join(WRONG_COUNTER_MODES)}, got "{mode}"')
         self.mode = mode
-        self.bases: dict[str, int] = {}
+        self.bases: dict[str, int | None] = {}
+        self.protections: dict[str, Protection] = {}
         for name in names:
-            base = _e2e_base(bench, name)
-            if base is None:
-                raise ScenarioError(f'message "{name}" has no E2E alive counter; wrong_counter needs a protected message')
-            self.bases[name] = base
+            protection = _protection(bench, name)
+            if protection is None or not protection.has_counter:
+                raise ScenarioError(f'message "{name}" has no alive counter; wrong_counter needs a protected message')
+            self.bases[name] = bench.codec.message(name).e2e_base
+            self.protections[name] = protection
         self.last: dict[str, int] = {}
 
     def apply(self, name: str, msg: can.Message) -> can.Message:
         data = bytearray(msg.data)
-        original = data[1] & 0x0F
+        base = self.bases[name]
+        protection = self.protections[name]
+        modulus = 16 if base is not None else protection.counter_modulus
+        original = data[1] & 0x0F if base is not None else protection.counter(data)
         last = self.last.get(name)
         if self.mode == "repeat":
-            counter = (original - 1) & 0x0F if last is None else last
+            counter = (original - 1) % modulus if last is None else last
         else:
-            counter = (original + 1) & 0x0F if last is None else (last + 2) & 0x0F
+            counter = (original + 1) % modulus if last is None else (last + 2) % modulus
         self.last[name] = counter
-        return _with_data(msg, protect(data, self.bases[name], counter))
+        if base is not None:
+            return _with_data(msg, protect(data, base, counter))
+        return _with_data(msg, protection.protect(data, counter))
 
 
 @action(validate=_frame_validator("counter"))
 def wrong_counter(bench: Bench, mode: str = "repeat", node: str = "", role: str = "", message: str = "",
                   every_n: int = 1, count: int = 0, duration_s: float = 0.0) -> None:
-    """Send frames with a valid CRC but a repeated (``repeat``) or skipping (``skip``) alive counter."""
+    """Send frames with a valid checksum but a repeated (``repeat``) or skipping (``skip``) alive counter."""
     source, names = _targets(bench, node, message, role)
     if not (message or role):
-        names = frozenset(n for n in names if _e2e_base(bench, n) is not None)
+        names = frozenset(n for n in names if (p := _protection(bench, n)) is not None and p.has_counter)
     _install(bench, source, _WrongCounter(bench, names, mode, every_n, count), duration_s)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..bench import NODE_NAMES, Bench, BenchConfig
-from ..bus import BenchCodec, default_dbc_path, default_signal_map_path, load_dbc, load_signal_map
+from ..bus import BenchCodec, load_bus_description
 from ..bus.open import BusConfig
 from ..clock import wall_time_s
 from ..errors import ScenarioError
@@ -53,7 +53,8 @@ class RunOptions:
 
     seed: int = 0
     bus: BusConfig = field(default_factory=BusConfig)
-    dbc: Path | None = None
+    #: DBCs overlaid in order (one path is accepted); None: the signal map's own list.
+    dbc: tuple[Path, ...] | Path | None = None
     signal_map: Path | None = None
     record: Path | None = None
     dut_defect: str | None = None
@@ -254,16 +255,17 @@ class NotRunnableError(ScenarioError):
 
 
 def bus_view(options: RunOptions | None = None) -> BusView:
-    """The bus description a run of ``options`` would use (DBC + signal map, and the emulated nodes).
+    """The bus a run of ``options`` would use: its description (DBCs and signal map, loaded once and
+    cached, exactly as the bench loads it) and the nodes the bench emulates.
 
     Raises:
-        ConfigError: the DBC or the signal map is refused.
+        ConfigError: the DBCs or the signal map are refused.
     """
     options = options or RunOptions()
-    db = load_dbc(Path(options.dbc) if options.dbc else default_dbc_path())
-    signal_map = load_signal_map(Path(options.signal_map) if options.signal_map else default_signal_map_path(), db)
-    emulated = options.emulate if options.emulate is not None else frozenset(NODE_NAMES)
-    return BusView(BenchCodec(db, signal_map), frozenset(emulated))
+    emulated = frozenset(options.emulate if options.emulate is not None else NODE_NAMES)
+    dbcs = (options.dbc,) if isinstance(options.dbc, (str, Path)) else options.dbc
+    description = load_bus_description(dbcs, options.signal_map, require=NODE_NAMES if "cu" in emulated else ())
+    return BusView(BenchCodec(description.db, description.signal_map), emulated)
 
 
 def scenario_problems(scenario: Scenario, view: BusView) -> list[StepProblem]:
@@ -363,25 +365,21 @@ def _integrity_check(check: Check, bench: Bench) -> CheckResult:
     """Undecodable frames and E2E errors fail the bus; IDs in no DBC are counted and named, never fatal.
 
     A real car bus carries IDs nobody put in the lab's DBCs (diagnostics,
-    other ECUs' private traffic); those IDs the signal map's ``[bus]
-    ignore_ids`` lists are not even counted as unknown.
+    other ECUs' private traffic).  Those the signal map's ``[bus] ignore_ids``
+    lists are not even counted as unknown (the monitor counts them apart).
     """
     monitor = bench.monitor
-    sm = bench.codec.signal_map
-    ignores = getattr(sm, "ignores_id", None)
-    unknown_ids = {i: n for i, n in monitor.unknown_ids.items() if ignores is None or not ignores(i)}
-    unknown = sum(unknown_ids.values())
-    ignored = monitor.unknown_frames - unknown
+    unknown = monitor.unknown_frames
     problems = monitor.decode_errors + monitor.e2e_errors
     detail = (f"{monitor.frames} frames, {unknown} unknown, {monitor.decode_errors} undecodable, "
               f"{monitor.e2e_errors} E2E errors")
     if unknown:
-        shown = sorted(unknown_ids.items(), key=lambda item: (-item[1], item[0]))[:MAX_UNKNOWN_IDS_SHOWN]
-        more = len(unknown_ids) - len(shown)
-        detail += (f"; unknown IDs (in no DBC, not counted against the bus): "
+        shown = sorted(monitor.unknown_ids.items(), key=lambda item: (-item[1], item[0]))[:MAX_UNKNOWN_IDS_SHOWN]
+        more = len(monitor.unknown_ids) - len(shown)
+        detail += ("; unknown IDs (in no DBC, not counted against the bus): "
                    + ", ".join(f"0x{i:X} x{n}" for i, n in shown) + (f" and {more} more" if more else ""))
-    if ignored:
-        detail += f"; {ignored} frames of IDs the signal map ignores"
+    if monitor.ignored_frames:
+        detail += f"; {monitor.ignored_frames} frames of IDs the signal map ignores"
     return CheckResult(check, problems == 0, float(-problems), detail)
 
 
@@ -452,7 +450,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         economics = economics_of(bench)
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
-        warnings = list(getattr(bench, "warnings", ()))
+        warnings = list(bench.warnings)
     # The recording is complete (flushed and closed) only now.
     record = options.record
     if record is not None and record.suffix.lower() == ".log" and record.is_file():

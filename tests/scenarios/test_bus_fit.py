@@ -17,7 +17,7 @@ from hilbench.scenarios.model import Check
 from hilbench.scenarios.report import checks_table, format_failure, junit_tree
 from hilbench.scenarios.runner import health_check
 
-from .helpers import CAR_MESSAGE, dbc_with_car_message, map_without, scenario
+from .helpers import CAR_MESSAGE, car_dbcs, map_without, scenario
 
 CHECKS = """\
 [[steps]]
@@ -118,7 +118,7 @@ def test_an_expression_error_is_still_a_failure_not_not_mapped(unmapped_run: Sce
 
 # -- bus health on a car's DBC ----------------------------------------------------------------------
 def test_cycle_times_judge_only_what_the_bench_sends_or_the_map_uses(tmp_path: Path) -> None:
-    car = dbc_with_car_message(tmp_path)
+    car = car_dbcs(tmp_path)
     body = '[[checks]]\nkind = "cycle_times"\nname = "cycle times"\n'
     result = run_scenario(scenario(tmp_path, "car", body, duration="5 s"), RunOptions(dbc=car))
     (check,) = result.checks

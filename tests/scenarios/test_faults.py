@@ -167,7 +167,7 @@ def test_frame_fault_errors(make_bench) -> None:
         faults.drop(bench, node="esp")
     with pytest.raises(ScenarioError, match="no emulated sender"):
         faults.drop(bench, message="ABS_Speed")
-    with pytest.raises(ScenarioError, match="no E2E alive counter"):
+    with pytest.raises(ScenarioError, match="has no alive counter"):
         faults.wrong_counter(bench, message="BMS_CellVoltages")
     with pytest.raises(ScenarioError, match="needs node"):
         faults.corrupt(bench)

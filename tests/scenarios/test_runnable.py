@@ -18,7 +18,7 @@ from hilbench.errors import ScenarioError
 from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario
 from hilbench.scenarios import runner
 
-from .helpers import CAR_MESSAGE, dbc_with_car_message, map_without, scenario
+from .helpers import CAR_MESSAGE, car_dbcs, map_without, scenario
 
 DRIVE = """\
 [[checks]]
@@ -128,15 +128,15 @@ def test_a_step_on_a_node_that_is_not_emulated_is_refused(tmp_path: Path, step: 
 
 
 def test_a_message_no_emulated_node_sends_is_refused(tmp_path: Path) -> None:
-    car = dbc_with_car_message(tmp_path)
+    car = car_dbcs(tmp_path)
     s = scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\naction = "drop"\nmessage = "{CAR_MESSAGE}"\n')
     ((_, entry, reason),) = _problems([s], RunOptions(dbc=car))
     assert entry.startswith("steps[0].message") and f'no emulated sender of message "{CAR_MESSAGE}"' in reason
 
 
 @pytest.mark.parametrize(("step", "key", "reason"), [
-    ('action = "bad_checksum"\nmessage = "BMS_CellVoltages"', "message", "carries no E2E checksum"),
-    ('action = "wrong_counter"\nmessage = "BMS_CellTemps"', "message", "carries no E2E alive counter"),
+    ('action = "bad_checksum"\nmessage = "BMS_CellVoltages"', "message", "carries no checksum"),
+    ('action = "wrong_counter"\nmessage = "BMS_CellTemps"', "message", "carries no alive counter"),
     ('action = "drop"\nrole = "soc_pct"\nmessage = "BMS_PackStatus"', "role", "not both"),
     ('action = "drop"\nnode = "vcu"\nrole = "soc_pct"', "node", 'role "soc_pct" comes from bms'),
     ('action = "drop"\nnode = "vcu"\nmessage = "BMS_Limits"', "node", 'node "vcu" does not send "BMS_Limits"'),
