@@ -14,20 +14,31 @@ CAR_MESSAGE = "CAR_BodyStatus"
 CAR_MESSAGE_ID = 0x600
 
 
-def map_without(folder: Path, *roles: str) -> Path:
-    """The bench's own signal map with ``roles`` left out, as a lab's map that lacks them (same DBCs)."""
+def map_without(folder: Path, *roles: str, extra: str = "") -> Path:
+    """The bench's own signal map with ``roles`` left out, as a lab's map that lacks them (same DBCs),
+    and ``extra`` TOML (more tables) at the end."""
     lines = default_signal_map_path().read_text(encoding="utf-8").splitlines()
     kept = [line for line in lines if line.split("=")[0].strip() not in roles]
     assert len(lines) - len(kept) == len(roles), f"not all of {roles} were in the bench map"
     dbcs = ", ".join(f'"{path.as_posix()}"' for path in default_dbc_paths())
     kept = [f"dbc = [{dbcs}]" if line.startswith("dbc =") else line for line in kept]
     path = folder / "lab.signals.toml"
-    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    path.write_text("\n".join(kept) + "\n" + textwrap.dedent(extra), encoding="utf-8")
     return path
 
 
-def car_dbcs(folder: Path) -> tuple[Path, ...]:
-    """The bench's DBCs with a car's DBC overlaid: one message (1000 ms cycle) no role is in, nobody sends."""
+def car_dbcs(folder: Path, *, reserve_min_pct: float = 0.0) -> tuple[Path, ...]:
+    """The bench's DBCs with a car's DBC overlaid: one message (1000 ms cycle) no role is in, that
+    nobody sends, with two overlapping signals (cantools' strict load refuses it; unmapped, it is a
+    warning).  With ``reserve_min_pct`` the bench DBC's range reserve signal starts there instead of 0."""
+    bench_dbc, cu_dbc = default_dbc_paths()
+    if reserve_min_pct:
+        text = bench_dbc.read_text(encoding="utf-8")
+        old = 'SG_ RangeReserveSOC : 40|8@1+ (0.5,0) [0|100] "%"'
+        assert old in text, "the bench DBC's reserve signal changed"
+        bench_dbc = folder / "hilbench.dbc"
+        bench_dbc.write_text(text.replace(old, old.replace("[0|100]", f"[{reserve_min_pct:g}|100]")),
+                             encoding="utf-8")
     path = folder / "car.dbc"
     path.write_text(f"""VERSION "car 1"
 
@@ -37,12 +48,13 @@ BU_: BODY GW
 
 BO_ {CAR_MESSAGE_ID} {CAR_MESSAGE}: 8 BODY
  SG_ DoorsLocked : 0|1@1+ (1,0) [0|1] "" GW
+ SG_ DoorsOpen : 0|2@1+ (1,0) [0|3] "" GW
 
 BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;
 BA_DEF_DEF_ "GenMsgCycleTime" 0;
 BA_ "GenMsgCycleTime" BO_ {CAR_MESSAGE_ID} 1000;
 """, encoding="utf-8")
-    return (*default_dbc_paths(), path)
+    return (bench_dbc, cu_dbc, path)
 
 
 def scenario_file(folder: Path, name: str, body: str, *, duration: str = "6 s") -> Path:

@@ -192,3 +192,37 @@ def test_warnings_and_not_mapped_are_in_the_html_report(unmapped_run: ScenarioRe
     assert "2 checks <span class='NOT_MAPPED'>NOT MAPPED</span>" in page
     # The summary row: 1 of 1 judged checks passed, 2 not mapped.
     assert "<td class='num'>1/1</td><td class='num'>2</td>" in page
+
+
+def test_ids_the_map_ignores_are_not_counted_as_unknown(tmp_path: Path) -> None:
+    lab_map = map_without(tmp_path, extra="""
+        [bus]
+        ignore_ids = [0x7DF, "0x7E0-0x7EF"]
+        """)
+    integrity = Check("bus_integrity", "bus integrity")
+    with Bench(BenchConfig(soc_pct=60.0, signal_map=lab_map)) as bench:
+        bench.run_for(1.0)
+        for frame_id in (0x7DF, 0x7E8, 0x7E8, 0x7AB):
+            bench.monitor(_frame(bench, frame_id, b"\x02\x01\x00"))
+        result = health_check(integrity, bench)
+    assert result.passed
+    assert ", 1 unknown, " in result.detail and "0x7AB x1" in result.detail and "0x7DF" not in result.detail
+    assert "3 frames of IDs the signal map ignores" in result.detail
+
+
+def test_the_bench_s_own_warnings_reach_the_result_and_the_table(tmp_path: Path) -> None:
+    """A value clipped to its DBC range and a lenient DBC's offender: both said out loud, with the verdicts."""
+    dbcs = car_dbcs(tmp_path, reserve_min_pct=25.0)
+    body = '[[checks]]\nkind = "always"\nname = "SOC never below 0"\nexpr = "soc_pct >= 0"\n'
+    s = scenario(tmp_path, "clip", body)        # the reserve starts at the bench default, 20 %
+    result = run_scenario(s, RunOptions(dbc=dbcs))
+    assert result.passed
+    clipped = [w for w in result.warnings if "range_reserve_soc_pct" in w]
+    assert clipped and "sent as 25" in clipped[0]
+    offender = [w for w in result.warnings if CAR_MESSAGE in w]
+    assert offender, result.warnings
+    table = checks_table(result)
+    for warning in clipped + offender:
+        assert f"  warning: {warning}" in table
+    plain = run_scenario(s, RunOptions())
+    assert plain.warnings == [] and "warning:" not in checks_table(plain)
