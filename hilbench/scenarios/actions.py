@@ -41,7 +41,7 @@ class BusView:
         return self.codec.signal_map
 
     def is_mapped(self, role: str) -> bool:
-        return role in self.codec.signal_map.roles
+        return self.codec.signal_map.is_mapped(role)
 
     @classmethod
     def of(cls, bench: Bench) -> BusView:
@@ -93,12 +93,13 @@ def step_problems(name: str, params: Mapping[str, Any], view: BusView) -> list[P
     spec = ACTIONS[name]
     problems: list[Problem] = []
     if spec.node is not None and spec.node not in view.emulated:
-        problems.append(("", f'"{name}" acts through the emulated {_NODE_TITLES[spec.node]}, which this bench '
-                             f"does not emulate (a real ECU is on the bus); the step would change nothing on it"))
+        title = _NODE_TITLES[spec.node]
+        problems.append(("", f'"{name}" acts through the emulated {title}, but this bench does not emulate it '
+                             f"(a real {title} is on the bus): the step would not reach the bus"))
     for role in spec.roles:
         if not view.is_mapped(role):
             problems.append(("", f'"{name}" reaches the bus through role "{role}", which the signal map '
-                                 f"{view.signal_map.path} does not map; the step would change nothing on the bus"))
+                                 f"{view.signal_map.path} does not map: the step would not reach the bus"))
     if spec.validate is not None:
         problems.extend(spec.validate(params, view))
     return problems

@@ -27,8 +27,9 @@ so the loader checks their names, parameters and types, and
 :func:`hilbench.scenarios.check_runnable` checks every step of every
 scenario of a run against the bus description before the first one starts
 (an unmapped role, a node that is not emulated, a message no emulated node
-sends, a message without the protection a fault needs).  The same checks run
-again when a step fires, raising :class:`ScenarioError`.
+sends, a message without the protection a fault needs).  A fault called on
+a bench directly resolves its target with the same code and raises
+:class:`ScenarioError` for the same reasons.
 """
 
 from __future__ import annotations
@@ -325,12 +326,8 @@ def _heat_wave_validator(params: Mapping[str, Any], view: BusView) -> list[Probl
 # -- sensor faults on the emulated BMS -------------------------------------------------------
 def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> None:
     """Install ``fault`` on one BMS sensor; several faults on one sensor act in the order they started."""
-    if role not in SENSOR_ROLES:
-        raise ScenarioError(f'no BMS sensor "{role}"; sensor faults act on: {", ".join(SENSOR_ROLES)}')
-    _check_duration(duration_s)
+    _refuse(_sensor_validator({"role": role, "duration_s": duration_s}, BusView.of(bench)))
     bms = bench.bms
-    if not bms.enabled:
-        raise ScenarioError("the BMS is not emulated on this bench; its sensors cannot be faulted from here")
     chain = _SENSOR_CHAINS.setdefault(bms, {}).setdefault(role, [])
     if not chain:
         def chained(value: float, now_s: float) -> float:
@@ -572,11 +569,8 @@ def delay(bench: Bench, delay_s: float, node: str = "", role: str = "", message:
 @action(validate=_node_validator)
 def node_silent(bench: Bench, node: str, duration_s: float = 0.0) -> None:
     """A node stops sending (lost power, crashed, unplugged connector); it keeps running inside."""
-    producer = NODES.get(node.lower())
-    if producer is None:
-        raise ScenarioError(f'unknown node "{node}"; known: {", ".join(NODES)}')
-    source = _source(bench, producer)
-    _check_duration(duration_s)
+    _refuse(_node_validator({"node": node, "duration_s": duration_s}, BusView.of(bench)))
+    source = _source(bench, NODES[node.lower()])
     source.silent = True
 
     def end() -> None:

@@ -56,7 +56,7 @@ from .actions import ACTIONS
 from .checks import CheckResult
 from .loader import DUT_KEYS, INITIAL_KEYS, load_scenario, parse_duration
 from .model import Check, Scenario
-from .runner import RunOptions, ScenarioResult, run_scenario
+from .runner import RunOptions, ScenarioResult, check_runnable, run_scenario
 
 DEFAULT_MAX_EXAMPLES = 30
 DEFAULT_SHRINK_RUNS = 20
@@ -396,6 +396,8 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
     Raises:
         HilbenchError: hypothesis is not installed, or a run could not be
             carried out (a bench error, not a failed check).
+        NotRunnableError: a step of the scenario (or of a corner of the space)
+            cannot act on this bus; raised before the first run.
     """
     try:
         from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings, target
@@ -407,6 +409,8 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
         raise ConfigError(None, "max_examples", f"must be >= 1, got {max_examples}")
     base = options or RunOptions()
     run_options = replace(base, seed=seed, dut_defect=dut_defect if dut_defect is not None else base.dut_defect)
+    # Refused before the search starts (inside it, hypothesis would take the refusal for a finding).
+    check_runnable([scenario, *(space.apply(scenario, values) for values in space.corners())], run_options)
     runs: list[FuzzRun] = []
     cache: dict[str, FuzzRun | None] = {}
     state = {"shrinking": False, "shrink_used": 0}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..bench import NODE_NAMES, Bench, BenchConfig
-from ..bus import BenchCodec, load_bus_description
+from ..bus import BenchCodec, SignalMap, load_bus_description
 from ..bus.open import BusConfig
 from ..clock import wall_time_s
 from ..errors import ScenarioError
@@ -314,18 +314,13 @@ def check_runnable(scenarios: Iterable[Scenario], options: RunOptions | None = N
 MAX_GAP_CYCLES = 3
 
 
-def checked_messages(signal_map) -> list[str]:
+def checked_messages(signal_map: SignalMap) -> list[str]:
     """The messages the bus-health checks judge: those the bench sends or the signal map uses.
 
     A car's DBC describes every ECU of the car; the bench neither sends nor
     reads most of them, and their timing says nothing about the bench.
     """
-    names: list[str] = []
-    for producer in ("bms", "vcu", "obc", "cu"):
-        for name in signal_map.messages_of(producer):
-            if name not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(signal_map.used_messages))
 
 
 def health_check(check: Check, bench: Bench) -> CheckResult:

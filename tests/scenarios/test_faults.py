@@ -349,3 +349,16 @@ def test_role_and_node_faults_refuse_what_the_map_does_not_bind(make_bench, tmp_
     with pytest.raises(ScenarioError, match="not both"):
         faults.corrupt(bench, role="soc_pct", message=PACK)
     assert bench.bms.tx_filters == [] and bench.vcu.tx_filters == []
+
+
+def test_a_sensor_fault_on_an_unmapped_role_is_refused_when_it_fires(make_bench, tmp_path) -> None:
+    """A real compute unit needs no BMS role mapped: a sensor fault on one the map lacks is refused."""
+    from .helpers import map_without
+
+    bench = make_bench(emulate=frozenset({"bms", "vcu", "obc"}),
+                       signal_map=map_without(tmp_path, "max_cell_temp_c"))
+    with pytest.raises(ScenarioError, match='role "max_cell_temp_c" is not mapped'):
+        faults.sensor_drift(bench, role="max_cell_temp_c", rate_per_s=1.0)
+    assert "max_cell_temp_c" not in bench.bms.sensor_faults
+    faults.sensor_drift(bench, role="min_cell_temp_c", rate_per_s=1.0)
+    assert "min_cell_temp_c" in bench.bms.sensor_faults

@@ -225,3 +225,17 @@ def test_a_written_scenario_reads_back_identical(source, tmp_path):
     path.write_text(scenario_to_toml(scenario, "a comment\nover two lines"), encoding="utf-8")
     assert load_scenario(path) == replace(scenario, source=path)
     assert load_fuzz_scenario(path)[1] == load_fuzz_scenario(source)[1] if scenario.fuzz else True
+
+
+def test_a_scenario_that_cannot_act_on_the_bus_is_refused_before_the_search(tmp_path, monkeypatch):
+    """A step on a node the bench does not emulate is refused at once, not taken for a finding."""
+    from hilbench.scenarios import NotRunnableError
+    from hilbench.scenarios import fuzz as fuzz_module
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a bench ran for a scenario that cannot act on this bus")
+
+    scenario, space = load_fuzz_scenario(FUZZ_DIR / "gear.toml")     # shifts: the VCU must be emulated
+    monkeypatch.setattr(fuzz_module, "run_scenario", no_run)
+    with pytest.raises(NotRunnableError, match='"shift" acts through the emulated VCU'):
+        fuzz(scenario, space, options=RunOptions(emulate=frozenset({"bms", "obc", "cu"})), **BUDGET)

@@ -116,7 +116,7 @@ def test_a_scenario_that_fits_the_bus_passes(tmp_path: Path) -> None:
     ('action = "node_silent"\nnode = "dut"', {"bms", "vcu", "obc"}, "steps[0].node", 'node "cu" is not emulated'),
     ('action = "sensor_offset"\nrole = "soc_pct"\noffset = 1.0', {"vcu", "obc", "cu"}, "steps[0]",
      "the BMS is not emulated"),
-    ('action = "shift"\ngear = "D"', {"bms", "obc", "cu"}, "steps[0]", "the emulated VCU, which this bench does not"),
+    ('action = "shift"\ngear = "D"', {"bms", "obc", "cu"}, "steps[0]", "the emulated VCU, but this bench does not emulate it"),
 ], ids=["drop-node", "corrupt-role", "delay-message", "silent-dut", "sensor", "shift"])
 def test_a_step_on_a_node_that_is_not_emulated_is_refused(tmp_path: Path, step: str, emulate: set[str],
                                                           entry: str, reason: str) -> None:
@@ -188,3 +188,15 @@ def test_run_scenario_refuses_before_it_builds_a_bench(tmp_path: Path, monkeypat
 def test_run_scenario_runs_the_same_scenario_on_a_map_that_fits(tmp_path: Path) -> None:
     result = run_scenario(scenario(tmp_path, "drive", DRIVE), RunOptions())
     assert result.passed and [st.action for st in result.steps] == ["set_ambient", "request_drive", "drop"]
+
+
+def test_a_sensor_fault_on_an_unmapped_role_is_refused(tmp_path: Path) -> None:
+    """With a real compute unit no BMS role is required; a sensor fault on one the map lacks cannot be seen."""
+    lab_map = map_without(tmp_path, "max_cell_temp_c")
+    s = scenario(tmp_path, "x", '[[steps]]\nat = "1 s"\naction = "sensor_drift"\nrole = "max_cell_temp_c"\n'
+                                'rate_per_s = 0.5\n')
+    options = RunOptions(signal_map=lab_map, emulate=frozenset({"bms", "vcu", "obc"}))
+    ((_, entry, reason),) = _problems([s], options)
+    assert entry == "steps[0].role (line 11)"
+    assert 'role "max_cell_temp_c" is not mapped by the signal map' in reason
+    check_runnable([s], RunOptions(emulate=options.emulate))
