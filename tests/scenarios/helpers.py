@@ -57,6 +57,52 @@ BA_ "GenMsgCycleTime" BO_ {CAR_MESSAGE_ID} 1000;
     return (bench_dbc, cu_dbc, path)
 
 
+#: A car's VCU message with the car's own counter and checksum (a byte sum), carrying the gear.
+CAR_VCU = "CAR_Vcu"
+CAR_VCU_ID = 0x500
+
+
+def protected_car(folder: Path) -> tuple[tuple[Path, ...], Path]:
+    """DBCs and a signal map where gear, ignition and reserve come in a car message protected by the car's
+    own scheme (sum checksum over the payload and the frame ID, 4-bit counter), the rest as on the bench."""
+    car = folder / "car_vcu.dbc"
+    car.write_text(f"""VERSION "car 1"
+
+BS_:
+
+BU_: VCU GW
+
+BO_ {CAR_VCU_ID} {CAR_VCU}: 8 VCU
+ SG_ Prndl : 0|3@1+ (1,0) [0|7] "" GW
+ SG_ Ign : 3|1@1+ (1,0) [0|1] "" GW
+ SG_ Reserve : 8|8@1+ (0.5,0) [0|100] "%" GW
+ SG_ Counter : 52|4@1+ (1,0) [0|15] "" GW
+ SG_ Checksum : 56|8@1+ (1,0) [0|255] "" GW
+
+BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;
+BA_DEF_DEF_ "GenMsgCycleTime" 0;
+BA_ "GenMsgCycleTime" BO_ {CAR_VCU_ID} 100;
+""", encoding="utf-8")
+    moved = {
+        "gear": f'{{ message = "{CAR_VCU}", signal = "Prndl", states = {{ P = 0, R = 1, N = 2, D = 4 }} }}',
+        "ignition_on": f'{{ message = "{CAR_VCU}", signal = "Ign" }}',
+        "range_reserve_soc_pct": f'{{ message = "{CAR_VCU}", signal = "Reserve" }}',
+    }
+    lines = []
+    for line in default_signal_map_path().read_text(encoding="utf-8").splitlines():
+        key = line.split("=")[0].strip()
+        if line.startswith("dbc ="):
+            line = "dbc = [" + ", ".join(f'"{p.as_posix()}"' for p in (*default_dbc_paths(), car)) + "]"
+        elif key in moved:
+            line = f"{key} = {moved[key]}"
+        lines.append(line)
+    lines += ["", f"[protection.{CAR_VCU}]", 'scheme = "sum"', 'checksum = "Checksum"', 'counter = "Counter"',
+              'frame_id_bytes = "le"']
+    smap = folder / "car.signals.toml"
+    smap.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return (*default_dbc_paths(), car), smap
+
+
 def scenario_file(folder: Path, name: str, body: str, *, duration: str = "6 s") -> Path:
     """A scenario file ``name``.toml in ``folder``: a [scenario] header, then ``body`` (steps, checks)."""
     path = folder / f"{name}.toml"

@@ -362,3 +362,52 @@ def test_a_sensor_fault_on_an_unmapped_role_is_refused_when_it_fires(make_bench,
     assert "max_cell_temp_c" not in bench.bms.sensor_faults
     faults.sensor_drift(bench, role="min_cell_temp_c", rate_per_s=1.0)
     assert "min_cell_temp_c" in bench.bms.sensor_faults
+
+
+# -- the car's own counters and checksums ----------------------------------------------------------
+@pytest.fixture
+def car_bench(make_bench, tmp_path) -> Bench:
+    """A bench whose gear comes in a car message with a byte-sum checksum and a 4-bit counter."""
+    from .helpers import protected_car
+
+    _, smap = protected_car(tmp_path)
+    return make_bench(signal_map=smap)
+
+
+def _car_frames(bench: Bench) -> tuple[Capture, object]:
+    from .helpers import CAR_VCU
+
+    return Capture(bench, CAR_VCU), bench.codec.message(CAR_VCU).protection
+
+
+def test_bad_checksum_on_the_car_s_own_scheme(car_bench) -> None:
+    cap, protection = _car_frames(car_bench)
+    at(car_bench, 1.0, "bad_checksum", role="gear", count=2)
+    car_bench.run_for(2.0)
+    bad = [data for _, data in cap.frames if not protection.checksum_ok(data)]
+    assert len(bad) == 2
+    counters = [protection.counter(data) for _, data in cap.frames]
+    assert all((b - a) % 16 == 1 for a, b in zip(counters, counters[1:]))     # the counter is left alone
+    assert car_bench.monitor.stats["CAR_Vcu"].e2e_errors >= 2                # a receiver of the scheme notices
+
+
+@pytest.mark.parametrize("mode", ["repeat", "skip"])
+def test_wrong_counter_on_the_car_s_own_scheme_keeps_the_checksum_valid(car_bench, mode: str) -> None:
+    cap, protection = _car_frames(car_bench)
+    at(car_bench, 1.0, "wrong_counter", role="ignition_on", mode=mode, count=3)
+    car_bench.run_for(2.0)
+    assert all(protection.checksum_ok(data) for _, data in cap.frames)
+    counters = [protection.counter(data) for _, data in cap.frames]
+    steps = [(b - a) % 16 for a, b in zip(counters, counters[1:])]
+    assert steps.count(1) < len(steps)
+    assert (0 in steps) if mode == "repeat" else (2 in steps)
+    assert car_bench.monitor.stats["CAR_Vcu"].e2e_errors >= 1
+
+
+def test_corrupt_on_the_car_s_own_scheme_fails_the_checksum_and_spares_the_counter(car_bench) -> None:
+    cap, protection = _car_frames(car_bench)
+    at(car_bench, 1.0, "corrupt", role="gear", bits=3, count=4)
+    car_bench.run_for(2.0)
+    assert sum(not protection.checksum_ok(data) for _, data in cap.frames) == 4
+    counters = [protection.counter(data) for _, data in cap.frames]
+    assert all((b - a) % 16 == 1 for a, b in zip(counters, counters[1:]))
