@@ -246,7 +246,7 @@ class NotRunnableError(ScenarioError):
         self.problems = tuple(problems)
         files = {p.file for p in self.problems}
         head = (f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in {len(files)} "
-                f"scenario{'s' if len(files) != 1 else ''}; nothing was run")
+                f"scenario{'s' if len(files) != 1 else ''}, refused before running")
         super().__init__("\n  ".join([head, *map(str, self.problems)]))
 
     def __reduce__(self):

@@ -98,7 +98,7 @@ def test_the_error_names_file_entry_and_reason_and_crosses_processes(tmp_path: P
     with pytest.raises(ScenarioError) as info:    # a ScenarioError: the CLI's one error line, exit 2
         check_runnable([scenario(tmp_path, "drive", DRIVE)], RunOptions(signal_map=lab_map))
     text = str(info.value)
-    assert text.startswith("2 problems in 1 scenario; nothing was run")
+    assert text.startswith("2 problems in 1 scenario, refused before running")
     assert f"{tmp_path / 'drive.toml'}: steps[1] (line 18): request_drive" in text
     copy = pickle.loads(pickle.dumps(info.value))
     assert copy.problems == info.value.problems and str(copy) == text
