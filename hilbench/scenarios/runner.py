@@ -271,21 +271,24 @@ def bus_view(options: RunOptions | None = None) -> BusView:
 def scenario_problems(scenario: Scenario, view: BusView) -> list[StepProblem]:
     """Every step of ``scenario`` that cannot act on the bus ``view`` describes (empty: it can run)."""
     file = str(scenario.source) if scenario.source is not None else f"<scenario {scenario.name}>"
+    found = [(index, step, key, reason) for index, step in enumerate(scenario.steps)
+             for key, reason in step_problems(step.action, step.params, view)]
+    if not found:
+        return []
     locator = None
     if scenario.source is not None:
-        try:
+        try:     # the file is read again only to cite lines
             locator = _Locator(Path(scenario.source).read_text(encoding="utf-8"))
         except OSError:
             pass
     problems: list[StepProblem] = []
-    for index, step in enumerate(scenario.steps):
-        for key, reason in step_problems(step.action, step.params, view):
-            entry = f"steps[{index}].{key}" if key else f"steps[{index}]"
-            line = locator.line("steps", index, key or None) if locator is not None else None
-            if line is not None:
-                entry += f" (line {line})"
-            label = f' "{step.name}"' if step.name else ""
-            problems.append(StepProblem(file, entry, f"{step.action}{label} at {step.at_s:g} s: {reason}"))
+    for index, step, key, reason in found:
+        entry = f"steps[{index}].{key}" if key else f"steps[{index}]"
+        line = locator.line("steps", index, key or None) if locator is not None else None
+        if line is not None:
+            entry += f" (line {line})"
+        label = f' "{step.name}"' if step.name else ""
+        problems.append(StepProblem(file, entry, f"{step.action}{label} at {step.at_s:g} s: {reason}"))
     return problems
 
 
