@@ -1,0 +1,121 @@
+"""Per-message staleness: each input goes stale on its own cycle time, not on one fixed figure.
+
+A car sends its thermal and vehicle messages every 1000 ms: with one fixed
+0.5 s timeout the unit would sit in SAFE_STOP between every two frames.  The
+timeout of a message is ``max(stale_cycles x cycle, min_stale_s)``
+(``supervisor.toml``: 5 cycles, at least 0.5 s), the DUT config and the
+signal map may change both figures, and the map may give a message its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hilbench.bench import Bench, BenchConfig
+from hilbench.dut.compute.supervisor import SupervisorParams
+from hilbench.dut.emulator import TICK_S, stale_timeouts_s
+from hilbench.errors import ConfigError
+
+SLOW = {"BMS_Thermal": "BMS_STALE", "VCU_State": "VCU_STALE"}   # the 1000 ms messages and their reasons
+
+
+def test_defaults_come_from_the_data_file() -> None:
+    params = SupervisorParams.load()
+    assert (params.stale_cycles, params.min_stale_s) == (5, 0.5)
+
+
+def test_each_message_times_out_on_its_own_cycle(small_bus) -> None:
+    rig = small_bus()
+    assert rig.emulator.stale_after_s == {"BMS_Pack": 0.5, "BMS_Thermal": 5.0, "VCU_State": 5.0, "OBC_State": 0.5}
+
+
+def test_a_1000_ms_source_does_not_go_stale_between_frames(small_bus) -> None:
+    rig = small_bus()
+    rig.run_until(30.0)
+    t, states, reasons = rig.states()
+    assert len(t) >= 290
+    assert set(states) == {"RUNNING"} and set(reasons) == {"NONE"}
+
+
+@pytest.mark.parametrize("message", sorted(SLOW))
+def test_silencing_a_1000_ms_source_stops_the_unit_within_its_timeout(small_bus, message: str) -> None:
+    rig = small_bus()
+    rig.at(20.0, lambda: rig.silent.add(message))
+    rig.run_until(35.0)
+    last_frame_s = rig.last_sent_s[message]
+    timeout_s = rig.emulator.stale_after_s[message]
+    assert timeout_s == 5.0
+    t, states, reasons = rig.states()
+    stopped = [i for i, s in enumerate(states) if s != "RUNNING"]
+    assert stopped, f"the unit kept running with {message} silent"
+    first = stopped[0]
+    # Not before the declared timeout, and by then plus one tick (the status frame follows its tick by 1 ms).
+    assert last_frame_s + timeout_s < t[first] <= last_frame_s + timeout_s + TICK_S + 0.002
+    assert (states[first], reasons[first]) == ("SAFE_STOP", SLOW[message])
+    assert set(states[first:]) == {"SAFE_STOP"}
+
+
+def test_a_20_ms_cycle_still_gets_the_floor(small_bus) -> None:
+    rig = small_bus(cycles_ms={"BMS_Pack": 20})
+    assert rig.emulator.stale_after_s["BMS_Pack"] == 0.5
+
+
+def test_the_dut_config_sets_both_figures(small_bus) -> None:
+    rig = small_bus(dut={"stale_cycles": 3, "min_stale_s": 1.0})
+    assert rig.emulator.stale_after_s == {"BMS_Pack": 1.0, "BMS_Thermal": 3.0, "VCU_State": 3.0, "OBC_State": 1.0}
+    rig.at(20.0, lambda: rig.silent.add("VCU_State"))
+    rig.run_until(30.0)
+    t, states, _ = rig.states()
+    first = t[[s != "RUNNING" for s in states]][0]
+    assert rig.last_sent_s["VCU_State"] + 3.0 < first <= rig.last_sent_s["VCU_State"] + 3.0 + TICK_S + 0.002
+
+
+@pytest.mark.parametrize(("key", "value"), [("stale_cycles", 0.5), ("stale_cycles", "5"), ("min_stale_s", -0.1),
+                                            ("min_stale_s", True), ("stale_cycles", float("nan"))])
+def test_the_dut_config_refuses_bad_figures(small_bus, key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"dut.{key}"):
+        small_bus(dut={key: value})
+
+
+class _Map:
+    """Just the timing part of a signal map."""
+
+    def __init__(self, cycles: dict[str, float], *, timeouts: dict[str, float] | None = None,
+                 stale_cycles: float | None = None, min_stale_s: float | None = None) -> None:
+        self.path = "car.signals.toml"
+        self.cycle_time_s = cycles
+        self.timeouts = timeouts or {}
+        self.stale_cycles = stale_cycles
+        self.min_stale_s = min_stale_s
+
+    def timeout_s(self, message: str) -> float | None:
+        return self.timeouts.get(message)
+
+
+def test_precedence_explicit_timeout_then_map_timing_then_dut_config() -> None:
+    params = dataclasses.replace(SupervisorParams.load(), stale_cycles=4, min_stale_s=0.2)
+    cycles = {"A": 1.0, "B": 0.01, "C": 0.1}
+    assert stale_timeouts_s(_Map(cycles), cycles, params) == {"A": 4.0, "B": 0.2, "C": pytest.approx(0.4)}
+    by_map = _Map(cycles, stale_cycles=8, timeouts={"C": 3.0})
+    assert stale_timeouts_s(by_map, cycles, params) == {"A": 8.0, "B": 0.2, "C": 3.0}
+    floor = _Map(cycles, min_stale_s=2.0)
+    assert stale_timeouts_s(floor, cycles, params) == {"A": 4.0, "B": 2.0, "C": 2.0}
+
+
+def test_a_message_without_cycle_time_or_timeout_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r'"B" but it has no cycle time'):
+        stale_timeouts_s(_Map({"A": 1.0}), ["A", "B"], SupervisorParams.load())
+    assert stale_timeouts_s(_Map({"A": 1.0}, timeouts={"B": 2.0}), ["A", "B"], SupervisorParams.load())["B"] == 2.0
+
+
+def test_the_bench_dbc_keeps_half_a_second_everywhere() -> None:
+    """The bench's own messages are 20-100 ms: the defaults give today's 0.5 s for each of them."""
+    with Bench(BenchConfig()) as bench:
+        timeouts = bench.dut.stale_after_s
+    assert timeouts and set(timeouts.values()) == {0.5}
+    assert set(timeouts) == {"BMS_PackStatus", "BMS_CellExtremes", "BMS_Limits", "BMS_Faults", "VCU_VehicleStatus",
+                             "OBC_ChargerStatus"}
+    assert np.all(np.array(list(timeouts.values())) == 0.5)
