@@ -30,6 +30,10 @@ PIECE_S = 5.0
 BenchEdit = Callable[[Bench], str]
 
 
+#: What a session without a scenario file runs: the default bench, no steps, no end.
+_FREE_PLAY = Scenario(name="free play", duration_s=0.0)
+
+
 class SessionClosed(RuntimeError):
     """The session's bench is closed; nothing advances it any more."""
 
@@ -67,17 +71,16 @@ class BenchSession:
     def open(cls, scenario_path: str | Path | None = None, options: RunOptions | None = None) -> BenchSession:
         """A session on ``BenchConfig()``, or on the bench a scenario file describes, steps scheduled.
 
+        ``options`` apply either way: seed, bus, DBCs, signal map, recording, emulated nodes and DUT defect.
+
         Raises:
             ConfigError: the scenario file, DBC or signal map is refused (with file, entry and reason).
+            BusError: the bus cannot be opened.
         """
         options = options or RunOptions()
         scenario = load_scenario(scenario_path) if scenario_path is not None else None
-        if scenario is not None:
-            config = bench_config(scenario, options)
-        else:
-            config = BenchConfig(seed=options.seed, bus=options.bus, dbc=options.dbc,
-                                 signal_map=options.signal_map, record=options.record,
-                                 wall_time=options.wall_time)
+        # A free-play bench is the empty scenario's: the same options reach it the same way.
+        config = bench_config(scenario or _FREE_PLAY, options)
         bench = Bench(config)
         try:
             return cls(bench, scenario)
