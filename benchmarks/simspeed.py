@@ -256,6 +256,6 @@ def run(quick: bool = False) -> Report:
 
 
 def _db():
-    from hilbench.bus import default_dbc_path, load_dbc
+    from hilbench.bus import load_bus_description
 
-    return load_dbc(default_dbc_path())
+    return load_bus_description().db

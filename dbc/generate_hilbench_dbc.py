@@ -1,4 +1,9 @@
-"""Write ``dbc/hilbench.dbc``, the bench's own DBC.
+"""Write ``dbc/hilbench.dbc`` and ``dbc/compute_unit.dbc``, the bench's own DBCs.
+
+``hilbench.dbc`` holds the vehicle side (BMS, VCU, OBC); ``compute_unit.dbc``
+holds only the compute unit's own messages, so a lab overlays it on a car's
+DBC (``dbc = ["car.dbc", "compute_unit.dbc"]`` in a signal map) without
+editing either file.
 
 The DBC is hand-designed; this script only spells out the repetitive parts
 (multiplexed per-cell signals, the CAN FD module message) so that a change of
@@ -15,6 +20,7 @@ Layout conventions (see docs/dbc.md):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 CELLS_PER_MUX_FRAME = 4
@@ -57,7 +63,26 @@ def message(frame_id: int, name: str, dlc: int, sender: str, signals: list[str])
     return "\n".join([f"BO_ {frame_id} {name}: {dlc} {sender}", *signals]) + "\n"
 
 
-def build() -> str:
+#: Frame IDs of the compute unit's own messages, written to ``compute_unit.dbc``.
+COMPUTE_UNIT_IDS = frozenset({0x400, 0x401, 0x402})
+_REFERENCE = re.compile(r"^(?:BO_|VAL_|CM_ BO_|CM_ SG_|BA_ \"\w+\" BO_) (\d+)")
+
+
+def build(part: str = "vehicle") -> str:
+    """The text of one of the bench's DBCs: ``"vehicle"`` (hilbench.dbc) or ``"compute_unit"``."""
+    keep_cu = {"vehicle": False, "compute_unit": True}[part]
+    pieces = _build_all()
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        match = _REFERENCE.match(piece.lstrip("\n"))
+        if match is None or (int(match.group(1)) in COMPUTE_UNIT_IDS) == keep_cu:
+            if match is None and keep_cu and piece.startswith('\nCM_ "hilbench bench DBC'):
+                piece = '\nCM_ "hilbench compute unit DBC: the status, power request and energy messages of a compute unit running inference on a parked EV. Overlay it on a car\'s DBC through a signal map.";\n'
+            out.append(piece)
+    return "".join(out)
+
+
+def _build_all() -> list[str]:
     out: list[str] = [HEADER.format(nodes=" ".join(NODES))]
     all_rx = "CU,VCU,OBC,BENCH"
 
@@ -198,7 +223,7 @@ def build() -> str:
         0x402: "Compute unit energy and token accounting.",
     }
 
-    out.append('\nCM_ "hilbench bench DBC: BMS, VCU, OBC/EVSE and compute unit of a parked EV running inference. 500 kbit/s classic CAN, one CAN FD message (2 Mbit/s data phase).";\n')
+    out.append('\nCM_ "hilbench bench DBC: BMS, VCU and OBC/EVSE of a parked EV whose compute unit runs inference (its messages are in compute_unit.dbc). 500 kbit/s classic CAN, one CAN FD message (2 Mbit/s data phase).";\n')
     for fid, text in comments.items():
         out.append(f'CM_ BO_ {fid} "{text}";\n')
     out.append('CM_ SG_ 256 PackCurrent "Positive when current leaves the pack (discharge).";\n')
@@ -251,10 +276,11 @@ def build() -> str:
         "IGNITION_ON", "RESUMED", "NO_DATA",
     ]
     out.append("VAL_ 1024 SupervisorReason " + " ".join(f'{i} "{r}"' for i, r in enumerate(reasons)) + " ;\n")
-    return "".join(out)
+    return out
 
 
 if __name__ == "__main__":
-    target = Path(__file__).with_name("hilbench.dbc")
-    target.write_text(build(), encoding="ascii")
-    print(f"wrote {target}")
+    for name, part in (("hilbench.dbc", "vehicle"), ("compute_unit.dbc", "compute_unit")):
+        target = Path(__file__).with_name(name)
+        target.write_text(build(part), encoding="ascii")
+        print(f"wrote {target}")

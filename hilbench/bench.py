@@ -15,10 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .bus import (
-    BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, default_dbc_path,
-    default_signal_map_path, load_dbc, load_signal_map, open_bus,
-)
+from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_bus
 from .clock import Clock, SimClock, WallClock, wall_time_s
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
@@ -53,7 +50,8 @@ class BenchConfig:
     evse_max_current_a: float = 16.0
     compute_requested: bool = True
     seed: int = 0
-    dbc: Path | None = None
+    #: DBCs overlaid in order (a single path is accepted); None: the signal map's own list.
+    dbc: tuple[Path, ...] | Path | None = None
     signal_map: Path | None = None
     bus: BusConfig = field(default_factory=BusConfig)
     wall_time: bool = False
@@ -110,11 +108,14 @@ class Bench:
         self.dcdc_efficiency = float(defaults["vehicle_loads"]["dcdc_efficiency"])
         self.plant_step_s = config.plant_step_s or float(defaults["timing"]["plant_step_s"])
 
-        # Validate every input before opening anything.
-        dbc_path = Path(config.dbc) if config.dbc else default_dbc_path()
-        map_path = Path(config.signal_map) if config.signal_map else default_signal_map_path()
-        self.db = load_dbc(dbc_path)
-        self.signal_map = load_signal_map(map_path, self.db)
+        # Validate every input before opening anything.  Roles are required only where
+        # used: the bundled compute unit needs its inputs and outputs mapped; a bench
+        # whose compute unit is real needs none (checks over unmapped roles say so).
+        dbcs = (config.dbc,) if isinstance(config.dbc, (str, Path)) else config.dbc
+        self.bus_description = load_bus_description(
+            dbcs, config.signal_map, require=NODE_NAMES if "cu" in config.emulate else ())
+        self.db = self.bus_description.db
+        self.signal_map = self.bus_description.signal_map
         self.codec = BenchCodec(self.db, self.signal_map)
 
         self.clock: Clock = (WallClock() if (config.wall_time or config.bus.needs_wall_time)
@@ -259,6 +260,14 @@ class Bench:
         self.pack.ambient_c = self.vehicle.ambient_c
 
     # -- observing ---------------------------------------------------------
+    @property
+    def warnings(self) -> list[str]:
+        """What the run should say out loud: lenient-DBC offenders, map notes, values clipped to a DBC range."""
+        out = list(self.bus_description.warnings)
+        out.extend(self.bms.warnings)
+        out.extend(self.codec.warnings.values())
+        return out
+
     def snapshot(self) -> BenchSnapshot:
         """Plain values for front ends (the TUI): the plant's truth beside what the bus says."""
         pack = self.pack.snapshot()

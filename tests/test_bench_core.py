@@ -17,7 +17,7 @@ import cantools
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
-from hilbench.bus import count_frames, default_dbc_path
+from hilbench.bus import compute_unit_dbc_path, count_frames, default_dbc_path
 from hilbench.bus.simtime import open_channels
 from hilbench.errors import ConfigError
 
@@ -30,6 +30,7 @@ EMULATE = [
                  marks=pytest.mark.skipif(not HAVE_DUT, reason="hilbench.dut.emulator not written yet")),
 ]
 DBC = cantools.database.load_file(default_dbc_path(), strict=True)
+DBC.add_dbc_file(compute_unit_dbc_path())   # the recording must decode with the DBCs the map lists
 CYCLE_S = {m.frame_id: m.cycle_time / 1000.0 for m in DBC.messages}
 NAME_BY_ID = {m.frame_id: m.name for m in DBC.messages}
 

@@ -2,8 +2,12 @@
 
 Role values (``soc_pct``, ``gear``) are translated through the signal map;
 values outside a signal's DBC range saturate as a real ECU's would instead
-of stopping the run, and protected messages get their alive counter and
-CRC here, so every sender is protected the same way.
+of stopping the run (and the first clip of each signal is reported as a
+warning, since the meaning changed), and protected messages get their alive
+counter and checksum here -- AUTOSAR E2E or the car's own scheme -- so every
+sender is protected the same way.  Roles in a multiplexed message are sent
+page by page: each frame carries the multiplexer value of the next page that
+holds mapped roles, as a real ECU cycles through its pages.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import can
 from cantools.database.can import Database, Message
 
 from . import e2e
+from .protection import AutosarP2, Protection
 from .signal_map import RoleBinding, SignalMap
 
 
@@ -50,13 +55,15 @@ class _RoleSlot:
     offset: float
     raw_by_state: dict[str, int]
     state_by_raw: dict[int, str]
+    mux: int | None = None
 
 
 class MessageCodec:
     """One DBC message: its role slots, E2E settings and a per-sender alive counter."""
 
     def __init__(self, message: Message, bindings: list[RoleBinding], e2e_base: int | None,
-                 cycle_time_s: float | None) -> None:
+                 cycle_time_s: float | None, protection: Protection | None = None,
+                 warnings: dict[str, str] | None = None) -> None:
         self.message = message
         self.name = message.name
         self.frame_id = message.frame_id
@@ -64,23 +71,51 @@ class MessageCodec:
         self.is_fd = message.is_fd
         self.length = message.length
         self.e2e_base = e2e_base
+        #: How the message's counter and checksum are written and checked (None: unprotected).
+        #: The bench DBC's profile-2 messages keep a faster path of their own (``e2e_base``).
+        self.protection: Protection | None = (
+            protection if protection is not None
+            else AutosarP2([e2e.profile2_data_id(e2e_base, c) for c in range(16)]) if e2e_base is not None
+            else None)
+        self._generic = self.protection if e2e_base is None else None
         self.cycle_time_s = cycle_time_s
         self.counter = 0
         self.slots = [
-            _RoleSlot(b.role.name, b.signal, b.scale, b.offset, b.raw_by_state, b.state_by_raw)
+            _RoleSlot(b.role.name, b.signal, b.scale, b.offset, b.raw_by_state, b.state_by_raw, b.mux)
             for b in bindings
         ]
+        self._warnings = warnings
         self._bounds: dict[str, tuple[float, float]] = {}
         self._template: dict[str, float] = {}
         for signal in message.signals:
             lo, hi = _representable(signal)
-            if signal.minimum is not None:
-                lo = max(lo, signal.minimum)
-            if signal.maximum is not None:
-                hi = min(hi, signal.maximum)
+            # A DBC range with its ends swapped or outside what the bits carry means nothing
+            # (community DBCs have them); only a range inside the representable one clips.
+            minimum, maximum = signal.minimum, signal.maximum
+            if minimum is not None and maximum is not None and minimum > maximum:
+                minimum = maximum = None
+            if minimum is not None and minimum <= hi:
+                lo = max(lo, minimum)
+            if maximum is not None and maximum >= lo:
+                hi = min(hi, maximum)
             self._bounds[signal.name] = (lo, hi)
             if signal.multiplexer_ids is None:
                 self._template[signal.name] = min(max(0.0, lo), hi)
+        #: Multiplexer values whose pages carry mapped roles, in the order they are sent.
+        self.pages: tuple[int, ...] = tuple(sorted({slot.mux for slot in self.slots if slot.mux is not None}))
+        self._page = 0
+        self._page_templates: dict[int, dict[str, float]] = {}
+        if self.pages:
+            mux_name = message.get_signal_by_name(
+                next(b.signal for b in bindings if b.mux is not None)).multiplexer_signal
+            for page in self.pages:
+                template = dict(self._template)
+                template[mux_name] = page
+                for signal in message.signals:
+                    if signal.multiplexer_ids is not None and page in signal.multiplexer_ids:
+                        lo, hi = self._bounds[signal.name]
+                        template[signal.name] = min(max(0.0, lo), hi)
+                self._page_templates[page] = template
         # Role registers: a value not given to encode() keeps its last value.
         self._registers: dict[str, object] = {slot.role: None for slot in self.slots}
         self._role_names = tuple(self._registers)
@@ -106,6 +141,11 @@ class MessageCodec:
         numbers its value sets (``version``) lets a repeat of the same set skip
         reading them again: a BMS samples at 10 Hz but sends some messages at 50 Hz.
         """
+        page = None
+        if self.pages:
+            page = self.pages[self._page % len(self.pages)]
+            self._page += 1
+            version = None      # each page is its own frame: nothing to repeat
         if version is not None and version == self._version and not signals:
             return self._frame(self._payload)
         registers = self._registers
@@ -113,11 +153,13 @@ class MessageCodec:
             if name in roles:
                 registers[name] = roles[name]
         key = tuple(registers.values()) if not signals else (*registers.values(), *signals.items())
+        if page is not None:
+            key = (*key, ("page", page))
         self._version = None
         payload = self._encoded.get(key)
         if payload is None:
             try:
-                payload = self._encode_uncached(signals)
+                payload = self._encode_uncached(signals, page)
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 good = dict(zip(self._role_names, self._good_key))
                 bad = {k: v for k, v in registers.items() if good.get(k, v) != v}
@@ -151,7 +193,17 @@ class MessageCodec:
 
     def _frame(self, payload: bytes) -> can.Message:
         """The frame for ``payload``, with alive counter and CRC if the message is protected."""
-        if self.e2e_base is not None:
+        generic = self._generic
+        if generic is not None:
+            counter = self.counter
+            self.counter = (counter + 1) % generic.counter_modulus
+            variants = self._protected.get(payload)
+            if variants is None:
+                variants = _remember(self._protected, payload, [None] * generic.counter_modulus)
+            data = variants[counter]
+            if data is None:
+                data = variants[counter] = bytes(generic.protect(bytearray(payload), counter))
+        elif self.e2e_base is not None:
             counter = self.counter
             self.counter = (counter + 1) & 0x0F
             variants = self._protected.get(payload)
@@ -170,11 +222,13 @@ class MessageCodec:
         return can.Message(0.0, self.frame_id, self.is_extended_id, False, False, None, None, bytearray(data),
                            fd, False, fd)
 
-    def _encode_uncached(self, signals: Mapping[str, float] | None) -> bytes:
-        values = dict(self._template)
+    def _encode_uncached(self, signals: Mapping[str, float] | None, page: int | None = None) -> bytes:
+        values = dict(self._template if page is None else self._page_templates[page])
         bounds = self._bounds
         registers = self._registers
         for slot in self.slots:
+            if slot.mux is not None and slot.mux != page:
+                continue
             value = registers[slot.role]
             if value is None:
                 continue
@@ -183,12 +237,35 @@ class MessageCodec:
             else:
                 value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
             lo, hi = bounds[slot.signal]
-            values[slot.signal] = lo if value < lo else hi if value > hi else value
+            if value < lo or value > hi:
+                self._clipped(slot, value, lo, hi)
+                value = lo if value < lo else hi
+            values[slot.signal] = value
         if signals:
             for name, value in signals.items():
                 lo, hi = bounds[name]
                 values[name] = lo if value < lo else hi if value > hi else value
         return self.message.encode(values, scaling=True, padding=False, strict=False)
+
+    def _clipped(self, slot: _RoleSlot, value: float, lo: float, hi: float) -> None:
+        """Report the first value of a role its DBC signal could not carry (the meaning changed)."""
+        sink = self._warnings
+        key = f"{self.name}.{slot.signal}"
+        if sink is None or key in sink or value != value:
+            return
+        role_value = value * slot.scale + slot.offset
+        bound = lo if value < lo else hi
+        sink[key] = (f'role "{slot.role}" value {role_value:g} is outside {key}\'s DBC range '
+                     f"[{lo * slot.scale + slot.offset:g}, {hi * slot.scale + slot.offset:g}]; "
+                     f"sent as {bound * slot.scale + slot.offset:g}")
+
+    def new_receiver(self) -> e2e.E2EReceiver | None:
+        """A receiver that checks this message's counter and checksum, or None when unprotected."""
+        if self.e2e_base is not None:
+            return e2e.E2EReceiver(self.e2e_base)
+        if self.protection is not None and (self.protection.has_counter or self.protection.has_checksum):
+            return e2e.E2EReceiver(protection=self.protection)
+        return None
 
     # -- receiving ---------------------------------------------------------
     def receive(self, data: bytes | bytearray) -> tuple[dict[str, object], bool]:
@@ -202,7 +279,11 @@ class MessageCodec:
         if cached is not None:
             return cached
         crc_ok = True
-        if self.e2e_base is not None and len(key) >= 2:
+        generic = self._generic
+        if generic is not None:
+            crc_ok = generic.checksum_ok(key)
+            roles = self.decode_roles(generic.blank(key))
+        elif self.e2e_base is not None and len(key) >= 2:
             crc_ok = e2e.profile2_crc(key, self.e2e_base) == key[0]
             # The roles never include the CRC or the alive counter: decode the payload with
             # both cleared, so the 16 counter variants of one value set share one decode.
@@ -226,6 +307,8 @@ class MessageCodec:
         decoded = self.message.decode(data, decode_choices=False, scaling=True)
         out: dict[str, object] = {}
         for slot in self.slots:
+            if slot.mux is not None and slot.signal not in decoded:
+                continue    # another page of a multiplexed message: its roles are not in this frame
             value = decoded[slot.signal]
             if slot.state_by_raw:
                 out[slot.role] = slot.state_by_raw.get(int(value))
@@ -246,12 +329,17 @@ class BenchCodec:
             by_message.setdefault(binding.message, []).append(binding)
         self.by_name: dict[str, MessageCodec] = {}
         self.by_id: dict[tuple[int, bool], MessageCodec] = {}
+        #: Values a role's signal could not carry, by "Message.Signal" (first clip of each).
+        self.warnings: dict[str, str] = {}
+        self._protections = {name: spec.build(db.get_message_by_name(name))
+                             for name, spec in signal_map.protection.items()}
         for message in db.messages:
             codec = MessageCodec(
                 message, by_message.get(message.name, []),
                 signal_map.e2e_data_id_base.get(message.name),
                 signal_map.cycle_time_s.get(message.name)
                 or ((message.cycle_time or 0) / 1000.0 or None),
+                self._protections.get(message.name), self.warnings,
             )
             self.by_name[message.name] = codec
             self.by_id[(message.frame_id, message.is_extended_frame)] = codec
@@ -279,7 +367,8 @@ class BenchCodec:
         """A codec with its own alive counter and registers, for one sending node."""
         base = self.by_name[name]
         bindings = [b for b in self.signal_map.roles.values() if b.message == name]
-        return MessageCodec(base.message, bindings, base.e2e_base, base.cycle_time_s)
+        return MessageCodec(base.message, bindings, base.e2e_base, base.cycle_time_s,
+                            self._protections.get(name), self.warnings)
 
 
 def quantize(values: dict[str, object], resolutions: Mapping[str, float]) -> None:

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .protection import Protection
 
 CRC8H2F_POLY = 0x2F
 
@@ -90,14 +94,23 @@ class E2EReceiver:
     one to a leaky tally and a good one takes one off; at ``max_tally`` wrong
     counters the message is INVALID until the tally drains (openpilot's rule).
     A CRC failure makes the frame itself unusable and counts too.
+
+    The bench DBC's messages are checked by ``data_id_base`` (profile 2, its
+    fast path); a car's own scheme by ``protection`` (any
+    :class:`~.protection.Protection`: its checksum and counter, wherever they sit).
     """
 
-    data_id_base: int
+    data_id_base: int | None = None
     max_tally: int = 5
     status: E2EStatus = E2EStatus.NODATA
     last_counter: int | None = None
     tally: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    protection: Protection | None = None
+
+    def __post_init__(self) -> None:
+        if (self.data_id_base is None) == (self.protection is None):
+            raise ValueError("an E2E receiver needs either data_id_base (profile 2) or protection")
 
     def check(self, payload: bytes | bytearray, crc_ok: bool | None = None) -> E2EError | None:
         """Check one frame; return the error found, or None if it may be used.
@@ -105,6 +118,8 @@ class E2EReceiver:
         ``crc_ok`` lets a caller that already verified the CRC (a cached
         decode) skip recomputing it.
         """
+        if self.protection is not None:
+            return self._check_generic(payload, crc_ok)
         last = self.last_counter
         if crc_ok and not self.tally and last is not None and len(payload) >= 2 and self.max_tally > 0:
             # The usual case, frame after frame: good CRC, the next counter, nothing owed.
@@ -116,7 +131,7 @@ class E2EReceiver:
         if len(payload) < 2:
             return self._fail(E2EError.SHORT)
         if crc_ok is None:
-            crc_ok = profile2_crc(payload, self.data_id_base) == payload[0]
+            crc_ok = profile2_crc(payload, self.data_id_base) == payload[0]  # type: ignore[arg-type]
         if not crc_ok:
             return self._fail(E2EError.CRC)
         counter = payload[1] & 0x0F
@@ -128,6 +143,35 @@ class E2EReceiver:
             error = E2EError.REPEATED
         elif counter != (last + 1) & 0x0F:
             error = E2EError.WRONG_SEQUENCE
+        if error is not None:
+            return self._fail(error)
+        if self.tally:
+            self.tally -= 1
+        if self.tally < self.max_tally:
+            self.status = E2EStatus.VALID
+        return None
+
+    def _check_generic(self, payload: bytes | bytearray, crc_ok: bool | None) -> E2EError | None:
+        """The same rules for a car's own scheme: checksum, then counter progress if it has one."""
+        protection = self.protection
+        assert protection is not None
+        if len(payload) * 8 < protection.message_bits:
+            return self._fail(E2EError.SHORT)
+        if crc_ok is None:
+            crc_ok = protection.checksum_ok(payload)
+        if not crc_ok:
+            return self._fail(E2EError.CRC)
+        error: E2EError | None = None
+        if protection.has_counter:
+            counter = protection.counter(payload)
+            last = self.last_counter
+            self.last_counter = counter
+            if last is None:
+                self.status = E2EStatus.INIT
+            elif counter == last:
+                error = E2EError.REPEATED
+            elif counter != (last + 1) % protection.counter_modulus:
+                error = E2EError.WRONG_SEQUENCE
         if error is not None:
             return self._fail(error)
         if self.tally:

@@ -3,7 +3,9 @@
 A tap on the rest-bus port: it decodes every frame through the signal map,
 keeps a time series per role for checks and plots, measures each message's
 period against its DBC cycle time, runs the E2E receiver checks, and counts
-(without failing) frames it cannot decode or does not know.
+(without failing) frames it cannot decode or does not know.  IDs the signal
+map says to expect on this bus (``[bus] ignore_ids``) are counted apart, so a
+real car's diagnostic traffic does not read as unknown.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class _Track:
     frame.  Batches are bounded, so memory is too.
     """
 
-    __slots__ = ("clean", "codec", "last_roles", "last_s", "name", "receiver", "rows", "slots", "spread", "times")
+    __slots__ = ("clean", "codec", "last_roles", "last_s", "name", "paged", "receiver", "rows", "slots", "spread",
+                 "times")
 
     def __init__(self, codec_msg, receiver: E2EReceiver | None, times: array,
                  slots: tuple[tuple[str, array, dict[str, float] | None], ...], keep_traces: bool) -> None:
@@ -110,7 +113,9 @@ class _Track:
         #: Frames not yet flushed, in order: the last ``len(rows)`` of ``times``.
         self.rows: list[Mapping[str, object] | None] = []
         self.spread = bool(slots) and keep_traces   # whether flushing fills role series
-        self.clean = True   # no None row in the pending batch
+        #: A multiplexed message whose frames each carry only some of its roles (one page).
+        self.paged = bool(codec_msg.pages)
+        self.clean = not self.paged   # no None row (and no partial one) in the pending batch
         #: The last good frame among those already flushed: its time and roles.
         self.last_s: float | None = None
         self.last_roles: Mapping[str, object] | None = None
@@ -123,15 +128,39 @@ class _Track:
                 return self.times[len(self.times) - len(rows) + i], rows[i]
         return self.last_s, self.last_roles
 
+    def latest(self, role: str) -> object:
+        """The last good value of ``role`` (raises KeyError if none arrived yet)."""
+        if self.paged:
+            rows = self.rows
+            for i in range(len(rows) - 1, -1, -1):
+                row = rows[i]
+                if row is not None and role in row:
+                    return row[role]
+        roles = self.last_good()[1]
+        if roles is None or role not in roles:
+            raise KeyError(role)
+        return roles[role]
+
     def flush(self) -> None:
         rows = self.rows
         if not rows:
             return
-        self.last_s, self.last_roles = self.last_good()
+        if self.paged:
+            # Pages carry different roles: keep the last value of every role, not the last page.
+            merged = dict(self.last_roles or {})
+            last_s = self.last_s
+            start = len(self.times) - len(rows)
+            for i, row in enumerate(rows):
+                if row is not None:
+                    merged.update(row)
+                    last_s = self.times[start + i]
+            self.last_s, self.last_roles = last_s, merged
+        else:
+            self.last_s, self.last_roles = self.last_good()
         if self.spread:
             self._spread(rows)
         rows.clear()
-        self.clean = True
+        self.clean = not self.paged
 
     def _spread(self, rows: list[Mapping[str, object] | None]) -> None:
         for role, values, index in self.slots:
@@ -142,11 +171,11 @@ class _Track:
                     get = index.get
                     values.extend([get(row[role], -1.0) for row in rows])  # type: ignore[index, arg-type]
                 continue
-            # A corrupted or undecodable frame holds the role's last good value.
+            # A corrupted or undecodable frame (or another page) holds the role's last good value.
             last = values[-1] if values else float("nan")
             out = []
             for row in rows:
-                if row is not None:
+                if row is not None and role in row:
                     value = row[role]
                     last = value if index is None else index.get(value, -1.0)  # type: ignore[assignment, arg-type]
                 out.append(last)
@@ -162,19 +191,29 @@ class _LatestView(Mapping[str, object]):
 
     def __getitem__(self, role: str) -> object:
         track = self._track_of.get(role)
-        roles = track.last_good()[1] if track is not None else None
-        if roles is None or role not in roles:
+        if track is None:
             raise KeyError(role)
-        return roles[role]
+        return track.latest(role)
 
     def __iter__(self) -> Iterator[str]:
         for track in list(self._tracks.values()):
+            if track.paged:
+                yield from (role for role, _values, _index in track.slots if role in self._known(track, role))
+                continue
             roles = track.last_good()[1]
             if roles:
                 yield from roles
 
+    @staticmethod
+    def _known(track: _Track, role: str) -> tuple[str, ...]:
+        try:
+            track.latest(role)
+        except KeyError:
+            return ()
+        return (role,)
+
     def __len__(self) -> int:
-        return sum(len(track.last_good()[1] or ()) for track in self._tracks.values())
+        return sum(1 for _ in self)
 
 
 #: Frames per message held before they are spread into role series.
@@ -188,6 +227,8 @@ class BusMonitor:
         self.epoch_s = epoch_s
         self.keep_traces = keep_traces
         self.unknown_frames = 0
+        #: Frames with IDs in no DBC that the signal map says to expect (``[bus] ignore_ids``).
+        self.ignored_frames = 0
         self.decode_errors = 0
         self.unknown_ids: dict[int, int] = {}
         self.stats = _StatsView(self)
@@ -200,7 +241,7 @@ class BusMonitor:
         self._handlers: tuple[dict[int, _Track], dict[int, _Track]] = ({}, {})
         track_of: dict[str, _Track] = {}
         for codec_msg in codec.by_name.values():
-            receiver = E2EReceiver(codec_msg.e2e_base) if codec_msg.e2e_base is not None else None
+            receiver = codec_msg.new_receiver()
             times = self._times[codec_msg.name] = array("d")
             self._e2e_errors[codec_msg.name] = 0
             slots = []
@@ -219,11 +260,14 @@ class BusMonitor:
     @property
     def frames(self) -> int:
         """Every frame seen, known or not."""
-        return sum(len(t) for t in self._times.values()) + self.unknown_frames
+        return sum(len(t) for t in self._times.values()) + self.unknown_frames + self.ignored_frames
 
     def __call__(self, msg: can.Message) -> None:
         track = self._handlers[msg.is_extended_id].get(msg.arbitration_id)
         if track is None:
+            if self.codec.signal_map.ignores_id(msg.arbitration_id):
+                self.ignored_frames += 1
+                return
             self.unknown_frames += 1
             self.unknown_ids[msg.arbitration_id] = self.unknown_ids.get(msg.arbitration_id, 0) + 1
             return

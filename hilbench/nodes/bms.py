@@ -179,6 +179,16 @@ class BmsNode(EmulatedNode):
         self._temp_lsb_c = np.array(codec.message(temp_cell.message).message.get_signal_by_name(
             temp_cell.signal_name(0, 0)).scale if temp_cell else 0.1)
         self._cell_frame = {"voltage": 0, "temperature": 0, "voltage_fd": 0}
+        #: What the BMS cannot send as the DBC stands (more cells than its per-cell message carries).
+        self.warnings: list[str] = []
+        cells_of = {"voltage": pack.series, "voltage_fd": pack.series,
+                    "temperature": -(-pack.series // self._sensor_stride)}
+        for kind, cell in codec.signal_map.cells.items():
+            if cells_of[kind] > cell.capacity:
+                self.warnings.append(
+                    f'the pack has {cells_of[kind]} {"sensors" if kind == "temperature" else "cells"} but '
+                    f'{cell.message} carries {cell.capacity} ({cell.frames} frames of {cell.per_frame}); '
+                    f"per-cell {kind} frames stop at that many")
         self._lsb = codec.resolutions(
             ("pack_voltage_v", "pack_current_a", "soc_pct", "min_cell_voltage_v", "max_cell_voltage_v",
              "min_cell_temp_c", "max_cell_temp_c", "discharge_current_limit_a", "charge_current_limit_a"))
@@ -364,6 +374,7 @@ class BmsNode(EmulatedNode):
     def _cell_builder(self, kind: str):
         cell = self.codec.signal_map.cells[kind]
         per_frame = cell.per_frame
+        capacity = cell.capacity
         layout: dict[int, tuple[tuple[str, ...], int, int]] = {}
 
         def signals(key: tuple[int, tuple[float, ...]]) -> dict[str, float]:
@@ -379,7 +390,7 @@ class BmsNode(EmulatedNode):
 
         def build(sender: MessageCodec):
             values = self._temp_list if kind == "temperature" else self._voltage_list
-            count = len(values)
+            count = min(len(values), capacity)
             frames = max(1, -(-count // per_frame))
             frame = self._cell_frame[kind] % frames
             self._cell_frame[kind] = frame + 1

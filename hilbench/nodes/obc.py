@@ -11,7 +11,7 @@ from __future__ import annotations
 import can
 
 from ..bus.codec import BenchCodec, quantize
-from ..bus.e2e import E2EReceiver, E2EStatus
+from ..bus.e2e import E2EStatus
 from ..bus.port import BusPort
 from ..clock import Clock
 from ..plant.evse import Evse, OnBoardCharger
@@ -40,8 +40,7 @@ class ObcNode(EmulatedNode):
         ccl = codec.signal_map.binding("charge_current_limit_a")
         self._limits_codec = codec.message(ccl.message) if ccl else None
         # Like any receiver of a protected message, the charger uses only frames that pass E2E.
-        self._limits_e2e = (E2EReceiver(self._limits_codec.e2e_base)
-                            if self._limits_codec is not None and self._limits_codec.e2e_base is not None else None)
+        self._limits_e2e = self._limits_codec.new_receiver() if self._limits_codec is not None else None
         if self._limits_codec is not None:
             port.subscribe(self._limits_codec.frame_id, self._on_limits,
                            extended=self._limits_codec.is_extended_id)

@@ -10,14 +10,14 @@ from cantools.autosar.end_to_end import compute_profile2_crc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hilbench.bus import BenchCodec, default_dbc_path, default_signal_map_path, load_dbc, load_signal_map
+from hilbench.bus import BenchCodec, load_bus_description
 from hilbench.bus.e2e import E2EReceiver, E2EStatus, profile2_crc, protect
 
 
 @functools.cache
 def _codec() -> BenchCodec:
-    db = load_dbc(default_dbc_path())
-    return BenchCodec(db, load_signal_map(default_signal_map_path(), db))
+    description = load_bus_description()
+    return BenchCodec(description.db, description.signal_map)
 
 
 ROLE_MESSAGES = sorted({b.message for b in _codec().signal_map.roles.values()})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cantools
 import pytest
 
-from hilbench.bus import BenchCodec, default_dbc_path, default_signal_map_path, load_signal_map
+from hilbench.bus import BenchCodec, compute_unit_dbc_path, default_dbc_path, load_bus_description
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,9 +18,10 @@ def codec_without_ambient_range(tmp_path: Path) -> BenchCodec:
     assert old in text
     dbc = tmp_path / "lab.dbc"
     dbc.write_text(text.replace(old, 'SG_ AmbientTemp : 24|8@1+ (0.5,-40) [0|0] "degC"'), encoding="ascii")
-    db = cantools.database.load_file(dbc, strict=True)
+    description = load_bus_description([dbc, compute_unit_dbc_path()])
+    db = description.db
     assert db.get_message_by_name("VCU_VehicleStatus").get_signal_by_name("AmbientTemp").maximum is None
-    return BenchCodec(db, load_signal_map(default_signal_map_path(), db))
+    return BenchCodec(db, description.signal_map)
 
 
 @pytest.mark.parametrize(("sent", "on_wire"), [(100.0, 87.5), (-45.0, -40.0), (20.0, 20.0)])
@@ -34,10 +34,8 @@ def test_value_saturates_at_the_bit_range(codec_without_ambient_range: BenchCode
 
 
 def test_a_refused_value_rolls_back_to_the_last_set_that_was_sent() -> None:
-    import cantools as ct
-
-    db = ct.database.load_file(default_dbc_path(), strict=True)
-    codec = BenchCodec(db, load_signal_map(default_signal_map_path(), db))
+    description = load_bus_description()
+    codec = BenchCodec(description.db, description.signal_map)
     sender = codec.fresh_sender("VCU_VehicleStatus")
     sender.encode({"ambient_temp_c": 20.0, "gear": "P"})
     sender.encode({"ambient_temp_c": 35.0})

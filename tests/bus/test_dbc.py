@@ -14,6 +14,7 @@ from hilbench.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 DBC_FILE = REPO / "dbc" / "hilbench.dbc"
+CU_DBC_FILE = REPO / "dbc" / "compute_unit.dbc"
 GENERATOR = REPO / "dbc" / "generate_hilbench_dbc.py"
 
 SAFETY_MESSAGES = (
@@ -24,7 +25,10 @@ SAFETY_MESSAGES = (
 
 @pytest.fixture(scope="module")
 def db():
-    return cantools.database.load_file(DBC_FILE, database_format="dbc", strict=True)
+    """The bench's two DBCs as one database (each loads strictly on its own)."""
+    both = cantools.database.load_file(DBC_FILE, database_format="dbc", strict=True)
+    both.add_dbc_file(CU_DBC_FILE)
+    return both
 
 
 def test_default_dbc_path_is_the_committed_file() -> None:
@@ -32,9 +36,17 @@ def test_default_dbc_path_is_the_committed_file() -> None:
 
 
 def test_loads_strictly_through_load_dbc(db) -> None:
-    loaded = load_dbc(DBC_FILE)
-    assert [m.name for m in loaded.messages] == [m.name for m in db.messages]
+    loaded = [*load_dbc(DBC_FILE).messages, *load_dbc(CU_DBC_FILE).messages]
+    assert [m.name for m in loaded] == [m.name for m in db.messages]
     assert len(db.messages) >= 12
+
+
+def test_the_compute_unit_dbc_holds_only_the_compute_units_messages() -> None:
+    """A lab overlays compute_unit.dbc on a car's DBC: it must bring nothing of the vehicle side."""
+    cu = load_dbc(CU_DBC_FILE)
+    assert {m.name for m in cu.messages} == {"CU_Status", "CU_PowerRequest", "CU_Energy"}
+    assert all(m.senders == ["CU"] for m in cu.messages)
+    assert not {m.name for m in load_dbc(DBC_FILE).messages} & {m.name for m in cu.messages}
 
 
 def test_every_message_has_a_cycle_time(db) -> None:
@@ -96,8 +108,8 @@ def test_generator_output_equals_committed_file() -> None:
     spec = importlib.util.spec_from_file_location("_generate_hilbench_dbc", GENERATOR)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    generated = module.build()
-    committed = DBC_FILE.read_text(encoding="ascii")
+    generated = module.build("vehicle") + module.build("compute_unit")
+    committed = DBC_FILE.read_text(encoding="ascii") + CU_DBC_FILE.read_text(encoding="ascii")
     assert generated == committed, (
         "dbc/hilbench.dbc and dbc/generate_hilbench_dbc.py have drifted apart: "
         "run `python dbc/generate_hilbench_dbc.py` and commit the result"

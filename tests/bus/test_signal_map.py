@@ -9,7 +9,8 @@ import cantools
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
-from hilbench.bus import BenchCodec, default_dbc_path, default_signal_map_path, load_dbc, load_signal_map
+from hilbench.bus import (BenchCodec, compute_unit_dbc_path, default_dbc_path, default_signal_map_path,
+                          load_bus_description, load_dbc, load_signal_map)
 from hilbench.bus.roles import ROLES
 from hilbench.errors import ConfigError
 
@@ -18,12 +19,16 @@ NO_DUT = frozenset({"bms", "vcu", "obc"})
 
 @pytest.fixture(scope="module")
 def db():
-    return load_dbc(default_dbc_path())
+    return load_bus_description().db
 
 
 @pytest.fixture(scope="module")
 def default_text() -> str:
-    return default_signal_map_path().read_text(encoding="utf-8")
+    """The default map, its DBC list made absolute so a copy in tmp_path finds the bench's DBCs."""
+    text = default_signal_map_path().read_text(encoding="utf-8")
+    listed = 'dbc = ["hilbench.dbc", "compute_unit.dbc"]'
+    assert listed in text
+    return text.replace(listed, f'dbc = ["{default_dbc_path()}", "{compute_unit_dbc_path()}"]')
 
 
 def _write(tmp_path: Path, text: str, name: str = "map.toml") -> Path:
