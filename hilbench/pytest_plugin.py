@@ -112,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"{exc.entry} {exc.reason}") from None
     config.stash[_BUS_KEY] = bus
+    if not hasattr(config, "workerinput"):   # the controller (or a plain run) lists them; xdist workers report
+        config.pluginmanager.register(_WarningSummary(), "hilbench-warning-summary")
     artifacts = config.getoption("hil_artifacts")
     if artifacts is not None:
         config.stash[_ARTIFACTS_KEY] = Path(artifacts).resolve()
@@ -174,6 +176,7 @@ def bench(request: pytest.FixtureRequest, bench_config: BenchConfig) -> Iterator
     with Bench(bus_options(config).apply_to(bench_config.with_(**changes))) as the_bench:
         the_bench.start()
         yield the_bench
+        _note_warnings(request.node, the_bench.warnings)
     if folder is not None and the_bench.now > 0:
         _bench_artifacts(request.node, the_bench, folder)
 
@@ -216,6 +219,35 @@ def _plot(traces: Any, path: Path, **kwargs: Any) -> bool:
 
     plot_traces(traces, path, **kwargs)
     return True
+
+
+# -- warnings: what a bench said out loud (a lenient DBC's offenders, values clipped to a DBC range) -----
+_WARNING_PROPERTY = "hilbench_warning"
+
+
+def _note_warnings(item: pytest.Item, warnings: Any) -> None:
+    """Carry a test's bench warnings on its reports (which pytest-xdist sends to the controller)."""
+    for text in warnings:
+        if (_WARNING_PROPERTY, text) not in item.user_properties:
+            item.user_properties.append((_WARNING_PROPERTY, text))
+
+
+class _WarningSummary:
+    """Gathers the warnings every test's reports carry and lists them once at the end of the run."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, None] = {}    # in order of first appearance
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, text in report.user_properties:
+            if key == _WARNING_PROPERTY:
+                self.found[str(text)] = None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.found:
+            terminalreporter.write_sep("=", f"hilbench warnings ({len(self.found)})")
+            for text in self.found:
+                terminalreporter.write_line(f"warning: {text}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -293,6 +325,8 @@ class ScenarioItem(pytest.Item):
         folder = artifacts_dir(self)
         options = run_options(self.config, record=folder / "bus.log" if folder else None)
         result = run_scenario(self.scenario, options)
+        # ``warnings`` is new on ScenarioResult (issue 10, scenarios side): tolerated absent until merged.
+        _note_warnings(self, getattr(result, "warnings", ()))
         report = format_failure(result)
         if not result.passed:   # the first line is what pytest's short summary shows
             report = f"{failure_message(result)}\n\n{report}"

@@ -62,6 +62,8 @@ class BenchSession:
         self._pending: deque[BenchEdit] = deque()
         self._lock = threading.Lock()
         self._closed = False
+        self._warned: set[str] = set()
+        self._note_warnings()
         if scenario is not None:
             for step in scenario.steps:
                 bench.clock.call_at(step.at_s, self._step_firer(step.action, dict(step.params), step.label))
@@ -148,6 +150,13 @@ class BenchSession:
             text = edit(self.bench)
             self.events.append(Event(self.bench.clock.now, text))
 
+    def _note_warnings(self) -> None:
+        """Log each of the bench's warnings once (load-time ones at the start, clipped values as they come)."""
+        for text in self.bench.warnings:
+            if text not in self._warned:
+                self._warned.add(text)
+                self.events.append(Event(self.bench.clock.now, f"warning: {text}"))
+
     # -- time -----------------------------------------------------------------
     def advance(self, duration_s: float | None, *, wall_budget_s: float = 0.08) -> BenchSnapshot:
         """Apply queued edits, then advance the bench and return its snapshot.
@@ -179,6 +188,7 @@ class BenchSession:
                 target = clock.now + PIECE_S if stop is None else min(clock.now + PIECE_S, stop)
                 clock.run_until(target)
                 self._drain()
+            self._note_warnings()
             return self.bench.snapshot()
 
     def snapshot(self) -> BenchSnapshot:

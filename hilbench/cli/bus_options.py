@@ -12,6 +12,7 @@ asked for): pytest loads the plugin, and with it this module, on every run.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..bench import BenchConfig
+    from ..bus import BusDescription
     from ..bus.open import BusConfig
     from ..scenarios import RunOptions
 
@@ -59,6 +61,19 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("no-dut", "do not emulate the compute unit: a real one is on the bus",
             {"action": "store_true"}, dut=True),
 )
+
+
+def print_warnings(warnings: Iterable[str], *, already: set[str] | None = None) -> None:
+    """Print each warning once as ``warning: ...`` (``already`` holds those printed before).
+
+    On stdout, with the verdicts they qualify, so that a run's output kept in a file keeps them too.
+    """
+    seen = already if already is not None else set()
+    for text in warnings:
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}")
+    sys.stdout.flush()
 
 
 def add_bus_options(parser: argparse.ArgumentParser, *, dut: bool = True) -> None:
@@ -177,6 +192,22 @@ class BusOptions:
 
         return RunOptions(bus=self.bus, dbc=self.dbc or None, signal_map=self.signal_map,
                           emulate=self.emulate(real), **fields)
+
+    def load(self, *, real: Iterable[str] = ()) -> BusDescription:
+        """Load the DBCs and signal map now, as the bench will (refusing bad ones before anything runs).
+
+        The roles the bench requires are checked as it checks them: all of the compute
+        unit's when it is emulated, none when a real one is on the bus.
+
+        Raises:
+            ConfigError: a DBC, the signal map or a required role is refused (file, entry, reason).
+        """
+        from ..bench import NODE_NAMES
+        from ..bus import load_bus_description
+
+        emulate = self.emulate(real)
+        require = NODE_NAMES if emulate is None or "cu" in emulate else ()
+        return load_bus_description(self.dbc or None, self.signal_map, require=require)
 
     def as_args(self) -> list[str]:
         """The command-line options that ask for these settings again (empty for the defaults)."""

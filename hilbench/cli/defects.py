@@ -26,7 +26,7 @@ from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
 from ..scenarios import RunOptions, Scenario, bundled_scenarios_dir, discover, load_scenario, run_scenario
-from .bus_options import BusOptions, add_bus_options
+from .bus_options import BusOptions, add_bus_options, print_warnings
 
 BASELINE = "(correct DUT)"
 
@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise ConfigError(None, "paths", "no scenario left to run (all are marked 'long'; add --include-long)")
     defects = tuple(args.defect or DEFECTS)
+    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
     if skipped:
         print(f"skipping long scenario(s): {', '.join(skipped)} (use --include-long)")
     total_runs = len(scenarios) * (len(defects) + 1)

@@ -15,7 +15,7 @@ from ..scenarios.fuzz import (
     DEFAULT_MAX_EXAMPLES, DEFAULT_SHRINK_RUNS, FuzzOutcome, FuzzRun, fuzz, load_fuzz_scenario, reproduce_command,
     write_counterexample, write_scenario_run,
 )
-from .bus_options import BusOptions, add_bus_options
+from .bus_options import BusOptions, add_bus_options, print_warnings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     bus = BusOptions.from_args(args)
     dut_defect = bus.dut_defect(args.dut_defect)
     scenario, space = load_fuzz_scenario(args.scenario)
+    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
     print(f"fuzzing {scenario.name} ({scenario.duration_s:g} s simulated per run) over "
           + ", ".join(f"{p.path} {p.describe()}" for p in space.params))
     sys.stdout.flush()

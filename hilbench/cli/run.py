@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, discover, load_scenario,
                          run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details
-from .bus_options import BusOptions, add_bus_options
+from .bus_options import BusOptions, add_bus_options, print_warnings
 from .interrupts import sigterm_to_interrupt
 from .progress import ProgressBar
 
@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
     if args.record is not None and args.record.suffix.lower() not in (".blf", ".asc", ".log", ".csv", ".trc", ".mf4"):
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
+    printed: set[str] = set()
+    print_warnings(bus.load(real=args.real).warnings, already=printed)   # refuses a bad DBC or map first
     if args.junit is not None and args.junit.is_dir():
         raise ConfigError(args.junit, None, "--junit names a folder; give a file such as results.xml")
     html = None
@@ -82,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     for result in _run_all(plans, jobs):
         results.append(result)
         _print_result(result, result.record)
+        # What this run warned about beyond the load warnings above (a value clipped to a DBC range).
+        # ``warnings`` is new on ScenarioResult (issue 10, scenarios side): tolerated absent until merged.
+        print_warnings(getattr(result, "warnings", ()), already=printed)
         if html is not None:
             html.add(result)
         result.traces = None   # plotted; a suite's traces need not all stay in memory

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .bus_options import BusOptions, add_bus_options
+from .bus_options import BusOptions, add_bus_options, print_warnings
 
 
 def _speed(text: str) -> float | None:
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.widgets.format import clock
 
     app = run_tui(args.scenario, options=options, speed=args.speed)
+    print_warnings(app.session.bench.warnings)   # shown in the app too; kept on the terminal here
     snapshot = app.last_snapshot
     if snapshot is not None:
         bad = snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors

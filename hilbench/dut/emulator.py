@@ -113,14 +113,11 @@ def stale_timeouts_s(signal_map: SignalMap, names: Iterable[str], params: Superv
     Raises:
         ConfigError: a message has neither an explicit timeout nor a cycle time.
     """
-    # TEMPORARY until the bus core lands on main (SignalMap.timeout_s/stale_cycles/min_stale_s).
-    map_cycles = getattr(signal_map, "stale_cycles", None)
-    map_floor = getattr(signal_map, "min_stale_s", None)
-    cycles = map_cycles if map_cycles is not None else params.stale_cycles
-    floor_s = map_floor if map_floor is not None else params.min_stale_s
+    cycles = signal_map.stale_cycles if signal_map.stale_cycles is not None else params.stale_cycles
+    floor_s = signal_map.min_stale_s if signal_map.min_stale_s is not None else params.min_stale_s
     out: dict[str, float] = {}
     for name in names:
-        explicit = signal_map.timeout_s(name) if hasattr(signal_map, "timeout_s") else None
+        explicit = signal_map.timeout_s(name)
         if explicit is not None:
             out[name] = explicit
             continue
@@ -184,9 +181,13 @@ class ComputeEmulator(FrameSource):
                 if not any(slot.role in INPUT_ROLES for slot in msg_codec.slots):
                     continue  # per-cell detail, or only roles the unit does not read
                 group_of[name] = producer
+                # The unit checks whatever the map declares: the bench's AUTOSAR profile 2, or a
+                # car's own counter and checksum scheme.
                 receiver = self._receivers.get(name)
-                if receiver is None and msg_codec.e2e_base is not None:
-                    receiver = self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
+                if receiver is None:
+                    receiver = msg_codec.new_receiver()
+                    if receiver is not None:
+                        self._receivers[name] = receiver
                 port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver),
                                extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self._receivers.values())

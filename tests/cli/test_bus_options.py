@@ -100,9 +100,10 @@ def test_as_args_asks_for_the_same_again() -> None:
 
 
 # -- what each subcommand passes on ---------------------------------------------------------
-BUS_ARGV = ["--dbc", "car.dbc", "--dbc", "cu.dbc", "--signal-map", "car.toml", "--channel", "other"]
-EXPECTED = {"dbc": (Path("car.dbc"), Path("cu.dbc")), "signal_map": Path("car.toml"),
-            "bus": BusConfig("simtime", "other")}
+DBCS = (ROOT / "dbc" / "hilbench.dbc", ROOT / "dbc" / "compute_unit.dbc")
+SIGNAL_MAP = ROOT / "dbc" / "hilbench.signals.toml"
+BUS_ARGV = ["--dbc", str(DBCS[0]), "--dbc", str(DBCS[1]), "--signal-map", str(SIGNAL_MAP), "--channel", "other"]
+EXPECTED = {"dbc": DBCS, "signal_map": SIGNAL_MAP, "bus": BusConfig("simtime", "other")}
 
 
 class _Captured(Exception):
@@ -200,7 +201,8 @@ def test_the_plugin_passes_them_to_run_options_and_the_bench(pytester: pytest.Py
         from pathlib import Path
 
         def test_run_options(hil_run_options):
-            assert hil_run_options.dbc == (Path({str(ROOT / "dbc" / "hilbench.dbc")!r}),)
+            assert hil_run_options.dbc == (Path({str(ROOT / "dbc" / "hilbench.dbc")!r}),
+                                           Path({str(ROOT / "dbc" / "compute_unit.dbc")!r}))
             assert hil_run_options.signal_map == Path({str(signal_map)!r})
             assert hil_run_options.emulate == frozenset({{"bms", "vcu", "obc"}})
             assert hil_run_options.bus.channel == "plugin-test"
@@ -210,7 +212,7 @@ def test_the_plugin_passes_them_to_run_options_and_the_bench(pytester: pytest.Py
             assert bench.dut is None and bench.config.bus.channel == "plugin-test"
     """))
     result = pytester.runpytest("-p", "no:cacheprovider", "--hil-dbc", str(ROOT / "dbc" / "hilbench.dbc"),
-                                "--hil-signal-map", str(signal_map), "--hil-no-dut", "--hil-channel", "plugin-test")
+                                "--hil-dbc", str(ROOT / "dbc" / "compute_unit.dbc"), "--hil-signal-map", str(signal_map), "--hil-no-dut", "--hil-channel", "plugin-test")
     result.assert_outcomes(passed=2)
 
 
@@ -218,3 +220,50 @@ def test_the_plugin_refuses_a_defect_without_the_unit(pytester: pytest.Pytester)
     result = pytester.runpytest("--hil-no-dut", "--hil-dut-defect", "ignore_gear")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hil-dut-defect needs the emulated compute unit*--hil-no-dut*"])
+
+
+# -- warnings are printed, never silent -----------------------------------------------------
+BROKEN = 'VERSION ""\n\nNS_ :\n\nBS_:\n\nBU_: X\n\nBO_ 1800 Junk: 1 X\n SG_ Big : 0|16@1+ (1,0) [0|0] "" X\n'
+
+
+@pytest.fixture
+def broken_dbc(tmp_path: Path) -> Path:
+    """A DBC cantools refuses strictly (a signal longer than its message), in a message nothing maps."""
+    path = tmp_path / "extra.dbc"
+    path.write_text(BROKEN)
+    return path
+
+
+def test_run_prints_load_warnings_before_anything_runs(monkeypatch, broken_dbc: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(run_cmd, "_run_all", lambda plans, jobs: iter(()))
+    assert main(["run", str(SHORT), "--dbc", str(DBCS[0]), "--dbc", str(DBCS[1]), "--dbc", str(broken_dbc)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("warning: ") and 'signal "Big"' in out and "extra.dbc" in out
+
+
+def test_run_refuses_a_bad_map_before_anything_runs(monkeypatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def never(plans, jobs):
+        raise AssertionError("nothing may run")
+    monkeypatch.setattr(run_cmd, "_run_all", never)
+    bad = tmp_path / "bad.signals.toml"
+    bad.write_text('dbc = ["' + str(DBCS[0]) + '"]\n[roles]\nsoc_pct = { message = "NoSuchMessage", signal = "SOC" }\n')
+    assert main(["run", str(SHORT), "--signal-map", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.signals.toml" in err and "NoSuchMessage" in err
+
+
+def test_a_tui_session_logs_the_benchs_warnings(broken_dbc: Path) -> None:
+    from tui.session import BenchSession
+
+    with BenchSession.open(options=RunOptions(dbc=(*DBCS, broken_dbc))) as session:
+        texts = [e.text for e in session.events]
+    assert any(t.startswith("warning: ") and 'signal "Big"' in t for t in texts)
+
+
+def test_the_plugin_lists_bench_warnings_at_the_end(pytester: pytest.Pytester, broken_dbc: Path) -> None:
+    pytester.makepyfile(test_w="def test_bench(bench):\n    bench.run_for(0.5)\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", *[a for p in (*DBCS, broken_dbc) for a in ("--hil-dbc", str(p))])
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*hilbench warnings (1)*", '*warning: lenient DBC load*signal "Big"*'])

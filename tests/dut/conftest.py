@@ -10,15 +10,15 @@ same bus, and decodes what the unit sends back, so the tests judge only the bus.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
+import can
 import numpy as np
 import pytest
 
-from hilbench.bus import BenchCodec, BusConfig, load_dbc, load_signal_map
+from hilbench.bus import BenchCodec, BusConfig, load_bus_description
 from hilbench.bus.open import open_bus
 from hilbench.bus.port import BusPort
 from hilbench.bus.roles import REASONS
@@ -54,6 +54,8 @@ _MESSAGES = {
         ' SG_ Ignition : 3|1@1+ (1,0) [0|1] "" CU',
         ' SG_ DriveReq : 4|1@1+ (1,0) [0|1] "" CU',
         ' SG_ Reserve : 8|8@1+ (0.5,0) [0|100] "%" CU',
+        ' SG_ Counter : 48|4@1+ (1,0) [0|15] "" CU',     # a car's own alive counter and checksum,
+        ' SG_ Checksum : 56|8@1+ (1,0) [0|255] "" CU',   # checked only where the map declares them
     ]),
     "OBC_State": ("OBC", [
         ' SG_ Pilot : 0|3@1+ (1,0) [0|7] "" CU',
@@ -124,11 +126,12 @@ def small_dbc(cycles_ms: Mapping[str, int] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def small_map(rebind: Mapping[str, tuple[str, str]] | None = None, extra: str = "") -> str:
-    """The signal map text binding :data:`ROLES` (``rebind`` changing some), with ``extra`` TOML appended."""
+def small_map(rebind: Mapping[str, tuple[str, str]] | None = None, extra: str = "", drop: Iterable[str] = ()) -> str:
+    """The signal map text binding :data:`ROLES` (less ``drop``, ``rebind`` moving some), ``extra`` TOML appended."""
+    dropped = set(drop)
     roles = {**ROLES, **(rebind or {})}
     lines = ["[roles]"] + [f'{role} = {{ message = "{message}", signal = "{signal}" }}'
-                           for role, (message, signal) in roles.items()]
+                           for role, (message, signal) in roles.items() if role not in dropped]
     return "\n".join(lines) + "\n" + extra
 
 
@@ -144,6 +147,8 @@ class Rig:
         self.clock = SimClock()
         self.values = {**VALUES, **(values or {})}
         self.silent: set[str] = set()
+        #: message name -> what to do to each of its frames before it is sent (a fault)
+        self.tamper: dict[str, Callable[[can.Message], can.Message]] = {}
         self.last_sent_s: dict[str, float] = {}
         config = BusConfig("simtime", f"dut-rig-{next(_CHANNELS)}")
         self._buses = [open_bus(config, clock=self.clock), open_bus(config, clock=self.clock)]
@@ -172,7 +177,10 @@ class Rig:
         def feed() -> None:
             if name in self.silent:
                 return
-            self.car.send(sender.encode(self.values))
+            msg = sender.encode(self.values)
+            if name in self.tamper:
+                msg = self.tamper[name](msg)
+            self.car.send(msg)
             self.last_sent_s[name] = self.clock.now
         return feed
 
@@ -194,36 +202,30 @@ class Rig:
 
 
 def load_codec(folder: Path, dbc_text: str, map_text: str) -> BenchCodec:
+    """The bus as the bench loads it, with no roles demanded by the map loader (the unit's own check is tested)."""
+    folder.mkdir(parents=True, exist_ok=True)
     dbc = folder / "small.dbc"
     dbc.write_text(dbc_text)
     signal_map = folder / "small.signals.toml"
     signal_map.write_text(map_text)
-    db = load_dbc(dbc)
-    return BenchCodec(db, load_signal_map(signal_map, db))
-
-
-def without_roles(codec: BenchCodec, roles: Iterable[str]) -> BenchCodec:
-    """The same bus with ``roles`` unbound, past the map's own checks (the unit's check is what is tested)."""
-    dropped = set(roles)
-    sm = codec.signal_map
-    return BenchCodec(codec.db, dataclasses.replace(sm, roles={k: v for k, v in sm.roles.items() if k not in dropped}))
+    description = load_bus_description([dbc], signal_map, require=())
+    return BenchCodec(description.db, description.signal_map)
 
 
 @pytest.fixture
 def small_bus(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     """``small_bus(cycles_ms=, map_extra=, dut=, values=, drop=, rebind=)`` -> a :class:`Rig`, closed after the test.
 
-    ``drop`` unbinds roles past the map's checks (to test the unit's own), ``rebind`` moves
-    roles to other ``(message, signal)``s in the map file.
+    ``drop`` leaves roles out of the map, ``rebind`` moves roles to other ``(message, signal)``s,
+    ``map_extra`` appends TOML (``[timing]``, ``[protection.X]``, ...).
     """
     rigs: list[Rig] = []
+    folders = itertools.count()
 
     def make(*, cycles_ms: Mapping[str, int] | None = None, map_extra: str = "", dut: Mapping[str, object] | None = None,
              values: Mapping[str, object] | None = None, drop: Iterable[str] = (),
              rebind: Mapping[str, tuple[str, str]] | None = None) -> Rig:
-        codec = load_codec(tmp_path, small_dbc(cycles_ms), small_map(rebind, map_extra))
-        if drop:
-            codec = without_roles(codec, drop)
+        codec = load_codec(tmp_path / f"bus{next(folders)}", small_dbc(cycles_ms), small_map(rebind, map_extra, drop))
         rig = Rig(codec, dut, values)
         rigs.append(rig)
         return rig

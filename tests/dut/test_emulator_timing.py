@@ -9,8 +9,6 @@ signal map may change both figures, and the map may give a message its own.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -80,35 +78,46 @@ def test_the_dut_config_refuses_bad_figures(small_bus, key: str, value: object) 
         small_bus(dut={key: value})
 
 
-class _Map:
-    """Just the timing part of a signal map."""
+def test_the_maps_timing_wins_over_the_dut_config(small_bus) -> None:
+    rig = small_bus(dut={"stale_cycles": 3, "min_stale_s": 1.0}, map_extra="[timing]\nstale_cycles = 8\n")
+    assert rig.emulator.stale_after_s == {"BMS_Pack": 1.0, "BMS_Thermal": 8.0, "VCU_State": 8.0, "OBC_State": 1.0}
+    floor = small_bus(dut={"stale_cycles": 3}, map_extra="[timing]\nmin_stale_ms = 2000\n")
+    assert floor.emulator.stale_after_s == {"BMS_Pack": 2.0, "BMS_Thermal": 3.0, "VCU_State": 3.0, "OBC_State": 2.0}
 
-    def __init__(self, cycles: dict[str, float], *, timeouts: dict[str, float] | None = None,
-                 stale_cycles: float | None = None, min_stale_s: float | None = None) -> None:
-        self.path = "car.signals.toml"
-        self.cycle_time_s = cycles
-        self.timeouts = timeouts or {}
-        self.stale_cycles = stale_cycles
-        self.min_stale_s = min_stale_s
+
+def test_an_explicit_timeout_wins_over_everything(small_bus) -> None:
+    rig = small_bus(dut={"stale_cycles": 3}, map_extra="[timing]\nstale_cycles = 8\n\n[timeout_ms]\nVCU_State = 2500\n")
+    assert rig.emulator.stale_after_s["VCU_State"] == 2.5
+    assert rig.emulator.stale_after_s["BMS_Thermal"] == 8.0
+    rig.at(20.0, lambda: rig.silent.add("VCU_State"))
+    rig.run_until(30.0)
+    t, states, reasons = rig.states()
+    first = [i for i, st in enumerate(states) if st != "RUNNING"][0]
+    last_frame_s = rig.last_sent_s["VCU_State"]
+    assert last_frame_s + 2.5 < t[first] <= last_frame_s + 2.5 + TICK_S + 0.002
+    assert reasons[first] == "VCU_STALE"
+
+
+class _Map:
+    """A map with a message that has neither a cycle time nor a timeout (the loader refuses such a
+    role source; the unit must not rely on that alone)."""
+
+    path = "car.signals.toml"
+    cycle_time_s = {"A": 1.0}
+    stale_cycles = None
+    min_stale_s = None
+
+    def __init__(self, timeouts: dict[str, float]) -> None:
+        self.timeouts = timeouts
 
     def timeout_s(self, message: str) -> float | None:
         return self.timeouts.get(message)
 
 
-def test_precedence_explicit_timeout_then_map_timing_then_dut_config() -> None:
-    params = dataclasses.replace(SupervisorParams.load(), stale_cycles=4, min_stale_s=0.2)
-    cycles = {"A": 1.0, "B": 0.01, "C": 0.1}
-    assert stale_timeouts_s(_Map(cycles), cycles, params) == {"A": 4.0, "B": 0.2, "C": pytest.approx(0.4)}
-    by_map = _Map(cycles, stale_cycles=8, timeouts={"C": 3.0})
-    assert stale_timeouts_s(by_map, cycles, params) == {"A": 8.0, "B": 0.2, "C": 3.0}
-    floor = _Map(cycles, min_stale_s=2.0)
-    assert stale_timeouts_s(floor, cycles, params) == {"A": 4.0, "B": 2.0, "C": 2.0}
-
-
 def test_a_message_without_cycle_time_or_timeout_is_refused() -> None:
     with pytest.raises(ConfigError, match=r'"B" but it has no cycle time'):
-        stale_timeouts_s(_Map({"A": 1.0}), ["A", "B"], SupervisorParams.load())
-    assert stale_timeouts_s(_Map({"A": 1.0}, timeouts={"B": 2.0}), ["A", "B"], SupervisorParams.load())["B"] == 2.0
+        stale_timeouts_s(_Map({}), ["A", "B"], SupervisorParams.load())   # type: ignore[arg-type]
+    assert stale_timeouts_s(_Map({"B": 2.0}), ["A", "B"], SupervisorParams.load())["B"] == 2.0  # type: ignore[arg-type]
 
 
 def test_the_bench_dbc_keeps_half_a_second_everywhere() -> None:
@@ -119,3 +128,29 @@ def test_the_bench_dbc_keeps_half_a_second_everywhere() -> None:
     assert set(timeouts) == {"BMS_PackStatus", "BMS_CellExtremes", "BMS_Limits", "BMS_Faults", "VCU_VehicleStatus",
                              "OBC_ChargerStatus"}
     assert np.all(np.array(list(timeouts.values())) == 0.5)
+
+
+PROTECTED = '[protection.VCU_State]\nscheme = "xor"\nchecksum = "Checksum"\ncounter = "Counter"\n'
+
+
+def test_a_cars_own_checksum_is_checked_by_the_unit(small_bus) -> None:
+    """The map declares an XOR checksum and counter on the VCU message: frames with a bad checksum
+    are refused by the unit (counted, never used) and it stops, as with the bench's own AUTOSAR E2E."""
+    rig = small_bus(map_extra=PROTECTED)
+    protection = rig.codec.message("VCU_State").protection
+    assert protection is not None and protection.has_checksum
+
+    def corrupt(msg: can.Message) -> can.Message:
+        msg.data = protection.corrupt_checksum(bytearray(msg.data))
+        return msg
+
+    rig.run_until(10.0)
+    assert rig.emulator.e2e_errors == 0
+    assert set(rig.states()[1]) == {"RUNNING"}
+    rig.tamper["VCU_State"] = corrupt
+    rig.run_until(25.0)
+    assert rig.emulator.e2e_errors >= 10
+    t, states, reasons = rig.states()
+    stopped = [i for i, st in enumerate(states) if st != "RUNNING"]
+    assert stopped and states[stopped[0]] == "SAFE_STOP" and reasons[stopped[0]] in ("E2E_ERROR", "VCU_STALE")
+    assert t[stopped[0]] <= 10.0 + rig.emulator.stale_after_s["VCU_State"] + TICK_S + 0.002
