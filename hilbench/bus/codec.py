@@ -103,6 +103,16 @@ class MessageCodec:
                 self._template[signal.name] = min(max(0.0, lo), hi)
         #: Multiplexer values whose pages carry mapped roles, in the order they are sent.
         self.pages: tuple[int, ...] = tuple(sorted({slot.mux for slot in self.slots if slot.mux is not None}))
+        if not self.pages and self.slots and message.is_multiplexed():
+            # Roles only outside the multiplexed part: send the lowest multiplexer value's page
+            # (cantools needs every signal of the page being encoded).
+            first = min(i for s in message.signals if s.multiplexer_ids for i in s.multiplexer_ids)
+            for signal in message.signals:
+                if signal.multiplexer_ids is not None and first in signal.multiplexer_ids:
+                    lo, hi = self._bounds[signal.name]
+                    self._template[signal.name] = min(max(0.0, lo), hi)
+                elif signal.is_multiplexer:
+                    self._template[signal.name] = first
         self._page = 0
         self._page_templates: dict[int, dict[str, float]] = {}
         if self.pages:
