@@ -52,7 +52,7 @@ TICK_S = 0.1
 #: Checked against the dataclass when this module loads, so a field added or moved there
 #: cannot silently shift every value after it into the wrong safety input.
 _OBSERVATION_ORDER = (
-    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok",
+    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok", "inputs_seen",
     "gear", "drive_requested", "compute_allowed", "coolant_c", "soc_pct", "reserve_soc_pct",
     "pack_voltage_v", "pack_current_a", "dcl_a", "min_cell_voltage_v", "cell_voltage_min_limit_v",
     "bms_fault_level", "temp_fault_level", "contactor_closed", "plug_present", "cp_state", "charge_power_w",
@@ -102,13 +102,15 @@ def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceM
     return PerformanceModel.from_rates(rates, table), table
 
 
-def stale_timeouts_s(signal_map: SignalMap, names: Iterable[str], params: SupervisorParams) -> dict[str, float]:
+def stale_timeouts_s(signal_map: SignalMap, names: Iterable[str], params: SupervisorParams, *,
+                     frames_per_period: int = 1) -> dict[str, float]:
     """How old each message's data may get before it is stale, in seconds.
 
     First match wins: the map's explicit ``[timeout_ms]`` for the message; else
-    ``max(stale_cycles x cycle time, min_stale_s)``, each of the two figures taken
-    from the map's ``[timing]`` when it sets it, else from ``params`` (the DUT
-    config over ``supervisor.toml``).
+    ``max(stale_cycles x cycle time x frames_per_period, min_stale_s)``, each of the
+    two figures taken from the map's ``[timing]`` when it sets it, else from
+    ``params`` (the DUT config over ``supervisor.toml``).  ``frames_per_period``
+    is the number of pages of a multiplexed message, one of which comes per cycle.
 
     Raises:
         ConfigError: a message has neither an explicit timeout nor a cycle time.
@@ -127,8 +129,23 @@ def stale_timeouts_s(signal_map: SignalMap, names: Iterable[str], params: Superv
                               f'the compute unit reads "{name}" but it has no cycle time (GenMsgCycleTime in '
                               f"the DBC, or [cycle_ms] here) and no [timeout_ms]: it cannot tell when its data "
                               f"goes stale")
-        out[name] = max(cycles * cycle_s, floor_s)
+        out[name] = max(cycles * cycle_s * frames_per_period, floor_s)
     return out
+
+
+def _read_pages(msg_codec: MessageCodec) -> tuple[tuple[int, str], ...]:
+    """(multiplexer value, freshness key) of each page of ``msg_codec`` that carries a role the unit reads."""
+    pages = sorted({slot.mux for slot in msg_codec.slots if slot.mux is not None and slot.role in INPUT_ROLES})
+    return tuple((page, f"{msg_codec.name}[{page}]") for page in pages)
+
+
+def _pages_per_period(msg_codec: MessageCodec) -> int:
+    """How many pages the DBC defines for the multiplexer of the message's mapped pages (the sender's round)."""
+    message = msg_codec.message
+    slot = next(s for s in msg_codec.slots if s.mux is not None)
+    mux_name = message.get_signal_by_name(slot.signal).multiplexer_signal
+    values = {i for s in message.signals if s.multiplexer_signal == mux_name for i in (s.multiplexer_ids or ())}
+    return max(len(values), len(msg_codec.pages), 1)
 
 
 class ComputeEmulator(FrameSource):
@@ -138,10 +155,13 @@ class ComputeEmulator(FrameSource):
     otherwise) and reads those in :data:`OPTIONAL_INPUT_ROLES` when they are,
     assuming what that table says when they are not (no ``drive_requested``:
     never requested).  Every input message that carries a role it reads is
-    watched for freshness on its own timeout (:func:`stale_timeouts_s`); when
-    one goes stale the unit stops with its producer's reason (``BMS_STALE``,
-    ``VCU_STALE``, ``OBC_STALE``).  A producer none of whose messages is
-    mapped (a bus with no charger node) cannot go stale.
+    watched for freshness on its own timeout (:func:`stale_timeouts_s`), each
+    page of a multiplexed one on its own; when one goes stale the unit stops
+    with its producer's reason (``BMS_STALE``, ``VCU_STALE``, ``OBC_STALE``).
+    A producer none of whose messages is mapped (a bus with no charger node)
+    cannot go stale.  Until every required input has come once, the unit
+    waits in STANDBY (``NO_DATA``) rather than stop: data not yet seen is not
+    data lost (AUTOSAR E2E's NODATA), so no resume hold follows.
 
     Raises:
         ConfigError: a required role is not mapped, or an input message has no cycle time.
@@ -174,13 +194,25 @@ class ComputeEmulator(FrameSource):
         self.decode_errors = 0
         self._last_valid_s: dict[str, float] = {}
         self._receivers: dict[str, E2EReceiver] = {}
-        group_of: dict[str, str] = {}
+        # Freshness is watched per message, or per page of a multiplexed message whose pages carry
+        # the roles the unit reads (a BMS that stops sending its limits page while its pack-values
+        # page goes on must not look fresh).  key -> (producer, message, pages per period).
+        watched: dict[str, tuple[str, str, int]] = {}
+        roles_of_key: dict[str, list[str]] = {}
         for producer in _INPUT_PRODUCERS:
             for name in signal_map.messages_of(producer):
                 msg_codec = codec.message(name)
                 if not any(slot.role in INPUT_ROLES for slot in msg_codec.slots):
                     continue  # per-cell detail, or only roles the unit does not read
-                group_of[name] = producer
+                pages = _read_pages(msg_codec)
+                if pages:
+                    per_period = _pages_per_period(msg_codec)
+                    for page, key in pages:
+                        watched[key] = (producer, name, per_period)
+                        roles_of_key[key] = [s.role for s in msg_codec.slots if s.mux in (None, page)]
+                else:
+                    watched[name] = (producer, name, 1)
+                    roles_of_key[name] = [s.role for s in msg_codec.slots]
                 # The unit checks whatever the map declares: the bench's AUTOSAR profile 2, or a
                 # car's own counter and checksum scheme.
                 receiver = self._receivers.get(name)
@@ -188,24 +220,31 @@ class ComputeEmulator(FrameSource):
                     receiver = msg_codec.new_receiver()
                     if receiver is not None:
                         self._receivers[name] = receiver
-                port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver),
+                port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver, pages),
                                extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self._receivers.values())
-        # The roles dict each message last brought into ``inputs`` (see observe); None when two
-        # input messages carry the same role, where the order of every merge matters.
-        input_roles = [slot.role for name in group_of for slot in codec.message(name).slots]
+        # The roles dict each message (or page) last brought into ``inputs`` (see observe); None when
+        # two of them carry the same role, where the order of every merge matters.
+        input_roles = [role for roles in roles_of_key.values() for role in roles]
         self._merged: dict[str, dict[str, object]] | None = {} if len(input_roles) == len(set(input_roles)) else None
-        #: Seconds after which each input message's data is stale.
-        self.stale_after_s: dict[str, float] = stale_timeouts_s(signal_map, group_of, supervisor.params)
+        #: Seconds after which the data of each input message (``"NAME[page]"`` for a page of a
+        #: multiplexed one, which comes once per round of pages) is stale.
+        self.stale_after_s: dict[str, float] = {}
+        for key, (_producer, name, per_period) in watched.items():
+            self.stale_after_s[key] = stale_timeouts_s(signal_map, [name], supervisor.params,
+                                                       frames_per_period=per_period)[name]
         # Per producer, its messages grouped by timeout: (timeout, names) pairs, so a tick
         # computes one cut-off per distinct timeout (one per producer on the bench DBC).
         self._stale_groups: dict[str, tuple[tuple[float, tuple[str, ...]], ...]] = {}
         for producer in _INPUT_PRODUCERS:
             by_timeout: dict[float, list[str]] = {}
-            for name, group in group_of.items():
+            for key, (group, _name, _per_period) in watched.items():
                 if group == producer:
-                    by_timeout.setdefault(self.stale_after_s[name], []).append(name)
-            self._stale_groups[producer] = tuple((t, tuple(names)) for t, names in by_timeout.items())
+                    by_timeout.setdefault(self.stale_after_s[key], []).append(key)
+            self._stale_groups[producer] = tuple((t, tuple(keys)) for t, keys in by_timeout.items())
+        # Until every required input has been received once the unit waits (NO_DATA), rather than
+        # stop on the first role whose message or page has not come round yet.
+        self._inputs_seen = False
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
@@ -274,12 +313,16 @@ class ComputeEmulator(FrameSource):
         return cls(codec, port, clock, unit, supervisor, tick_s=tick_s)
 
     # -- receiving -------------------------------------------------------------
-    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None) -> Callable[[can.Message], None]:
+    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+                       pages: tuple[tuple[int, str], ...] = ()) -> Callable[[can.Message], None]:
         """The port handler for one input message.
 
         Each message gets its own handler with its codec, E2E receiver and name
-        bound, so a frame costs no lookups before it is decoded and checked.
+        bound, so a frame costs no lookups before it is decoded and checked.  A
+        multiplexed message's frames are kept and timed per page (``pages``).
         """
+        if pages:
+            return self._paged_frame_handler(msg_codec, receiver, pages)
         name = msg_codec.name
         clock = self.clock
         latest = self._latest_by_message
@@ -304,6 +347,43 @@ class ComputeEmulator(FrameSource):
             arrived = msg.timestamp - clock.epoch_s
             now = clock.now
             last_valid[name] = now if now < arrived else arrived  # noqa: FURB136
+
+        return on_frame
+
+    def _paged_frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+                             pages: tuple[tuple[int, str], ...]) -> Callable[[can.Message], None]:
+        """As :meth:`_frame_handler`, for a multiplexed message: each page is its own input.
+
+        A frame's page is told by a role only that page carries; a frame of a page
+        with no role the unit reads still brings the message's unmultiplexed roles.
+        """
+        name = msg_codec.name
+        clock = self.clock
+        latest = self._latest_by_message
+        last_valid = self._last_valid_s
+        receive = msg_codec.receive
+        check = receiver.check if receiver is not None else None
+        marker_of = tuple((next(s.role for s in msg_codec.slots if s.mux == page), key) for page, key in pages)
+
+        def on_frame(msg: can.Message) -> None:
+            data = msg.data
+            try:
+                roles, crc_ok = receive(data)
+            except Exception:
+                self.decode_errors += 1
+                return
+            if check is not None and check(data, crc_ok) is not None:
+                self.e2e_errors += 1
+                return
+            key = name
+            for marker, page_key in marker_of:
+                if marker in roles:
+                    key = page_key
+                    break
+            latest[key] = roles
+            arrived = msg.timestamp - clock.epoch_s
+            now = clock.now
+            last_valid[key] = now if now < arrived else arrived  # noqa: FURB136
 
         return on_frame
 
@@ -339,6 +419,7 @@ class ComputeEmulator(FrameSource):
             now,
             fresh(groups["bms"], now), fresh(groups["vcu"], now), fresh(groups["obc"], now),
             e2e_ok,
+            self._inputs_seen,
             *self._observed_inputs,
             self.unit.thermal.junction_c,
             last.power_w if last else 0.0,
@@ -371,6 +452,8 @@ class ComputeEmulator(FrameSource):
         """The Observation fields that come from ``inputs``: ``gear`` to ``charge_power_w``, in the
         dataclass's order.  They change only when a merge changes ``inputs``; observe keeps them until then."""
         get = self.inputs.get
+        if not self._inputs_seen:
+            self._inputs_seen = all(get(role) is not None for role in REQUIRED_INPUT_ROLES)
         temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
                          _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
         return (

@@ -26,10 +26,10 @@ from hilbench.clock import SimClock
 from hilbench.dut.emulator import ComputeEmulator
 
 #: Cycle times (ms) of the small DBC's messages by default.
-CYCLES_MS = {"BMS_Pack": 100, "BMS_Thermal": 1000, "BMS_Info": 1000, "VCU_State": 1000, "OBC_State": 100,
-             "CU_State": 100}
-FRAME_IDS = {"BMS_Pack": 0x110, "BMS_Thermal": 0x111, "BMS_Info": 0x112, "VCU_State": 0x200, "OBC_State": 0x300,
-             "CU_State": 0x400}
+CYCLES_MS = {"BMS_Pack": 100, "BMS_Thermal": 1000, "BMS_Info": 1000, "BMS_Paged": 50, "VCU_State": 1000,
+             "OBC_State": 100, "CU_State": 100}
+FRAME_IDS = {"BMS_Pack": 0x110, "BMS_Thermal": 0x111, "BMS_Info": 0x112, "BMS_Paged": 0x113, "VCU_State": 0x200,
+             "OBC_State": 0x300, "CU_State": 0x400}
 
 _MESSAGES = {
     "BMS_Pack": ("BMS", [
@@ -48,6 +48,12 @@ _MESSAGES = {
     ]),
     "BMS_Info": ("BMS", [            # mapped by no role unless a test binds one here
         ' SG_ HottestCell : 0|8@1+ (1,-40) [-40|100] "degC" CU',
+    ]),
+    "BMS_Paged": ("BMS", [           # multiplexed: three pages, mapped by no role unless a test binds one
+        ' SG_ Page M : 0|2@1+ (1,0) [0|3] "" CU',
+        ' SG_ Dcl m0 : 8|16@1+ (0.1,0) [0|1000] "A" CU',
+        ' SG_ FaultLvl m1 : 8|2@1+ (1,0) [0|3] "" CU',
+        ' SG_ Spare m2 : 8|8@1+ (1,0) [0|255] "" CU',
     ]),
     "VCU_State": ("VCU", [
         ' SG_ Gear : 0|3@1+ (1,0) [0|7] "" CU',
@@ -71,6 +77,7 @@ _MESSAGES = {
 
 _VALUE_TABLES = {
     ("BMS_Pack", "Fault"): ("NONE", "WARNING", "STOP_REQUEST", "HARD_LIMIT"),
+    ("BMS_Paged", "FaultLvl"): ("NONE", "WARNING", "STOP_REQUEST", "HARD_LIMIT"),
     ("VCU_State", "Gear"): ("P", "R", "N", "D"),
     ("OBC_State", "Pilot"): ("A", "B", "C", "D", "E", "F"),
     ("CU_State", "State"): ("OFF", "STANDBY", "RUNNING", "DERATED", "SAFE_STOP", "FAULT"),
@@ -126,12 +133,16 @@ def small_dbc(cycles_ms: Mapping[str, int] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def small_map(rebind: Mapping[str, tuple[str, str]] | None = None, extra: str = "", drop: Iterable[str] = ()) -> str:
-    """The signal map text binding :data:`ROLES` (less ``drop``, ``rebind`` moving some), ``extra`` TOML appended."""
+def small_map(rebind: Mapping[str, tuple] | None = None, extra: str = "", drop: Iterable[str] = ()) -> str:
+    """The signal map text binding :data:`ROLES` (less ``drop``, ``rebind`` moving some to
+    ``(message, signal)`` or ``(message, signal, mux)``), with ``extra`` TOML appended."""
     dropped = set(drop)
     roles = {**ROLES, **(rebind or {})}
-    lines = ["[roles]"] + [f'{role} = {{ message = "{message}", signal = "{signal}" }}'
-                           for role, (message, signal) in roles.items() if role not in dropped]
+    lines = ["[roles]"]
+    for role, (message, signal, *mux) in roles.items():
+        if role not in dropped:
+            lines.append(f'{role} = {{ message = "{message}", signal = "{signal}"'
+                         + (f", mux = {mux[0]}" if mux else "") + " }")
     return "\n".join(lines) + "\n" + extra
 
 
@@ -147,9 +158,10 @@ class Rig:
         self.clock = SimClock()
         self.values = {**VALUES, **(values or {})}
         self.silent: set[str] = set()
-        #: message name -> what to do to each of its frames before it is sent (a fault)
-        self.tamper: dict[str, Callable[[can.Message], can.Message]] = {}
+        #: message name -> what to do to each of its frames before it is sent (a fault; None drops it)
+        self.tamper: dict[str, Callable[[can.Message], can.Message | None]] = {}
         self.last_sent_s: dict[str, float] = {}
+        self.sent: list[tuple[float, str, bytes]] = []   # (time, message, payload) of every car frame
         config = BusConfig("simtime", f"dut-rig-{next(_CHANNELS)}")
         self._buses = [open_bus(config, clock=self.clock), open_bus(config, clock=self.clock)]
         try:
@@ -180,8 +192,11 @@ class Rig:
             msg = sender.encode(self.values)
             if name in self.tamper:
                 msg = self.tamper[name](msg)
+                if msg is None:
+                    return
             self.car.send(msg)
             self.last_sent_s[name] = self.clock.now
+            self.sent.append((self.clock.now, name, bytes(msg.data)))
         return feed
 
     def run_until(self, t_s: float) -> None:
@@ -216,7 +231,7 @@ def load_codec(folder: Path, dbc_text: str, map_text: str) -> BenchCodec:
 def small_bus(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     """``small_bus(cycles_ms=, map_extra=, dut=, values=, drop=, rebind=)`` -> a :class:`Rig`, closed after the test.
 
-    ``drop`` leaves roles out of the map, ``rebind`` moves roles to other ``(message, signal)``s,
+    ``drop`` leaves roles out of the map, ``rebind`` moves roles to other ``(message, signal[, mux])``s,
     ``map_extra`` appends TOML (``[timing]``, ``[protection.X]``, ...).
     """
     rigs: list[Rig] = []
@@ -224,7 +239,7 @@ def small_bus(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
 
     def make(*, cycles_ms: Mapping[str, int] | None = None, map_extra: str = "", dut: Mapping[str, object] | None = None,
              values: Mapping[str, object] | None = None, drop: Iterable[str] = (),
-             rebind: Mapping[str, tuple[str, str]] | None = None) -> Rig:
+             rebind: Mapping[str, tuple] | None = None) -> Rig:
         codec = load_codec(tmp_path / f"bus{next(folders)}", small_dbc(cycles_ms), small_map(rebind, map_extra, drop))
         rig = Rig(codec, dut, values)
         rigs.append(rig)

@@ -71,6 +71,8 @@ class Observation:
     vcu_fresh: bool = False
     obc_fresh: bool = False
     e2e_ok: bool = True
+    #: Every input the unit needs has been received at least once (until then it waits: NO_DATA).
+    inputs_seen: bool = True
     gear: str | None = None
     drive_requested: bool = False
     compute_allowed: bool = True
@@ -240,7 +242,7 @@ class Supervisor:
                 return Decision(State.STANDBY, "NO_DATA", 0.0)
             return None
         problem = None
-        if obs.gear is None and obs.soc_pct is None:
+        if not obs.inputs_seen or (obs.gear is None and obs.soc_pct is None):
             problem = "NO_DATA"
         elif not obs.bms_fresh:
             problem = "BMS_STALE"
