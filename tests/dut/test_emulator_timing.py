@@ -154,3 +154,17 @@ def test_a_cars_own_checksum_is_checked_by_the_unit(small_bus) -> None:
     stopped = [i for i, st in enumerate(states) if st != "RUNNING"]
     assert stopped and states[stopped[0]] == "SAFE_STOP" and reasons[stopped[0]] in ("E2E_ERROR", "VCU_STALE")
     assert t[stopped[0]] <= 10.0 + rig.emulator.stale_after_s["VCU_State"] + TICK_S + 0.002
+
+
+def test_silencing_works_the_same_when_every_timeout_agrees(small_bus) -> None:
+    """All inputs at 100 ms: one 0.5 s timeout for all (the bench DBC's case, which observe takes a
+    shorter way through)."""
+    rig = small_bus(cycles_ms={"BMS_Thermal": 100, "VCU_State": 100})
+    assert set(rig.emulator.stale_after_s.values()) == {0.5}
+    rig.at(10.0, lambda: rig.silent.add("VCU_State"))
+    rig.run_until(12.0)
+    t, states, reasons = rig.states()
+    first = next(i for i, st in enumerate(states) if st != "RUNNING")
+    last_frame_s = rig.last_sent_s["VCU_State"]
+    assert last_frame_s + 0.5 < t[first] <= last_frame_s + 0.5 + TICK_S + 0.002
+    assert (states[first], reasons[first]) == ("SAFE_STOP", "VCU_STALE")
