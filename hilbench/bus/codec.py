@@ -56,6 +56,9 @@ class _RoleSlot:
     raw_by_state: dict[str, int]
     state_by_raw: dict[int, str]
     mux: int | None = None
+    true_raw: frozenset[int] = frozenset()
+    send_true: int | None = None
+    send_false: int | None = None
 
 
 class MessageCodec:
@@ -81,7 +84,8 @@ class MessageCodec:
         self.cycle_time_s = cycle_time_s
         self.counter = 0
         self.slots = [
-            _RoleSlot(b.role.name, b.signal, b.scale, b.offset, b.raw_by_state, b.state_by_raw, b.mux)
+            _RoleSlot(b.role.name, b.signal, b.scale, b.offset, b.raw_by_state, b.state_by_raw, b.mux,
+                      b.true_raw, b.send_true, b.send_false)
             for b in bindings
         ]
         self._warnings = warnings
@@ -244,10 +248,12 @@ class MessageCodec:
                 continue
             if slot.raw_by_state:
                 value = slot.raw_by_state[value]  # type: ignore[index]
+            elif slot.true_raw:
+                value = slot.send_true if value else slot.send_false
             else:
                 value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
             lo, hi = bounds[slot.signal]
-            if value < lo or value > hi:
+            if value < lo or value > hi:  # type: ignore[operator]
                 self._clipped(slot, value, lo, hi)
                 value = lo if value < lo else hi
             values[slot.signal] = value
@@ -322,6 +328,8 @@ class MessageCodec:
             value = decoded[slot.signal]
             if slot.state_by_raw:
                 out[slot.role] = slot.state_by_raw.get(int(value))
+            elif slot.true_raw:
+                out[slot.role] = 1.0 if int(value) in slot.true_raw else 0.0
             else:
                 out[slot.role] = value * slot.scale + slot.offset
         _remember(self._decoded, key, out)

@@ -190,8 +190,9 @@ class OemChecksum(Protection):
 
     def __init__(self, scheme: str, checksum: BitField, counter: BitField | None, *, covered: Sequence[int],
                  frame_id: int, frame_id_bytes: str | None, add: int = 0, poly: int = 0, init: int = 0,
-                 xor_out: int = 0, reflect: bool = False) -> None:
+                 xor_out: int = 0, reflect: bool = False, counter_modulus: int | None = None) -> None:
         super().__init__(checksum, counter)
+        self._modulus = counter_modulus
         self.scheme = scheme
         self.covered = tuple(covered)
         self.add = add
@@ -218,3 +219,7 @@ class OemChecksum(Protection):
             return value & mask
         assert self._crc is not None
         return int(self._crc.calc(covered)) & mask
+
+    @property
+    def counter_modulus(self) -> int:
+        return self._modulus or super().counter_modulus

@@ -53,7 +53,7 @@ from .roles import ROLES, Role
 from .units import canonical_unit, conversion, units_agree
 
 _MAP_KEYS = ("dbc", "roles", "cells", "e2e", "cycle_ms", "timeout_ms", "timing", "protection", "frame_id", "bus")
-_ROLE_KEYS = ("message", "signal", "scale", "offset", "states", "mux", "dbc_unit")
+_ROLE_KEYS = ("message", "signal", "scale", "offset", "states", "mux", "dbc_unit", "true_values", "false_value")
 _CELL_KEYS = ("message", "multiplexer", "signal", "per_frame", "count_signal", "first_index", "first_module")
 #: E2E profile names the bench DBC's ``E2EProfile`` attribute may carry.
 DBC_E2E_PROFILES = {"P02": "autosar_p2", "P2": "autosar_p2", "P05": "autosar_p5", "P5": "autosar_p5"}
@@ -71,6 +71,11 @@ class RoleBinding:
     state_by_raw: dict[int, str] = field(default_factory=dict)
     #: The multiplexer value the signal sits under, for a signal in a multiplexed message.
     mux: int | None = None
+    #: For a flag role on a value table (``true_values``): raw values read as 1, and the raw
+    #: values sent for 1 and for 0.
+    true_raw: frozenset[int] = frozenset()
+    send_true: int | None = None
+    send_false: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class ProtectionSpec:
     covered: tuple[int, ...] | None = None
     frame_id_bytes: str | None = None
     add: int = 0
+    #: A counter that wraps before its bits run out (Rivian counts 0..14).
+    counter_modulus: int | None = None
 
     def build(self, message: Message) -> prot.Protection | None:
         """The :class:`~.protection.Protection` for ``message`` (validated at load)."""
@@ -132,7 +139,7 @@ class ProtectionSpec:
             covered = tuple(i for i in range(message.length) if i not in full)
         return prot.OemChecksum(self.scheme, checksum, counter, covered=covered, frame_id=message.frame_id,
                                 frame_id_bytes=self.frame_id_bytes, add=self.add, poly=self.poly, init=self.init,
-                                xor_out=self.xor_out, reflect=self.reflect)
+                                xor_out=self.xor_out, reflect=self.reflect, counter_modulus=self.counter_modulus)
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,15 @@ class SignalMap:
     def used_messages(self) -> list[str]:
         """Every message the bench sends or reads through this map."""
         return [name for producer in ("bms", "vcu", "obc", "cu") for name in self.messages_of(producer)]
+
+    def refresh_period_s(self, message: str) -> float | None:
+        """How often each role of ``message`` is refreshed: its cycle time, times the number of
+        multiplexer pages its roles are spread over (one page is sent per cycle)."""
+        cycle = self.cycle_time_s.get(message)
+        if cycle is None:
+            return None
+        pages = {b.mux for b in self.roles.values() if b.message == message and b.mux is not None}
+        return cycle * max(1, len(pages))
 
     def timeout_s(self, message: str) -> float | None:
         """An explicit staleness timeout the map gives ``message`` (``[timeout_ms]``), or None."""
@@ -345,20 +361,68 @@ def _bind_role(db: Database, path: Path, name: str, spec: object, notes: list[st
         raise ConfigError(path, f"{entry}.scale", "scale must not be 0")
     _check_unit(path, entry, role, message, signal, spec)
     raw_by_state: dict[str, int] = {}
+    state_by_raw: dict[int, str] = {}
     if not role.is_enum:
         if "states" in spec:
             raise ConfigError(path, f"{entry}.states", f'role "{name}" is a number, not a state; states apply '
                                                        "only to enumerated roles: "
                                                        + ", ".join(r for r, v in ROLES.items() if v.is_enum))
     else:
-        raw_by_state = _bind_states(path, entry, role, message, signal, spec)
+        raw_by_state, state_by_raw = _bind_states(path, entry, role, message, signal, spec)
+    flag = _bind_flag(path, entry, role, message, signal, spec)
     if not role.is_enum and signal.choices and not signal.is_float and role.unit:
         notes.append(f'{path}: {entry}: signal "{signal.name}" has a value table but role "{name}" is a number '
                      f"in {role.unit}; its raw value is used")
     return RoleBinding(
         role, message.name, signal.name, float(scale), float(offset),
-        raw_by_state, {raw: state for state, raw in raw_by_state.items()}, mux,
+        raw_by_state, state_by_raw, mux, *flag,
     )
+
+
+#: Roles that are flags (1 or 0): a car may carry them as one state of a value table.
+FLAG_ROLES = ("ignition_on", "plug_present", "drive_requested", "compute_allowed", "cu_keep_awake")
+
+
+def _raw_of(path: Path, entry: str, message: Message, signal, value: object) -> int:
+    """A raw value given as a number or as a name of the signal's value table."""
+    by_name = {str(v): int(k) for k, v in (signal.choices or {}).items()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not signal.is_signed and not 0 <= value < (1 << signal.length):
+            raise ConfigError(path, entry, f"raw value {value} does not fit the {signal.length}-bit signal "
+                                           f"{message.name}.{signal.name}")
+        return value
+    if isinstance(value, str) and value in by_name:
+        return by_name[value]
+    raise ConfigError(path, entry, f'{value!r} is not a value of {message.name}.{signal.name} '
+                                   f'(it has: {", ".join(by_name) or "no value table"}); give a name or a raw number')
+
+
+def _bind_flag(path: Path, entry: str, role: Role, message: Message, signal,
+               spec: Mapping[str, Any]) -> tuple[frozenset[int], int | None, int | None]:
+    """``true_values``/``false_value``: a flag role read from a state signal (ignition = Run or Crank)."""
+    if "true_values" not in spec:
+        if "false_value" in spec:
+            raise ConfigError(path, f"{entry}.false_value", "false_value needs true_values")
+        return frozenset(), None, None
+    if role.name not in FLAG_ROLES:
+        raise ConfigError(path, f"{entry}.true_values", f'role "{role.name}" is not a flag; true_values apply '
+                                                        f'only to {", ".join(FLAG_ROLES)}')
+    if signal.scale != 1 or signal.offset != 0:
+        raise ConfigError(path, f"{entry}.signal", f"{message.name}.{signal.name} has factor {signal.scale:g} and "
+                                                   f"offset {signal.offset:g}; true_values need raw = physical")
+    listed = spec["true_values"]
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError(path, f"{entry}.true_values", f"expected a non-empty list of names or raw values, "
+                                                        f"got {listed!r}")
+    true_raw = [_raw_of(path, f"{entry}.true_values[{i}]", message, signal, v) for i, v in enumerate(listed)]
+    if "false_value" in spec:
+        false_raw = _raw_of(path, f"{entry}.false_value", message, signal, spec["false_value"])
+    else:
+        candidates = [0, *sorted(int(k) for k in (signal.choices or {}))]
+        false_raw = next((c for c in candidates if c not in true_raw), None)  # type: ignore[assignment]
+    if false_raw in true_raw or false_raw is None:
+        raise ConfigError(path, f"{entry}.false_value", "the value sent for 0 must not be one of true_values")
+    return frozenset(true_raw), true_raw[0], false_raw
 
 
 def _check_unit(path: Path, entry: str, role: Role, message: Message, signal, spec: Mapping[str, Any]) -> None:
@@ -389,7 +453,12 @@ def _check_unit(path: Path, entry: str, role: Role, message: Message, signal, sp
                       f'"{role.unit}"; declare the conversion: {hint}')
 
 
-def _bind_states(path: Path, entry: str, role: Role, message: Message, signal, spec: Mapping[str, Any]) -> dict[str, int]:
+def _bind_states(path: Path, entry: str, role: Role, message: Message, signal,
+                 spec: Mapping[str, Any]) -> tuple[dict[str, int], dict[int, str]]:
+    """Raw value sent for each state, and the state each known raw value reads as.
+
+    A state may take a list (``D = [8, 9]``): the first is sent, all read as that state.
+    """
     name = role.name
     aliases = spec.get("states", {})
     if not isinstance(aliases, dict):
@@ -404,16 +473,21 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal, s
                           f'{signal.offset:g}; an enumerated role needs a signal whose value table '
                           f'is its physical value (factor 1, offset 0)')
     by_name = {str(v): int(k) for k, v in (signal.choices or {}).items()}
-    raw_max = (1 << signal.length) - 1
     raw_by_state: dict[str, int] = {}
+    state_by_raw: dict[int, str] = {}
     for state in role.states:
         target = aliases.get(state, state)
+        if isinstance(target, list) and target:
+            raws = [_raw_of(path, f"{entry}.states.{state}[{i}]", message, signal, t) for i, t in enumerate(target)]
+            raw_by_state[state] = raws[0]
+            for raw in raws:
+                if raw in state_by_raw:
+                    raise ConfigError(path, f"{entry}.states",
+                                      f"states {state_by_raw[raw]}, {state} map to the same DBC value; each needs its own")
+                state_by_raw[raw] = state
+            continue
         if isinstance(target, int) and not isinstance(target, bool):
-            if not 0 <= target <= raw_max and not signal.is_signed:
-                raise ConfigError(path, f"{entry}.states.{state}",
-                                  f"raw value {target} does not fit the {signal.length}-bit signal "
-                                  f"{message.name}.{signal.name}")
-            raw_by_state[state] = target
+            raw_by_state[state] = _raw_of(path, f"{entry}.states.{state}", message, signal, target)
         elif target in by_name:
             raw_by_state[state] = by_name[target]
         else:
@@ -423,11 +497,12 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal, s
                 f'{message.name}.{signal.name} (it has: {", ".join(by_name) or "no value table"}); '
                 f'map it with states = {{ {state} = "..." }} or a raw number',
             )
-    if len(set(raw_by_state.values())) != len(raw_by_state):
-        same = sorted(st for st, raw in raw_by_state.items() if list(raw_by_state.values()).count(raw) > 1)
-        raise ConfigError(path, f"{entry}.states",
-                          f"states {', '.join(same)} map to the same DBC value; each needs its own")
-    return raw_by_state
+        if raw_by_state[state] in state_by_raw:
+            other = state_by_raw[raw_by_state[state]]
+            raise ConfigError(path, f"{entry}.states",
+                              f"states {', '.join(sorted((other, state)))} map to the same DBC value; each needs its own")
+        state_by_raw[raw_by_state[state]] = state
+    return raw_by_state, state_by_raw
 
 
 def _bind_cells(db: Database, path: Path, kind: str, spec: object) -> CellBinding:
@@ -547,7 +622,7 @@ def _bind_protection(db: Database, path: Path, name: str, spec: object) -> Prote
     if not isinstance(spec, dict):
         raise ConfigError(path, entry, "expected a table with scheme = ...")
     allowed = {"scheme", "checksum", "counter", "data_ids", "data_id_base", "data_id", "poly", "init", "xor_out",
-               "reflect", "bytes", "frame_id_bytes", "add"}
+               "reflect", "bytes", "frame_id_bytes", "add", "counter_modulus"}
     unknown = set(spec) - allowed
     if unknown:
         raise ConfigError(path, entry, f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -611,12 +686,19 @@ def _bind_protection(db: Database, path: Path, name: str, spec: object) -> Prote
     if not isinstance(reflect, bool):
         raise ConfigError(path, f"{entry}.reflect", f"expected true or false, got {reflect!r}")
     top = (1 << width) - 1
+    modulus = None
+    if "counter_modulus" in spec:
+        if counter is None:
+            raise ConfigError(path, f"{entry}.counter_modulus", "counter_modulus needs counter = \"<signal>\"")
+        modulus = _int_value(path, f"{entry}.counter_modulus", spec["counter_modulus"], 2,
+                             1 << message.get_signal_by_name(counter).length)
     return ProtectionSpec(
         scheme, checksum, counter, covered=covered, frame_id_bytes=frame_id_bytes,
         add=_int_value(path, f"{entry}.add", spec.get("add", 0), 0, 0xFFFF),
         poly=_int_value(path, f"{entry}.poly", spec.get("poly", 0x1D if width == 8 else 0x1021), 0, top),
         init=_int_value(path, f"{entry}.init", spec.get("init", 0), 0, top),
         xor_out=_int_value(path, f"{entry}.xor_out", spec.get("xor_out", 0), 0, top), reflect=reflect,
+        counter_modulus=modulus,
     )
 
 

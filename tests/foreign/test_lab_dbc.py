@@ -290,3 +290,58 @@ def test_a_role_outside_the_multiplexed_part_of_a_multiplexed_message_encodes(tm
                                                                                        frame.data)
     assert raw["BodyPage"] == 1 and raw["Allowed"] == 1
     assert codec.for_frame(frame).decode_roles(frame.data)["compute_allowed"] == 1
+
+
+def test_flag_roles_from_a_state_signal_and_states_with_several_raw_values(tmp_path: Path) -> None:
+    """GM reads ignition as SystemPowerMode Run or Crank; VW's gear D comes as 8 or 9."""
+    dbc = CAR_DBC.replace(' SG_ Ign : 3|1@1+ (1,0) [0|1] "" GW', ' SG_ Ign : 3|2@1+ (1,0) [0|3] "" GW') + \
+        'VAL_ 1280 Ign 0 "Off" 1 "Accessory" 2 "Run" 3 "Crank" ;\n'
+    text = CAR_MAP.format(cu=compute_unit_dbc_path()).replace(
+        'ignition_on               = { message = "VCU_Slow", signal = "Ign" }',
+        'ignition_on = { message = "VCU_Slow", signal = "Ign", true_values = ["Run", 3], false_value = "Off" }'
+    ).replace("states = { P = 0, R = 1, N = 2, D = 4 }", "states = { P = 0, R = 1, N = 2, D = [4, 5] }")
+    description = load_bus_description(signal_map=_write(tmp_path, dbc, text))
+    codec = BenchCodec(description.db, description.signal_map)
+    raw = cantools.database.load_file(tmp_path / "car.dbc", strict=False)
+    sender = codec.fresh_sender("VCU_Slow")
+    frame = sender.encode({"gear": "D", "ignition_on": 1, "range_reserve_soc_pct": 20.0})
+    assert raw.decode_message(frame.arbitration_id, frame.data, decode_choices=False)["Prndl"] == 4
+    assert raw.decode_message(frame.arbitration_id, frame.data)["Ign"] == "Run"
+    assert codec.for_frame(frame).decode_roles(frame.data)["ignition_on"] == 1.0
+    frame = sender.encode({"ignition_on": 0})
+    assert raw.decode_message(frame.arbitration_id, frame.data)["Ign"] == "Off"
+    message = raw.get_message_by_name("VCU_Slow")
+    for ign, expect in (("Accessory", 0.0), ("Crank", 1.0)):
+        data = bytearray(message.encode({"Prndl": 5, "Ign": ign, "Reserve": 20, "Counter": 0, "Checksum": 0}))
+        roles = codec.message("VCU_Slow").decode_roles(data)
+        assert roles["ignition_on"] == expect and roles["gear"] == "D"
+
+
+def test_a_counter_that_wraps_early_is_sent_and_checked_that_way(tmp_path: Path) -> None:
+    """Rivian counts 0..14 in a 4-bit field: 15 never appears, and 14 -> 0 is in sequence."""
+    text = CAR_MAP.format(cu=compute_unit_dbc_path()).replace('frame_id_bytes = "le"',
+                                                              'frame_id_bytes = "le"\ncounter_modulus = 15')
+    description = load_bus_description(signal_map=_write(tmp_path, smap=text))
+    codec = BenchCodec(description.db, description.signal_map)
+    sender, receiver = codec.fresh_sender("VCU_Slow"), codec.message("VCU_Slow").new_receiver()
+    counters = []
+    for _ in range(32):
+        frame = sender.encode({"gear": "P", "ignition_on": 0, "range_reserve_soc_pct": 20.0})
+        counters.append(frame.data[6] >> 4)
+        assert receiver.check(bytes(frame.data)) is None
+    assert max(counters) == 14 and counters[15] == 0
+
+
+@pytest.mark.parametrize(("old", "new", "entry", "reason"), [
+    pytest.param('signal = "Ign" }', 'signal = "Ign", true_values = ["On"] }', "roles.ignition_on.true_values[0]",
+                 "'On' is not a value of VCU_Slow.Ign", id="true-value-unknown"),
+    pytest.param('signal = "Reserve" }', 'signal = "Reserve", true_values = [1] }',
+                 "roles.range_reserve_soc_pct.true_values", "is not a flag", id="true-values-on-number"),
+    pytest.param('frame_id_bytes = "le"', 'frame_id_bytes = "le"\ncounter_modulus = 17',
+                 "protection.VCU_Slow.counter_modulus", "2..16", id="modulus-beyond-counter-bits"),
+])
+def test_bad_flag_and_counter_entries_are_refused(tmp_path: Path, old: str, new: str, entry: str, reason: str) -> None:
+    text = CAR_MAP.format(cu=compute_unit_dbc_path())
+    assert text.count(old) == 1, old
+    err = _refusal(_write(tmp_path, smap=text.replace(old, new)))
+    assert err.entry == entry and reason in err.reason
