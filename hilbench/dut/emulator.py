@@ -246,8 +246,8 @@ class ComputeEmulator(FrameSource):
         # cut-off for all of them, as cheaply as a single fixed timeout did.
         distinct = set(self.stale_after_s.values())
         self._uniform_stale_s: float | None = distinct.pop() if len(distinct) == 1 else None
-        self._keys_of: dict[str, tuple[str, ...]] = {
-            producer: tuple(k for _t, keys in groups for k in keys) for producer, groups in self._stale_groups.items()}
+        self._keys_by_producer: tuple[tuple[str, ...], ...] = tuple(
+            tuple(k for _t, keys in self._stale_groups[producer] for k in keys) for producer in _INPUT_PRODUCERS)
         # Until every required input has been received once the unit waits (NO_DATA), rather than
         # stop on the first role whose message or page has not come round yet.
         self._inputs_seen = False
@@ -427,11 +427,11 @@ class ComputeEmulator(FrameSource):
         uniform_s = self._uniform_stale_s
         if uniform_s is not None:
             oldest = now - uniform_s
-            keys_of = self._keys_of
+            bms_keys, vcu_keys, obc_keys = self._keys_by_producer
             fresh_since = self._fresh_since
-            bms_fresh = fresh_since(keys_of["bms"], oldest)
-            vcu_fresh = fresh_since(keys_of["vcu"], oldest)
-            obc_fresh = fresh_since(keys_of["obc"], oldest)
+            bms_fresh = fresh_since(bms_keys, oldest)
+            vcu_fresh = fresh_since(vcu_keys, oldest)
+            obc_fresh = fresh_since(obc_keys, oldest)
         else:
             groups = self._stale_groups
             fresh = self._fresh
@@ -443,7 +443,6 @@ class ComputeEmulator(FrameSource):
             now,
             bms_fresh, vcu_fresh, obc_fresh,
             e2e_ok,
-            self._inputs_seen,
             *self._observed_inputs,
             self.unit.thermal.junction_c,
             last.power_w if last else 0.0,
@@ -473,7 +472,7 @@ class ComputeEmulator(FrameSource):
         return changed
 
     def _observe_inputs(self) -> tuple[object, ...]:
-        """The Observation fields that come from ``inputs``: ``gear`` to ``charge_power_w``, in the
+        """The Observation fields that come from ``inputs``: ``inputs_seen`` to ``charge_power_w``, in the
         dataclass's order.  They change only when a merge changes ``inputs``; observe keeps them until then."""
         get = self.inputs.get
         if not self._inputs_seen:
@@ -481,6 +480,7 @@ class ComputeEmulator(FrameSource):
         temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
                          _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
         return (
+            self._inputs_seen,                                  # inputs_seen
             get("gear"),                                        # gear
             bool(get("drive_requested", 0)),                    # drive_requested
             bool(get("compute_allowed", 1)),                    # compute_allowed
