@@ -85,3 +85,11 @@ def test_a_message_with_no_role_the_unit_reads_is_not_watched(small_bus) -> None
     rig.run_until(20.0)
     assert rig.last_sent_s["BMS_Info"] < 5.0
     assert set(rig.states()[1]) == {"RUNNING"}
+
+
+def test_the_roles_flagged_required_are_exactly_what_the_compute_unit_needs() -> None:
+    """``SignalMap.missing_roles`` (bus side, which cannot import the DUT) reads roles.py's flags."""
+    from hilbench.bus.roles import ROLES
+    from hilbench.dut.emulator import REQUIRED_ROLES
+
+    assert {name for name, role in ROLES.items() if role.required} == set(REQUIRED_ROLES)
