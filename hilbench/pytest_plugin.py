@@ -40,9 +40,14 @@ Markers
     ``long`` gets one from its duration (``long`` from one hour on).
 
 Options
-    ``--hil-interface/--hil-channel/--hil-bitrate`` run on a python-can bus
+    The bus options of every ``hilbench`` subcommand, spelled ``--hil-...``
+    (one table, :mod:`hilbench.cli.bus_options`): ``--hil-dbc FILE``
+    (repeatable: DBCs overlaid in order), ``--hil-signal-map FILE``,
+    ``--hil-interface/--hil-channel/--hil-bitrate`` to run on a python-can bus
     (``virtual`` or ``simtime`` stay in simulated time; real interfaces run in
-    wall time), ``--hil-seed``, ``--hil-dut-defect``, ``--hil-no-dut``, and
+    wall time) and ``--hil-no-dut``; they apply to scenario items and to the
+    ``bench`` fixture (over ``bench_config``, where given).  Besides them
+    ``--hil-seed``, ``--hil-dut-defect``, and
     ``--hil-artifacts DIR``: per test, ``DIR/<test name>/`` holds ``bus.log``
     (candump, every frame), ``trace.csv`` (role traces on the check grid),
     ``traces.png``, and for scenarios ``report.txt`` and ``index.html``.
@@ -59,6 +64,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from .cli.bus_options import BusOptions, add_pytest_options
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .bench import Bench, BenchConfig
@@ -78,22 +86,18 @@ LONG_FROM_S = 3600.0
 _SCENARIO_HEADER = re.compile(r"^\s*\[scenario\]", re.MULTILINE)
 _ARTIFACTS_KEY = pytest.StashKey[Path]()
 _REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+_BUS_KEY = pytest.StashKey[BusOptions]()
 
 
 # -- options and markers -------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hilbench", "hilbench hardware-in-the-loop bench")
-    group.addoption("--hil-interface", default=None, metavar="NAME",
-                    help="python-can interface for benches and scenarios (default: simtime, virtual CAN in "
-                         "simulated time; 'virtual' also runs in simulated time, real interfaces in wall time)")
-    group.addoption("--hil-channel", default=None, metavar="CHANNEL",
-                    help="python-can channel (default 'bench' for simtime/virtual; required otherwise)")
-    group.addoption("--hil-bitrate", type=int, default=None, metavar="BPS", help="bitrate for real interfaces")
+    # --hil-dbc, --hil-signal-map, --hil-interface, --hil-channel, --hil-bitrate, --hil-no-dut: the
+    # same table as every hilbench subcommand's bus options.
+    add_pytest_options(group)
     group.addoption("--hil-seed", type=int, default=None, metavar="N", help="seed for every random source (default 0)")
     group.addoption("--hil-dut-defect", default=None, metavar="DEFECT",
                     help="run against the compute emulator with a seeded defect (the suite should then fail)")
-    group.addoption("--hil-no-dut", action="store_true",
-                    help="do not emulate the compute unit: a real one is on the bus")
     group.addoption("--hil-artifacts", type=Path, default=None, metavar="DIR",
                     help="write per-test artifacts to DIR/<test name>/: bus.log (candump), trace.csv, traces.png")
 
@@ -102,33 +106,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a hilbench scenario file run as a test")
     for name, doc in {**CHEMISTRY_MARKERS, **DURATION_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
-    interface = config.getoption("hil_interface")
-    if interface and interface not in ("simtime", "virtual") and not config.getoption("hil_channel"):
-        raise pytest.UsageError(f"--hil-interface {interface} needs --hil-channel (e.g. can0, /dev/ttyACM0)")
-    bitrate = config.getoption("hil_bitrate")
-    if bitrate is not None and bitrate <= 0:
-        raise pytest.UsageError(f"--hil-bitrate must be positive, got {bitrate}")
-    defect = config.getoption("hil_dut_defect")
-    if defect:
-        from .dut.compute.supervisor import DEFECTS
-
-        if defect not in DEFECTS:
-            raise pytest.UsageError(f"--hil-dut-defect {defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
+    try:
+        bus = BusOptions.from_pytest(config)
+        bus.dut_defect(config.getoption("hil_dut_defect"), prefix="--hil-")
+    except ConfigError as exc:
+        raise pytest.UsageError(f"{exc.entry} {exc.reason}") from None
+    config.stash[_BUS_KEY] = bus
+    if not hasattr(config, "workerinput"):   # the controller (or a plain run) lists them; xdist workers report
+        config.pluginmanager.register(_WarningSummary(), "hilbench-warning-summary")
     artifacts = config.getoption("hil_artifacts")
     if artifacts is not None:
         config.stash[_ARTIFACTS_KEY] = Path(artifacts).resolve()
 
 
+def bus_options(config: pytest.Config) -> BusOptions:
+    """The bus, DBCs and signal map the ``--hil-*`` options ask for (checked when pytest starts)."""
+    return config.stash[_BUS_KEY]
+
+
 def run_options(config: pytest.Config, *, record: Path | None = None) -> RunOptions:
     """The :class:`RunOptions` the ``--hil-*`` options ask for."""
-    from .bus.open import BusConfig
-    from .scenarios import RunOptions
-
-    interface = config.getoption("hil_interface") or "simtime"
-    bus = BusConfig(interface, config.getoption("hil_channel") or "bench", config.getoption("hil_bitrate"))
-    return RunOptions(seed=config.getoption("hil_seed") or 0, bus=bus, record=record,
-                      dut_defect=config.getoption("hil_dut_defect"),
-                      emulate=frozenset({"bms", "vcu", "obc"}) if config.getoption("hil_no_dut") else None)
+    return bus_options(config).run_options(seed=config.getoption("hil_seed") or 0, record=record,
+                                           dut_defect=config.getoption("hil_dut_defect"))
 
 
 def artifacts_dir(item: pytest.Item) -> Path | None:
@@ -167,19 +166,17 @@ def bench(request: pytest.FixtureRequest, bench_config: BenchConfig) -> Iterator
     config = request.config
     folder = artifacts_dir(request.node)
     changes: dict[str, Any] = {}
-    if config.getoption("hil_interface"):
-        changes["bus"] = run_options(config).bus
     if config.getoption("hil_seed") is not None:
         changes["seed"] = config.getoption("hil_seed")
     if config.getoption("hil_dut_defect"):
         changes["dut"] = {**bench_config.dut, "defect": config.getoption("hil_dut_defect")}
-    if config.getoption("hil_no_dut"):
-        changes["emulate"] = frozenset(bench_config.emulate) - {"cu"}
     if folder is not None:
         changes["record"] = folder / "bus.log"
-    with Bench(bench_config.with_(**changes)) as the_bench:
+    # A conftest's own bus, DBCs and map stand where the command line does not say otherwise.
+    with Bench(bus_options(config).apply_to(bench_config.with_(**changes))) as the_bench:
         the_bench.start()
         yield the_bench
+        _note_warnings(request.node, the_bench.warnings)
     if folder is not None and the_bench.now > 0:
         _bench_artifacts(request.node, the_bench, folder)
 
@@ -222,6 +219,35 @@ def _plot(traces: Any, path: Path, **kwargs: Any) -> bool:
 
     plot_traces(traces, path, **kwargs)
     return True
+
+
+# -- warnings: what a bench said out loud (a lenient DBC's offenders, values clipped to a DBC range) -----
+_WARNING_PROPERTY = "hilbench_warning"
+
+
+def _note_warnings(item: pytest.Item, warnings: Any) -> None:
+    """Carry a test's bench warnings on its reports (which pytest-xdist sends to the controller)."""
+    for text in warnings:
+        if (_WARNING_PROPERTY, text) not in item.user_properties:
+            item.user_properties.append((_WARNING_PROPERTY, text))
+
+
+class _WarningSummary:
+    """Gathers the warnings every test's reports carry and lists them once at the end of the run."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, None] = {}    # in order of first appearance
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, text in report.user_properties:
+            if key == _WARNING_PROPERTY:
+                self.found[str(text)] = None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.found:
+            terminalreporter.write_sep("=", f"hilbench warnings ({len(self.found)})")
+            for text in self.found:
+                terminalreporter.write_line(f"warning: {text}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -299,6 +325,8 @@ class ScenarioItem(pytest.Item):
         folder = artifacts_dir(self)
         options = run_options(self.config, record=folder / "bus.log" if folder else None)
         result = run_scenario(self.scenario, options)
+        # ``warnings`` is new on ScenarioResult (issue 10, scenarios side): tolerated absent until merged.
+        _note_warnings(self, getattr(result, "warnings", ()))
         report = format_failure(result)
         if not result.passed:   # the first line is what pytest's short summary shows
             report = f"{failure_message(result)}\n\n{report}"

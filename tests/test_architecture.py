@@ -233,6 +233,16 @@ def test_import_does_not_pull_in_onnxruntime_or_textual(module: str) -> None:
     assert result.stdout.strip() == "", f"import {module} imported {result.stdout.strip()}"
 
 
+def test_the_pytest_plugin_loads_nothing_heavy() -> None:
+    """pytest imports the plugin (and its bus options table) on every run, ``pytest --version`` included."""
+    code = ("import sys, hilbench.pytest_plugin\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in\n"
+            "                      ('can', 'cantools', 'numpy', 'onnxruntime', 'textual'))))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
 def test_plant_and_compute_core_load_no_can_even_transitively() -> None:
     code = ("import sys, hilbench.plant, hilbench.dut.compute\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('can', 'cantools')\n"

@@ -25,6 +25,7 @@ from textual.widgets import Footer
 
 from hilbench.bench import BenchSnapshot
 from hilbench.clock import wall_time_s
+from hilbench.scenarios import RunOptions
 
 from .session import BenchSession, SessionClosed
 from .widgets import (
@@ -261,19 +262,19 @@ class HilbenchApp(App[None]):
         self.close_bench()
 
 
-def run_tui(scenario: str | Path | None = None, *, seed: int = 0, record: Path | None = None,
+def run_tui(scenario: str | Path | None = None, *, options: RunOptions | None = None,
             speed: float | None = DEFAULT_SPEED) -> HilbenchApp:
     """Open the bench (refusing bad input before the screen opens), run the app, close the bench.
 
+    ``options`` says how: seed, bus, DBCs, signal map, recording, emulated nodes, DUT defect.
     Returns the app after it exited: ``last_snapshot`` for a closing line,
     ``return_code`` (non-zero when the app stopped on an error).
 
     Raises:
         ConfigError: a scenario, DBC or signal map is refused.
+        BusError: the bus cannot be opened.
     """
-    from hilbench.scenarios import RunOptions
-
-    session = BenchSession.open(scenario, RunOptions(seed=seed, record=record))
+    session = BenchSession.open(scenario, options)
     try:
         app = HilbenchApp(session, speed=speed)
         app.run()

@@ -30,6 +30,10 @@ PIECE_S = 5.0
 BenchEdit = Callable[[Bench], str]
 
 
+#: What a session without a scenario file runs: the default bench, no steps, no end.
+_FREE_PLAY = Scenario(name="free play", duration_s=0.0)
+
+
 class SessionClosed(RuntimeError):
     """The session's bench is closed; nothing advances it any more."""
 
@@ -58,6 +62,8 @@ class BenchSession:
         self._pending: deque[BenchEdit] = deque()
         self._lock = threading.Lock()
         self._closed = False
+        self._warned: set[str] = set()
+        self._note_warnings()
         if scenario is not None:
             for step in scenario.steps:
                 bench.clock.call_at(step.at_s, self._step_firer(step.action, dict(step.params), step.label))
@@ -67,17 +73,16 @@ class BenchSession:
     def open(cls, scenario_path: str | Path | None = None, options: RunOptions | None = None) -> BenchSession:
         """A session on ``BenchConfig()``, or on the bench a scenario file describes, steps scheduled.
 
+        ``options`` apply either way: seed, bus, DBCs, signal map, recording, emulated nodes and DUT defect.
+
         Raises:
             ConfigError: the scenario file, DBC or signal map is refused (with file, entry and reason).
+            BusError: the bus cannot be opened.
         """
         options = options or RunOptions()
         scenario = load_scenario(scenario_path) if scenario_path is not None else None
-        if scenario is not None:
-            config = bench_config(scenario, options)
-        else:
-            config = BenchConfig(seed=options.seed, bus=options.bus, dbc=options.dbc,
-                                 signal_map=options.signal_map, record=options.record,
-                                 wall_time=options.wall_time)
+        # A free-play bench is the empty scenario's: the same options reach it the same way.
+        config = bench_config(scenario or _FREE_PLAY, options)
         bench = Bench(config)
         try:
             return cls(bench, scenario)
@@ -145,6 +150,13 @@ class BenchSession:
             text = edit(self.bench)
             self.events.append(Event(self.bench.clock.now, text))
 
+    def _note_warnings(self) -> None:
+        """Log each of the bench's warnings once (load-time ones at the start, clipped values as they come)."""
+        for text in self.bench.warnings:
+            if text not in self._warned:
+                self._warned.add(text)
+                self.events.append(Event(self.bench.clock.now, f"warning: {text}"))
+
     # -- time -----------------------------------------------------------------
     def advance(self, duration_s: float | None, *, wall_budget_s: float = 0.08) -> BenchSnapshot:
         """Apply queued edits, then advance the bench and return its snapshot.
@@ -176,6 +188,7 @@ class BenchSession:
                 target = clock.now + PIECE_S if stop is None else min(clock.now + PIECE_S, stop)
                 clock.run_until(target)
                 self._drain()
+            self._note_warnings()
             return self.bench.snapshot()
 
     def snapshot(self) -> BenchSnapshot:

@@ -188,15 +188,6 @@ class SignalMap:
         """Every message the bench sends or reads through this map."""
         return [name for producer in ("bms", "vcu", "obc", "cu") for name in self.messages_of(producer)]
 
-    def refresh_period_s(self, message: str) -> float | None:
-        """How often each role of ``message`` is refreshed: its cycle time, times the number of
-        multiplexer pages its roles are spread over (one page is sent per cycle)."""
-        cycle = self.cycle_time_s.get(message)
-        if cycle is None:
-            return None
-        pages = {b.mux for b in self.roles.values() if b.message == message and b.mux is not None}
-        return cycle * max(1, len(pages))
-
     def timeout_s(self, message: str) -> float | None:
         """An explicit staleness timeout the map gives ``message`` (``[timeout_ms]``), or None."""
         return self.timeouts_s.get(message)

@@ -19,13 +19,14 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
 from ..scenarios import RunOptions, Scenario, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from .bus_options import BusOptions, add_bus_options, print_warnings
 
 BASELINE = "(correct DUT)"
 
@@ -66,11 +67,12 @@ class DefectReport:
         return [d for d in self.defects if not self.catches(d)]
 
 
-def _run_one(job: tuple[Scenario, str | None, int]) -> Outcome:
-    scenario, defect, seed = job
+def _run_one(job: tuple[Scenario, RunOptions]) -> Outcome:
+    scenario, options = job
+    defect = options.dut_defect
     start = wall_time_s()
     try:
-        result = run_scenario(scenario, RunOptions(seed=seed, dut_defect=defect))
+        result = run_scenario(scenario, options)
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
                        wall_s=wall_time_s() - start)
@@ -79,14 +81,23 @@ def _run_one(job: tuple[Scenario, str | None, int]) -> Outcome:
 
 
 def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DEFECTS), *, seed: int = 0,
-                jobs: int = 1, progress=None) -> DefectReport:
-    """Run every scenario on the correct DUT and with each defect; return who caught what."""
+                jobs: int = 1, progress=None, options: RunOptions | None = None) -> DefectReport:
+    """Run every scenario on the correct DUT and with each defect; return who caught what.
+
+    ``options`` gives the bus, DBCs and signal map of every run (seed and defect are set here).
+
+    Raises:
+        ConfigError: an unknown defect, or ``options`` leave the compute unit out (nothing to seed).
+    """
     defects = tuple(defects)
     unknown = [d for d in defects if d not in DEFECTS]
     if unknown:
         raise ConfigError(None, "--defect", f"unknown defect(s) {', '.join(unknown)}; known: {', '.join(DEFECTS)}")
+    base = options or RunOptions()
+    if base.emulate is not None and "cu" not in base.emulate:
+        raise ConfigError(None, "emulate", "seeded defects need the emulated compute unit; a real one is on the bus")
     report = DefectReport(defects, tuple(s.name for s in scenarios), seed)
-    work = [(s, d, seed) for d in (None, *defects) for s in scenarios]
+    work = [(s, replace(base, seed=seed, dut_defect=d)) for d in (None, *defects) for s in scenarios]
     if jobs <= 1 or len(work) <= 1:
         results: Iterable[Outcome] = map(_run_one, work)
         for outcome in results:
@@ -161,12 +172,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-long", action="store_true", help="also run scenarios marked 'long' (slow)")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown to FILE")
     p.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                   help="parallel processes (default: number of CPUs)")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="parallel processes (default: number of CPUs; 1 on a bus other than simtime)")
+    add_bus_options(p, dut=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    bus = BusOptions.from_args(args)
+    jobs = max(1, bus.jobs(args.jobs, default=os.cpu_count() or 1))
     files = discover(args.paths or [bundled_scenarios_dir()])
     scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
     skipped = [s.name for s in scenarios if "long" in s.markers and not args.include_long]
@@ -174,18 +188,19 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise ConfigError(None, "paths", "no scenario left to run (all are marked 'long'; add --include-long)")
     defects = tuple(args.defect or DEFECTS)
+    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
     if skipped:
         print(f"skipping long scenario(s): {', '.join(skipped)} (use --include-long)")
     total_runs = len(scenarios) * (len(defects) + 1)
     print(f"{len(scenarios)} scenarios x ({len(defects)} defects + correct DUT) = {total_runs} runs, "
-          f"{args.jobs} job(s)")
+          f"{jobs} job(s)")
     start = wall_time_s()
 
     def progress(outcome: Outcome, done: int, total: int) -> None:
         if sys.stdout.isatty():
             print(f"\r  {done}/{total} runs", end="", flush=True)
 
-    report = run_defects(scenarios, defects, seed=args.seed, jobs=max(1, args.jobs), progress=progress)
+    report = run_defects(scenarios, defects, seed=args.seed, jobs=jobs, progress=progress, options=bus.run_options())
     if sys.stdout.isatty():
         print()
     print(format_table(report))
@@ -196,8 +211,8 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {len(broken)} scenario(s) fail on the correct DUT" if broken else "")
           + f"  ({wall_time_s() - start:.1f} s)")
     if args.markdown is not None:
-        command = "hilbench defects" + (" " + " ".join(args.paths) if args.paths else "") + (
-            " --include-long" if args.include_long else "")
+        command = " ".join(["hilbench defects", *args.paths, *(["--include-long"] if args.include_long else []),
+                            *bus.as_args()])
         args.markdown.write_text(format_markdown(report, command), encoding="utf-8")
         print(f"wrote {args.markdown}")
     return 1 if escaped or broken else 0

@@ -15,6 +15,7 @@ from ..scenarios.fuzz import (
     DEFAULT_MAX_EXAMPLES, DEFAULT_SHRINK_RUNS, FuzzOutcome, FuzzRun, fuzz, load_fuzz_scenario, reproduce_command,
     write_counterexample, write_scenario_run,
 )
+from .bus_options import BusOptions, add_bus_options, print_warnings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-lowest", action="store_true",
                    help="with no violation, write the run closest to one as <scenario>-lowest.toml")
     p.add_argument("-q", "--quiet", action="store_true", help="no line per run")
+    add_bus_options(p)
     p.set_defaults(func=run)
 
 
@@ -66,17 +68,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(None, "--max-examples", f"must be >= 1, got {args.max_examples}")
     if args.shrink_runs < 0:
         raise ConfigError(None, "--shrink-runs", f"must be >= 0, got {args.shrink_runs}")
-    if args.dut_defect:
-        from ..dut.compute.supervisor import DEFECTS
-
-        if args.dut_defect not in DEFECTS:
-            raise ConfigError(None, "--dut-defect", f"unknown defect {args.dut_defect!r}; known: {', '.join(DEFECTS)}")
+    bus = BusOptions.from_args(args)
+    dut_defect = bus.dut_defect(args.dut_defect)
     scenario, space = load_fuzz_scenario(args.scenario)
+    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
     print(f"fuzzing {scenario.name} ({scenario.duration_s:g} s simulated per run) over "
           + ", ".join(f"{p.path} {p.describe()}" for p in space.params))
     sys.stdout.flush()
-    outcome = fuzz(scenario, space, dut_defect=args.dut_defect, max_examples=args.max_examples, seed=args.seed,
-                   shrink_runs=args.shrink_runs, with_corners=not args.no_corners,
+    outcome = fuzz(scenario, space, dut_defect=dut_defect, max_examples=args.max_examples, seed=args.seed,
+                   shrink_runs=args.shrink_runs, options=bus.run_options(), with_corners=not args.no_corners,
                    on_run=None if args.quiet else _print_run)
     _summary(outcome)
     if outcome.counterexample is None:
@@ -97,5 +97,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  FAIL  {c.check.name}{rob}: {c.detail}")
     print("  with " + ", ".join(f"{k} = {_fmt(v)}" for k, v in ce.values.items()))
     print(f"wrote {path}")
-    print(f"reproduce: {reproduce_command(path, outcome.dut_defect, outcome.seed)}")
+    print(f"reproduce: {' '.join([reproduce_command(path, outcome.dut_defect, outcome.seed), *bus.as_args()])}")
     return 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .bus_options import BusOptions, add_bus_options, print_warnings
+
 
 def _speed(text: str) -> float | None:
     if text.strip().lower() == "max":
@@ -23,20 +25,26 @@ def _speed(text: str) -> float | None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tui", help="watch and steer a bench in a terminal UI",
                        description="Open a bench (the default one, or the one a scenario file describes, its "
-                                   "steps scheduled) in simulated time and show pack, vehicle, compute unit and "
-                                   "bus live. Keys: space pause, +/- speed, p plug, g gear, h/c coolant, q quit.")
+                                   "steps scheduled) in simulated time (wall time on a real bus) and show pack, "
+                                   "vehicle, compute unit and bus live. Keys: space pause, +/- speed, p plug, "
+                                   "g gear, h/c coolant, q quit.")
     p.add_argument("scenario", nargs="?", type=Path, help="scenario file (default: a bench with default settings)")
     p.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
     p.add_argument("--speed", type=_speed, default=60.0, help="initial speed: 1, 10, 60, 600 or max (default 60)")
     p.add_argument("--record", type=Path, help="record the bus (.blf, .asc, .log)")
+    p.add_argument("--dut-defect", metavar="NAME", help="run against the compute emulator with a seeded defect")
+    add_bus_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    bus = BusOptions.from_args(args)
+    options = bus.run_options(seed=args.seed, record=args.record, dut_defect=bus.dut_defect(args.dut_defect))
     from tui.app import run_tui
     from tui.widgets.format import clock
 
-    app = run_tui(args.scenario, seed=args.seed, record=args.record, speed=args.speed)
+    app = run_tui(args.scenario, options=options, speed=args.speed)
+    print_warnings(app.session.bench.warnings)   # shown in the app too; kept on the terminal here
     snapshot = app.last_snapshot
     if snapshot is not None:
         bad = snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors

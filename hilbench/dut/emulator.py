@@ -24,12 +24,13 @@ from ..bus.codec import BenchCodec, MessageCodec, quantize
 from ..bus.e2e import E2EReceiver
 from ..bus.port import BusPort
 from ..bus.sender import FrameSource
+from ..bus.signal_map import SignalMap
 from ..clock import Clock
 from ..errors import ConfigError
 from .compute.calibration import PerformanceModel
 from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
-from .compute.supervisor import DEFECTS, Observation, State, Supervisor, thermal_reason
+from .compute.supervisor import DEFECTS, Observation, State, Supervisor, SupervisorParams, thermal_reason
 from .compute.unit import ComputeUnit
 
 _LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
@@ -40,13 +41,18 @@ _STATE_NAMES: tuple[str, ...] = tuple(s.name for s in State)           # indexed
 _LEVEL_NAMES: tuple[str, ...] = tuple(lv.name for lv in PowerLevel)    # indexed by PowerLevel
 _LEVEL_COMPUTES: tuple[bool, ...] = tuple(lv.computes for lv in PowerLevel)
 _P100, _OFF = PowerLevel.P100, PowerLevel.OFF
+#: The keys of a bench config's ``dut`` table (the keyword arguments of ``from_config``) and their types.
+DUT_CONFIG_KEYS: dict[str, type] = {
+    "fidelity": str, "performance": str, "defect": str, "model": str, "coolant_c": float, "tick_s": float,
+    "stale_cycles": float, "min_stale_s": float,
+}
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
 #: The order in which ``observe`` passes the Observation's fields (positionally, for speed).
 #: Checked against the dataclass when this module loads, so a field added or moved there
 #: cannot silently shift every value after it into the wrong safety input.
 _OBSERVATION_ORDER = (
-    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok",
+    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok", "inputs_seen",
     "gear", "drive_requested", "compute_allowed", "coolant_c", "soc_pct", "reserve_soc_pct",
     "pack_voltage_v", "pack_current_a", "dcl_a", "min_cell_voltage_v", "cell_voltage_min_limit_v",
     "bms_fault_level", "temp_fault_level", "contactor_closed", "plug_present", "cp_state", "charge_power_w",
@@ -55,6 +61,37 @@ _OBSERVATION_ORDER = (
 if tuple(f.name for f in dataclasses.fields(Observation)) != _OBSERVATION_ORDER:
     raise ImportError("Observation's fields changed: update _OBSERVATION_ORDER and observe() in dut/emulator.py")
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
+
+#: Input roles without which the supervisor can never let the unit compute: a map must bind
+#: every one of them (``SignalMap.missing_roles`` and the emulator's own check use this).
+#: ``gear`` (anything but P stops), SOC and the driver's reserve, pack voltage, the minimum
+#: cell voltage and the BMS fault level (the battery rules cannot be judged without them), the
+#: discharge current limit and the pack current (the DCL budget is the limit minus what the car
+#: itself draws).
+REQUIRED_INPUT_ROLES: tuple[str, ...] = (
+    "soc_pct", "pack_voltage_v", "pack_current_a", "min_cell_voltage_v", "discharge_current_limit_a",
+    "bms_fault_level", "gear", "range_reserve_soc_pct",
+)
+#: What the unit reports; without these nothing on the bus shows what it does, and a real
+#: compute unit in its place could not be judged the same way.
+REQUIRED_OUTPUT_ROLES: tuple[str, ...] = ("cu_state", "cu_power_level", "compute_power_w")
+#: Every role the emulated compute unit needs mapped (inputs and outputs).
+REQUIRED_ROLES: tuple[str, ...] = REQUIRED_INPUT_ROLES + REQUIRED_OUTPUT_ROLES
+#: Input roles the unit reads when mapped, and what it assumes when the map does not bind them.
+OPTIONAL_INPUT_ROLES: dict[str, str] = {
+    "drive_requested": "not requested (the gear alone keeps the unit from computing while driving)",
+    "compute_allowed": "allowed (the car has no switch of its own for compute)",
+    "coolant_temp_c": "the coolant temperature of the DUT config (dut.coolant_c, 25 C by default)",
+    "cell_voltage_min_limit_v": "no cell-voltage rule (SOC reserve, DCL and BMS fault level still stop the unit)",
+    "over_temp_discharge": "no warning (the BMS fault level still stops the unit)",
+    "under_temp_discharge": "no warning (the BMS fault level still stops the unit)",
+    "contactor_state": "closed (a BMS that reports values is taken as connected)",
+    "plug_present": "not plugged in: never charging, so every discharge rule applies",
+    "cp_state": "no charging state: never charging, so every discharge rule applies",
+    "charge_power_w": "0 W: never charging, so every discharge rule applies",
+}
+#: Every role the unit reads; only messages carrying one of these are watched for staleness.
+INPUT_ROLES: frozenset[str] = frozenset(REQUIRED_INPUT_ROLES) | frozenset(OPTIONAL_INPUT_ROLES)
 
 
 def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceModel, PowerTable]:
@@ -65,9 +102,79 @@ def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceM
     return PerformanceModel.from_rates(rates, table), table
 
 
+def stale_timeouts_s(signal_map: SignalMap, names: Iterable[str], params: SupervisorParams, *,
+                     frames_per_period: int = 1) -> dict[str, float]:
+    """How old each message's data may get before it is stale, in seconds.
+
+    First match wins: the map's explicit ``[timeout_ms]`` for the message; else
+    ``max(stale_cycles x cycle time x frames_per_period, min_stale_s)``, each of the
+    two figures taken from the map's ``[timing]`` when it sets it, else from
+    ``params`` (the DUT config over ``supervisor.toml``).  ``frames_per_period``
+    is the number of pages of a multiplexed message, one of which comes per cycle.
+
+    Raises:
+        ConfigError: a message has neither an explicit timeout nor a cycle time.
+    """
+    cycles = signal_map.stale_cycles if signal_map.stale_cycles is not None else params.stale_cycles
+    floor_s = signal_map.min_stale_s if signal_map.min_stale_s is not None else params.min_stale_s
+    out: dict[str, float] = {}
+    for name in names:
+        explicit = signal_map.timeout_s(name)
+        if explicit is not None:
+            out[name] = explicit
+            continue
+        cycle_s = signal_map.cycle_time_s.get(name)
+        if not cycle_s:
+            raise ConfigError(signal_map.path, f"cycle_ms.{name}",
+                              f'the compute unit reads "{name}" but it has no cycle time (GenMsgCycleTime in '
+                              f"the DBC, or [cycle_ms] here) and no [timeout_ms]: it cannot tell when its data "
+                              f"goes stale")
+        out[name] = max(cycles * cycle_s * frames_per_period, floor_s)
+    return out
+
+
+def _read_pages(msg_codec: MessageCodec) -> tuple[tuple[int, str], ...]:
+    """(multiplexer value, freshness key) of each page of ``msg_codec`` that carries a role the unit reads."""
+    pages = sorted({slot.mux for slot in msg_codec.slots if slot.mux is not None and slot.role in INPUT_ROLES})
+    return tuple((page, f"{msg_codec.name}[{page}]") for page in pages)
+
+
+def _pages_per_period(msg_codec: MessageCodec) -> int:
+    """How many pages the DBC defines for the multiplexer of the message's mapped pages (the sender's round)."""
+    message = msg_codec.message
+    slot = next(s for s in msg_codec.slots if s.mux is not None)
+    mux_name = message.get_signal_by_name(slot.signal).multiplexer_signal
+    values = {i for s in message.signals if s.multiplexer_signal == mux_name for i in (s.multiplexer_ids or ())}
+    return max(len(values), len(msg_codec.pages), 1)
+
+
 class ComputeEmulator(FrameSource):
+    """The bundled compute unit on CAN.
+
+    Needs the roles in :data:`REQUIRED_ROLES` mapped (refused at construction
+    otherwise) and reads those in :data:`OPTIONAL_INPUT_ROLES` when they are,
+    assuming what that table says when they are not (no ``drive_requested``:
+    never requested).  Every input message that carries a role it reads is
+    watched for freshness on its own timeout (:func:`stale_timeouts_s`), each
+    page of a multiplexed one on its own; when one goes stale the unit stops
+    with its producer's reason (``BMS_STALE``, ``VCU_STALE``, ``OBC_STALE``).
+    A producer none of whose messages is mapped (a bus with no charger node)
+    cannot go stale.  Until every required input has come once, the unit
+    waits in STANDBY (``NO_DATA``) rather than stop: data not yet seen is not
+    data lost (AUTOSAR E2E's NODATA), so no resume hold follows.
+
+    Raises:
+        ConfigError: a required role is not mapped, or an input message has no cycle time.
+    """
+
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, unit: ComputeUnit,
                  supervisor: Supervisor, *, tick_s: float = TICK_S) -> None:
+        signal_map = codec.signal_map
+        missing = [role for role in REQUIRED_ROLES if signal_map.binding(role) is None]
+        if missing:
+            raise ConfigError(signal_map.path, "roles",
+                              f"the emulated compute unit needs role(s) {', '.join(missing)}; map them, "
+                              f"or run without it (--no-dut) when a real compute unit is on the bus")
         super().__init__(port, clock)
         self.codec = codec
         self.unit = unit
@@ -87,26 +194,63 @@ class ComputeEmulator(FrameSource):
         self.decode_errors = 0
         self._last_valid_s: dict[str, float] = {}
         self._receivers: dict[str, E2EReceiver] = {}
-        group_of: dict[str, str] = {}
+        # Freshness is watched per message, or per page of a multiplexed message whose pages carry
+        # the roles the unit reads (a BMS that stops sending its limits page while its pack-values
+        # page goes on must not look fresh).  key -> (producer, message, pages per period).
+        watched: dict[str, tuple[str, str, int]] = {}
+        roles_of_key: dict[str, list[str]] = {}
         for producer in _INPUT_PRODUCERS:
-            for name in codec.signal_map.messages_of(producer):
+            for name in signal_map.messages_of(producer):
                 msg_codec = codec.message(name)
-                if not msg_codec.slots:
-                    continue  # per-cell detail: the compute unit does not need it
-                group_of[name] = producer
+                if not any(slot.role in INPUT_ROLES for slot in msg_codec.slots):
+                    continue  # per-cell detail, or only roles the unit does not read
+                pages = _read_pages(msg_codec)
+                if pages:
+                    per_period = _pages_per_period(msg_codec)
+                    for page, key in pages:
+                        watched[key] = (producer, name, per_period)
+                        roles_of_key[key] = [s.role for s in msg_codec.slots if s.mux in (None, page)]
+                else:
+                    watched[name] = (producer, name, 1)
+                    roles_of_key[name] = [s.role for s in msg_codec.slots]
+                # The unit checks whatever the map declares: the bench's AUTOSAR profile 2, or a
+                # car's own counter and checksum scheme.
                 receiver = self._receivers.get(name)
-                if receiver is None and msg_codec.e2e_base is not None:
-                    receiver = self._receivers[name] = E2EReceiver(msg_codec.e2e_base)
-                port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver),
+                if receiver is None:
+                    receiver = msg_codec.new_receiver()
+                    if receiver is not None:
+                        self._receivers[name] = receiver
+                port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver, pages),
                                extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self._receivers.values())
-        # The roles dict each message last brought into ``inputs`` (see observe); None when two
-        # input messages carry the same role, where the order of every merge matters.
-        input_roles = [slot.role for name in group_of for slot in codec.message(name).slots]
+        # The roles dict each message (or page) last brought into ``inputs`` (see observe); None when
+        # two of them carry the same role, where the order of every merge matters.
+        input_roles = [role for roles in roles_of_key.values() for role in roles]
         self._merged: dict[str, dict[str, object]] | None = {} if len(input_roles) == len(set(input_roles)) else None
-        #: The names of the messages of each producer the unit consumes, for the freshness checks.
-        self._names_of: dict[str, tuple[str, ...]] = {
-            producer: tuple(n for n, g in group_of.items() if g == producer) for producer in _INPUT_PRODUCERS}
+        #: Seconds after which the data of each input message (``"NAME[page]"`` for a page of a
+        #: multiplexed one, which comes once per round of pages) is stale.
+        self.stale_after_s: dict[str, float] = {}
+        for key, (_producer, name, per_period) in watched.items():
+            self.stale_after_s[key] = stale_timeouts_s(signal_map, [name], supervisor.params,
+                                                       frames_per_period=per_period)[name]
+        # Per producer, its messages grouped by timeout: (timeout, names) pairs, so a tick
+        # computes one cut-off per distinct timeout (one per producer on the bench DBC).
+        self._stale_groups: dict[str, tuple[tuple[float, tuple[str, ...]], ...]] = {}
+        for producer in _INPUT_PRODUCERS:
+            by_timeout: dict[float, list[str]] = {}
+            for key, (group, _name, _per_period) in watched.items():
+                if group == producer:
+                    by_timeout.setdefault(self.stale_after_s[key], []).append(key)
+            self._stale_groups[producer] = tuple((t, tuple(keys)) for t, keys in by_timeout.items())
+        # When every input has the same timeout (the bench DBC: 0.5 s for all), observe takes one
+        # cut-off for all of them, as cheaply as a single fixed timeout did.
+        distinct = set(self.stale_after_s.values())
+        self._uniform_stale_s: float | None = distinct.pop() if len(distinct) == 1 else None
+        self._keys_by_producer: tuple[tuple[str, ...], ...] = tuple(
+            tuple(k for _t, keys in self._stale_groups[producer] for k in keys) for producer in _INPUT_PRODUCERS)
+        # Until every required input has been received once the unit waits (NO_DATA), rather than
+        # stop on the first role whose message or page has not come round yet.
+        self._inputs_seen = False
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
@@ -119,15 +263,26 @@ class ComputeEmulator(FrameSource):
     def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
                     fidelity: str = "model", performance: str = "reference", defect: str | Iterable[str] | None = None,
                     model: str | None = None, coolant_c: float = 25.0, tick_s: float = TICK_S,
+                    stale_cycles: float | None = None, min_stale_s: float | None = None,
                     **unknown: Any) -> ComputeEmulator:
         """Build the emulator from the ``dut`` table of a bench config.
 
+        ``stale_cycles`` and ``min_stale_s`` replace ``supervisor.toml``'s
+        staleness figures (a signal map's ``[timing]`` still wins over them).
+
         Raises:
-            ConfigError: an unknown key, fidelity, performance source or defect.
+            ConfigError: an unknown key, fidelity, performance source or defect, or a
+                staleness figure out of range.
         """
         if unknown:
-            raise ConfigError(None, "dut", f"unknown key(s) {sorted(unknown)}; allowed: fidelity, performance, "
-                                           "defect, model, coolant_c, tick_s")
+            raise ConfigError(None, "dut", f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(DUT_CONFIG_KEYS)}")
+        params = SupervisorParams.load()
+        for key, value, least in (("stale_cycles", stale_cycles, 1.0), ("min_stale_s", min_stale_s, 0.0)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= least:
+                raise ConfigError(None, f"dut.{key}", f"expected a number >= {least:g}, got {value!r}")
+            params = dataclasses.replace(params, **{key: float(value)})
         defects = frozenset([defect] if isinstance(defect, str) else (defect or ()))
         unknown_defects = defects - set(DEFECTS)
         if unknown_defects:
@@ -160,16 +315,20 @@ class ComputeEmulator(FrameSource):
                                  TripPoint(default.critical.temp_c, 0.0))
         unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
                            governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
-        supervisor = Supervisor(max_power_w=table.max_w, defects=defects)
+        supervisor = Supervisor(max_power_w=table.max_w, params=params, defects=defects)
         return cls(codec, port, clock, unit, supervisor, tick_s=tick_s)
 
     # -- receiving -------------------------------------------------------------
-    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None) -> Callable[[can.Message], None]:
+    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+                       pages: tuple[tuple[int, str], ...] = ()) -> Callable[[can.Message], None]:
         """The port handler for one input message.
 
         Each message gets its own handler with its codec, E2E receiver and name
-        bound, so a frame costs no lookups before it is decoded and checked.
+        bound, so a frame costs no lookups before it is decoded and checked.  A
+        multiplexed message's frames are kept and timed per page (``pages``).
         """
+        if pages:
+            return self._paged_frame_handler(msg_codec, receiver, pages)
         name = msg_codec.name
         clock = self.clock
         latest = self._latest_by_message
@@ -197,13 +356,63 @@ class ComputeEmulator(FrameSource):
 
         return on_frame
 
-    def _fresh(self, names: tuple[str, ...], oldest: float) -> bool:
-        """Every message in ``names`` (one producer's) was received valid at or after ``oldest``."""
+    def _paged_frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+                             pages: tuple[tuple[int, str], ...]) -> Callable[[can.Message], None]:
+        """As :meth:`_frame_handler`, for a multiplexed message: each page is its own input.
+
+        A frame's page is told by a role only that page carries; a frame of a page
+        with no role the unit reads still brings the message's unmultiplexed roles.
+        """
+        name = msg_codec.name
+        clock = self.clock
+        latest = self._latest_by_message
+        last_valid = self._last_valid_s
+        receive = msg_codec.receive
+        check = receiver.check if receiver is not None else None
+        marker_of = tuple((next(s.role for s in msg_codec.slots if s.mux == page), key) for page, key in pages)
+
+        def on_frame(msg: can.Message) -> None:
+            data = msg.data
+            try:
+                roles, crc_ok = receive(data)
+            except Exception:
+                self.decode_errors += 1
+                return
+            if check is not None and check(data, crc_ok) is not None:
+                self.e2e_errors += 1
+                return
+            key = name
+            for marker, page_key in marker_of:
+                if marker in roles:
+                    key = page_key
+                    break
+            latest[key] = roles
+            arrived = msg.timestamp - clock.epoch_s
+            now = clock.now
+            last_valid[key] = now if now < arrived else arrived  # noqa: FURB136
+
+        return on_frame
+
+    def _fresh_since(self, keys: tuple[str, ...], oldest: float) -> bool:
+        """Every input in ``keys`` (one producer's) was received valid at or after ``oldest``."""
         last = self._last_valid_s
-        for name in names:
-            if last.get(name, -1e9) < oldest:
+        for key in keys:
+            if last.get(key, -1e9) < oldest:
                 return False
-        return bool(names)
+        return True
+
+    def _fresh(self, groups: tuple[tuple[float, tuple[str, ...]], ...], now: float) -> bool:
+        """Every message in ``groups`` (one producer's) was received valid within its timeout of ``now``.
+
+        A producer with no input message mapped has nothing that can go stale.
+        """
+        last = self._last_valid_s
+        for timeout_s, names in groups:
+            oldest = now - timeout_s
+            for name in names:
+                if last.get(name, -1e9) < oldest:
+                    return False
+        return True
 
     def observe(self) -> Observation:
         """What the unit knows now, from valid, fresh frames only."""
@@ -215,15 +424,24 @@ class ComputeEmulator(FrameSource):
             if receiver.tally >= receiver.max_tally:
                 e2e_ok = False
                 break
-        names_of = self._names_of
-        oldest = now - self.supervisor.params.stale_after_s
+        uniform_s = self._uniform_stale_s
+        if uniform_s is not None:
+            oldest = now - uniform_s
+            bms_keys, vcu_keys, obc_keys = self._keys_by_producer
+            fresh_since = self._fresh_since
+            bms_fresh = fresh_since(bms_keys, oldest)
+            vcu_fresh = fresh_since(vcu_keys, oldest)
+            obc_fresh = fresh_since(obc_keys, oldest)
+        else:
+            groups = self._stale_groups
+            fresh = self._fresh
+            bms_fresh, vcu_fresh, obc_fresh = fresh(groups["bms"], now), fresh(groups["vcu"], now), fresh(groups["obc"], now)
         last = self.unit.last
         # Positional, in the dataclass's field order (tests/dut/test_emulator_inputs.py checks it against
         # the keyword form): passing two dozen arguments by keyword costs more than the rest of observe.
         return Observation(
             now,
-            self._fresh(names_of["bms"], oldest), self._fresh(names_of["vcu"], oldest),
-            self._fresh(names_of["obc"], oldest),
+            bms_fresh, vcu_fresh, obc_fresh,
             e2e_ok,
             *self._observed_inputs,
             self.unit.thermal.junction_c,
@@ -254,12 +472,15 @@ class ComputeEmulator(FrameSource):
         return changed
 
     def _observe_inputs(self) -> tuple[object, ...]:
-        """The Observation fields that come from ``inputs``: ``gear`` to ``charge_power_w``, in the
+        """The Observation fields that come from ``inputs``: ``inputs_seen`` to ``charge_power_w``, in the
         dataclass's order.  They change only when a merge changes ``inputs``; observe keeps them until then."""
         get = self.inputs.get
+        if not self._inputs_seen:
+            self._inputs_seen = all(get(role) is not None for role in REQUIRED_INPUT_ROLES)
         temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
                          _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
         return (
+            self._inputs_seen,                                  # inputs_seen
             get("gear"),                                        # gear
             bool(get("drive_requested", 0)),                    # drive_requested
             bool(get("compute_allowed", 1)),                    # compute_allowed

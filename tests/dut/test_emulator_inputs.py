@@ -84,6 +84,7 @@ def _observation_by_keyword(emulator: ComputeEmulator, fast: Observation) -> Obs
     return Observation(
         now_s=emulator.clock.now,
         bms_fresh=fast.bms_fresh, vcu_fresh=fast.vcu_fresh, obc_fresh=fast.obc_fresh, e2e_ok=fast.e2e_ok,
+        inputs_seen=fast.inputs_seen,
         gear=get("gear"),
         drive_requested=bool(get("drive_requested", 0)),
         compute_allowed=bool(get("compute_allowed", 1)),

@@ -345,3 +345,11 @@ def test_bad_flag_and_counter_entries_are_refused(tmp_path: Path, old: str, new:
     assert text.count(old) == 1, old
     err = _refusal(_write(tmp_path, smap=text.replace(old, new)))
     assert err.entry == entry and reason in err.reason
+
+
+def test_the_foreign_dbc_guide_lists_every_role_with_its_meaning() -> None:
+    from hilbench.bus.roles import ROLES
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "foreign-dbc.md").read_text(encoding="utf-8")
+    for role in ROLES.values():
+        assert f"| `{role.name}` |" in guide and role.meaning in guide, role.name

@@ -71,6 +71,8 @@ class Observation:
     vcu_fresh: bool = False
     obc_fresh: bool = False
     e2e_ok: bool = True
+    #: Every input the unit needs has been received at least once (until then it waits: NO_DATA).
+    inputs_seen: bool = True
     gear: str | None = None
     drive_requested: bool = False
     compute_allowed: bool = True
@@ -110,7 +112,10 @@ class Decision(NamedTuple):
 
 @dataclass
 class SupervisorParams:
-    stale_after_s: float
+    #: An input message is stale after ``max(stale_cycles x its cycle time, min_stale_s)``
+    #: (applied per message by the CAN side, which knows the cycle times).
+    stale_cycles: float
+    min_stale_s: float
     resume_hold_s: float
     soc_stop_margin_pct: float
     soc_derate_band_pct: float
@@ -129,7 +134,7 @@ class SupervisorParams:
             with path.open("rb") as fh:
                 d = tomllib.load(fh)
             return cls(
-                d["timeouts"]["stale_after_s"], d["timeouts"]["resume_hold_s"],
+                d["timeouts"]["stale_cycles"], d["timeouts"]["min_stale_s"], d["timeouts"]["resume_hold_s"],
                 d["soc"]["stop_margin_pct"], d["soc"]["derate_band_pct"], d["soc"]["resume_hysteresis_pct"],
                 d["cells"]["min_cell_voltage_margin_v"], d["cells"]["resume_cell_voltage_margin_v"],
                 d["current"]["dcl_usage"], d["current"]["dcdc_efficiency"], d["charging"]["charge_margin_w"],
@@ -197,8 +202,10 @@ class Supervisor:
             # STOP_REQUEST, or a level this unit does not know: stop either way.
             self._hold_after_stop()
             return Decision(State.SAFE_STOP, "BMS_FAULT", 0.0)
-        if not _finite(obs.soc_pct, obs.reserve_soc_pct, obs.min_cell_voltage_v, obs.pack_voltage_v):
-            # The battery rules below cannot be judged without these: draw nothing.
+        if not _finite(obs.soc_pct, obs.reserve_soc_pct, obs.min_cell_voltage_v, obs.pack_voltage_v,
+                       obs.pack_current_a):
+            # The battery rules below cannot be judged without these (the DCL budget is the limit
+            # less what the car itself draws, which needs the pack current): draw nothing.
             return Decision(State.STANDBY, "NO_DATA", 0.0)
 
         budget = self.max_power_w
@@ -235,7 +242,7 @@ class Supervisor:
                 return Decision(State.STANDBY, "NO_DATA", 0.0)
             return None
         problem = None
-        if obs.gear is None and obs.soc_pct is None:
+        if not obs.inputs_seen or (obs.gear is None and obs.soc_pct is None):
             problem = "NO_DATA"
         elif not obs.bms_fresh:
             problem = "BMS_STALE"
