@@ -78,10 +78,12 @@ def describe_run(result: ScenarioResult) -> str:
 
 
 def checks_table(result: ScenarioResult) -> str:
-    """The verdict table: one line per check, then the count of NOT MAPPED checks and the bench's warnings.
+    """The verdict table: one line per check, then the count of each verdict when any is NOT MAPPED.
 
-    The count and the warnings appear only when there are some, so a run on
-    the bench's own DBC reads as it always did.
+    The count appears only then, so a run on the bench's own DBC reads as it
+    always did.  The bench's warnings are not in the table (``hilbench run``
+    prints each once for the whole run); :func:`format_failure`, JUnit and the
+    HTML page carry them with the verdicts.
     """
     width = max((len(c.check.name) for c in result.checks), default=10)
     vwidth = max([7, *(len(c.verdict) for c in result.checks)])
@@ -92,9 +94,6 @@ def checks_table(result: ScenarioResult) -> str:
     if counts[NOT_MAPPED]:
         lines.append("  " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
                      + " (NOT MAPPED: a role the signal map does not bind; neither passed nor failed)")
-    text = warnings_text(result)
-    if text:
-        lines.append(text)
     return "\n".join(lines)
 
 
@@ -117,6 +116,9 @@ def format_failure(result: ScenarioResult) -> str:
     if result.error:
         lines.append(f"  error: {result.error}")
     lines.append(checks_table(result))
+    warnings = warnings_text(result)
+    if warnings:
+        lines.append(warnings)
     details = failure_details(result)
     if details:
         lines += ["", details]
@@ -201,7 +203,9 @@ def junit_tree(results: Sequence[ScenarioResult], *, suite_name: str = "hilbench
             error = ET.SubElement(case, "error", message=result.error or "", type="ScenarioError")
             error.text = format_failure(result)
         out = ET.SubElement(case, "system-out")
-        out.text = f"{describe_run(result)}\n{checks_table(result)}\n{economics_line(result)}\n"
+        warnings = warnings_text(result)
+        out.text = (f"{describe_run(result)}\n{checks_table(result)}\n" + (f"{warnings}\n" if warnings else "")
+                    + f"{economics_line(result)}\n")
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -166,15 +166,17 @@ WARNINGS = ["role range_reserve_soc_pct: 20 % clipped to 25 % (the minimum of VC
             "car.dbc line 12: signal X does not fit in message Y (message not used by the map)"]
 
 
-def test_warnings_are_listed_in_the_verdict_table_and_junit(unmapped_run: ScenarioResult) -> None:
+def test_warnings_are_listed_in_the_text_report_and_junit(unmapped_run: ScenarioResult) -> None:
     result = replace(unmapped_run, warnings=list(WARNINGS))
-    table = checks_table(result)
+    text = format_failure(result)
     for warning in WARNINGS:
-        assert f"  warning: {warning}" in table
-        assert f"warning: {warning}" in format_failure(result)
+        assert f"\n  warning: {warning}\n" in text
+    assert text.index("warning:") > text.index("never asked to drive")        # with the verdicts
     case = junit_tree([result]).getroot().find("testsuite/testcase")
     assert [p.get("value") for p in case.find("properties") if p.get("name") == "warning"] == WARNINGS
-    assert "warning:" not in checks_table(unmapped_run)
+    assert all(f"warning: {w}" in case.find("system-out").text for w in WARNINGS)
+    assert "warning:" not in format_failure(unmapped_run)
+    assert "warning:" not in checks_table(result)      # the CLI prints each warning once for the run
 
 
 def test_warnings_and_not_mapped_are_in_the_html_report(unmapped_run: ScenarioResult, tmp_path: Path) -> None:
@@ -210,7 +212,7 @@ def test_ids_the_map_ignores_are_not_counted_as_unknown(tmp_path: Path) -> None:
     assert "3 frames of IDs the signal map ignores" in result.detail
 
 
-def test_the_bench_s_own_warnings_reach_the_result_and_the_table(tmp_path: Path) -> None:
+def test_the_bench_s_own_warnings_reach_the_result_and_the_report(tmp_path: Path) -> None:
     """A value clipped to its DBC range and a lenient DBC's offender: both said out loud, with the verdicts."""
     dbcs = car_dbcs(tmp_path, reserve_min_pct=25.0)
     body = '[[checks]]\nkind = "always"\nname = "SOC never below 0"\nexpr = "soc_pct >= 0"\n'
@@ -221,8 +223,8 @@ def test_the_bench_s_own_warnings_reach_the_result_and_the_table(tmp_path: Path)
     assert clipped and "sent as 25" in clipped[0]
     offender = [w for w in result.warnings if CAR_MESSAGE in w]
     assert offender, result.warnings
-    table = checks_table(result)
+    text = format_failure(result)
     for warning in clipped + offender:
-        assert f"  warning: {warning}" in table
+        assert f"  warning: {warning}" in text
     plain = run_scenario(s, RunOptions())
-    assert plain.warnings == [] and "warning:" not in checks_table(plain)
+    assert plain.warnings == [] and "warning:" not in format_failure(plain)
