@@ -326,7 +326,7 @@ class ScenarioItem(pytest.Item):
         options = run_options(self.config, record=folder / "bus.log" if folder else None)
         result = run_scenario(self.scenario, options)
         # ``warnings`` is new on ScenarioResult (issue 10, scenarios side): tolerated absent until merged.
-        _note_warnings(self, getattr(result, "warnings", ()))
+        _note_warnings(self, result.warnings)
         report = format_failure(result)
         if not result.passed:   # the first line is what pytest's short summary shows
             report = f"{failure_message(result)}\n\n{report}"

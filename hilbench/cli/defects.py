@@ -25,7 +25,8 @@ from pathlib import Path
 from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
-from ..scenarios import RunOptions, Scenario, bundled_scenarios_dir, discover, load_scenario, run_scenario
+from ..scenarios import (RunOptions, Scenario, bundled_scenarios_dir, check_runnable, discover, load_scenario,
+                         run_scenario)
 from .bus_options import BusOptions, add_bus_options, print_warnings
 
 BASELINE = "(correct DUT)"
@@ -76,7 +77,7 @@ def _run_one(job: tuple[Scenario, RunOptions]) -> Outcome:
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
                        wall_s=wall_time_s() - start)
-    failed = tuple(c.check.name for c in result.checks if not c.passed)
+    failed = tuple(c.check.name for c in result.checks if c.failed)
     return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start)
 
 
@@ -189,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(None, "paths", "no scenario left to run (all are marked 'long'; add --include-long)")
     defects = tuple(args.defect or DEFECTS)
     print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
+    check_runnable(scenarios, bus.run_options())   # and a scenario the bus cannot carry out
     if skipped:
         print(f"skipping long scenario(s): {', '.join(skipped)} (use --include-long)")
     total_runs = len(scenarios) * (len(defects) + 1)

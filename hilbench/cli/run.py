@@ -15,8 +15,8 @@ from pathlib import Path
 from ..bus.recorder import count_frames
 from ..clock import wall_time_s
 from ..errors import ConfigError
-from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, discover, load_scenario,
-                         run_scenario)
+from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, check_runnable, discover,
+                         load_scenario, run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .interrupts import sigterm_to_interrupt
@@ -80,13 +80,16 @@ def run(args: argparse.Namespace) -> int:
         record = _record_path(args.record, scenario.name, index, len(scenarios) > 1)
         plans.append((scenario, bus.run_options(real=args.real, seed=args.seed, record=record,
                                                 dut_defect=dut_defect)))
+    # Every scenario of the run is checked against the bus before the first one starts: a step
+    # that needs an unmapped role or a node that is not emulated refuses the run, listing all.
+    if plans:
+        check_runnable(scenarios, plans[0][1])
     results = []
     for result in _run_all(plans, jobs):
         results.append(result)
         _print_result(result, result.record)
         # What this run warned about beyond the load warnings above (a value clipped to a DBC range).
-        # ``warnings`` is new on ScenarioResult (issue 10, scenarios side): tolerated absent until merged.
-        print_warnings(getattr(result, "warnings", ()), already=printed)
+        print_warnings(result.warnings, already=printed)
         if html is not None:
             html.add(result)
         result.traces = None   # plotted; a suite's traces need not all stay in memory

@@ -434,16 +434,28 @@ class _Corrupt(_FrameFault):
         return _with_data(msg, data)
 
 
-@action(validate=_frame_validator())
+def _corrupt_validator(params: Mapping[str, Any], view: BusView) -> list[Problem]:
+    """``detectable = true``: the scenario tests that a receiver catches the corruption, so every
+    message it corrupts must carry a checksum (a car whose message has none cannot run it)."""
+    return _frame_validator("checksum" if params.get("detectable") else "")(params, view)
+
+
+@action(validate=_corrupt_validator)
 def corrupt(bench: Bench, node: str = "", role: str = "", message: str = "", bits: int = 1, every_n: int = 1,
-            count: int = 0, duration_s: float = 0.0) -> None:
+            count: int = 0, duration_s: float = 0.0, detectable: bool = False) -> None:
     """Flip ``bits`` payload bits of frames, leaving the checksum as sent so the receiver's check fails.
 
     The counter and checksum themselves are left alone, whatever the
     message's scheme (AUTOSAR E2E, or the car's own).  Unprotected messages
-    are corrupted too, and nothing but plausibility checks can notice.
+    are corrupted too, and nothing but plausibility checks can notice --
+    unless ``detectable`` says the scenario is about a receiver catching the
+    corruption: then a message without a checksum refuses the scenario.
     """
     source, names = _targets(bench, node, message, role)
+    if detectable:
+        bare = sorted(n for n in names if (p := _protection(bench, n)) is None or not p.has_checksum)
+        if bare:
+            raise ScenarioError(f"corrupt with detectable = true: {', '.join(bare)} carries no checksum")
     _install(bench, source, _Corrupt(bench, names, bits, every_n, count), duration_s)
 
 
