@@ -32,7 +32,7 @@ def test_the_maps_dbcs_are_overlaid_in_order(car: Path) -> None:
     description = load_bus_description(signal_map=car)
     names = [m.name for m in description.db.messages]
     assert names[:5] == ["BMS_Mux", "BMS_Cells", "VCU_Slow", "OBC_State", "Radio"]
-    assert names[5:] == ["CU_Status", "CU_PowerRequest", "CU_Energy"]
+    assert names[5:] == ["CU_Status", "CU_PowerRequest", "CU_InputHealth", "CU_Energy"]
     assert description.overlay.where("CU_Status").startswith(str(compute_unit_dbc_path()))
 
 
