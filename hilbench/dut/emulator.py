@@ -229,8 +229,10 @@ class ComputeEmulator(FrameSource):
                 if receiver is None and protection is not None and (protection.has_counter or protection.has_checksum):
                     timeout_s = stale_timeouts_s(signal_map, [name], supervisor.params,
                                                  frames_per_period=_pages_per_period(msg_codec) if pages else 1)[name]
+                    overrides = signal_map.receivers.get(name)
                     receiver = self.receivers[name] = E2EStateMachine(
-                        protection, signal_map.cycle_time_s[name], timeout_s, e2e_config,
+                        protection, signal_map.cycle_time_s[name], timeout_s,
+                        e2e_config.with_(**overrides) if overrides else e2e_config,
                         wall_time=not clock.is_simulated)
                 port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver, pages),
                                extended=msg_codec.is_extended_id)

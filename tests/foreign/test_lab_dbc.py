@@ -379,3 +379,15 @@ def test_bundled_scenarios_pass_on_multiplexed_roles_and_cells_from_zero(car: Pa
             cells.update(name for name in decoded if name.startswith("Cell_"))
     assert pages == {0, 1, 2}
     assert "Cell_0" in cells
+
+
+def test_the_compute_units_e2e_receiver_is_set_per_message_in_the_map(tmp_path: Path) -> None:
+    text = CAR_MAP.format(cu=compute_unit_dbc_path()) + "\n[receiver.VCU_Slow]\nwindow_init = 2\nmin_ok_init = 2\n"
+    path = _write(tmp_path, smap=text)
+    with Bench(BenchConfig(signal_map=path)) as bench:
+        config = bench.dut.receivers["VCU_Slow"].config
+        assert (config.window_init, config.min_ok_init) == (2, 2)
+        assert config.window_valid == 8          # what the map does not set keeps its default
+    bad = _write(tmp_path, smap=CAR_MAP.format(cu=compute_unit_dbc_path()) + "\n[receiver.VCU_Slow]\nmin_ok_init = 9\n")
+    err = _refusal(bad)
+    assert err.entry == "receiver.VCU_Slow.min_ok_init" and "window_init" in err.reason
