@@ -142,7 +142,8 @@ def test_the_critical_trip_is_inclusive_and_its_release_strict(gov: Governor) ->
     assert gov.update(0.0, 106.99, BIG_W, P.P100) == P.IDLE
     assert gov.update(0.1, 107.0, BIG_W, P.P100) == P.OFF and gov.critical_latched
     assert gov.update(0.2, 92.0, BIG_W, P.P100) == P.OFF
-    assert gov.update(0.3, 91.99, BIG_W, P.P100) == P.IDLE and not gov.critical_latched
+    assert gov.update(0.3, 91.99, BIG_W, P.P100) == P.IDLE and gov.critical_latched is False
+    assert gov.status.critical_latched is False
 
 
 def test_leaving_critical_waits_a_full_poll_before_the_first_step_up(gov: Governor) -> None:
@@ -173,6 +174,12 @@ def test_a_poll_is_due_a_rounding_error_early(gov: Governor) -> None:
     assert gov.update(0.4, 96.0, BIG_W, P.P100) == P.P75
     assert gov.update(1.39, 96.0, BIG_W, P.P100) == P.P75
     assert gov.update(1.4, 96.0, BIG_W, P.P100) == P.P50
+
+
+def test_a_poll_is_due_one_nanosecond_early_and_not_before(gov: Governor) -> None:
+    assert gov.update(0.0, 96.0, BIG_W, P.P100) == P.P75
+    assert gov.update(0.999999998, 96.0, BIG_W, P.P100) == P.P75
+    assert gov.update(0.999999999, 96.0, BIG_W, P.P100) == P.P50
 
 
 def test_the_thermal_cap_is_off_while_latched(gov: Governor) -> None:

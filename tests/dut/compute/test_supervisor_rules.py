@@ -80,17 +80,17 @@ def test_a_parameter_file_without_an_entry_is_refused_naming_it(tmp_path: Path) 
     path.write_text(text)
     with pytest.raises(ConfigError, match="resume_above_w.*missing entry") as info:
         SupervisorParams.load(path)
-    assert (info.value.file, info.value.entry) == (str(path), "resume_above_w")
+    assert (info.value.file, info.value.entry, info.value.reason) == (str(path), "resume_above_w", "missing entry")
 
 
-@pytest.mark.parametrize("text", [None, "[timeouts\nstale_cycles = 5\n"])
-def test_an_unreadable_parameter_file_is_refused(tmp_path: Path, text: str | None) -> None:
+@pytest.mark.parametrize(("text", "says"), [(None, "No such file"), ("[timeouts\nstale_cycles = 5\n", "line 1")])
+def test_an_unreadable_parameter_file_is_refused_saying_why(tmp_path: Path, text: str | None, says: str) -> None:
     path = tmp_path / "supervisor.toml"
     if text is not None:
         path.write_text(text)
     with pytest.raises(ConfigError) as info:
         SupervisorParams.load(path)
-    assert info.value.file == str(path) and info.value.entry is None and info.value.reason
+    assert info.value.file == str(path) and info.value.entry is None and says in info.value.reason
 
 
 def test_an_unknown_defect_is_refused_with_the_known_ones() -> None:
@@ -236,6 +236,15 @@ def test_an_unknown_fault_level_during_the_hold_is_still_a_bms_stop(sup: Supervi
     assert sup.decide(parked(0.6, bms_fault_level="WARNING")) == (State.SAFE_STOP, "BMS_FAULT", 0.0)
     assert sup.decide(parked(2.5, bms_fault_level="WARNING")) == (State.SAFE_STOP, "BMS_FAULT", 0.0)
     assert sup.decide(parked(2.6, bms_fault_level="WARNING")) == RUNNING
+
+
+def test_a_completed_hold_is_over_for_good(sup: Supervisor) -> None:
+    sup.decide(parked(0.0, bms_fresh=False))
+    sup.decide(parked(0.1))
+    assert sup.decide(parked(2.1)) == RUNNING
+    # A BMS objection that is no stop of its own (the gear rule answers) leaves no new hold.
+    assert sup.decide(parked(3.0, gear="D", bms_fault_level="STOP_REQUEST")) == (State.STANDBY, "GEAR_NOT_PARK", 0.0)
+    assert sup.decide(parked(3.1)) == RUNNING
 
 
 def test_with_ignore_stale_stale_data_is_used_and_a_fault_leaves_no_hold() -> None:
@@ -428,6 +437,12 @@ def test_a_current_reading_below_computes_own_counts_as_no_car_load(sup: Supervi
     assert d.budget_w == pytest.approx(0.09 * W_PER_A, rel=1e-12)
 
 
+def test_a_dcl_that_leaves_under_a_watt_is_a_derate_not_a_stop(sup: Supervisor) -> None:
+    # Half a watt of headroom: the supervisor grants it (the governor finds no level that fits).
+    d = sup.decide(parked(0.0, dcl_a=(1.0 + 0.5 / W_PER_A) / 0.9, pack_current_a=1.0))
+    assert (d.state, d.reason) == (State.DERATED, "DCL_LIMIT") and d.budget_w == pytest.approx(0.5, rel=1e-9)
+
+
 def test_a_dcl_that_leaves_exactly_full_power_does_not_limit() -> None:
     unit = SupervisorParams(5, 0.5, 2.0, 2.0, 3.0, 1.0, 0.1, 0.2, dcl_usage=1.0, dcdc_efficiency=1.0,
                             charge_margin_w=50.0, charge_stop_w=20.0, charge_resume_w=45.0)
@@ -560,6 +575,27 @@ def test_a_replug_starts_the_charge_estimate_afresh(sup: Supervisor) -> None:
     assert sup.decide(parked(0.1, pack_current_a=0.1)) == RUNNING
     # Plugged again into a strong charger: no latch, no limit, no slow rise from the old estimate.
     assert sup.decide(charging(0.2, pack_current_a=-8.0)) == RUNNING
+
+
+def test_a_charge_with_little_to_spare_is_not_taken_for_a_latched_one(sup: Supervisor) -> None:
+    # 30 W spare from the first tick of a charge (and of a charge after unplugging): a derate, not a stop.
+    little_a = -(30.0 / EFF + 50.0) / V
+    assert sup.decide(parked(0.0)) == RUNNING
+    assert sup.decide(charging(0.1, pack_current_a=little_a)) == (State.DERATED, "CHARGE_ONLY", pytest.approx(30.0))
+
+
+def test_a_charge_that_recovered_from_a_stop_stops_again_only_below_the_stop_figure(sup: Supervisor) -> None:
+    assert sup.decide(charging(0.0, pack_current_a=0.5)).state is State.SAFE_STOP      # latched
+    assert sup.decide(charging(0.1, pack_current_a=-8.0)) == RUNNING                    # spare rose past 45 W
+    little_a = -(30.0 / EFF + 50.0) / V
+    assert sup.decide(charging(0.2, pack_current_a=little_a)) == (State.DERATED, "CHARGE_ONLY", pytest.approx(30.0))
+
+
+def test_a_pack_current_of_exactly_zero_on_a_charge_is_no_charge_into_the_pack(sup: Supervisor) -> None:
+    # Compute's 60 W balance the charger exactly (the BMS reads 0.0 A): 60 W less the 50 W margin
+    # through the DC-DC leaves 13.5 W, a stop; the estimate starts from there when the charge grows.
+    assert sup.decide(charging(0.0, pack_current_a=0.0, compute_power_w=MAX_W)) == (State.SAFE_STOP, "CHARGE_ONLY", 0.0)
+    assert sup.decide(charging(0.1, pack_current_a=-8.0, compute_power_w=0.0)) == RUNNING
 
 
 def test_a_replug_forgets_the_top_hysteresis(sup: Supervisor) -> None:
