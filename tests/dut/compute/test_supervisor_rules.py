@@ -476,7 +476,8 @@ def _spare_w(pack_current_a: float, compute_w: float) -> float:
 
 
 def test_charging_means_plug_pilot_c_or_d_and_reported_power(sup: Supervisor) -> None:
-    # The pack is being discharged (charger not really delivering): only a charge stops the unit.
+    # The pack is discharging (0.5 A): on a charge that is a CHARGE_ONLY stop; anything short of a
+    # charge leaves the unit to the pack rules, which let it run at 60 % SOC.
     discharging = dict(pack_current_a=0.5, soc_pct=60.0)
     stop = (State.SAFE_STOP, "CHARGE_ONLY", 0.0)
     assert sup.decide(charging(0.0, cp_state="C", **discharging)) == stop
@@ -489,8 +490,8 @@ def test_charging_means_plug_pilot_c_or_d_and_reported_power(sup: Supervisor) ->
 def test_a_pilot_error_while_the_reported_power_lags_hands_the_unit_back_to_the_pack_rules(sup: Supervisor) -> None:
     # Charging below the reserve: compute runs on charger power.
     assert sup.decide(charging(0.0, soc_pct=21.0, pack_current_a=-8.0)) == RUNNING
-    # The pilot goes to E (error): the charger stops, but the OBC still reports 3.6 kW for a while.
-    # That is no charge: the reserve rule is back at once, on the pack.
+    # The pilot goes to E (error): the charger stops, but the OBC still reports 3.6 kW for a while (and
+    # the BMS's current is a sample late). That is no charge: the reserve rule is back at once.
     assert sup.decide(charging(0.1, cp_state="E", soc_pct=21.0, pack_current_a=-8.0)) == (
         State.SAFE_STOP, "SOC_RESERVE", 0.0)
     assert sup.decide(charging(0.2, cp_state="E", soc_pct=21.0, pack_current_a=0.2)) == (
@@ -511,7 +512,8 @@ def test_a_strong_charge_leaves_full_power(sup: Supervisor) -> None:
 
 
 def test_a_charger_limit_that_falls_is_taken_at_once_and_a_rise_slowly(sup: Supervisor) -> None:
-    # Compute drawing 60 W; the charger's limit falls from 3.6 kW to 100 W of which 60 W / 0.93 feed compute.
+    # Compute drawing 60 W; the charger's power falls from 3.6 kW to 100 W, of which compute takes 64.5 W
+    # through the DC-DC: 35.5 W still go into the pack, and 100 W less the 50 W margin are spare (x 0.93).
     assert sup.decide(charging(0.0, pack_current_a=-8.0, compute_power_w=MAX_W)) == RUNNING
     into_pack_a = -(100.0 - MAX_W / EFF) / V
     d = sup.decide(charging(0.1, pack_current_a=into_pack_a, compute_power_w=MAX_W))
@@ -533,7 +535,7 @@ def test_a_charger_limit_that_falls_is_taken_at_once_and_a_rise_slowly(sup: Supe
     assert sup.decide(charging(1.8, pack_current_a=into_pack_a, compute_power_w=MAX_W)) == RUNNING
 
 
-def test_the_slow_rise_is_a_tenth_of_the_gap_per_tick(sup: Supervisor) -> None:
+def test_the_slow_rise_is_a_tenth_of_the_gap_per_tick() -> None:
     unit = SupervisorParams(5, 0.5, 2.0, 2.0, 3.0, 1.0, 0.1, 0.2, dcl_usage=0.9, dcdc_efficiency=1.0,
                             charge_margin_w=0.0, charge_stop_w=20.0, charge_resume_w=45.0)
     sup = Supervisor(max_power_w=MAX_W, params=unit)
@@ -599,10 +601,12 @@ def test_a_pack_current_of_exactly_zero_on_a_charge_is_no_charge_into_the_pack(s
 
 
 def test_a_replug_forgets_the_top_hysteresis(sup: Supervisor) -> None:
-    # Limited at 70 W spare (inside the top hysteresis), unplugged, plugged again at 70 W: not limited.
+    # Limited at 40 W spare, the spare rising to 70 W (believed slowly: 43 W), unplugged, plugged again
+    # at 70 W: a new charge is not limited, as 70 W clears full power (60 W) and the top hysteresis is forgotten.
     spare_a = -(70.0 / EFF + 50.0) / V
     assert sup.decide(charging(0.0, pack_current_a=-(40.0 / EFF + 50.0) / V)).reason == "CHARGE_ONLY"
-    assert sup.decide(charging(0.1, pack_current_a=spare_a)) == (State.DERATED, "CHARGE_ONLY", pytest.approx(43.0, rel=1e-12))
+    assert sup.decide(charging(0.1, pack_current_a=spare_a)) == (
+        State.DERATED, "CHARGE_ONLY", pytest.approx(43.0, rel=1e-12))
     sup.decide(parked(0.2))
     assert sup.decide(charging(0.3, pack_current_a=spare_a)) == RUNNING
 
