@@ -3,8 +3,9 @@
 Every scenario runs once against the correct compute emulator (the baseline:
 a scenario that fails there proves nothing) and once against each seeded
 defect of :data:`hilbench.dut.compute.supervisor.DEFECTS`.  A defect is
-*caught* by a scenario that passes on the correct DUT and fails with the
-defect; the table says which scenarios and which of their checks.  A defect
+*caught* by a scenario that passes on the correct DUT and has a check that
+FAILS with the defect (a check that turns VACUOUS tested nothing, so it
+catches nothing); the table says which scenarios and which of their checks.  A defect
 no scenario catches *escapes*, and the command exits 1.
 
 Runs are independent, so they are spread over ``--jobs`` processes.
@@ -42,6 +43,8 @@ class Outcome:
     failed_checks: tuple[str, ...] = ()
     error: str = ""
     wall_s: float = 0.0
+    #: Checks that tested nothing (VACUOUS): they fail the scenario but catch no defect.
+    vacuous_checks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -60,8 +63,10 @@ class DefectReport:
         return [o for o in self.outcomes if o.defect is None and o.verdict != "PASS"]
 
     def catches(self, defect: str) -> list[Outcome]:
+        """The runs with ``defect`` in which a check FAILED, of scenarios that pass on the correct DUT."""
         good = {o.scenario for o in self.outcomes if o.defect is None and o.verdict == "PASS"}
-        return [o for o in self.outcomes if o.defect == defect and o.verdict == "FAIL" and o.scenario in good]
+        return [o for o in self.outcomes
+                if o.defect == defect and o.verdict == "FAIL" and o.failed_checks and o.scenario in good]
 
     @property
     def escaped(self) -> list[str]:
@@ -77,8 +82,10 @@ def _run_one(job: tuple[Scenario, RunOptions]) -> Outcome:
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
                        wall_s=wall_time_s() - start)
-    failed = tuple(c.check.name for c in result.checks if c.failed)
-    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start)
+    failed = tuple(c.check.name for c in result.failed_checks)
+    vacuous = tuple(c.check.name for c in result.vacuous_checks)
+    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start,
+                   vacuous)
 
 
 def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DEFECTS), *, seed: int = 0,
@@ -132,8 +139,9 @@ def format_table(report: DefectReport) -> str:
         for i, o in enumerate(catches):
             lines.append(f"{defect if i == 0 else '':<{width}}  {o.scenario}: {'; '.join(o.failed_checks) or o.verdict}")
     for o in report.broken_baseline:
-        lines.append(f"{BASELINE:<{width}}  {o.scenario} {o.verdict} on the correct DUT "
-                     f"({'; '.join(o.failed_checks) or o.error}): its failures prove nothing")
+        why = "; ".join([*o.failed_checks, *(f"{name} VACUOUS" for name in o.vacuous_checks)]) or o.error
+        lines.append(f"{BASELINE:<{width}}  {o.scenario} {o.verdict} on the correct DUT ({why}): "
+                     "its failures prove nothing")
     return "\n".join(lines)
 
 
