@@ -127,9 +127,9 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         raise ConfigError(file, where(name, name), "unknown table; allowed: scenario, initial, dut, steps, checks, fuzz")
 
     meta = _table(data, "scenario", file, required=True)
-    for key in set(meta) - {"name", "description", "duration", "markers"}:
+    for key in set(meta) - {"name", "description", "duration", "markers", "catches"}:
         raise ConfigError(file, where(f"scenario.{key}", "scenario", None, key),
-                          "unknown key; allowed: name, description, duration, markers")
+                          "unknown key; allowed: name, description, duration, markers, catches")
     if "duration" not in meta:
         raise ConfigError(file, "scenario.duration", 'missing; e.g. duration = "8h"')
     duration = parse_duration(meta["duration"], file, where("scenario.duration", "scenario", None, "duration"))
@@ -137,6 +137,7 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         raise ConfigError(file, "scenario.duration", "must be > 0")
     name = _typed(meta.get("name", file.stem), str, file, "scenario.name")
     markers = tuple(_typed(m, str, file, "scenario.markers") for m in meta.get("markers", []))
+    catches = _catches(meta.get("catches", []), file, where("scenario.catches", "scenario", None, "catches"))
 
     initial: dict[str, Any] = {}
     for key, value in _table(data, "initial", file).items():
@@ -250,7 +251,22 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         ))
     return Scenario(name=name, duration_s=duration, description=str(meta.get("description", "")),
                     initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks), markers=markers, source=file,
-                    fuzz=dict(_table(data, "fuzz", file)))
+                    fuzz=dict(_table(data, "fuzz", file)), catches=catches)
+
+
+def _catches(value: object, file: Path, entry: str) -> tuple[str, ...]:
+    """``catches = ["ignore_reserve", ...]``: seeded defects of the compute emulator, each known and named once."""
+    from ..dut.compute.supervisor import DEFECTS
+
+    if not isinstance(value, list):
+        raise ConfigError(file, entry, f'expected a list of seeded defects such as ["ignore_reserve"], got {value!r}')
+    names = tuple(_typed(name, str, file, entry) for name in value)
+    for name in names:
+        if name not in DEFECTS:
+            raise ConfigError(file, entry, f"unknown seeded defect {name!r}; known: {', '.join(DEFECTS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(file, entry, f"a defect is named twice: {list(names)}")
+    return names
 
 
 #: The check kinds that can pass without testing anything, so may say ``vacuous = "ok"``.

@@ -65,3 +65,6 @@ class Scenario:
     source: Path | None = None
     #: The raw ``[fuzz]`` table (ranges for ``hilbench fuzz``), validated by the fuzzer.
     fuzz: dict[str, Any] = field(default_factory=dict)
+    #: The seeded DUT defects (``hilbench defects``) this scenario is built to catch: its checks watch
+    #: the rule each one switches off, so it must fail with each (``[scenario] catches = [...]``).
+    catches: tuple[str, ...] = ()
