@@ -353,3 +353,29 @@ def test_the_foreign_dbc_guide_lists_every_role_with_its_meaning() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "foreign-dbc.md").read_text(encoding="utf-8")
     for role in ROLES.values():
         assert f"| `{role.name}` |" in guide and role.meaning in guide, role.name
+
+
+@pytest.mark.parametrize("scenario", ["vehicle/shift_to_drive_lfp_-20c.toml", "battery/reserve_hysteresis_nmc_25c.toml"])
+def test_bundled_scenarios_pass_on_multiplexed_roles_and_cells_from_zero(car: Path, tmp_path: Path,
+                                                                          scenario: str) -> None:
+    """End to end through a scenario: the pack values, cell extremes and limits come from three pages
+    of one multiplexed message, and the per-cell frames number their cells from 0."""
+    import can
+
+    from hilbench.resources import scenarios_dir
+    from hilbench.scenarios import RunOptions, load_scenario, run_scenario
+
+    record = tmp_path / "run.log"
+    result = run_scenario(load_scenario(scenarios_dir() / scenario),
+                          RunOptions(signal_map=car, record=record, keep_traces=False))
+    assert result.passed, [(c.check.name, c.verdict, c.detail) for c in result.checks]
+    db = load_bus_description(signal_map=car).db
+    pages, cells = set(), set()
+    for frame in can.LogReader(record):
+        decoded = db.decode_message(frame.arbitration_id, frame.data)
+        if frame.arbitration_id == 832:
+            pages.add(decoded["Page"])
+        elif frame.arbitration_id == 833:
+            cells.update(name for name in decoded if name.startswith("Cell_"))
+    assert pages == {0, 1, 2}
+    assert "Cell_0" in cells

@@ -1,0 +1,263 @@
+"""The receiver side of end-to-end protection, as AUTOSAR's E2E state machine runs it.
+
+Per protected message a receiver:
+
+1. **checks each frame** (AUTOSAR's profile check): the checksum (``ERROR``
+   when wrong, including a payload sent under another message's ID or data ID
+   -- masquerade), then the alive counter against the last *trusted* frame:
+   ``REPEATED`` when it did not move, ``WRONG_SEQUENCE`` when it moved in a way
+   the elapsed time cannot explain, ``OK`` otherwise (frames lost in between
+   are fine: their absence shows as data age);
+2. **measures freshness as data age**, not frame age: the sender's counter
+   advances once per cycle, so counter progress per elapsed time says how old
+   the data in a frame is.  A stream that comes back after a gap with its
+   counter only one step on carries data as old as the gap (a delaying gateway,
+   a replay); a sender that was merely unheard (bus-off, a muted transmitter)
+   comes back with its counter advanced by the cycles it missed.  The first is
+   late by the gap, and stays late frame after frame until it catches up; the
+   second is fresh.  A frame whose counter runs *ahead* of the time elapsed was
+   inserted (a rogue sender in sequence) and is not trusted;
+3. **runs the state machine** NODATA -> INIT -> VALID <-> INVALID over a window
+   of the last frames' statuses, with minimum-OK and maximum-error counts per
+   state (:class:`E2EConfig`, defaults in ``e2e.toml`` with their reasons).  Data
+   is *usable* only while the state is VALID and its age is within the
+   message's timeout; after a timeout the receiver starts again from INIT.
+
+Limit, inherent in a 4-bit counter: a stream delayed by a whole multiple of 16
+cycles cannot be told from a live sender that lost 16 frames (the counter wraps),
+so such a delay is taken as fresh.  Profile 5's 8-bit counter moves that to 256.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import tomllib
+from collections import deque
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .e2e import E2EStatus
+from .protection import Protection
+
+CONFIG_FILE = Path(__file__).with_name("e2e.toml")
+
+
+class FrameStatus(enum.IntEnum):
+    """The outcome of checking one frame (AUTOSAR's profile check status)."""
+
+    OK = 0
+    REPEATED = 1
+    WRONG_SEQUENCE = 2
+    ERROR = 3
+
+
+@dataclass(frozen=True)
+class E2EConfig:
+    """Window sizes and thresholds of the state machine, per state, and the timing tolerance.
+
+    AUTOSAR's ``E2E_SMConfigType``; the window holds the statuses of the last frames.
+    """
+
+    window_init: int
+    min_ok_init: int
+    max_error_init: int
+    window_valid: int
+    min_ok_valid: int
+    max_error_valid: int
+    window_invalid: int
+    min_ok_invalid: int
+    max_error_invalid: int
+    #: How far (in cycles) a frame may arrive off the time its counter says and still be on time.
+    timing_tolerance_cycles: float
+
+    @classmethod
+    def load(cls, path: Path = CONFIG_FILE, **overrides: Any) -> E2EConfig:
+        """The defaults of ``e2e.toml``, with ``overrides`` (a DUT config or signal map's) on top.
+
+        Raises:
+            ConfigError: an unknown key, or a value that makes no state machine.
+        """
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        values = {**data["state_machine"], **data["timing"]}
+        config = cls(**{f.name: values[f.name] for f in fields(cls)})
+        return config.with_(**overrides) if overrides else config
+
+    def with_(self, **overrides: Any) -> E2EConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(None, "e2e", f"unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(known))}")
+        config = replace(self, **overrides)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        for state in ("init", "valid", "invalid"):
+            window = getattr(self, f"window_{state}")
+            min_ok = getattr(self, f"min_ok_{state}")
+            max_error = getattr(self, f"max_error_{state}")
+            for key, value in ((f"window_{state}", window), (f"min_ok_{state}", min_ok),
+                               (f"max_error_{state}", max_error)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ConfigError(None, f"e2e.{key}", f"expected a whole number >= 0, got {value!r}")
+            if not 1 <= min_ok <= window:
+                raise ConfigError(None, f"e2e.min_ok_{state}", f"must be 1..window_{state} ({window}), got {min_ok}")
+        tol = self.timing_tolerance_cycles
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+            raise ConfigError(None, "e2e.timing_tolerance_cycles", f"expected a number in (0, 1), got {tol!r}")
+
+
+class E2EStateMachine:
+    """The E2E receiver of one protected message (see the module docstring).
+
+    ``cycle_s`` is the sender's cycle time and ``timeout_s`` the oldest data may
+    get before it is unusable.  Call :meth:`on_frame` for every frame and
+    :meth:`usable` before using the message's data.
+    """
+
+    __slots__ = ("_anchor_counter", "_anchor_s", "_cycle_s", "_error_count", "_lag_s", "_modulus", "_ok_count",
+                 "_tolerance", "_window", "config", "errors", "protection", "state", "timeout_s")
+
+    def __init__(self, protection: Protection, cycle_s: float, timeout_s: float,
+                 config: E2EConfig | None = None) -> None:
+        if not cycle_s > 0 or not timeout_s > 0:
+            raise ValueError(f"cycle and timeout must be > 0, got {cycle_s} and {timeout_s}")
+        self.protection = protection
+        self.config = config or E2EConfig.load()
+        self.timeout_s = timeout_s
+        self._cycle_s = cycle_s
+        self._modulus = protection.counter_modulus if protection.has_counter else 0
+        self._tolerance = self.config.timing_tolerance_cycles
+        self.state = E2EStatus.NODATA
+        #: Frames that failed, by status name ("ERROR", "REPEATED", "WRONG_SEQUENCE").
+        self.errors: dict[str, int] = {}
+        # The last trusted frame: when it arrived, its counter, and how old its data was then.
+        self._anchor_s: float | None = None
+        self._anchor_counter = 0
+        self._lag_s = 0.0
+        self._window: deque[FrameStatus] = deque(maxlen=self.config.window_init)
+        self._ok_count = 0
+        self._error_count = 0
+
+    # -- data age ------------------------------------------------------------------------------
+    def data_age_s(self, now_s: float) -> float:
+        """How old the newest trusted data is at ``now_s`` (infinite before the first)."""
+        if self._anchor_s is None:
+            return math.inf
+        return now_s - self._anchor_s + self._lag_s
+
+    def usable(self, now_s: float) -> bool:
+        """Whether the message's data may be used: VALID, and no older than the timeout."""
+        return self.state is E2EStatus.VALID and self.data_age_s(now_s) <= self.timeout_s
+
+    # -- frames --------------------------------------------------------------------------------
+    def on_frame(self, payload: bytes | bytearray, now_s: float, crc_ok: bool | None = None) -> FrameStatus:
+        """Check one frame, update the state machine, and return the frame's status.
+
+        ``crc_ok`` lets a caller that already verified the checksum (a cached decode)
+        skip recomputing it.  Only an OK frame's data may be used.
+        """
+        if self._anchor_s is not None and now_s - self._anchor_s + self._lag_s > self.timeout_s:
+            self._restart()   # the data went stale: the stream must prove itself again
+        status = self._check(payload, now_s, crc_ok)
+        if status is not FrameStatus.OK:
+            self.errors[status.name] = self.errors.get(status.name, 0) + 1
+        self._add(status)
+        return status
+
+    def _check(self, payload: bytes | bytearray, now_s: float, crc_ok: bool | None) -> FrameStatus:
+        protection = self.protection
+        if len(payload) * 8 < protection.message_bits:
+            return FrameStatus.ERROR
+        if crc_ok is None:
+            crc_ok = protection.checksum_ok(payload)
+        if not crc_ok:
+            return FrameStatus.ERROR
+        if not self._modulus:   # a checksum and no counter: every good frame is as fresh as it arrives
+            self._anchor_s, self._lag_s = now_s, 0.0
+            return FrameStatus.OK
+        counter = protection.counter(payload)
+        anchor_s = self._anchor_s
+        if anchor_s is None:
+            self._anchor_s, self._anchor_counter, self._lag_s = now_s, counter, 0.0
+            return FrameStatus.OK
+        modulus = self._modulus
+        step = (counter - self._anchor_counter) % modulus
+        if step == 0:
+            return FrameStatus.REPEATED
+        cycle = self._cycle_s
+        elapsed = (now_s - anchor_s) / cycle
+        tolerance = self._tolerance
+        # The counter progress the elapsed time explains best (a live sender, unheard for a while,
+        # advanced its counter once per cycle all along) ...
+        nearest = step + modulus * round((elapsed - step) / modulus)
+        lag = self._lag_s
+        if abs(nearest - elapsed) <= tolerance:
+            progress = nearest
+            lag = max(0.0, lag - max(0.0, progress - elapsed) * cycle)
+        else:
+            # ... or else the least progress the counter allows: the data is as old as the
+            # time the counter does not account for.  A counter ahead of the time (and of any
+            # lag to catch up) was inserted by someone else.
+            if step - elapsed > tolerance + lag / cycle:
+                return FrameStatus.WRONG_SEQUENCE
+            lag = max(0.0, lag + (elapsed - step) * cycle)
+        self._anchor_s, self._anchor_counter, self._lag_s = now_s, counter, lag
+        return FrameStatus.OK if lag <= self.timeout_s else FrameStatus.WRONG_SEQUENCE
+
+    # -- the state machine -----------------------------------------------------------------------
+    def _restart(self) -> None:
+        self.state = E2EStatus.NODATA
+        self._resize(self.config.window_init)
+
+    def _resize(self, size: int) -> None:
+        self._window = deque(self._window, maxlen=size)
+        self._ok_count = sum(1 for s in self._window if s is FrameStatus.OK)
+        self._error_count = sum(1 for s in self._window if s is FrameStatus.ERROR)
+
+    def _add(self, status: FrameStatus) -> None:
+        window = self._window
+        if len(window) == window.maxlen:
+            dropped = window[0]
+            if dropped is FrameStatus.OK:
+                self._ok_count -= 1
+            elif dropped is FrameStatus.ERROR:
+                self._error_count -= 1
+        window.append(status)
+        if status is FrameStatus.OK:
+            self._ok_count += 1
+        elif status is FrameStatus.ERROR:
+            self._error_count += 1
+        c = self.config
+        state = self.state
+        if state is E2EStatus.NODATA:
+            if status is not FrameStatus.ERROR:
+                self.state = E2EStatus.INIT
+                self._window = deque((status,), maxlen=c.window_init)
+                self._ok_count = int(status is FrameStatus.OK)
+                self._error_count = 0
+                state = E2EStatus.INIT
+            else:
+                return
+        ok, errors = self._ok_count, self._error_count
+        window = self._window
+        if state is E2EStatus.INIT:
+            if errors <= c.max_error_init and ok >= c.min_ok_init:
+                self._enter(E2EStatus.VALID, c.window_valid)
+            elif errors > c.max_error_init:
+                self._enter(E2EStatus.INVALID, c.window_invalid)
+        elif state is E2EStatus.VALID:
+            # Slots of a window not yet full count as OK: VALID is left on evidence, not on
+            # a window that has not had time to fill since INIT.
+            if errors > c.max_error_valid or len(window) - ok > c.window_valid - c.min_ok_valid:
+                self._enter(E2EStatus.INVALID, c.window_invalid)
+        elif errors <= c.max_error_invalid and ok >= c.min_ok_invalid:
+            self._enter(E2EStatus.VALID, c.window_valid)
+
+    def _enter(self, state: E2EStatus, window: int) -> None:
+        self.state = state
+        self._resize(window)
