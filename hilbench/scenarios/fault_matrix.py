@@ -33,7 +33,7 @@ import tempfile
 import tomllib
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -502,8 +502,8 @@ class MatrixReport:
                              "params": spec.modes[name].params, "duration_s": spec.modes[name].duration_s,
                              "why": spec.modes[name].why} for name in self.modes},
             "cells": [c.as_dict() for c in self.cells],
-            "runs": [{k: (_ms(v) if k.endswith("_s") and k != "at_s" else v) for k, v in asdict(o).items()}
-                     for o in self.outcomes],
+            "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s, "stop_ms": _ms(o.stop_s),
+                      "reason": o.reason, "resumed_ms": _ms(o.resumed_s), "error": o.error} for o in self.outcomes],
             "failures": [f"{c.mode.name} on {c.message}: {c.verdict}" for c in self.failed],
         }
 

@@ -475,29 +475,19 @@ def field_runs(codec_msg: Any, field: str, length: int | None = None) -> list[li
     wire (byte 0 first, most significant bit first), each bit in DBC numbering (bit i of byte i // 8)."""
     length = codec_msg.length if length is None else length
     protection = codec_msg.protection
-    fields_ = {"checksum": protection.checksum_field if protection is not None else None,
-               "counter": protection.counter_field if protection is not None else None}
-    if field in fields_:
-        chosen = set(fields_[field].bits) if fields_[field] is not None else set()
-        allowed = lambda bit: bit in chosen  # noqa: E731
-    elif field == "payload":
-        kept = {bit for f in fields_.values() if f is not None for bit in f.bits}
-        allowed = lambda bit: bit not in kept  # noqa: E731
-    else:
-        allowed = lambda bit: True  # noqa: E731
-    runs: list[list[int]] = []
-    current: list[int] = []
+    every = set(range(length * 8))
+    checksum = set(protection.checksum_field.bits) if protection is not None and protection.checksum_field else set()
+    counter = set(protection.counter_field.bits) if protection is not None and protection.counter_field else set()
+    allowed = {"checksum": checksum, "counter": counter, "payload": every - checksum - counter, "any": every}[field]
+    runs: list[list[int]] = [[]]
     for byte in range(length):
         for position in range(7, -1, -1):
             bit = byte * 8 + position
-            if allowed(bit):
-                current.append(bit)
-            elif current:
-                runs.append(current)
-                current = []
-    if current:
-        runs.append(current)
-    return runs
+            if bit in allowed:
+                runs[-1].append(bit)
+            elif runs[-1]:
+                runs.append([])
+    return [run for run in runs if run]
 
 
 class _Corrupt(_FrameFault):
