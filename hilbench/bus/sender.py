@@ -24,7 +24,8 @@ class FrameSource:
     def __init__(self, port: BusPort, clock: Clock) -> None:
         self.port = port
         self.clock = clock
-        #: When True nothing is sent (a node that went silent or lost power).
+        #: When True nothing is sent (a node whose transmitter went silent; its application, and
+        #: so its alive counters, run on).
         self.silent = False
         self.tx_filters: list[TxFilter] = []
         self.frames_sent = 0
@@ -36,9 +37,12 @@ class FrameSource:
             return
 
         def transmit() -> None:
+            # The sending application runs every cycle even while its transmitter is silent
+            # (bus-off, a muted node), so its alive counter advances as an AUTOSAR E2E protect
+            # call's would: a receiver can tell a sender that was unheard from a delayed stream.
+            msg = build(sender)
             if self.silent:
                 return
-            msg = build(sender)
             for tx_filter in self.tx_filters:
                 msg = tx_filter(name, msg)
                 if msg is None:

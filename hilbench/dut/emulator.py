@@ -21,7 +21,8 @@ from typing import Any
 import can
 
 from ..bus.codec import BenchCodec, MessageCodec, quantize
-from ..bus.e2e import E2EReceiver
+from ..bus.e2e import E2EStatus
+from ..bus.e2e_sm import E2EConfig, E2EStateMachine, FrameStatus
 from ..bus.port import BusPort
 from ..bus.sender import FrameSource
 from ..bus.signal_map import SignalMap
@@ -44,7 +45,7 @@ _P100, _OFF = PowerLevel.P100, PowerLevel.OFF
 #: The keys of a bench config's ``dut`` table (the keyword arguments of ``from_config``) and their types.
 DUT_CONFIG_KEYS: dict[str, type] = {
     "fidelity": str, "performance": str, "defect": str, "model": str, "coolant_c": float, "tick_s": float,
-    "stale_cycles": float, "min_stale_s": float,
+    "stale_cycles": float, "min_stale_s": float, "e2e": dict,
 }
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
@@ -61,6 +62,7 @@ _OBSERVATION_ORDER = (
 if tuple(f.name for f in dataclasses.fields(Observation)) != _OBSERVATION_ORDER:
     raise ImportError("Observation's fields changed: update _OBSERVATION_ORDER and observe() in dut/emulator.py")
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
+_FRAME_OK, _E2E_VALID, _E2E_INVALID = FrameStatus.OK, E2EStatus.VALID, E2EStatus.INVALID
 
 #: Input roles without which the supervisor can never let the unit compute: a map must bind
 #: every one of them (``SignalMap.missing_roles`` and the emulator's own check use this).
@@ -168,7 +170,7 @@ class ComputeEmulator(FrameSource):
     """
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock, unit: ComputeUnit,
-                 supervisor: Supervisor, *, tick_s: float = TICK_S) -> None:
+                 supervisor: Supervisor, *, tick_s: float = TICK_S, e2e_config: E2EConfig | None = None) -> None:
         signal_map = codec.signal_map
         missing = [role for role in REQUIRED_ROLES if signal_map.binding(role) is None]
         if missing:
@@ -193,7 +195,10 @@ class ComputeEmulator(FrameSource):
         self.e2e_errors = 0
         self.decode_errors = 0
         self._last_valid_s: dict[str, float] = {}
-        self._receivers: dict[str, E2EReceiver] = {}
+        #: The E2E receiver of each protected input message (AUTOSAR's state machine, freshness
+        #: as data age): only frames it passes are used, and only while it says VALID.
+        self.receivers: dict[str, E2EStateMachine] = {}
+        e2e_config = e2e_config or E2EConfig.load()
         # Freshness is watched per message, or per page of a multiplexed message whose pages carry
         # the roles the unit reads (a BMS that stops sending its limits page while its pack-values
         # page goes on must not look fresh).  key -> (producer, message, pages per period).
@@ -215,14 +220,17 @@ class ComputeEmulator(FrameSource):
                     roles_of_key[name] = [s.role for s in msg_codec.slots]
                 # The unit checks whatever the map declares: the bench's AUTOSAR profile 2, or a
                 # car's own counter and checksum scheme.
-                receiver = self._receivers.get(name)
-                if receiver is None:
-                    receiver = msg_codec.new_receiver()
-                    if receiver is not None:
-                        self._receivers[name] = receiver
+                receiver = self.receivers.get(name)
+                protection = msg_codec.protection
+                if receiver is None and protection is not None and (protection.has_counter or protection.has_checksum):
+                    timeout_s = stale_timeouts_s(signal_map, [name], supervisor.params,
+                                                 frames_per_period=_pages_per_period(msg_codec) if pages else 1)[name]
+                    receiver = self.receivers[name] = E2EStateMachine(
+                        protection, signal_map.cycle_time_s[name], timeout_s, e2e_config,
+                        wall_time=not clock.is_simulated)
                 port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver, pages),
                                extended=msg_codec.is_extended_id)
-        self._receivers_list = tuple(self._receivers.values())
+        self._receivers_list = tuple(self.receivers.values())
         # The roles dict each message (or page) last brought into ``inputs`` (see observe); None when
         # two of them carry the same role, where the order of every merge matters.
         input_roles = [role for roles in roles_of_key.values() for role in roles]
@@ -264,7 +272,7 @@ class ComputeEmulator(FrameSource):
                     fidelity: str = "model", performance: str = "reference", defect: str | Iterable[str] | None = None,
                     model: str | None = None, coolant_c: float = 25.0, tick_s: float = TICK_S,
                     stale_cycles: float | None = None, min_stale_s: float | None = None,
-                    **unknown: Any) -> ComputeEmulator:
+                    e2e: dict[str, Any] | None = None, **unknown: Any) -> ComputeEmulator:
         """Build the emulator from the ``dut`` table of a bench config.
 
         ``stale_cycles`` and ``min_stale_s`` replace ``supervisor.toml``'s
@@ -316,10 +324,13 @@ class ComputeEmulator(FrameSource):
         unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
                            governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
         supervisor = Supervisor(max_power_w=table.max_w, params=params, defects=defects)
-        return cls(codec, port, clock, unit, supervisor, tick_s=tick_s)
+        if e2e is not None and not isinstance(e2e, dict):
+            raise ConfigError(None, "dut.e2e", f"expected a table of E2E state machine settings, got {e2e!r}")
+        e2e_config = E2EConfig.load(**(e2e or {}))
+        return cls(codec, port, clock, unit, supervisor, tick_s=tick_s, e2e_config=e2e_config)
 
     # -- receiving -------------------------------------------------------------
-    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+    def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EStateMachine | None,
                        pages: tuple[tuple[int, str], ...] = ()) -> Callable[[can.Message], None]:
         """The port handler for one input message.
 
@@ -334,7 +345,7 @@ class ComputeEmulator(FrameSource):
         latest = self._latest_by_message
         last_valid = self._last_valid_s
         receive = msg_codec.receive
-        check = receiver.check if receiver is not None else None
+        check = receiver.on_frame if receiver is not None else None
 
         def on_frame(msg: can.Message) -> None:
             data = msg.data
@@ -343,20 +354,26 @@ class ComputeEmulator(FrameSource):
             except Exception:
                 self.decode_errors += 1
                 return
-            if check is not None and check(data, crc_ok) is not None:
-                self.e2e_errors += 1
-                return  # a frame that fails E2E is never used
-            latest[name] = roles   # merged into inputs at the next tick
             # Arrival time as the frame says, but never later than now: an adapter whose clock
             # runs ahead must not make stale data look fresh.  This is min(arrived, now) spelled
             # out (same result, NaN included) to save a builtin call on every frame.
             arrived = msg.timestamp - clock.epoch_s
             now = clock.now
-            last_valid[name] = now if now < arrived else arrived  # noqa: FURB136
+            arrived = now if now < arrived else arrived  # noqa: FURB136
+            if check is not None:
+                if check(data, arrived, crc_ok) is not _FRAME_OK:
+                    self.e2e_errors += 1
+                    return  # a frame that fails E2E is never used
+                if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
+                    return  # INIT: the stream has not proven itself yet
+                # The data is as old as the receiver measured it (a delayed stream's lag).
+                arrived -= receiver.lag_s   # type: ignore[union-attr]
+            latest[name] = roles   # merged into inputs at the next tick
+            last_valid[name] = arrived
 
         return on_frame
 
-    def _paged_frame_handler(self, msg_codec: MessageCodec, receiver: E2EReceiver | None,
+    def _paged_frame_handler(self, msg_codec: MessageCodec, receiver: E2EStateMachine | None,
                              pages: tuple[tuple[int, str], ...]) -> Callable[[can.Message], None]:
         """As :meth:`_frame_handler`, for a multiplexed message: each page is its own input.
 
@@ -368,7 +385,7 @@ class ComputeEmulator(FrameSource):
         latest = self._latest_by_message
         last_valid = self._last_valid_s
         receive = msg_codec.receive
-        check = receiver.check if receiver is not None else None
+        check = receiver.on_frame if receiver is not None else None
         marker_of = tuple((next(s.role for s in msg_codec.slots if s.mux == page), key) for page, key in pages)
 
         def on_frame(msg: can.Message) -> None:
@@ -378,18 +395,23 @@ class ComputeEmulator(FrameSource):
             except Exception:
                 self.decode_errors += 1
                 return
-            if check is not None and check(data, crc_ok) is not None:
-                self.e2e_errors += 1
-                return
+            arrived = msg.timestamp - clock.epoch_s
+            now = clock.now
+            arrived = now if now < arrived else arrived  # noqa: FURB136
+            if check is not None:
+                if check(data, arrived, crc_ok) is not _FRAME_OK:
+                    self.e2e_errors += 1
+                    return
+                if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
+                    return
+                arrived -= receiver.lag_s   # type: ignore[union-attr]
             key = name
             for marker, page_key in marker_of:
                 if marker in roles:
                     key = page_key
                     break
             latest[key] = roles
-            arrived = msg.timestamp - clock.epoch_s
-            now = clock.now
-            last_valid[key] = now if now < arrived else arrived  # noqa: FURB136
+            last_valid[key] = arrived
 
         return on_frame
 
@@ -421,7 +443,7 @@ class ComputeEmulator(FrameSource):
         now = self.clock.now
         e2e_ok = True
         for receiver in self._receivers_list:
-            if receiver.tally >= receiver.max_tally:
+            if receiver.state is _E2E_INVALID:
                 e2e_ok = False
                 break
         uniform_s = self._uniform_stale_s

@@ -197,3 +197,17 @@ def test_bad_configuration_is_refused() -> None:
         E2EConfig.load(window=3)
     with pytest.raises(ConfigError, match="timing_tolerance_cycles"):
         E2EConfig.load(timing_tolerance_cycles=0.0)
+
+
+def test_in_wall_time_bunched_and_skipped_frames_are_no_errors_and_repeats_still_are() -> None:
+    """A loaded host: the sender skips a cycle now and then, the interface stamps frames in batches."""
+    sm = E2EStateMachine(P2, CYCLE, TIMEOUT, wall_time=True)
+    t, counter = 0.0, 0
+    for k in range(300):
+        counter += 2 if k % 7 == 0 else 1
+        t += CYCLE * (2 if k % 7 == 0 else 1)
+        stamp = t - (t % (3 * CYCLE))            # three frames share one time stamp
+        assert sm.on_frame(frame(counter), stamp) is FrameStatus.OK
+    assert sm.usable(t)
+    assert sm.on_frame(frame(counter), t + CYCLE) is FrameStatus.REPEATED
+    assert sm.on_frame(frame(counter + 9), t + 2 * CYCLE) is FrameStatus.WRONG_SEQUENCE
