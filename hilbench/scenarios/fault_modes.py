@@ -216,6 +216,44 @@ def _data_id_differs(mine: Protection, other: Protection, length: int) -> bool:
     return False
 
 
+def _incompatible(view: BusView, name: str, other: str, mode: str) -> str:
+    """Why ``other`` cannot be passed off as ``name`` in ``mode`` ("" when it can)."""
+    mine, theirs = view.codec.message(name), view.codec.message(other)
+    if mode == "payload":
+        if mine.is_fd != theirs.is_fd or (not mine.is_fd and theirs.length > 8):
+            return (f'"{other}" ({"CAN FD" if theirs.is_fd else "classic CAN"}, {theirs.length} bytes) cannot go out '
+                    f'under the ID of "{name}"')
+        return ""
+    if mine.protection is None or not mine.protection.has_checksum:
+        return f'message "{name}" carries no checksum: there is no data ID to get wrong'
+    if theirs.protection is None or not theirs.protection.has_checksum:
+        return f'message "{other}" carries no checksum: it has no data ID to lend'
+    if _layout(mine.protection) != _layout(theirs.protection):
+        return f'"{other}" and "{name}" keep counter and checksum in different places; mode = "data_id" needs one scheme'
+    if not _data_id_differs(mine.protection, theirs.protection, mine.length):
+        return f'"{other}" computes the same checksum as "{name}": no data ID tells them apart'
+    return ""
+
+
+def _masquerade_targets(view: BusView, params: Mapping[str, Any], names: tuple[str, ...] | frozenset[str],
+                        other: str) -> tuple[list[str], list[Problem]]:
+    """The messages the masquerade acts on, and the problems: a node's messages that cannot carry the other
+    one's frame are left out (refused only when none can), a role's or message's is refused."""
+    key = "from_role" if params.get("from_role") else "from_message"
+    mode = params.get("mode", "payload")
+    targets = [n for n in names if n != other]
+    if not targets:
+        return [], [(key, f'"{other}" is the message the fault acts on; a masquerade needs another one')]
+    reasons = {n: _incompatible(view, n, other, mode) for n in targets}
+    fits = [n for n in targets if not reasons[n]]
+    if params.get("node") and not (params.get("role") or params.get("message")):
+        if fits:
+            return fits, []
+        return [], [("node", f'no message of node "{params["node"]}" can carry "{other}" '
+                             f'(mode = "{mode}"): {next(iter(reasons.values()))}')]
+    return fits, [(key, reason) for reason in reasons.values() if reason]
+
+
 def _masquerade_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
     mode = params.get("mode", "payload")
     if mode not in MASQUERADE_MODES:
@@ -223,28 +261,7 @@ def _masquerade_problems(params: Mapping[str, Any], view: BusView, names: tuple[
     other, problems = _other_message(view, params)
     if problems or not names:
         return problems
-    key = "from_role" if params.get("from_role") else "from_message"
-    targets = [n for n in names if n != other]
-    if not targets:
-        return [(key, f'"{other}" is the message the fault acts on; a masquerade needs another one')]
-    other_codec = view.codec.message(other)
-    for name in targets:
-        mine = view.codec.message(name)
-        if mode == "payload":
-            if mine.is_fd != other_codec.is_fd or (not mine.is_fd and other_codec.length > 8):
-                problems.append((key, f'"{other}" ({"CAN FD" if other_codec.is_fd else "classic CAN"}, '
-                                      f'{other_codec.length} bytes) cannot go out under the ID of "{name}"'))
-            continue
-        if mine.protection is None or not mine.protection.has_checksum:
-            problems.append((key, f'message "{name}" carries no checksum: there is no data ID to get wrong'))
-        elif other_codec.protection is None or not other_codec.protection.has_checksum:
-            problems.append((key, f'message "{other}" carries no checksum: it has no data ID to lend'))
-        elif _layout(mine.protection) != _layout(other_codec.protection):
-            problems.append((key, f'"{other}" and "{name}" keep counter and checksum in different places; '
-                                  f"mode = \"data_id\" needs one scheme"))
-        elif not _data_id_differs(mine.protection, other_codec.protection, mine.length):
-            problems.append((key, f'"{other}" computes the same checksum as "{name}": no data ID tells them apart'))
-    return problems
+    return _masquerade_targets(view, params, names, other)[1]
 
 
 class _Masquerade(_FrameFault):
@@ -296,10 +313,12 @@ def masquerade(bench: Bench, node: str = "", role: str = "", message: str = "", 
     """
     source, names = _targets(bench, node, message, role)
     view = BusView.of(bench)
-    params = {"from_role": from_role, "from_message": from_message, "mode": mode}
+    params = {"from_role": from_role, "from_message": from_message, "mode": mode, "node": node, "role": role,
+              "message": message}
     _refuse(_masquerade_problems(params, view, tuple(names)))
     other, _ = _other_message(view, params)
-    fault = _Masquerade(bench, names, other, mode, every_n, count, rate=rate,
+    targets, _ = _masquerade_targets(view, {**params, "node": node, "role": role, "message": message}, names, other)
+    fault = _Masquerade(bench, frozenset(targets) | {other}, other, mode, every_n, count, rate=rate,
                         rng=pattern_rng(bench, "masquerade", names, rate, seed))
     other_producer, _, _ = frame_targets(view, "", other, "")
     other_source = _source(bench, other_producer)

@@ -118,8 +118,9 @@ def _flipped(a: bytes, b: bytes) -> list[int]:
                   if (a[byte] ^ b[byte]) >> pos & 1)
 
 
-def _pairs(make_bench, params: dict, count: int = 5, *, message: str = PACK) -> list[tuple[bytes, bytes]]:
-    """(as the node built it, as it went on the bus) for the frames a fault changed."""
+def _pairs(make_bench, params: dict, count: int = 5, *, message: str = PACK,
+           action: str = "corrupt") -> list[tuple[bytes, bytes]]:
+    """(as the node built it, as it went on the bus) for the frames a fault (``corrupt``) changed."""
     bench = make_bench()
     built: list[bytes] = []
 
@@ -130,7 +131,7 @@ def _pairs(make_bench, params: dict, count: int = 5, *, message: str = PACK) -> 
 
     bench.bms.tx_filters.append(before_the_fault)   # first in the chain: sees each frame as built
     sent = Capture(bench, message)
-    bench.clock.call_at(1.0, lambda: apply(bench, "corrupt", {"message": message, "count": count, **params}))
+    bench.clock.call_at(1.0, lambda: apply(bench, action, {"message": message, "count": count, **params}))
     bench.run_for(2.0)
     assert len(built) == len(sent.frames)
     pairs = [(a, b) for a, (_, b) in zip(built, sent.frames) if a != b]
@@ -266,15 +267,20 @@ def test_masquerade_sends_another_message_s_frame_under_this_id(make_bench) -> N
 
 
 def test_masquerade_with_another_message_s_data_id(make_bench) -> None:
-    _, plain = run(make_bench, "drop", {"message": LIMITS, "count": 1})
-    bench, cap = run(make_bench, "masquerade", {"message": PACK, "from_message": "BMS_CellExtremes",
-                                                "mode": "data_id", "count": 3})
-    changed = [(a, b) for a, b in zip(plain.data(), cap.data()) if a != b]
-    assert len(changed) == 3
-    other = bench.codec.message("BMS_CellExtremes").protection
+    changed = _pairs(make_bench, {"from_message": "BMS_CellExtremes", "mode": "data_id"}, 3, action="masquerade")
+    other = make_bench().codec.message("BMS_CellExtremes").protection
     for original, data in changed:
         assert data[1:] == original[1:]                               # values and counter as sent
-        assert not checksum_ok(bench, PACK, data) and other.checksum_ok(data)   # the other data ID's CRC
+        assert other.checksum_ok(data)                                # the CRC of the other data ID
+
+
+def test_masquerade_on_a_node_leaves_the_messages_that_cannot_carry_the_frame(make_bench) -> None:
+    bench = make_bench()
+    fd, pack = Capture(bench, "BMS_ModuleCellsFD"), Capture(bench, PACK)
+    bench.clock.call_at(1.0, lambda: apply(bench, "masquerade", {"node": "bms", "from_role": "gear"}))
+    bench.run_for(2.0)
+    assert len(fd.data(1.0, 2.0)) == 10 and all(len(d) == 64 for d in fd.data(1.0, 2.0))   # CAN FD: left alone
+    assert all(not checksum_ok(bench, PACK, d) for d in pack.data(1.01, 2.0))
 
 
 # -- wrong sequence -------------------------------------------------------------------------------
@@ -360,12 +366,14 @@ def test_replay_a_whole_node(make_bench, recording: Path) -> None:
     ('action = "masquerade"\nmessage = "BMS_CellTemps"\nfrom_role = "gear"\nmode = "data_id"', "from_role",
      "carries no checksum"),
     ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nrate = 0.0', "rate", "(0, 1]"),
+    ('action = "masquerade"\nnode = "bms"\nfrom_message = "BMS_ModuleCellsFD"', "node",
+     'no message of node "bms" can carry "BMS_ModuleCellsFD"'),
     ('action = "replay"\nrole = "gear"\nfile = "no/such.log"', "file", "cannot read the recording"),
     ('action = "replay"\nrole = "gear"\nfile = ""', "file", "needs the recording"),
     ('action = "reorder"\nnode = "esp"', "node", 'unknown node "esp"'),
 ], ids=["rate-range", "rate-and-every_n", "frames", "burst-too-long", "burst-and-bits", "field", "field-unprotected",
         "repeat-after", "insert-zero", "insert-after", "masquerade-no-source", "masquerade-itself", "masquerade-mode",
-        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-rate", "replay-missing", "replay-empty",
+        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-rate", "masquerade-node-fd", "replay-missing", "replay-empty",
         "reorder-node"])
 def test_bad_parameters_are_refused_before_the_run(tmp_path: Path, step: str, key: str, reason: str) -> None:
     s = scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\n{step}\n')
@@ -409,6 +417,13 @@ def test_good_steps_of_every_mode_pass_the_checks(tmp_path: Path, recording: Pat
         action = "masquerade"
         role = "discharge_current_limit_a"
         from_role = "min_cell_voltage_v"
+        mode = "data_id"
+
+        [[steps]]
+        at = "1 s"
+        action = "masquerade"
+        node = "bms"
+        from_role = "gear"
         mode = "data_id"
 
         [[steps]]
