@@ -37,7 +37,7 @@ REPORT_ROLES = (
     "charge_current_limit_a", "min_cell_voltage_v", "max_cell_voltage_v", "min_cell_temp_c", "max_cell_temp_c",
     "junction_temp_c", "compute_power_w", "cu_power_level", "cu_requested_level", "tokens_per_s",
     "tokens_total", "cu_state", "cu_reason", "gear", "plug_present", "cp_state", "charge_current_a",
-    "ambient_temp_c", "coolant_temp_c", "bms_fault_level",
+    "ambient_temp_c", "coolant_temp_c", "bms_fault_level", "cu_reason_frame_id", "cu_reason_input_state",
 )
 #: The DUT's answer is shown around every violation, whatever the check looked at.
 _RESPONSE_ROLES = ("cu_state", "cu_power_level", "cu_reason", "compute_power_w")

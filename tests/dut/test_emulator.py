@@ -118,6 +118,7 @@ def hot_coolant_ignore_thermal() -> Bench:
 def check_thermal_stop(bench: Bench) -> None:
     st = Status.of(bench)
     assert [c[1:] for c in st.changes()] == [
+        ("STANDBY", "NO_DATA"),                 # until every input's E2E receiver is VALID (INIT)
         ("RUNNING", "NONE"),
         ("DERATED", "JUNCTION_THROTTLE"),
         ("SAFE_STOP", "JUNCTION_CRITICAL"),

@@ -56,7 +56,7 @@ BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;
 BA_DEF_DEF_ "GenMsgCycleTime" 0;
 BA_ "GenMsgCycleTime" BO_ 832 20;
 BA_ "GenMsgCycleTime" BO_ 833 100;
-BA_ "GenMsgCycleTime" BO_ 1280 1000;
+BA_ "GenMsgCycleTime" BO_ 1280 500;
 BA_ "GenMsgCycleTime" BO_ 1536 100;
 
 VAL_ 1536 Pilot 0 "A" 1 "B" 2 "C" 3 "D" 4 "E" 5 "F" ;
