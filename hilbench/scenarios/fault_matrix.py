@@ -325,9 +325,12 @@ class Outcome:
     reason: str = ""
     resumed_s: float | None = None
     error: str = ""
+    #: The message the unit named for its stop (role ``cu_reason_frame_id``, when the map has it), or "".
+    named: str = ""
 
 
 def _states(bench: Bench) -> tuple[np.ndarray, list[str], list[str]]:
+    """Times of the unit's status frames, the ``cu_state`` and (when mapped) ``cu_reason`` each carried."""
     t, v = bench.monitor.trace("cu_state")
     states = bench.monitor.states_of("cu_state")
     names = [states[int(i)] if 0 <= i < len(states) else "?" for i in v]
@@ -338,6 +341,22 @@ def _states(bench: Bench) -> tuple[np.ndarray, list[str], list[str]]:
         if len(tr) == len(t):
             reasons = [reason_states[int(i)] if 0 <= i < len(reason_states) else "?" for i in vr]
     return t, names, reasons
+
+
+#: How long after a stop the unit's frame naming the input it stopped for may come.
+NAMED_WITHIN_S = 0.25
+
+
+def _named(bench: Bench, stop_at_s: float) -> str:
+    """The message the unit named for a stop at ``stop_at_s`` (role ``cu_reason_frame_id``), or ""."""
+    if bench.signal_map.binding("cu_reason_frame_id") is None:
+        return ""
+    t, v = bench.monitor.trace("cu_reason_frame_id")
+    for frame_id in v[(t >= stop_at_s - 1e-6) & (t <= stop_at_s + NAMED_WITHIN_S)]:
+        if frame_id:
+            codec = bench.codec.by_id.get((int(frame_id), False)) or bench.codec.by_id.get((int(frame_id), True))
+            return codec.name if codec is not None else f"0x{int(frame_id):X}"
+    return ""
 
 
 def run_injection(job: tuple[Injection, FaultMode, str, MatrixSettings, float]) -> Outcome:
@@ -351,24 +370,26 @@ def run_injection(job: tuple[Injection, FaultMode, str, MatrixSettings, float]) 
             bench.clock.call_at(at_s, lambda: apply(bench, mode.action, dict(params)))
             bench.run_for(at_s + mode.duration_s + settle_s + 0.05)
             t, names, reasons = _states(bench)
+            before = np.nonzero(t <= at_s)[0]
+            if not len(before) or names[before[-1]] not in COMPUTING_STATES:
+                state = names[before[-1]] if len(before) else "no status frame yet"
+                return replace(base, error=f"the unit was not computing when the fault came ({state})")
+            fault_end = at_s + mode.duration_s
+            stop_s = resumed_s = None
+            reason = named = ""
+            for i in range(before[-1] + 1, len(t)):
+                computing = names[i] in COMPUTING_STATES
+                if stop_s is None:
+                    if not computing:
+                        stop_s = float(t[i]) - at_s
+                        reason = reasons[i] if reasons else ""
+                        named = _named(bench, float(t[i]))
+                elif computing and t[i] < fault_end:
+                    resumed_s = float(t[i]) - at_s
+                    break
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return replace(base, error=f"{type(exc).__name__}: {exc}")
-    before = np.nonzero(t <= at_s)[0]
-    if not len(before) or names[before[-1]] not in COMPUTING_STATES:
-        state = names[before[-1]] if len(before) else "no status frame yet"
-        return replace(base, error=f"the unit was not computing when the fault came ({state})")
-    fault_end = at_s + mode.duration_s
-    stop_s = reason = resumed_s = None
-    for i in range(before[-1] + 1, len(t)):
-        computing = names[i] in COMPUTING_STATES
-        if stop_s is None:
-            if not computing:
-                stop_s = float(t[i]) - at_s
-                reason = reasons[i] if reasons else ""
-        elif computing and t[i] < fault_end:
-            resumed_s = float(t[i]) - at_s
-            break
-    return replace(base, stop_s=stop_s, reason=reason or "", resumed_s=resumed_s)
+    return replace(base, stop_s=stop_s, reason=reason or "", resumed_s=resumed_s, named=named)
 
 
 # -- the verdicts -----------------------------------------------------------------------------
@@ -451,6 +472,7 @@ class Cell:
             "resumed_during_fault": len(self.resumed), "errors": len(self.errors),
             "p50_ms": _ms(self.p50_s), "p99_ms": _ms(self.p99_s), "max_ms": _ms(max(self.handling_s, default=None)),
             "ftti_ms": _ms(self.ftti_s), "limit_ms": _ms(self.limit_s), "stop_reasons": reasons,
+            "stops_naming_the_message": sum(1 for o in self.stops if o.named == self.message),
             "verdict": self.verdict,
         }
 
@@ -503,7 +525,8 @@ class MatrixReport:
                              "why": spec.modes[name].why} for name in self.modes},
             "cells": [c.as_dict() for c in self.cells],
             "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s, "stop_ms": _ms(o.stop_s),
-                      "reason": o.reason, "resumed_ms": _ms(o.resumed_s), "error": o.error} for o in self.outcomes],
+                      "reason": o.reason, "named": o.named, "resumed_ms": _ms(o.resumed_s), "error": o.error}
+                     for o in self.outcomes],
             "failures": [f"{c.mode.name} on {c.message}: {c.verdict}" for c in self.failed],
         }
 
@@ -601,18 +624,20 @@ def _fmt_ms(value_s: float | None) -> str:
 
 
 def format_table(report: MatrixReport) -> str:
-    """mode x message: detected (or stopped) / injections, p50 and p99 handling time, FTTI, verdict."""
-    header = ("mode", "failure mode", "message", "expect", "stopped", "p50 ms", "p99 ms", "FTTI ms", "limit",
-              "verdict")
+    """mode x message: injections that stopped the unit (detected, for a ``stop`` mode), stops whose
+    reason on the bus named the faulted message, p50 and p99 handling time, FTTI and its limit, verdict."""
+    header = ("mode", "failure mode", "message", "expect", "stopped", "named", "p50 ms", "p99 ms", "FTTI ms",
+              "limit", "verdict")
     rows = [header]
     for c in report.cells:
         stopped = f"{len(c.stops)}/{c.injections}"
         if c.resumed:
             stopped += f" ({len(c.resumed)} resumed)"
-        rows.append((c.mode.name, c.mode.failure_mode, c.message, c.mode.expect, stopped, _fmt_ms(c.p50_s),
+        named = f"{sum(1 for o in c.stops if o.named == c.message)}/{len(c.stops)}" if c.stops else "-"
+        rows.append((c.mode.name, c.mode.failure_mode, c.message, c.mode.expect, stopped, named, _fmt_ms(c.p50_s),
                      _fmt_ms(c.p99_s), _fmt_ms(c.ftti_s), _fmt_ms(c.limit_s), c.verdict))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    right = {4, 5, 6, 7, 8}
+    right = {4, 5, 6, 7, 8, 9}
     lines = []
     for n, row in enumerate(rows):
         lines.append("  ".join(str(v).rjust(w) if i in right else str(v).ljust(w)

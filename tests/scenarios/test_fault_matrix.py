@@ -169,8 +169,9 @@ def test_a_small_matrix_on_the_bundled_unit(small_report) -> None:
         if cell.mode.expect == "stop":
             assert len(cell.stops) == 3 and cell.p99_s <= cell.limit_s
             assert all(o.reason for o in cell.stops)                  # the status frame says why
+            assert all(o.named == cell.message for o in cell.stops)   # and names the faulted message
     table, summary = format_table(report), format_summary(report)
-    assert re.search(r"^loss_single +loss +BMS_Limits +tolerate +0/3 +- +- +1000 +800 +PASS$", table, re.MULTILINE)
+    assert re.search(r"^loss_single +loss +BMS_Limits +tolerate +0/3 +- +- +- +1000 +800 +PASS$", table, re.MULTILINE)
     assert f"{len(report.outcomes)} injections, 8/8 cells pass" in summary
 
 
@@ -204,7 +205,7 @@ def test_the_command_exits_0_when_every_cell_passes(tmp_path: Path, capsys) -> N
     code, data = _matrix(tmp_path, "--mode", "loss", "--mode", "loss_single")
     out = capsys.readouterr().out
     assert code == 0 and data["verdict"] == "PASS" and data["injections"] == 4
-    assert re.search(r"^loss +loss +BMS_Limits +stop +2/2 +\d+ +\d+ +1000 +800 +PASS$", out, re.MULTILINE)
+    assert re.search(r"^loss +loss +BMS_Limits +stop +2/2 +2/2 +\d+ +\d+ +1000 +800 +PASS$", out, re.MULTILINE)
     (loss,) = [c for c in data["cells"] if c["mode"] == "loss"]
     assert loss["stopped"] == 2 and loss["ftti_ms"] == 1000 and loss["limit_ms"] == 800
     assert loss["p99_ms"] <= 800 and len(data["runs"]) == 4
