@@ -103,7 +103,8 @@ class FttiSpec:
         return self.margin * self.messages[message].ftti_s
 
 
-def _number(table: dict, key: str, file: Path, entry: str, *, positive: bool = True, at_most: float | None = None) -> float:
+def _number(table: dict, key: str, file: Path, entry: str, *, positive: bool = True,
+            at_most: float | None = None) -> float:
     value = table.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(file, f"{entry}.{key}", f"expected a number, got {value!r}")
@@ -135,7 +136,8 @@ def _mode(name: str, table: dict, file: Path) -> FaultMode:
     _keys(table, ("failure_mode", "action", "params", "duration_s", "expect", "why"), file, entry)
     failure_mode = table.get("failure_mode")
     if failure_mode not in FAILURE_MODES:
-        raise ConfigError(file, f"{entry}.failure_mode", f"must be one of {', '.join(FAILURE_MODES)}, got {failure_mode!r}")
+        raise ConfigError(file, f"{entry}.failure_mode",
+                          f"must be one of {', '.join(FAILURE_MODES)}, got {failure_mode!r}")
     action = table.get("action")
     if action not in ACTIONS:
         raise ConfigError(file, f"{entry}.action", f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}")
@@ -155,8 +157,8 @@ def _mode(name: str, table: dict, file: Path) -> FaultMode:
             raise ConfigError(file, f"{entry}.params.{key}", "set by the matrix (each safety message in turn, for "
                                                              "the mode's duration_s); leave it out")
         if key not in spec.params:
-            raise ConfigError(file, f"{entry}.params.{key}", f'unknown parameter of action "{action}"; allowed: '
-                                                             f"{', '.join(k for k in spec.params if k not in _TARGET_KEYS)}")
+            allowed = ", ".join(k for k in spec.params if k not in _TARGET_KEYS)
+            raise ConfigError(file, f"{entry}.params.{key}", f'unknown parameter of action "{action}"; allowed: {allowed}')
         want = spec.params[key][0]
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else \
             (isinstance(value, int) and not isinstance(value, bool)) if want is int else isinstance(value, want)
@@ -325,8 +327,9 @@ class Outcome:
     reason: str = ""
     resumed_s: float | None = None
     error: str = ""
-    #: The message the unit named for its stop (role ``cu_reason_frame_id``, when the map has it), or "".
-    named: str = ""
+    #: The message the unit named for its stop (role ``cu_reason_frame_id``): "" when it named none,
+    #: None when the signal map does not bind that role (nothing on the bus could name one).
+    named: str | None = None
 
 
 def _states(bench: Bench) -> tuple[np.ndarray, list[str], list[str]]:
@@ -347,10 +350,11 @@ def _states(bench: Bench) -> tuple[np.ndarray, list[str], list[str]]:
 NAMED_WITHIN_S = 0.25
 
 
-def _named(bench: Bench, stop_at_s: float) -> str:
-    """The message the unit named for a stop at ``stop_at_s`` (role ``cu_reason_frame_id``), or ""."""
+def _named(bench: Bench, stop_at_s: float) -> str | None:
+    """The message the unit named for a stop at ``stop_at_s`` (role ``cu_reason_frame_id``): "" if none,
+    None if the map does not bind the role."""
     if bench.signal_map.binding("cu_reason_frame_id") is None:
-        return ""
+        return None
     t, v = bench.monitor.trace("cu_reason_frame_id")
     for frame_id in v[(t >= stop_at_s - 1e-6) & (t <= stop_at_s + NAMED_WITHIN_S)]:
         if frame_id:
@@ -375,8 +379,8 @@ def run_injection(job: tuple[Injection, FaultMode, str, MatrixSettings, float]) 
                 state = names[before[-1]] if len(before) else "no status frame yet"
                 return replace(base, error=f"the unit was not computing when the fault came ({state})")
             fault_end = at_s + mode.duration_s
-            stop_s = resumed_s = None
-            reason = named = ""
+            stop_s = resumed_s = named = None
+            reason = ""
             for i in range(before[-1] + 1, len(t)):
                 computing = names[i] in COMPUTING_STATES
                 if stop_s is None:
@@ -440,6 +444,13 @@ class Cell:
         return percentile_s(self.handling_s, 99)
 
     @property
+    def named(self) -> int | None:
+        """Stops whose reason on the bus named the faulted message (None: the map has no role for it)."""
+        if any(o.named is None for o in self.stops):
+            return None
+        return sum(1 for o in self.stops if o.named == self.message)
+
+    @property
     def problems(self) -> list[str]:
         """Every way the cell fails, most serious first (empty: PASS)."""
         out = []
@@ -472,7 +483,7 @@ class Cell:
             "resumed_during_fault": len(self.resumed), "errors": len(self.errors),
             "p50_ms": _ms(self.p50_s), "p99_ms": _ms(self.p99_s), "max_ms": _ms(max(self.handling_s, default=None)),
             "ftti_ms": _ms(self.ftti_s), "limit_ms": _ms(self.limit_s), "stop_reasons": reasons,
-            "stops_naming_the_message": sum(1 for o in self.stops if o.named == self.message),
+            "stops_naming_the_message": self.named,
             "verdict": self.verdict,
         }
 
@@ -505,7 +516,8 @@ class MatrixReport:
         """A mode over every message: injections, stops, and the handling time's p50 and p99."""
         cells = [c for c in self.cells if c.mode.name == mode]
         times = [t for c in cells for t in c.handling_s]
-        return {"failure_mode": cells[0].mode.failure_mode if cells else "", "expect": cells[0].mode.expect if cells else "",
+        first = cells[0].mode if cells else None
+        return {"failure_mode": first.failure_mode if first else "", "expect": first.expect if first else "",
                 "injections": sum(c.injections for c in cells), "stopped": sum(len(c.stops) for c in cells),
                 "p50_ms": _ms(percentile_s(times, 50)), "p99_ms": _ms(percentile_s(times, 99)),
                 "cells_failed": sum(1 for c in cells if c.problems),
@@ -633,7 +645,7 @@ def format_table(report: MatrixReport) -> str:
         stopped = f"{len(c.stops)}/{c.injections}"
         if c.resumed:
             stopped += f" ({len(c.resumed)} resumed)"
-        named = f"{sum(1 for o in c.stops if o.named == c.message)}/{len(c.stops)}" if c.stops else "-"
+        named = f"{c.named}/{len(c.stops)}" if c.stops and c.named is not None else "-"
         rows.append((c.mode.name, c.mode.failure_mode, c.message, c.mode.expect, stopped, named, _fmt_ms(c.p50_s),
                      _fmt_ms(c.p99_s), _fmt_ms(c.ftti_s), _fmt_ms(c.limit_s), c.verdict))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]

@@ -229,7 +229,8 @@ def _incompatible(view: BusView, name: str, other: str, mode: str) -> str:
     if theirs.protection is None or not theirs.protection.has_checksum:
         return f'message "{other}" carries no checksum: it has no data ID to lend'
     if _layout(mine.protection) != _layout(theirs.protection):
-        return f'"{other}" and "{name}" keep counter and checksum in different places; mode = "data_id" needs one scheme'
+        return (f'"{other}" and "{name}" keep counter and checksum in different places; mode = "data_id" needs '
+                f"one scheme")
     if not _data_id_differs(mine.protection, theirs.protection, mine.length):
         return f'"{other}" computes the same checksum as "{name}": no data ID tells them apart'
     return ""

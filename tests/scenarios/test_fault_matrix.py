@@ -187,6 +187,15 @@ def test_the_matrix_catches_a_dut_that_ignores_stale_data() -> None:
     assert cell.verdict == "UNDETECTED" and not cell.stops and not report.passed
 
 
+def test_a_map_without_the_unit_s_reason_message_names_nothing(tmp_path: Path) -> None:
+    lab = map_without(tmp_path, "cu_reason_frame_id", "cu_reason_input_state")
+    report = run_matrix(modes=["loss"], messages=["BMS_Limits"], injections=1, jobs=1,
+                        settings=MatrixSettings(signal_map=lab))
+    (cell,) = report.cells
+    assert cell.verdict == "PASS" and cell.named is None and cell.outcomes[0].named is None
+    assert re.search(r"^loss +loss +BMS_Limits +stop +1/1 +- ", format_table(report), re.MULTILINE)
+
+
 def test_a_replay_runs_from_a_recording_made_for_the_matrix() -> None:
     report = run_matrix(modes=["replay"], messages=["VCU_VehicleStatus"], injections=1, jobs=1)
     (outcome,) = report.outcomes

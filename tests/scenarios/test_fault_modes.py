@@ -373,7 +373,8 @@ def test_replay_a_whole_node(make_bench, recording: Path) -> None:
     ('action = "reorder"\nnode = "esp"', "node", 'unknown node "esp"'),
 ], ids=["rate-range", "rate-and-every_n", "frames", "burst-too-long", "burst-and-bits", "field", "field-unprotected",
         "repeat-after", "insert-zero", "insert-after", "masquerade-no-source", "masquerade-itself", "masquerade-mode",
-        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-rate", "masquerade-node-fd", "replay-missing", "replay-empty",
+        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-rate", "masquerade-node-fd", "replay-missing",
+        "replay-empty",
         "reorder-node"])
 def test_bad_parameters_are_refused_before_the_run(tmp_path: Path, step: str, key: str, reason: str) -> None:
     s = scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\n{step}\n')
