@@ -346,17 +346,19 @@ def _states(bench: Bench) -> tuple[np.ndarray, list[str], list[str]]:
     return t, names, reasons
 
 
-#: How long after a stop the unit's frame naming the input it stopped for may come.
-NAMED_WITHIN_S = 0.25
+#: Slack on top of one cycle of the message naming the input, for the unit's frame naming it to come.
+NAMED_SLACK_S = 0.15
 
 
 def _named(bench: Bench, stop_at_s: float) -> str | None:
-    """The message the unit named for a stop at ``stop_at_s`` (role ``cu_reason_frame_id``): "" if none,
-    None if the map does not bind the role."""
-    if bench.signal_map.binding("cu_reason_frame_id") is None:
+    """The message the unit named for a stop at ``stop_at_s`` (role ``cu_reason_frame_id``, in its first frame
+    within a cycle of the stop): "" if none, None if the map does not bind the role."""
+    binding = bench.signal_map.binding("cu_reason_frame_id")
+    if binding is None:
         return None
+    within_s = (bench.codec.message(binding.message).cycle_time_s or 1.0) + NAMED_SLACK_S
     t, v = bench.monitor.trace("cu_reason_frame_id")
-    for frame_id in v[(t >= stop_at_s - 1e-6) & (t <= stop_at_s + NAMED_WITHIN_S)]:
+    for frame_id in v[(t >= stop_at_s - 1e-6) & (t <= stop_at_s + within_s)]:
         if frame_id:
             codec = bench.codec.by_id.get((int(frame_id), False)) or bench.codec.by_id.get((int(frame_id), True))
             return codec.name if codec is not None else f"0x{int(frame_id):X}"
