@@ -29,6 +29,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import tempfile
 import tomllib
 import zlib
@@ -569,13 +570,24 @@ def _pool_map(func: Callable[[Any], Outcome], jobs_list: list, jobs: int,
         return out
     chunk = max(1, min(16, len(jobs_list) // (jobs * 8)))
     out = []
-    # Pool: leaving the block early (an error, Ctrl-C) terminates the workers at once.
-    with multiprocessing.Pool(min(jobs, len(jobs_list))) as pool:
+    pool = multiprocessing.Pool(min(jobs, len(jobs_list)), initializer=_worker_init)
+    try:
         for outcome in pool.imap(func, jobs_list, chunksize=chunk):
             out.append(outcome)
             if progress:
                 progress(len(out), len(jobs_list))
+        pool.close()
+    except BaseException:
+        pool.terminate()   # an error, Ctrl-C: do not sit out the queued runs
+        raise
+    finally:
+        pool.join()
     return out
+
+
+def _worker_init() -> None:
+    """A worker ends quietly when the pool is terminated (the CLI turns SIGTERM into Ctrl-C for itself)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def run_matrix(spec: FttiSpec | None = None, *, injections: int = 10, seeds: Sequence[int] = tuple(range(10)),
