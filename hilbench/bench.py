@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_bus
-from .clock import Clock, SimClock, WallClock, wall_time_s
+from .clock import US_PER_S, Clock, SimClock, WallClock, seconds_to_us, wall_time_s
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
@@ -305,11 +305,14 @@ class Bench:
                 chunk_s: float = 60.0) -> None:
         """Advance ``duration_s`` seconds (simulated or wall), reporting progress per chunk."""
         self.start()
-        end = self.clock.now + duration_s
+        # Whole microseconds, the clock's own unit: an end in float seconds that falls off the
+        # microsecond grid would be rounded down by run_until and never reached.
+        end_us = self.clock.now_us + seconds_to_us(duration_s)
+        chunk_us = max(1, seconds_to_us(chunk_s))
         start_wall = wall_time_s()
         start_sim = self.clock.now
-        while self.clock.now < end - 1e-9:
-            self.clock.run_until(min(end, self.clock.now + chunk_s))
+        while self.clock.now_us < end_us:
+            self.clock.run_until(min(end_us, self.clock.now_us + chunk_us) / US_PER_S)
             if progress is not None:
                 progress(self.clock.now - start_sim, duration_s, wall_time_s() - start_wall)
 
