@@ -29,6 +29,7 @@ from _report import format_table
 BENCHMARKS = {
     "simspeed": "simspeed",
     "inference": "inference",
+    "faults": "faults",
 }
 
 

@@ -64,7 +64,7 @@ def message(frame_id: int, name: str, dlc: int, sender: str, signals: list[str])
 
 
 #: Frame IDs of the compute unit's own messages, written to ``compute_unit.dbc``.
-COMPUTE_UNIT_IDS = frozenset({0x400, 0x401, 0x402})
+COMPUTE_UNIT_IDS = frozenset({0x400, 0x401, 0x402, 0x403})
 _REFERENCE = re.compile(r"^(?:BO_|VAL_|CM_ BO_|CM_ SG_|BA_ \"\w+\" BO_) (\d+)")
 
 
@@ -195,6 +195,10 @@ def _build_all() -> list[str]:
         ' SG_ RequestedPackCurrent : 16|16@1+ (0.01,0) [0|655.35] "A" BMS,VCU,BENCH',
         ' SG_ KeepAwake : 32|1@1+ (1,0) [0|1] "" BMS,VCU,BENCH',
     ]))
+    out.append(message(0x403, "CU_InputHealth", 8, "CU", [
+        ' SG_ ReasonFrameId : 0|29@1+ (1,0) [0|536870911] "" BMS,VCU,OBC,BENCH',
+        ' SG_ ReasonInputState : 29|3@1+ (1,0) [0|7] "" BMS,VCU,OBC,BENCH',
+    ]))
     out.append(message(0x402, "CU_Energy", 8, "CU", [
         ' SG_ TokensTotal : 0|32@1+ (1,0) [0|4294967295] "tok" BENCH',
         ' SG_ EnergyFromPack : 32|16@1+ (1,0) [0|65535] "Wh" BENCH',
@@ -203,7 +207,7 @@ def _build_all() -> list[str]:
 
     cycle_ms = {
         0x100: 20, 0x101: 100, 0x102: 100, 0x103: 100, 0x110: 20, 0x111: 50,
-        0x118: 100, 0x200: 100, 0x300: 100, 0x400: 100, 0x401: 100, 0x402: 1000,
+        0x118: 100, 0x200: 100, 0x300: 100, 0x400: 100, 0x401: 100, 0x402: 1000, 0x403: 1000,
     }
     e2e_base = {0x100: 0x10, 0x101: 0x20, 0x102: 0x30, 0x103: 0x40, 0x200: 0x50,
                 0x300: 0x60, 0x400: 0x70, 0x401: 0x80}
@@ -221,6 +225,7 @@ def _build_all() -> list[str]:
         0x400: "Compute unit status: supervisor state and reason, power level, power, junction temperature, tokens/s.",
         0x401: "Compute unit request for HV power.",
         0x402: "Compute unit energy and token accounting.",
+        0x403: "Which input the compute unit stopped for (stale or failing E2E): its frame ID (0: none) and its E2E receiver state.",
     }
 
     out.append('\nCM_ "hilbench bench DBC: BMS, VCU and OBC/EVSE of a parked EV whose compute unit runs inference (its messages are in compute_unit.dbc). 500 kbit/s classic CAN, one CAN FD message (2 Mbit/s data phase).";\n')
@@ -268,6 +273,7 @@ def _build_all() -> list[str]:
     out.append('VAL_ 768 CableRating 0 "NONE" 1 "13A" 2 "20A" 3 "32A" 4 "63A" ;\n')
     out.append('VAL_ 1024 SupervisorState 0 "OFF" 1 "STANDBY" 2 "RUNNING" 3 "DERATED" 4 "SAFE_STOP" 5 "FAULT" ;\n')
     out.append('VAL_ 1024 PowerLevel 0 "OFF" 1 "IDLE" 2 "P25" 3 "P50" 4 "P75" 5 "P100" ;\n')
+    out.append('VAL_ 1027 ReasonInputState 0 "NONE" 1 "NODATA" 2 "INIT" 3 "VALID" 4 "INVALID" 5 "STALE" ;\n')
     out.append('VAL_ 1025 RequestedLevel 0 "OFF" 1 "IDLE" 2 "P25" 3 "P50" 4 "P75" 5 "P100" ;\n')
     reasons = [
         "NONE", "NOT_REQUESTED", "GEAR_NOT_PARK", "DRIVE_REQUESTED", "SOC_RESERVE", "DCL_LIMIT",

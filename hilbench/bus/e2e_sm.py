@@ -272,6 +272,12 @@ class E2EStateMachine:
 
     # -- the state machine -----------------------------------------------------------------------
     def _restart(self) -> None:
+        """The data went stale: good frames must go through INIT again (an INVALID stream stays INVALID)."""
+        if self.state is E2EStatus.INVALID:
+            self._resize(self.config.window_invalid)
+            self._window.clear()
+            self._ok_count = self._error_count = 0
+            return
         self.state = E2EStatus.NODATA
         self._resize(self.config.window_init)
 

@@ -44,6 +44,8 @@ REASONS = (
     "IGNITION_ON", "RESUMED", "NO_DATA",
 )
 CHEMISTRIES = ("LFP", "NMC", "SODIUM_ION", "SOLID_STATE")
+#: An input's E2E receiver state as the compute unit reports it (STALE: VALID, but its data too old).
+INPUT_STATES = ("NONE", "NODATA", "INIT", "VALID", "INVALID", "STALE")
 
 _ROLES = [
     # BMS
@@ -95,6 +97,10 @@ _ROLES = [
     Role("cu_requested_level", "cu", states=POWER_LEVELS, required=False, meaning="power level the compute unit asks for"),
     Role("cu_requested_pack_current_a", "cu", "A", required=False, meaning="pack current the compute unit asks for, >= 0 (discharge)"),
     Role("cu_keep_awake", "cu", required=False, meaning="1 while the compute unit asks the car to stay awake"),
+    Role("cu_reason_frame_id", "cu", required=False,
+         meaning="frame ID of the input message the compute unit stopped for (stale or failing E2E), 0 for none"),
+    Role("cu_reason_input_state", "cu", states=INPUT_STATES, required=False,
+         meaning="that input's E2E receiver state: NODATA, INIT, INVALID, or STALE (valid but too old)"),
     Role("tokens_total", "cu", "tok", required=False, meaning="tokens generated since start"),
     Role("energy_from_pack_wh", "cu", "Wh", required=False, meaning="energy the compute unit took from the pack"),
     Role("energy_from_grid_wh", "cu", "Wh", required=False, meaning="energy the compute unit took from the grid while charging"),

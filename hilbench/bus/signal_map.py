@@ -52,7 +52,8 @@ from . import protection as prot
 from .roles import ROLES, Role
 from .units import canonical_unit, conversion, units_agree
 
-_MAP_KEYS = ("dbc", "roles", "cells", "e2e", "cycle_ms", "timeout_ms", "timing", "protection", "frame_id", "bus")
+_MAP_KEYS = ("dbc", "roles", "cells", "e2e", "cycle_ms", "timeout_ms", "timing", "protection", "frame_id", "bus",
+             "receiver")
 _ROLE_KEYS = ("message", "signal", "scale", "offset", "states", "mux", "dbc_unit", "true_values", "false_value")
 _CELL_KEYS = ("message", "multiplexer", "signal", "per_frame", "count_signal", "first_index", "first_module")
 #: E2E profile names the bench DBC's ``E2EProfile`` attribute may carry.
@@ -157,6 +158,9 @@ class SignalMap:
     frame_ids: dict[str, int] = field(default_factory=dict)
     ignore_id_ranges: tuple[tuple[int, int], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Per message, settings of the compute unit's E2E receiver that differ from its defaults
+    #: (``[receiver.NAME] window_valid = 10``; see hilbench/bus/e2e.toml for the keys).
+    receivers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def binding(self, role: str) -> RoleBinding | None:
         return self.roles.get(role)
@@ -736,6 +740,28 @@ def _ignore_ranges(path: Path, data: Mapping[str, Any]) -> tuple[tuple[int, int]
     return tuple(out)
 
 
+def _receivers(db: Database, path: Path, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``[receiver.NAME]``: E2E receiver settings per message, checked against the receiver's own."""
+    from .e2e_sm import E2EConfig
+
+    table = data.get("receiver", {})
+    if not isinstance(table, dict):
+        raise ConfigError(path, "receiver", "expected [receiver.MESSAGE] tables")
+    out = {}
+    defaults = E2EConfig.load()
+    for name, settings in table.items():
+        _message(db, path, f"receiver.{name}", name)
+        if not isinstance(settings, dict):
+            raise ConfigError(path, f"receiver.{name}", "expected a table of E2E receiver settings")
+        try:
+            defaults.with_(**settings)
+        except ConfigError as exc:
+            raise ConfigError(path, f"receiver.{name}.{(exc.entry or 'e2e').removeprefix('e2e.')}",
+                              exc.reason) from None
+        out[name] = dict(settings)
+    return out
+
+
 def _timing(path: Path, data: Mapping[str, Any]) -> tuple[float | None, float | None]:
     timing = data.get("timing", {})
     if not isinstance(timing, dict) or set(timing) - {"stale_cycles", "min_stale_ms"}:
@@ -800,7 +826,8 @@ def load_signal_map(path: str | Path, db: Database, *,
     timeouts = {name: ms / 1000.0 for name, ms in _ms_table(data, path, "timeout_ms", db).items()}
     stale_cycles, min_stale_s = _timing(path, data)
     sm = SignalMap(path, roles, cells, e2e, {}, protection, timeouts, stale_cycles, min_stale_s,
-                   tuple(dbc_paths), frame_id_moves(path, data), _ignore_ranges(path, data), tuple(notes))
+                   tuple(dbc_paths), frame_id_moves(path, data), _ignore_ranges(path, data), tuple(notes),
+                   _receivers(db, path, data))
     for name in sm.used_messages:
         message = db.get_message_by_name(name)
         ms = overrides.get(name, message.cycle_time)

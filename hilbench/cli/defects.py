@@ -3,9 +3,16 @@
 Every scenario runs once against the correct compute emulator (the baseline:
 a scenario that fails there proves nothing) and once against each seeded
 defect of :data:`hilbench.dut.compute.supervisor.DEFECTS`.  A defect is
-*caught* by a scenario that passes on the correct DUT and fails with the
-defect; the table says which scenarios and which of their checks.  A defect
+*caught* by a scenario that passes on the correct DUT and has a check that
+FAILS with the defect (a check that turns VACUOUS tested nothing, so it
+catches nothing); the table says which scenarios and which of their checks.  A defect
 no scenario catches *escapes*, and the command exits 1.
+
+A scenario says which defects it is *built* to catch (``[scenario] catches =
+[...]``): its checks watch the rule the defect switches off.  Each defect must
+be caught by a scenario built for it, not only as a side effect of another
+scenario's checks: a defect that no scenario built for it catches, or a
+scenario that does not catch a defect it is built for, also exits 1.
 
 Runs are independent, so they are spread over ``--jobs`` processes.
 Scenarios marked ``long`` (the 8 h overnight session) are skipped unless
@@ -42,6 +49,8 @@ class Outcome:
     failed_checks: tuple[str, ...] = ()
     error: str = ""
     wall_s: float = 0.0
+    #: Checks that tested nothing (VACUOUS): they fail the scenario but catch no defect.
+    vacuous_checks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,6 +59,12 @@ class DefectReport:
     scenarios: tuple[str, ...]
     seed: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: scenario -> the defects it is built to catch (its ``catches``)
+    built_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def own_scenarios(self, defect: str) -> list[str]:
+        """The scenarios of this run built to catch ``defect``."""
+        return [name for name in self.scenarios if defect in self.built_for.get(name, ())]
 
     def baseline(self, scenario: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.scenario == scenario and o.defect is None), None)
@@ -60,12 +75,31 @@ class DefectReport:
         return [o for o in self.outcomes if o.defect is None and o.verdict != "PASS"]
 
     def catches(self, defect: str) -> list[Outcome]:
+        """The runs with ``defect`` in which a check FAILED, of scenarios that pass on the correct DUT."""
         good = {o.scenario for o in self.outcomes if o.defect is None and o.verdict == "PASS"}
-        return [o for o in self.outcomes if o.defect == defect and o.verdict == "FAIL" and o.scenario in good]
+        return [o for o in self.outcomes
+                if o.defect == defect and o.verdict == "FAIL" and o.failed_checks and o.scenario in good]
 
     @property
     def escaped(self) -> list[str]:
         return [d for d in self.defects if not self.catches(d)]
+
+    @property
+    def missed(self) -> list[tuple[str, str]]:
+        """(defect, scenario): a scenario built for the defect that did not catch it (its claim is wrong)."""
+        return [(d, name) for d in self.defects for name in self.own_scenarios(d)
+                if name not in {o.scenario for o in self.catches(d)}]
+
+    @property
+    def side_effect_only(self) -> list[str]:
+        """Defects caught, but by no scenario built for them (no run scenario claims them, or all missed)."""
+        return [d for d in self.defects if self.catches(d)
+                and not {o.scenario for o in self.catches(d)} & set(self.own_scenarios(d))]
+
+    @property
+    def ok(self) -> bool:
+        """Every defect caught by a scenario built for it, every claim kept, every baseline passing."""
+        return not (self.escaped or self.missed or self.side_effect_only or self.broken_baseline)
 
 
 def _run_one(job: tuple[Scenario, RunOptions]) -> Outcome:
@@ -77,8 +111,10 @@ def _run_one(job: tuple[Scenario, RunOptions]) -> Outcome:
     except Exception as exc:  # noqa: BLE001  (one broken run must not hide the others' evidence)
         return Outcome(scenario.name, defect, "ERROR", error=f"{type(exc).__name__}: {exc}",
                        wall_s=wall_time_s() - start)
-    failed = tuple(c.check.name for c in result.checks if c.failed)
-    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start)
+    failed = tuple(c.check.name for c in result.failed_checks)
+    vacuous = tuple(c.check.name for c in result.vacuous_checks)
+    return Outcome(scenario.name, defect, result.verdict, failed, result.error or "", wall_time_s() - start,
+                   vacuous)
 
 
 def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DEFECTS), *, seed: int = 0,
@@ -97,7 +133,8 @@ def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DE
     base = options or RunOptions()
     if base.emulate is not None and "cu" not in base.emulate:
         raise ConfigError(None, "emulate", "seeded defects need the emulated compute unit; a real one is on the bus")
-    report = DefectReport(defects, tuple(s.name for s in scenarios), seed)
+    report = DefectReport(defects, tuple(s.name for s in scenarios), seed,
+                          built_for={s.name: s.catches for s in scenarios})
     work = [(s, replace(base, seed=seed, dut_defect=d)) for d in (None, *defects) for s in scenarios]
     if jobs <= 1 or len(work) <= 1:
         results: Iterable[Outcome] = map(_run_one, work)
@@ -121,38 +158,63 @@ def run_defects(scenarios: Sequence[Scenario], defects: Iterable[str] = tuple(DE
 
 
 def format_table(report: DefectReport) -> str:
-    """Plain-text table: defect -> catching scenarios (with the checks that failed)."""
+    """Plain-text table: defect -> the scenarios built for it that caught it, then the others that did."""
     width = max([len(BASELINE), *(len(d) for d in report.defects)])
-    lines = [f"{'defect':<{width}}  caught by (scenario: failing checks)"]
+    lines = [f"{'defect':<{width}}  caught by (scenario: failing checks); * built for this defect"]
     for defect in report.defects:
         catches = report.catches(defect)
+        own = set(report.own_scenarios(defect))
+        rows = []
         if not catches:
-            lines.append(f"{defect:<{width}}  ESCAPED: no scenario fails with it")
-            continue
-        for i, o in enumerate(catches):
-            lines.append(f"{defect if i == 0 else '':<{width}}  {o.scenario}: {'; '.join(o.failed_checks) or o.verdict}")
+            rows.append("ESCAPED: no scenario fails with it")
+        elif defect in report.side_effect_only:
+            rows.append("ONLY AS A SIDE EFFECT: no scenario built for it catches it "
+                        f"(add catches = [\"{defect}\"] to the scenario written for its rule)")
+        for o in sorted(catches, key=lambda o: o.scenario not in own):
+            mark = "*" if o.scenario in own else " "
+            rows.append(f"{mark} {o.scenario}: {'; '.join(o.failed_checks) or o.verdict}")
+        for d, name in report.missed:
+            if d == defect:
+                rows.append(f"MISSED by {name}, built for it: no check of it fails with the defect")
+        for i, row in enumerate(rows):
+            lines.append(f"{defect if i == 0 else '':<{width}}  {row}")
     for o in report.broken_baseline:
-        lines.append(f"{BASELINE:<{width}}  {o.scenario} {o.verdict} on the correct DUT "
-                     f"({'; '.join(o.failed_checks) or o.error}): its failures prove nothing")
+        why = "; ".join([*o.failed_checks, *(f"{name} VACUOUS" for name in o.vacuous_checks)]) or o.error
+        lines.append(f"{BASELINE:<{width}}  {o.scenario} {o.verdict} on the correct DUT ({why}): "
+                     "its failures prove nothing")
     return "\n".join(lines)
 
 
 def format_markdown(report: DefectReport, command: str) -> str:
-    rows = ["| defect | what the DUT does wrong | caught by (scenario: failing checks) |", "|---|---|---|"]
+    rows = ["| defect | what the DUT does wrong | built for it: scenario (failing checks) | also caught by |",
+            "|---|---|---|---|"]
+
+    def cell(outcomes: list[Outcome]) -> str:
+        return "<br>".join(f"`{o.scenario}` ({'; '.join(o.failed_checks)})" for o in outcomes)
+
     for defect in report.defects:
         catches = report.catches(defect)
-        cell = "<br>".join(f"`{o.scenario}`: {'; '.join(o.failed_checks)}" for o in catches) or "**ESCAPED**"
-        rows.append(f"| `{defect}` | {DEFECTS[defect]} | {cell} |")
+        own = set(report.own_scenarios(defect))
+        built = cell([o for o in catches if o.scenario in own])
+        missed = [name for d, name in report.missed if d == defect]
+        if missed:
+            built += ("<br>" if built else "") + "<br>".join(f"**MISSED** by `{name}`" for name in missed)
+        rows.append(f"| `{defect}` | {DEFECTS.get(defect, '')} | {built or '**NONE**'} | "
+                    f"{cell([o for o in catches if o.scenario not in own]) or ('**ESCAPED**' if not catches else '')} |")
     text = [
         "# Seeded DUT defects and the scenarios that catch them", "",
         ("The compute emulator can be built with a seeded defect (`hilbench run --dut-defect NAME`): each one "
          "switches exactly one safety rule of its supervisor off (`hilbench/dut/compute/supervisor.py`, "
-         "`DEFECTS`). A scenario *catches* a defect when it passes on the correct DUT and fails with the "
-         "defect, which proves that its checks can fail and that they watch that rule. A defect that no "
-         "scenario catches *escapes*; `hilbench defects` then exits 1."), "",
+         "`DEFECTS`). A scenario *catches* a defect when it passes on the correct DUT and a check of it "
+         "FAILS with the defect, which proves that its checks can fail and that they watch that rule (a check "
+         "that turns VACUOUS with the defect tested nothing and catches nothing)."), "",
+        ("Each defect has scenarios *built for* its rule: they say so in their file (`[scenario] catches = "
+         "[\"ignore_reserve\"]`), and `hilbench defects` exits 1 unless each defect is caught by one of them "
+         "and each of them catches every defect it claims. Other scenarios that fail with a defect are listed "
+         "apart: they catch it as a side effect of checks written for another rule."), "",
         ("Regenerate this file with `hilbench defects --markdown docs/defects.md` (scenarios marked `long` "
-         "are skipped unless `--include-long`). `tests/scenarios/test_defects.py` re-checks one catching "
-         "scenario per defect on every test run."), "",
+         "are skipped unless `--include-long`). `tests/scenarios/test_defects.py` re-checks one scenario "
+         "built for each defect on every test run."), "",
         f"Generated by `{command}` over {len(report.scenarios)} scenarios (seed {report.seed}).", "", *rows]
     if report.broken_baseline:
         text += ["", "Scenarios failing on the correct DUT (their failures prove nothing): "
@@ -208,8 +270,12 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(report))
     escaped = report.escaped
     broken = report.broken_baseline
+    side = report.side_effect_only
+    missed = report.missed
     print(f"\n{len(defects) - len(escaped)}/{len(defects)} defects caught"
           + (f"; ESCAPED: {', '.join(escaped)}" if escaped else "")
+          + (f"; caught only as a side effect: {', '.join(side)}" if side else "")
+          + (f"; MISSED by the scenario built for it: {', '.join(f'{d} ({n})' for d, n in missed)}" if missed else "")
           + (f"; {len(broken)} scenario(s) fail on the correct DUT" if broken else "")
           + f"  ({wall_time_s() - start:.1f} s)")
     if args.markdown is not None:
@@ -217,4 +283,4 @@ def run(args: argparse.Namespace) -> int:
                             *bus.as_args()])
         args.markdown.write_text(format_markdown(report, command), encoding="utf-8")
         print(f"wrote {args.markdown}")
-    return 1 if escaped or broken else 0
+    return 0 if report.ok else 1

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 
 from ..errors import HilbenchError
 from . import defects as defects_cmd
+from . import faults as faults_cmd
 from . import fuzz as fuzz_cmd
 from . import run as run_cmd
 from . import tui as tui_cmd
 from .interrupts import sigterm_to_interrupt
 
-SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd}
+SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd, "faults": faults_cmd}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,6 +63,9 @@ if tuple(f.name for f in dataclasses.fields(Observation)) != _OBSERVATION_ORDER:
     raise ImportError("Observation's fields changed: update _OBSERVATION_ORDER and observe() in dut/emulator.py")
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
 _FRAME_OK, _E2E_VALID, _E2E_INVALID = FrameStatus.OK, E2EStatus.VALID, E2EStatus.INVALID
+#: Reasons that name an input message on the bus (CU_InputHealth), and the producer a STALE one means.
+_STALE_PRODUCER = {"BMS_STALE": "bms", "VCU_STALE": "vcu", "OBC_STALE": "obc"}
+_INPUT_REASONS = frozenset(_STALE_PRODUCER) | {"E2E_ERROR"}
 
 #: Input roles without which the supervisor can never let the unit compute: a map must bind
 #: every one of them (``SignalMap.missing_roles`` and the emulator's own check use this).
@@ -188,6 +191,7 @@ class ComputeEmulator(FrameSource):
             "cu_state": "OFF", "cu_power_level": "OFF", "cu_reason": "NO_DATA", "compute_power_w": 0.0,
             "junction_temp_c": unit.thermal.junction_c, "tokens_per_s": 0.0, "cu_requested_level": "OFF",
             "cu_requested_pack_current_a": 0.0, "cu_keep_awake": 0, "tokens_total": 0,
+            "cu_reason_frame_id": 0, "cu_reason_input_state": "NONE",
             "energy_from_pack_wh": 0.0, "energy_from_grid_wh": 0.0,
         }
         self.energy_from_pack_j = 0.0
@@ -225,12 +229,16 @@ class ComputeEmulator(FrameSource):
                 if receiver is None and protection is not None and (protection.has_counter or protection.has_checksum):
                     timeout_s = stale_timeouts_s(signal_map, [name], supervisor.params,
                                                  frames_per_period=_pages_per_period(msg_codec) if pages else 1)[name]
+                    overrides = signal_map.receivers.get(name)
                     receiver = self.receivers[name] = E2EStateMachine(
-                        protection, signal_map.cycle_time_s[name], timeout_s, e2e_config,
+                        protection, signal_map.cycle_time_s[name], timeout_s,
+                        e2e_config.with_(**overrides) if overrides else e2e_config,
                         wall_time=not clock.is_simulated)
                 port.subscribe(msg_codec.frame_id, self._frame_handler(msg_codec, receiver, pages),
                                extended=msg_codec.is_extended_id)
         self._receivers_list = tuple(self.receivers.values())
+        #: Each watched input (a message, or a page of one) -> (producer, message name).
+        self._watched: dict[str, tuple[str, str]] = {key: (p, n) for key, (p, n, _k) in watched.items()}
         # The roles dict each message (or page) last brought into ``inputs`` (see observe); None when
         # two of them carry the same role, where the order of every merge matters.
         input_roles = [role for roles in roles_of_key.values() for role in roles]
@@ -556,6 +564,10 @@ class ComputeEmulator(FrameSource):
             # stopped, rather than report a derated unit that makes no tokens.
             state = _SAFE_STOP
         supervisor.report(obs.now_s, state, reason)
+        if reason in _INPUT_REASONS:
+            self._name_the_input(reason, obs.now_s)
+        elif self.values["cu_reason_frame_id"]:
+            self.values["cu_reason_frame_id"], self.values["cu_reason_input_state"] = 0, "NONE"
         computing = state in (_RUNNING, _DERATED) and level_computes
         v = self.values
         v["cu_state"] = _STATE_NAMES[state]
@@ -578,6 +590,31 @@ class ComputeEmulator(FrameSource):
         v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0
         quantize(v, self._lsb)
 
+    def _name_the_input(self, reason: str, now_s: float) -> None:
+        """Put the input behind a stale or E2E reason on the bus: its frame ID and receiver state.
+
+        For E2E_ERROR the first input whose receiver is INVALID; for a producer's STALE the
+        first of its inputs whose data is older than its timeout (NODATA or INIT when its
+        receiver has not let the data through yet, STALE when the data itself is too old).
+        """
+        producer = _STALE_PRODUCER.get(reason)
+        for key, (group, name) in self._watched.items():
+            receiver = self.receivers.get(name)
+            if reason == "E2E_ERROR":
+                if receiver is None or receiver.state is not _E2E_INVALID:
+                    continue
+                state = "INVALID"
+            elif producer is not None and group == producer:
+                if self._last_valid_s.get(key, -1e9) >= now_s - self.stale_after_s[key]:
+                    continue
+                state = "STALE" if receiver is None or receiver.state is _E2E_VALID else receiver.state.name
+            else:
+                continue
+            self.values["cu_reason_frame_id"] = self.codec.message(name).frame_id
+            self.values["cu_reason_input_state"] = state
+            return
+        self.values["cu_reason_frame_id"], self.values["cu_reason_input_state"] = 0, "NONE"
+
     def start(self) -> None:
         if self._started:
             return
@@ -588,5 +625,8 @@ class ComputeEmulator(FrameSource):
             self.schedule(name, sender, lambda s: s.encode(values), offset_s=0.006 + index * 0.001)
 
     def snapshot(self) -> dict[str, object]:
+        """What the unit reports, its last transitions, and each input's E2E receiver state."""
+        now = self.clock.now
         return {**self.values, "transitions": list(self.supervisor.transitions[-20:]),
-                "e2e_errors": self.e2e_errors}
+                "e2e_errors": self.e2e_errors,
+                "receivers": {name: (r.state.name, r.data_age_s(now), dict(r.errors)) for name, r in self.receivers.items()}}

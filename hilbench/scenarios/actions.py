@@ -3,7 +3,8 @@
 Each action is a plain function ``(bench, **params)`` registered with its
 parameter types, so a scenario file is checked against this table at load
 (unknown action, unknown or missing parameter, wrong type) before any bench
-is built.  Fault injections live in :mod:`.faults` and register here too.
+is built.  Fault injections live in :mod:`.faults` and :mod:`.fault_modes`
+and register here too.
 
 What only the bus description can tell (is the role a step acts through
 mapped, is the node it acts on emulated, does the message exist) is declared
@@ -216,4 +217,5 @@ def apply(bench: Bench, name: str, params: dict[str, Any]) -> None:
 
 # Fault injections register themselves with @action on import; importing them
 # here means the table is complete wherever actions are (the loader included).
+from . import fault_modes as _fault_modes  # noqa: E402,F401  (registration side effect)
 from . import faults as _faults  # noqa: E402,F401  (registration side effect)

@@ -22,8 +22,13 @@ from .model import Check
 GRID_S = 0.1
 #: A check over a role the signal map does not bind: the bus cannot say, so it neither passes nor fails.
 NOT_MAPPED = "NOT MAPPED"
+#: A response whose trigger never fired, or an eventually whose window never started: nothing was
+#: tested, so the scenario fails (unless the check says ``vacuous = "ok"``).
+VACUOUS = "VACUOUS"
 #: Every verdict a check can have, in the order reports count them.
-VERDICTS = ("PASS", "FAIL", NOT_MAPPED)
+VERDICTS = ("PASS", "FAIL", VACUOUS, NOT_MAPPED)
+#: The verdicts that fail a scenario.
+FAILING_VERDICTS = ("FAIL", VACUOUS)
 #: Every role the bench knows, mapped or not: what a check may name.
 _ALL_ROLES = {name: role.states for name, role in ROLES.items()}
 
@@ -38,17 +43,27 @@ class CheckResult:
     values: dict[str, float | str] = field(default_factory=dict)
     #: The roles the check names that the signal map does not bind (then the verdict is NOT MAPPED).
     not_mapped: tuple[str, ...] = ()
+    #: Nothing was tested: the trigger never fired (``response``) or the window never started
+    #: (``eventually``). VACUOUS unless the check allows it (``vacuous = "ok"``), then PASS.
+    vacuous: bool = False
 
     @property
     def verdict(self) -> str:
         if self.not_mapped:
             return NOT_MAPPED
+        if self.vacuous and not self.check.vacuous_ok:
+            return VACUOUS
         return "PASS" if self.passed else "FAIL"
 
     @property
     def failed(self) -> bool:
-        """FAIL: judged and violated (a NOT MAPPED check has not passed, but has not failed either)."""
-        return not self.passed and not self.not_mapped
+        """FAIL: judged and violated (NOT MAPPED and VACUOUS checks were not judged: neither is a FAIL)."""
+        return self.verdict == "FAIL"
+
+    @property
+    def fails_scenario(self) -> bool:
+        """FAIL or VACUOUS: the scenario does not pass (a NOT MAPPED check neither passes nor fails it)."""
+        return self.verdict in FAILING_VERDICTS
 
 
 def unmapped_roles(check: Check, mapped: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
@@ -118,8 +133,30 @@ def _window_min(x: np.ndarray, n: int) -> np.ndarray:
     return -_window_max(-x, n)
 
 
+def vacuous_result(check: Check, why: str, values: dict[str, float | str] | None = None) -> CheckResult:
+    """``check`` tested nothing (``why``): VACUOUS, or PASS when the check says ``vacuous = "ok"``."""
+    detail = f"{why}: vacuous" + (' (allowed: vacuous = "ok")' if check.vacuous_ok else "")
+    return CheckResult(check, check.vacuous_ok, None, detail, values=dict(values or {}), vacuous=True)
+
+
 def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
-    """Judge ``check`` on ``grid``: PASS or FAIL, or NOT MAPPED when it names a role the map does not bind."""
+    """Judge ``check`` on ``grid``: PASS, FAIL, VACUOUS, or NOT MAPPED when it names a role the map does not bind.
+
+    What "the trigger fired" means, for the two kinds that can pass without testing anything:
+
+    - ``response``: some sample of the window (``from``..``until``, once every signal of the
+      expression and the trigger has been seen) satisfies the trigger *and* leaves a whole
+      ``within`` before the end of the run, so the answer can be judged.  A trigger that never
+      holds, or holds only in the last ``within`` seconds, is VACUOUS; the detail says how close
+      it came (its best robustness and the trigger's signals then).
+    - ``eventually``: its window starts inside the run (``from`` <= the end of the run and <=
+      ``until``).  The window is the trigger: ``eventually`` is a promise about a moment the
+      scenario chose, and a moment the run never reaches tests nothing.  A window that starts
+      but is cut short by the end is judged on what it saw (true somewhere: PASS; else FAIL).
+
+    Either is PASS instead when the check says ``vacuous = "ok"`` (a guard that need not fire in
+    this scenario); ``CheckResult.vacuous`` is set either way.
+    """
     missing = unmapped_roles(check, grid.known)
     if missing:
         return not_mapped_result(check, missing)
@@ -143,6 +180,9 @@ def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
         return {n: grid.value_at(n, i) for n in names}
 
     kind = check.kind
+    if kind == "eventually" and lo > min(hi, t[-1]) + 1e-9:
+        return vacuous_result(check, f"the window starts at {lo:g} s, after the end of "
+                                     f"{'its until' if hi < t[-1] else 'the run'} ({min(hi, t[-1]):g} s)")
     if not window.any():
         return CheckResult(check, False, None, "no data: the signals were never seen in the window")
     idx = np.flatnonzero(window)
@@ -198,11 +238,12 @@ def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
         answered_sat = _window_max(np.where(seen & sat, 1.0, 0.0), n) > 0
         trig_idx = np.flatnonzero(window & tsat)
         if len(trig_idx) == 0:
-            return CheckResult(check, True, None, "trigger never occurred (vacuously true)")
+            return _never_triggered(check, grid, trig, trob, window)
         # Only triggers with a full window before the end can be judged.
         judged = trig_idx[t[trig_idx] + (check.within_s or 0.0) <= t[-1] + 1e-9]
         if len(judged) == 0:
-            return CheckResult(check, True, None, "trigger occurred too late to judge")
+            return vacuous_result(check, f"trigger held only from t={t[trig_idx[0]]:.1f} s, less than "
+                                         f"{check.within_s:g} s before the end: too late to judge")
         r = answered[judged]
         robustness = float(r.min())
         bad = judged[~answered_sat[judged]]
@@ -214,3 +255,16 @@ def evaluate_check(check: Check, grid: TraceGrid) -> CheckResult:
                            f"trigger at t={t[first]:.1f} s not answered within {check.within_s:g} s",
                            violation_s=float(t[first]), values=values_at(first))
     return CheckResult(check, False, None, f"unknown check kind {kind!r}")
+
+
+def _never_triggered(check: Check, grid: TraceGrid, trig, trob: np.ndarray, window: np.ndarray) -> CheckResult:
+    """VACUOUS (or an allowed guard's PASS): the trigger never held; say how close it came, and when."""
+    t = grid.t
+    margin = np.where(window & ~np.isnan(trob), trob, -np.inf)
+    if not window.any() or not np.isfinite(margin).any():
+        return vacuous_result(check, "trigger never occurred (its signals were never seen in the window)")
+    closest = int(np.argmax(margin))
+    values = {n: grid.value_at(n, closest) for n in sorted(trig.names)}
+    shown = "  ".join(f"{n}={v:.4g}" if isinstance(v, float) else f"{n}={v}" for n, v in values.items())
+    return vacuous_result(check, f"trigger never occurred (closest at t={t[closest]:.1f} s: {shown}, "
+                                 f"robustness {float(margin[closest]):+.4g})", values)

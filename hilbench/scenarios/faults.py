@@ -181,26 +181,40 @@ def _with_data(msg: can.Message, data: bytes | bytearray) -> can.Message:
 
 
 class _FrameFault(abc.ABC):
-    """A transmit filter that acts on every ``every_n``-th frame of some messages, at most ``count`` times."""
+    """A transmit filter that acts on selected frames of some messages, at most ``count`` times.
 
-    def __init__(self, names: frozenset[str], every_n: int, count: int) -> None:
+    The pattern picks the frames: every ``every_n``-th frame of each message
+    (1: every frame), or -- with ``rate`` -- each frame with probability
+    ``rate``, drawn from ``rng`` (seeded by the bench seed and the fault, so a
+    run repeats bit for bit).
+    """
+
+    def __init__(self, names: frozenset[str], every_n: int, count: int, *, rate: float | None = None,
+                 rng: np.random.Generator | None = None) -> None:
         if not names:
             raise ScenarioError("no message to act on: the node sends no message this fault applies to")
-        if every_n < 1:
-            raise ScenarioError(f"every_n must be >= 1, got {every_n}")
-        if count < 0:
-            raise ScenarioError(f"count must be >= 0 (0: no limit), got {count}")
+        _refuse(_pattern_problems({"every_n": every_n, "count": count, "rate": rate}))
+        if rate is not None and rng is None:
+            raise ValueError("a rate needs a generator to draw from")
         self.names = names
         self.every_n = every_n
         self.count = count
+        self.rate = rate
+        self.rng = rng
         self.seen: dict[str, int] = {}
         self.applied = 0
+
+    def selects(self, name: str) -> bool:
+        """Whether the pattern picks this frame of ``name`` (counts it; draws for a rate)."""
+        if self.rate is not None:
+            return bool(self.rng.random() < self.rate)   # type: ignore[union-attr]
+        seen = self.seen[name] = self.seen.get(name, 0) + 1
+        return not seen % self.every_n
 
     def __call__(self, name: str, msg: can.Message) -> can.Message | None:
         if name not in self.names or (self.count and self.applied >= self.count):
             return msg
-        seen = self.seen[name] = self.seen.get(name, 0) + 1
-        if seen % self.every_n:
+        if not self.selects(name):
             return msg
         self.applied += 1
         return self.apply(name, msg)
@@ -208,6 +222,15 @@ class _FrameFault(abc.ABC):
     @abc.abstractmethod
     def apply(self, name: str, msg: can.Message) -> can.Message | None:
         """What the fault does to one selected frame (None drops it)."""
+
+
+def pattern_rng(bench: Bench, kind: str, names: frozenset[str], rate: float | None,
+                seed: int = 0) -> np.random.Generator | None:
+    """The generator a ``rate`` draws from: the bench seed, the fault (its kind, messages, start time)
+    and the step's own ``seed``; None without a rate."""
+    if rate is None:
+        return None
+    return _rng(bench, kind, "rate", *sorted(names), int(seed), bench.clock.now_us)
 
 
 def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Message], can.Message | None],
@@ -244,20 +267,34 @@ def _has_counter(view: BusView, name: str) -> bool:
     return protection is not None and protection.has_counter
 
 
-def _frame_validator(needs: str = "") -> Callable[[Mapping[str, Any], BusView], list[Problem]]:
-    """A validator for a frame fault; ``needs`` "checksum" or "counter": the protection the fault rewrites."""
+def _pattern_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """``every_n``, ``count`` and ``rate``: which frames a frame fault picks, and how many at most."""
+    problems: list[Problem] = []
+    every_n = params.get("every_n", 1)
+    if every_n < 1:
+        problems.append(("every_n", f"must be >= 1, got {every_n}"))
+    if params.get("count", 0) < 0:
+        problems.append(("count", f"must be >= 0 (0: no limit), got {params['count']}"))
+    rate = params.get("rate")
+    if rate is not None:
+        if not 0 < rate <= 1:
+            problems.append(("rate", f"must be a share of frames in (0, 1] (0.25: one frame in four on "
+                                     f"average), got {rate}"))
+        elif every_n != 1:
+            problems.append(("rate", "give every_n (every k-th frame) or rate (a random share of frames), "
+                                     "not both"))
+    return problems
+
+
+Extra = Callable[[Mapping[str, Any], BusView, tuple[str, ...]], list[Problem]]
+
+
+def _frame_validator(needs: str = "", extra: Extra | None = None) -> Callable[[Mapping[str, Any], BusView],
+                                                                               list[Problem]]:
+    """A validator for a frame fault: duration, pattern and target, ``needs`` "checksum" or "counter"
+    (the protection the fault rewrites), and ``extra(params, view, message names)`` for the rest."""
     def validate(params: Mapping[str, Any], view: BusView) -> list[Problem]:
-        problems = _duration_problems(params)
-        if params.get("every_n", 1) < 1:
-            problems.append(("every_n", f"must be >= 1, got {params['every_n']}"))
-        if params.get("count", 0) < 0:
-            problems.append(("count", f"must be >= 0 (0: no limit), got {params['count']}"))
-        if params.get("bits", 1) < 1:
-            problems.append(("bits", f"must be >= 1, got {params['bits']}"))
-        if "delay_s" in params and not params["delay_s"] > 0:
-            problems.append(("delay_s", f"must be > 0, got {params['delay_s']}"))
-        if params.get("mode", WRONG_COUNTER_MODES[0]) not in WRONG_COUNTER_MODES:
-            problems.append(("mode", f'must be one of {", ".join(WRONG_COUNTER_MODES)}, got "{params["mode"]}"'))
+        problems = _duration_problems(params) + _pattern_problems(params)
         _, names, target_problems = frame_targets(view, params.get("node", ""), params.get("message", ""),
                                                   params.get("role", ""))
         problems.extend(target_problems)
@@ -271,6 +308,8 @@ def _frame_validator(needs: str = "") -> Callable[[Mapping[str, Any], BusView], 
                 key = "role" if params.get("role") else "message"
                 problems.extend((key, f'message "{name}" carries no {what}; the fault needs a protected message')
                                 for name in names if not has(view, name))
+        if extra is not None:
+            problems.extend(extra(params, view, names))
         return problems
 
     return validate
@@ -383,33 +422,104 @@ def sensor_noise(bench: Bench, role: str, sigma: float, duration_s: float = 0.0)
 
 
 # -- frame faults -------------------------------------------------------------------------------
+# Every frame fault takes the same pattern parameters: ``every_n`` (every k-th frame), or ``rate``
+# (each frame with that probability) with ``seed`` (drawn from a generator seeded by the bench
+# seed, the fault and this seed), ``count`` (at most that many frames) and ``duration_s``.
 class _Drop(_FrameFault):
+    """Each selected frame starts a loss of ``frames`` consecutive frames of its message."""
+
+    def __init__(self, names: frozenset[str], every_n: int, count: int, frames: int = 1, **pattern: Any) -> None:
+        super().__init__(names, every_n, count, **pattern)
+        if frames < 1:
+            raise ScenarioError(f"frames must be >= 1, got {frames}")
+        self.frames = frames
+        self.left: dict[str, int] = {}
+
+    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+        left = self.left.get(name)
+        if left:
+            self.left[name] = left - 1
+            return None
+        return super().__call__(name, msg)
+
     def apply(self, name: str, msg: can.Message) -> None:
+        if self.frames > 1:
+            self.left[name] = self.frames - 1
         return None
 
 
-@action(validate=_frame_validator())
+def _drop_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
+    frames = params.get("frames", 1)
+    return [("frames", f"must be >= 1 (consecutive frames lost each time), got {frames}")] if frames < 1 else []
+
+
+@action(validate=_frame_validator(extra=_drop_problems))
 def drop(bench: Bench, node: str = "", role: str = "", message: str = "", every_n: int = 1, count: int = 0,
-         duration_s: float = 0.0) -> None:
-    """Lose frames: every frame (``every_n`` = 1) or every n-th of a role's message (or of all a node's messages)."""
+         duration_s: float = 0.0, frames: int = 1, rate: float | None = None, seed: int = 0) -> None:
+    """Lose frames: every frame (``every_n`` = 1) or every n-th of a role's message (or of all a node's messages).
+
+    ``frames`` = N loses N consecutive frames of the message each time the
+    pattern picks one (``count = 1, frames = 5``: one loss of five frames in a row).
+    """
     source, names = _targets(bench, node, message, role)
-    _install(bench, source, _Drop(names, every_n, count), duration_s)
+    _install(bench, source, _Drop(names, every_n, count, frames, rate=rate,
+                                  rng=pattern_rng(bench, "drop", names, rate, seed)), duration_s)
+
+
+#: Where ``corrupt`` flips bits: the payload (values), the checksum or the counter field, anywhere.
+CORRUPT_FIELDS = ("payload", "checksum", "counter", "any")
+
+
+def field_runs(codec_msg: Any, field: str, length: int | None = None) -> list[list[int]]:
+    """The bits ``corrupt`` may hit in ``field`` of a frame of ``codec_msg``, as runs of bits adjacent on the
+    wire (byte 0 first, most significant bit first), each bit in DBC numbering (bit i of byte i // 8)."""
+    length = codec_msg.length if length is None else length
+    protection = codec_msg.protection
+    every = set(range(length * 8))
+    checksum = set(protection.checksum_field.bits) if protection is not None and protection.checksum_field else set()
+    counter = set(protection.counter_field.bits) if protection is not None and protection.counter_field else set()
+    allowed = {"checksum": checksum, "counter": counter, "payload": every - checksum - counter, "any": every}[field]
+    runs: list[list[int]] = [[]]
+    for byte in range(length):
+        for position in range(7, -1, -1):
+            bit = byte * 8 + position
+            if bit in allowed:
+                runs[-1].append(bit)
+            elif runs[-1]:
+                runs.append([])
+    return [run for run in runs if run]
 
 
 class _Corrupt(_FrameFault):
-    def __init__(self, bench: Bench, names: frozenset[str], bits: int, every_n: int, count: int) -> None:
-        super().__init__(names, every_n, count)
+    def __init__(self, bench: Bench, names: frozenset[str], bits: int, every_n: int, count: int, *,
+                 burst: int = 0, field: str = "payload", seed: int = 0, **pattern: Any) -> None:
+        super().__init__(names, every_n, count, **pattern)
         if bits < 1:
             raise ScenarioError(f"bits must be >= 1, got {bits}")
+        if burst < 0:
+            raise ScenarioError(f"burst must be >= 1 (0: scattered bits), got {burst}")
+        if field not in CORRUPT_FIELDS:
+            raise ScenarioError(f'field must be one of {", ".join(CORRUPT_FIELDS)}, got "{field}"')
         self.bench = bench
         self.bits = bits
-        self.rng = _rng(bench, "corrupt", *sorted(names), bench.clock.now_us)
+        self.burst = burst
+        self.field = field
+        self.rng = _rng(bench, "corrupt", *sorted(names), bench.clock.now_us, *((seed,) if seed else ()))
+        for name in names:
+            if field in ("checksum", "counter"):
+                protection = _protection(bench, name)
+                if protection is None or (protection.checksum_field if field == "checksum"
+                                          else protection.counter_field) is None:
+                    raise ScenarioError(f'message "{name}" has no {field} field to corrupt')
+            if burst and max(map(len, field_runs(bench.codec.message(name), field)), default=0) < burst:
+                raise ScenarioError(f'a burst of {burst} bits does not fit in the {field} of message "{name}"')
 
     def apply(self, name: str, msg: can.Message) -> can.Message:
         data = bytearray(msg.data)
         codec = self.bench.codec.message(name)
         base = codec.e2e_base
-        if base is not None:     # the bench's own AUTOSAR profile 2: CRC byte 0, counter in byte 1
+        if base is not None and self.field == "payload" and not self.burst:
+            # the bench's own AUTOSAR profile 2: CRC byte 0, counter in byte 1
             first = 2 if len(data) > 2 else 0   # leave CRC and counter, hit the payload
             positions = self.rng.choice(np.arange(first * 8, len(data) * 8),
                                         size=min(self.bits, (len(data) - first) * 8), replace=False)
@@ -418,31 +528,67 @@ class _Corrupt(_FrameFault):
             if profile2_crc(data, base) == data[0]:
                 data[0] ^= 0x01    # (never for 1-3 flipped bits, but the promise is that the CRC fails)
             return _with_data(msg, data)
-        protection = codec.protection
-        kept: set[int] = set()     # the checksum and counter stay as sent; the payload is hit
-        if protection is not None:
-            for field_ in (protection.checksum_field, protection.counter_field):
-                if field_ is not None:
-                    kept.update(field_.bits)
-        candidates = (np.arange(len(data) * 8) if not kept
-                      else np.array([b for b in range(len(data) * 8) if b not in kept], dtype=np.int64))
-        positions = self.rng.choice(candidates, size=min(self.bits, len(candidates)), replace=False)
-        for bit in positions.tolist():
+        runs = field_runs(codec, self.field, len(data))
+        if self.burst:
+            hit = self._burst(runs)
+        else:
+            candidates = np.array([bit for run in runs for bit in run], dtype=np.int64)
+            hit = self.rng.choice(candidates, size=min(self.bits, len(candidates)), replace=False).tolist()
+        for bit in hit:
             data[bit // 8] ^= 1 << (bit % 8)
+        protection = codec.protection
         if protection is not None and protection.has_checksum and protection.checksum_ok(data):
             protection.corrupt_checksum(data)     # a checksum that still fits: the promise is that it fails
         return _with_data(msg, data)
+
+    def _burst(self, runs: list[list[int]]) -> list[int]:
+        """A burst error of ``burst`` bits adjacent on the wire: its first and last bit flipped, each bit in
+        between flipped or not at random."""
+        starts = [(run, i) for run in runs for i in range(len(run) - self.burst + 1)]
+        run, first = starts[int(self.rng.integers(len(starts)))]
+        span = run[first:first + self.burst]
+        inner = self.rng.random(max(0, self.burst - 2)) < 0.5
+        return [span[0], *(bit for bit, flip in zip(span[1:-1], inner) if flip), *span[1:][-1:]]
+
+
+def _corrupt_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
+    problems: list[Problem] = []
+    if params.get("bits", 1) < 1:
+        problems.append(("bits", f"must be >= 1, got {params['bits']}"))
+    burst = params.get("burst", 0)
+    if burst < 0:
+        problems.append(("burst", f"must be >= 1 (consecutive bits), got {burst}"))
+    elif burst and "bits" in params:
+        problems.append(("burst", "give bits (scattered bit flips) or burst (adjacent bits), not both"))
+    field = params.get("field", "payload")
+    if field not in CORRUPT_FIELDS:
+        return problems + [("field", f'must be one of {", ".join(CORRUPT_FIELDS)}, got "{field}"')]
+    if field in ("checksum", "counter"):
+        key = "role" if params.get("role") else "message" if params.get("message") else "node"
+        for name in names:
+            protection = view.codec.message(name).protection
+            if protection is None or (protection.checksum_field if field == "checksum"
+                                      else protection.counter_field) is None:
+                problems.append((key, f'message "{name}" has no {field} field to corrupt (field = "{field}")'))
+    if burst > 0:
+        for name in names:
+            longest = max(map(len, field_runs(view.codec.message(name), field)), default=0)
+            if 0 < longest < burst:
+                problems.append(("burst", f'a burst of {burst} bits does not fit in the {field} of message '
+                                          f'"{name}" (at most {longest} adjacent bits)'))
+    return problems
 
 
 def _corrupt_validator(params: Mapping[str, Any], view: BusView) -> list[Problem]:
     """``detectable = true``: the scenario tests that a receiver catches the corruption, so every
     message it corrupts must carry a checksum (a car whose message has none cannot run it)."""
-    return _frame_validator("checksum" if params.get("detectable") else "")(params, view)
+    return _frame_validator("checksum" if params.get("detectable") else "", _corrupt_problems)(params, view)
 
 
 @action(validate=_corrupt_validator)
 def corrupt(bench: Bench, node: str = "", role: str = "", message: str = "", bits: int = 1, every_n: int = 1,
-            count: int = 0, duration_s: float = 0.0, detectable: bool = False) -> None:
+            count: int = 0, duration_s: float = 0.0, detectable: bool = False, burst: int = 0,
+            field: str = "payload", rate: float | None = None, seed: int = 0) -> None:
     """Flip ``bits`` payload bits of frames, leaving the checksum as sent so the receiver's check fails.
 
     The counter and checksum themselves are left alone, whatever the
@@ -450,13 +596,24 @@ def corrupt(bench: Bench, node: str = "", role: str = "", message: str = "", bit
     are corrupted too, and nothing but plausibility checks can notice --
     unless ``detectable`` says the scenario is about a receiver catching the
     corruption: then a message without a checksum refuses the scenario.
+
+    ``burst`` = N flips a burst of N bits adjacent on the wire instead (first
+    and last flipped, those between at random), as one disturbance does.
+    ``field`` says where the bits are hit: ``payload`` (the values, the
+    default), ``checksum`` (the CRC byte itself), ``counter``, or ``any`` bit
+    of the frame.  Whatever is hit, a protected frame's checksum fails.
     """
     source, names = _targets(bench, node, message, role)
     if detectable:
         bare = sorted(n for n in names if (p := _protection(bench, n)) is None or not p.has_checksum)
         if bare:
             raise ScenarioError(f"corrupt with detectable = true: {', '.join(bare)} carries no checksum")
-    _install(bench, source, _Corrupt(bench, names, bits, every_n, count), duration_s)
+    if field in ("checksum", "counter") and not (message or role):   # a node's unprotected messages are left alone
+        names = frozenset(n for n in names if (p := _protection(bench, n)) is not None
+                          and (p.checksum_field if field == "checksum" else p.counter_field) is not None)
+    fault = _Corrupt(bench, names, bits, every_n, count, burst=burst, field=field, seed=seed, rate=rate,
+                     rng=pattern_rng(bench, "corrupt", names, rate, seed))
+    _install(bench, source, fault, duration_s)
 
 
 def _protection(bench: Bench, name: str) -> Protection | None:
@@ -464,8 +621,8 @@ def _protection(bench: Bench, name: str) -> Protection | None:
 
 
 class _BadChecksum(_FrameFault):
-    def __init__(self, bench: Bench, names: frozenset[str], every_n: int, count: int) -> None:
-        super().__init__(names, every_n, count)
+    def __init__(self, bench: Bench, names: frozenset[str], every_n: int, count: int, **pattern: Any) -> None:
+        super().__init__(names, every_n, count, **pattern)
         self.bench = bench
         for name in names:
             protection = _protection(bench, name)
@@ -483,20 +640,22 @@ class _BadChecksum(_FrameFault):
 
 @action(validate=_frame_validator("checksum"))
 def bad_checksum(bench: Bench, node: str = "", role: str = "", message: str = "", every_n: int = 1, count: int = 0,
-                 duration_s: float = 0.0) -> None:
+                 duration_s: float = 0.0, rate: float | None = None, seed: int = 0) -> None:
     """Send frames with a wrong checksum (the values and the counter themselves are right)."""
     source, names = _targets(bench, node, message, role)
     if not (message or role):   # a node's unprotected messages (per-cell detail) are left alone
         names = frozenset(n for n in names if (p := _protection(bench, n)) is not None and p.has_checksum)
-    _install(bench, source, _BadChecksum(bench, names, every_n, count), duration_s)
+    _install(bench, source, _BadChecksum(bench, names, every_n, count, rate=rate,
+                                         rng=pattern_rng(bench, "bad_checksum", names, rate, seed)), duration_s)
 
 
 class _WrongCounter(_FrameFault):
     """``repeat``: every faulted frame repeats the counter of the frame before the fault; ``skip``:
     the counter jumps by 2 from frame to frame.  The checksum is recomputed, so only the counter is wrong."""
 
-    def __init__(self, bench: Bench, names: frozenset[str], mode: str, every_n: int, count: int) -> None:
-        super().__init__(names, every_n, count)
+    def __init__(self, bench: Bench, names: frozenset[str], mode: str, every_n: int, count: int,
+                 **pattern: Any) -> None:
+        super().__init__(names, every_n, count, **pattern)
         if mode not in WRONG_COUNTER_MODES:
             raise ScenarioError(f'wrong_counter mode must be one of {", ".join(WRONG_COUNTER_MODES)}, got "{mode}"')
         self.mode = mode
@@ -527,19 +686,28 @@ class _WrongCounter(_FrameFault):
         return _with_data(msg, protection.protect(data, counter))
 
 
-@action(validate=_frame_validator("counter"))
+def _mode_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
+    mode = params.get("mode", WRONG_COUNTER_MODES[0])
+    return [] if mode in WRONG_COUNTER_MODES else [("mode", f'must be one of {", ".join(WRONG_COUNTER_MODES)}, '
+                                                            f'got "{mode}"')]
+
+
+@action(validate=_frame_validator("counter", _mode_problems))
 def wrong_counter(bench: Bench, mode: str = "repeat", node: str = "", role: str = "", message: str = "",
-                  every_n: int = 1, count: int = 0, duration_s: float = 0.0) -> None:
+                  every_n: int = 1, count: int = 0, duration_s: float = 0.0, rate: float | None = None,
+                  seed: int = 0) -> None:
     """Send frames with a valid checksum but a repeated (``repeat``) or skipping (``skip``) alive counter."""
     source, names = _targets(bench, node, message, role)
     if not (message or role):
         names = frozenset(n for n in names if (p := _protection(bench, n)) is not None and p.has_counter)
-    _install(bench, source, _WrongCounter(bench, names, mode, every_n, count), duration_s)
+    _install(bench, source, _WrongCounter(bench, names, mode, every_n, count, rate=rate,
+                                          rng=pattern_rng(bench, "wrong_counter", names, rate, seed)), duration_s)
 
 
 class _Delay(_FrameFault):
-    def __init__(self, bench: Bench, source: FrameSource, names: frozenset[str], delay_s: float) -> None:
-        super().__init__(names, 1, 0)
+    def __init__(self, bench: Bench, source: FrameSource, names: frozenset[str], delay_s: float,
+                 every_n: int = 1, count: int = 0, **pattern: Any) -> None:
+        super().__init__(names, every_n, count, **pattern)
         self.bench = bench
         self.source = source
         self.delay_s = delay_s
@@ -561,19 +729,28 @@ class _Delay(_FrameFault):
         self.pending.clear()
 
 
-@action(validate=_frame_validator())
+def _delay_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
+    if "delay_s" in params and not params["delay_s"] > 0:
+        return [("delay_s", f"must be > 0, got {params['delay_s']}")]
+    return []
+
+
+@action(validate=_frame_validator(extra=_delay_problems))
 def delay(bench: Bench, delay_s: float, node: str = "", role: str = "", message: str = "",
-          duration_s: float = 0.0) -> None:
+          duration_s: float = 0.0, every_n: int = 1, count: int = 0, rate: float | None = None,
+          seed: int = 0) -> None:
     """Hold frames back by ``delay_s`` before they reach the bus (a congested gateway).
 
     The sender counts a held frame as dropped and as sent when it is released.
     When the fault ends, frames still held are discarded rather than sent
-    after newer ones.
+    after newer ones.  With a pattern (``every_n``, ``rate``, ``count``) only
+    the frames it picks are held: a late frame then arrives after newer ones.
     """
     if delay_s <= 0:
         raise ScenarioError(f"delay_s must be > 0, got {delay_s}")
     source, names = _targets(bench, node, message, role)
-    fault = _Delay(bench, source, names, delay_s)
+    fault = _Delay(bench, source, names, delay_s, every_n, count, rate=rate,
+                   rng=pattern_rng(bench, "delay", names, rate, seed))
     _install(bench, source, fault, duration_s, on_end=fault.flush)
 
 

@@ -127,9 +127,9 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         raise ConfigError(file, where(name, name), "unknown table; allowed: scenario, initial, dut, steps, checks, fuzz")
 
     meta = _table(data, "scenario", file, required=True)
-    for key in set(meta) - {"name", "description", "duration", "markers"}:
+    for key in set(meta) - {"name", "description", "duration", "markers", "catches"}:
         raise ConfigError(file, where(f"scenario.{key}", "scenario", None, key),
-                          "unknown key; allowed: name, description, duration, markers")
+                          "unknown key; allowed: name, description, duration, markers, catches")
     if "duration" not in meta:
         raise ConfigError(file, "scenario.duration", 'missing; e.g. duration = "8h"')
     duration = parse_duration(meta["duration"], file, where("scenario.duration", "scenario", None, "duration"))
@@ -137,6 +137,7 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         raise ConfigError(file, "scenario.duration", "must be > 0")
     name = _typed(meta.get("name", file.stem), str, file, "scenario.name")
     markers = tuple(_typed(m, str, file, "scenario.markers") for m in meta.get("markers", []))
+    catches = _catches(meta.get("catches", []), file, where("scenario.catches", "scenario", None, "catches"))
 
     initial: dict[str, Any] = {}
     for key, value in _table(data, "initial", file).items():
@@ -205,7 +206,8 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         entry = f"checks[{i}]"
         if not isinstance(raw, dict):
             raise ConfigError(file, entry, "expected a table")
-        allowed = {"kind", "name", "expr", "trigger", "within", "duration", "from", "until", "tolerance_pct", "unit"}
+        allowed = {"kind", "name", "expr", "trigger", "within", "duration", "from", "until", "tolerance_pct", "unit",
+                   "vacuous"}
         for key in set(raw) - allowed:
             raise ConfigError(file, where(f"{entry}.{key}", "checks", i, key),
                               f"unknown key; allowed: {', '.join(sorted(allowed))}")
@@ -230,16 +232,60 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
         def dur(key: str) -> float | None:
             return parse_duration(raw[key], file, where(f"{entry}.{key}", "checks", i, key)) if key in raw else None
 
+        vacuous_ok = _vacuous_ok(raw, kind, file, where(f"{entry}.vacuous", "checks", i, "vacuous"))
+        from_s, until_s = dur("from") or 0.0, dur("until")
+        if from_s > duration:
+            raise ConfigError(file, where(f"{entry}.from", "checks", i, "from"),
+                              f"the window starts at {from_s:g} s, after the end of the scenario ({duration:g} s): "
+                              "it would judge nothing")
+        if until_s is not None and until_s < from_s:
+            raise ConfigError(file, where(f"{entry}.until", "checks", i, "until"),
+                              f"the window ends at {until_s:g} s, before it starts ({from_s:g} s)")
+
         checks.append(Check(
             kind=kind, name=_typed(raw.get("name", f"{kind} {raw.get('expr', '')}".strip()), str, file, f"{entry}.name"),
             expr=raw.get("expr", ""), trigger=raw.get("trigger", ""), within_s=dur("within"),
-            duration_s=dur("duration"), from_s=dur("from") or 0.0, until_s=dur("until"),
+            duration_s=dur("duration"), from_s=from_s, until_s=until_s,
             tolerance_pct=_typed(raw.get("tolerance_pct", 1.0), float, file, f"{entry}.tolerance_pct"),
-            unit=_typed(raw.get("unit", ""), str, file, f"{entry}.unit"),
+            unit=_typed(raw.get("unit", ""), str, file, f"{entry}.unit"), vacuous_ok=vacuous_ok,
         ))
     return Scenario(name=name, duration_s=duration, description=str(meta.get("description", "")),
                     initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks), markers=markers, source=file,
-                    fuzz=dict(_table(data, "fuzz", file)))
+                    fuzz=dict(_table(data, "fuzz", file)), catches=catches)
+
+
+def _catches(value: object, file: Path, entry: str) -> tuple[str, ...]:
+    """``catches = ["ignore_reserve", ...]``: seeded defects of the compute emulator, each known and named once."""
+    from ..dut.compute.supervisor import DEFECTS
+
+    if not isinstance(value, list):
+        raise ConfigError(file, entry, f'expected a list of seeded defects such as ["ignore_reserve"], got {value!r}')
+    names = tuple(_typed(name, str, file, entry) for name in value)
+    for name in names:
+        if name not in DEFECTS:
+            raise ConfigError(file, entry, f"unknown seeded defect {name!r}; known: {', '.join(DEFECTS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(file, entry, f"a defect is named twice: {list(names)}")
+    return names
+
+
+#: The check kinds that can pass without testing anything, so may say ``vacuous = "ok"``.
+VACUOUS_KINDS = ("response", "eventually")
+_VACUOUS_VALUES = ("ok", "fail")
+
+
+def _vacuous_ok(raw: dict[str, Any], kind: str, file: Path, entry: str) -> bool:
+    """``vacuous = "ok"`` (a guard whose trigger need not fire) or ``"fail"`` (the default: VACUOUS fails)."""
+    if "vacuous" not in raw:
+        return False
+    value = raw["vacuous"]
+    if kind not in VACUOUS_KINDS:
+        raise ConfigError(file, entry, f'only a {" or ".join(VACUOUS_KINDS)} check can be vacuous; '
+                                       f'a "{kind}" check is always judged, so drop vacuous')
+    if value not in _VACUOUS_VALUES:
+        raise ConfigError(file, entry, f'expected "ok" (the trigger need not fire: a guard) or "fail" (the default), '
+                                       f"got {value!r}")
+    return value == "ok"
 
 
 def bundled_scenarios_dir() -> Path:

@@ -31,6 +31,11 @@ class Check:
     ``from_s``), ``holds_for`` (holds continuously for ``duration_s`` at some
     point), ``response`` (whenever ``trigger`` holds, ``expr`` holds within
     ``within_s``), and bench health checks ``cycle_times`` and ``bus_integrity``.
+
+    A ``response`` whose trigger never fires, or an ``eventually`` whose
+    window never starts inside the run, proves nothing: it is judged VACUOUS
+    and fails the scenario, unless ``vacuous_ok`` (``vacuous = "ok"`` in the
+    file) says the check is only a guard that need not fire in this scenario.
     """
 
     kind: str
@@ -43,6 +48,8 @@ class Check:
     until_s: float | None = None
     tolerance_pct: float = 1.0
     unit: str = ""
+    #: ``vacuous = "ok"``: a trigger that never fires passes (a guard); by default it is VACUOUS and fails.
+    vacuous_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,3 +65,6 @@ class Scenario:
     source: Path | None = None
     #: The raw ``[fuzz]`` table (ranges for ``hilbench fuzz``), validated by the fuzzer.
     fuzz: dict[str, Any] = field(default_factory=dict)
+    #: The seeded DUT defects (``hilbench defects``) this scenario is built to catch: its checks watch
+    #: the rule each one switches off, so it must fail with each (``[scenario] catches = [...]``).
+    catches: tuple[str, ...] = ()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .checks import NOT_MAPPED, VERDICTS, CheckResult
+from .checks import NOT_MAPPED, VACUOUS, VERDICTS, CheckResult
 from .runner import ScenarioResult, Traces
 
 
@@ -77,11 +77,18 @@ def describe_run(result: ScenarioResult) -> str:
     return (f"{source}: " if source else "") + ", ".join(parts)
 
 
-def checks_table(result: ScenarioResult) -> str:
-    """The verdict table: one line per check, then the count of each verdict when any is NOT MAPPED.
+#: What the verdicts beside PASS and FAIL mean, for the line under a table that has any.
+VERDICT_NOTES = {
+    VACUOUS: "VACUOUS: the trigger never fired or the window never started, so nothing was tested; "
+             "fails the scenario",
+    NOT_MAPPED: "NOT MAPPED: a role the signal map does not bind; neither passed nor failed",
+}
 
-    The count appears only then, so a run on the bench's own DBC reads as it
-    always did.  The bench's warnings are not in the table (``hilbench run``
+
+def checks_table(result: ScenarioResult) -> str:
+    """The verdict table: one line per check, then the count of each verdict when any is VACUOUS or NOT MAPPED.
+
+    The count appears only then, so a plain run reads as it always did.  The bench's warnings are not in the table (``hilbench run``
     prints each once for the whole run); :func:`format_failure`, JUnit and the
     HTML page carry them with the verdicts.
     """
@@ -91,9 +98,10 @@ def checks_table(result: ScenarioResult) -> str:
     for c in result.checks:
         lines.append(f"  {c.check.name:<{width}}  {c.verdict:<{vwidth}}  {fmt_robustness(c):>12}  {c.detail}")
     counts = result.verdict_counts()
-    if counts[NOT_MAPPED]:
+    notes = [note for verdict, note in VERDICT_NOTES.items() if counts[verdict]]
+    if notes:
         lines.append("  " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-                     + " (NOT MAPPED: a role the signal map does not bind; neither passed nor failed)")
+                     + f" ({'; '.join(notes)})")
     return "\n".join(lines)
 
 
@@ -127,11 +135,23 @@ def format_failure(result: ScenarioResult) -> str:
 
 
 def failure_details(result: ScenarioResult) -> str:
-    """Per failed check: what, when, the signal values, the steps before it and the frames around it."""
+    """Per failed check: what, when, the signal values, the steps before it and the frames around it.
+
+    A VACUOUS check has no violation: it says what never happened, and how close the trigger came.
+    """
     lines: list[str] = []
-    for check in result.failed_checks:
+    for check in result.failing_checks:
         if lines:
             lines.append("")
+        if check.verdict == VACUOUS:
+            lines.append(f'VACUOUS check "{check.check.name}"  ({_describe(check)})')
+            lines.append(f"  verdict {VACUOUS}: {check.detail}")
+            if check.values:
+                lines.append("  trigger signals then: "
+                             + "  ".join(f"{k}={_fmt_value(v)}" for k, v in check.values.items()))
+            lines.append('  nothing was tested: drive the scenario so the trigger fires, or mark a guard that '
+                         'need not fire in it vacuous = "ok" (with a comment saying why)')
+            continue
         lines.append(f'FAILED check "{check.check.name}"  ({_describe(check)})')
         lines.append(f"  verdict {check.verdict}, robustness {fmt_robustness(check)}: {check.detail}")
         violation = result.violation_of(check)
@@ -158,10 +178,55 @@ def failure_message(result: ScenarioResult) -> str:
     if result.error:
         return result.error
     parts = []
-    for check in result.failed_checks:
+    for check in result.failing_checks:
+        if check.verdict == VACUOUS:
+            parts.append(f'"{check.check.name}" VACUOUS (nothing tested)')
+            continue
         when = f" at t={check.violation_s:.1f} s" if check.violation_s is not None else ""
         parts.append(f'"{check.check.name}" failed{when} (robustness {fmt_robustness(check)})')
     return "; ".join(parts)
+
+
+def format_seeds(seeds: Iterable[int]) -> str:
+    """``0-3,7,9-10``: sorted seeds with runs of consecutive ones as ranges (the ``--seeds`` syntax)."""
+    ordered = sorted(set(seeds))
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def seeds_table(results: Sequence[ScenarioResult]) -> str:
+    """Per scenario (in the order first run): on how many seeds it passed, and which seeds failed, with why.
+
+    A scenario whose verdict depends on the seed sits on a threshold of some noisy reading: give it
+    margin.  The ``why`` column names the checks that failed or were VACUOUS on the first failing seed
+    (or the error).
+    """
+    by_name: dict[str, list[ScenarioResult]] = {}
+    for result in results:
+        by_name.setdefault(result.scenario.name, []).append(result)
+    width = max([8, *(len(name) for name in by_name)])
+    lines = [f"  {'scenario':<{width}}  {'passed':>7}  failing seeds (first failure)"]
+    for name, runs in by_name.items():
+        seeds = [r.options.seed if r.options is not None else 0 for r in runs]
+        bad = [(seed, r) for seed, r in zip(seeds, runs) if not r.passed]
+        passed = f"{len(runs) - len(bad)}/{len(runs)}"
+        why = ""
+        if bad:
+            first = bad[0][1]
+            why = first.error or "; ".join(f"{c.check.name} {c.verdict}" for c in first.failing_checks)
+            why = f"{format_seeds(seed for seed, _ in bad)}  ({why})"
+        lines.append(f"  {name:<{width}}  {passed:>7}  {why}".rstrip())
+    all_seeds = {r.options.seed for r in results if r.options is not None}
+    steady = sum(1 for runs in by_name.values() if all(r.passed for r in runs))
+    lines.append(f"  {steady} of {len(by_name)} scenarios passed on every seed ({format_seeds(all_seeds)})")
+    return "\n".join(lines)
 
 
 # -- JUnit XML -----------------------------------------------------------------------------
@@ -174,22 +239,32 @@ def junit_tree(results: Sequence[ScenarioResult], *, suite_name: str = "hilbench
                       errors=str(errors), time=f"{total_wall:.3f}")
     suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures),
                           errors=str(errors), skipped="0", time=f"{total_wall:.3f}")
+    seeds = {r.options.seed for r in results if r.options is not None}
     if results and results[0].options is not None:
         props = ET.SubElement(suite, "properties")
         options = results[0].options
-        for name, value in (("seed", options.seed), ("bus", f"{options.bus.interface}:{options.bus.channel}"),
+        seed = options.seed if len(seeds) == 1 else format_seeds(seeds)
+        for name, value in (("seed", seed), ("bus", f"{options.bus.interface}:{options.bus.channel}"),
                             ("dut_defect", options.dut_defect or "")):
             ET.SubElement(props, "property", name=name, value=str(value))
     for result in results:
         source = result.scenario.source
-        attrs = {"classname": f"scenarios.{source.stem}" if source else "scenarios", "name": result.scenario.name,
+        name = result.scenario.name
+        if len(seeds) > 1 and result.options is not None:   # one testcase per scenario and seed
+            name = f"{name} [seed {result.options.seed}]"
+        attrs = {"classname": f"scenarios.{source.stem}" if source else "scenarios", "name": name,
                  "time": f"{result.wall_s:.3f}"}
         if source is not None:
             attrs["file"] = str(source)
         case = ET.SubElement(suite, "testcase", attrs)
         not_mapped = result.not_mapped_checks
-        if not_mapped or result.warnings:
+        vacuous = result.vacuous_checks
+        if not_mapped or vacuous or result.warnings:
             props = ET.SubElement(case, "properties")
+            if vacuous:
+                ET.SubElement(props, "property", name="checks_vacuous", value=str(len(vacuous)))
+                for c in vacuous:
+                    ET.SubElement(props, "property", name="vacuous", value=c.check.name)
             if not_mapped:
                 ET.SubElement(props, "property", name="checks_not_mapped", value=str(len(not_mapped)))
                 for c in not_mapped:
@@ -283,7 +358,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .PASS { color: #1a7f37; font-weight: bold; } .FAIL, .ERROR { color: #cf222e; font-weight: bold; }
-.NOT_MAPPED { color: #9a6700; font-weight: bold; }
+.NOT_MAPPED { color: #9a6700; font-weight: bold; } .VACUOUS { color: #8250df; font-weight: bold; }
 ul.warnings { background: #fff8c5; padding: 0.5em 0.5em 0.5em 2em; }
 pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; font-size: 85%; }
 img { max-width: 100%; border: 1px solid #ddd; }
@@ -312,13 +387,17 @@ class HtmlReport:
         except OSError as exc:
             raise ConfigError(self.out_dir, None, f"cannot create the report folder: {exc.strerror}") from None
 
-    def add(self, result: ScenarioResult, *, plot: str | None = None) -> None:
-        """Add a result, drawing its plot unless ``plot`` names one already drawn in ``out_dir``."""
-        anchor = slug(result.scenario.name)
+    def add(self, result: ScenarioResult, *, plot: str | None = None, name: str | None = None) -> None:
+        """Add a result, drawing its plot unless ``plot`` names one already drawn in ``out_dir``.
+
+        ``name`` heads its section instead of the scenario's name (``overnight [seed 7]`` across seeds).
+        """
+        name = name or result.scenario.name
+        anchor = slug(name)
         taken = {e.anchor for e in self.entries}
         n = 2
         while anchor in taken:
-            anchor = f"{slug(result.scenario.name)}-{n}"
+            anchor = f"{slug(name)}-{n}"
             n += 1
         if plot is None and result.traces is not None:
             from .plots import plot_result
@@ -327,7 +406,7 @@ class HtmlReport:
             plot_result(result, self.out_dir / plot)
         violations_text = failure_details(result)
         self.entries.append(_Entry(
-            result.scenario.name, anchor, result.verdict, result.scenario.description,
+            name, anchor, result.verdict, result.scenario.description,
             describe_run(result), list(result.checks), result.economics.as_dict(), plot, violations_text,
             result.wall_s, list(result.warnings)))
 
@@ -336,10 +415,13 @@ class HtmlReport:
         e = html.escape
         passed = sum(1 for x in self.entries if x.verdict == "PASS")
         not_mapped = sum(1 for x in self.entries for c in x.checks if c.verdict == NOT_MAPPED)
+        vacuous = sum(1 for x in self.entries for c in x.checks if c.verdict == VACUOUS)
         out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(self.title)}</title>"
                f"<style>{_CSS}</style></head><body>",
                f"<h1>{e(self.title)}</h1>",
                f"<p>{passed} of {len(self.entries)} scenarios passed."
+               + (f" {vacuous} check{'s' if vacuous != 1 else ''} <span class='VACUOUS'>VACUOUS</span> "
+                  "(the trigger never fired: nothing tested, the scenario fails)." if vacuous else "")
                + (f" {not_mapped} check{'s' if not_mapped != 1 else ''} <span class='NOT_MAPPED'>NOT MAPPED</span> "
                   "(a role the signal map does not bind: neither passed nor failed)." if not_mapped else "")
                + "</p>"]
@@ -348,15 +430,16 @@ class HtmlReport:
             out.append("<h2>Warnings</h2><ul class='warnings'>")
             out.extend(f"<li>{e(w)}</li>" for w in warnings)
             out.append("</ul>")
-        out.append("<table><tr><th>scenario</th><th>verdict</th><th>checks passed</th><th>not mapped</th>"
-                   "<th>tokens</th><th>tokens/kWh</th><th>wall time</th></tr>")
+        out.append("<table><tr><th>scenario</th><th>verdict</th><th>checks passed</th><th>vacuous</th>"
+                   "<th>not mapped</th><th>tokens</th><th>tokens/kWh</th><th>wall time</th></tr>")
         for x in self.entries:
             counts = dict.fromkeys(VERDICTS, 0)
             for c in x.checks:
                 counts[c.verdict] += 1
-            judged = counts["PASS"] + counts["FAIL"]
+            judged = counts["PASS"] + counts["FAIL"] + counts[VACUOUS]
             out.append(f"<tr><td><a href='#{e(x.anchor)}'>{e(x.name)}</a></td><td class='{x.verdict}'>{x.verdict}"
-                       f"</td><td class='num'>{counts['PASS']}/{judged}</td><td class='num'>{counts[NOT_MAPPED]}</td>"
+                       f"</td><td class='num'>{counts['PASS']}/{judged}</td><td class='num'>{counts[VACUOUS]}</td>"
+                       f"<td class='num'>{counts[NOT_MAPPED]}</td>"
                        f"<td class='num'>{int(x.economics['tokens']):,}"
                        f"</td><td class='num'>{x.economics['tokens_per_kwh']:,.0f}</td>"
                        f"<td class='num'>{x.wall_s:.1f} s</td></tr>")

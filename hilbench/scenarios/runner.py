@@ -26,7 +26,7 @@ from ..bus.open import BusConfig
 from ..clock import wall_time_s
 from ..errors import ScenarioError
 from .actions import ACTIONS, BusView, apply, step_problems
-from .checks import VERDICTS, CheckResult, TraceGrid, evaluate_check
+from .checks import VACUOUS, VERDICTS, CheckResult, TraceGrid, evaluate_check
 from .expr import ExprError, compile_expr
 from .loader import _Locator
 from .model import Check, Scenario
@@ -37,7 +37,7 @@ REPORT_ROLES = (
     "charge_current_limit_a", "min_cell_voltage_v", "max_cell_voltage_v", "min_cell_temp_c", "max_cell_temp_c",
     "junction_temp_c", "compute_power_w", "cu_power_level", "cu_requested_level", "tokens_per_s",
     "tokens_total", "cu_state", "cu_reason", "gear", "plug_present", "cp_state", "charge_current_a",
-    "ambient_temp_c", "coolant_temp_c", "bms_fault_level",
+    "ambient_temp_c", "coolant_temp_c", "bms_fault_level", "cu_reason_frame_id", "cu_reason_input_state",
 )
 #: The DUT's answer is shown around every violation, whatever the check looked at.
 _RESPONSE_ROLES = ("cu_state", "cu_power_level", "cu_reason", "compute_power_w")
@@ -180,8 +180,8 @@ class ScenarioResult:
 
     @property
     def passed(self) -> bool:
-        """No error and no check FAILED (NOT MAPPED checks neither pass nor fail the scenario)."""
-        return self.error is None and not any(c.failed for c in self.checks)
+        """No error, no check FAILED and none VACUOUS (NOT MAPPED checks neither pass nor fail the scenario)."""
+        return self.error is None and not any(c.fails_scenario for c in self.checks)
 
     @property
     def step_times(self) -> list[tuple[float, str]]:
@@ -194,14 +194,25 @@ class ScenarioResult:
 
     @property
     def failed_checks(self) -> list[CheckResult]:
+        """The checks judged and violated (FAIL)."""
         return [c for c in self.checks if c.failed]
+
+    @property
+    def vacuous_checks(self) -> list[CheckResult]:
+        """The checks that tested nothing and do not allow it (VACUOUS): they fail the scenario too."""
+        return [c for c in self.checks if c.verdict == VACUOUS]
+
+    @property
+    def failing_checks(self) -> list[CheckResult]:
+        """Every check that keeps the scenario from passing (FAIL or VACUOUS), in file order."""
+        return [c for c in self.checks if c.fails_scenario]
 
     @property
     def not_mapped_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if c.not_mapped]
 
     def verdict_counts(self) -> dict[str, int]:
-        """How many checks got each verdict (PASS, FAIL, NOT MAPPED), every verdict present."""
+        """How many checks got each verdict (PASS, FAIL, VACUOUS, NOT MAPPED), every verdict present."""
         counts = dict.fromkeys(VERDICTS, 0)
         for check in self.checks:
             counts[check.verdict] += 1

@@ -44,7 +44,7 @@ def test_loads_strictly_through_load_dbc(db) -> None:
 def test_the_compute_unit_dbc_holds_only_the_compute_units_messages() -> None:
     """A lab overlays compute_unit.dbc on a car's DBC: it must bring nothing of the vehicle side."""
     cu = load_dbc(CU_DBC_FILE)
-    assert {m.name for m in cu.messages} == {"CU_Status", "CU_PowerRequest", "CU_Energy"}
+    assert {m.name for m in cu.messages} == {"CU_Status", "CU_PowerRequest", "CU_Energy", "CU_InputHealth"}
     assert all(m.senders == ["CU"] for m in cu.messages)
     assert not {m.name for m in load_dbc(DBC_FILE).messages} & {m.name for m in cu.messages}
 

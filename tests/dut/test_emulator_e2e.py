@@ -117,3 +117,30 @@ def test_the_first_good_frames_after_a_silent_bms_are_not_trusted_at_once() -> N
         # frames come every 20 ms from resumed_s (+ the node's 0-3 ms offset): the third is the first used
         assert first_used >= resumed_s + 0.04
         assert sm.state is E2EStatus.VALID
+
+
+def test_the_reason_on_the_bus_names_the_input_and_its_receiver_state(tmp_path: Path) -> None:
+    steps = '''[[steps]]
+at = "10s"
+action = "corrupt"
+role = "discharge_current_limit_a"
+duration_s = "5s"
+[[steps]]
+at = "30s"
+action = "node_silent"
+node = "vcu"
+duration_s = "5s"
+'''
+    result = run_scenario(load_scenario(_scenario(tmp_path, steps, "50s")), RunOptions())
+    traces = result.traces
+    t = traces.t_s
+    frame_ids = traces.values["cu_reason_frame_id"]
+    states = [traces.states["cu_reason_input_state"][int(i)] if i == i else None
+              for i in traces.values["cu_reason_input_state"]]
+    during_corruption = (t > 11) & (t < 15)
+    assert set(frame_ids[during_corruption]) == {0x102}                      # BMS_Limits
+    assert {states[i] for i in np.flatnonzero(during_corruption)} == {"INVALID"}
+    during_silence = (t > 31) & (t < 35)
+    assert set(frame_ids[during_silence]) == {0x200}                         # VCU_VehicleStatus
+    assert {states[i] for i in np.flatnonzero(during_silence)} == {"STALE"}
+    assert set(frame_ids[(t > 5) & (t < 10)]) == {0}

@@ -32,7 +32,7 @@ def test_the_maps_dbcs_are_overlaid_in_order(car: Path) -> None:
     description = load_bus_description(signal_map=car)
     names = [m.name for m in description.db.messages]
     assert names[:5] == ["BMS_Mux", "BMS_Cells", "VCU_Slow", "OBC_State", "Radio"]
-    assert names[5:] == ["CU_Status", "CU_PowerRequest", "CU_Energy"]
+    assert names[5:] == ["CU_Status", "CU_PowerRequest", "CU_InputHealth", "CU_Energy"]
     assert description.overlay.where("CU_Status").startswith(str(compute_unit_dbc_path()))
 
 
@@ -379,3 +379,15 @@ def test_bundled_scenarios_pass_on_multiplexed_roles_and_cells_from_zero(car: Pa
             cells.update(name for name in decoded if name.startswith("Cell_"))
     assert pages == {0, 1, 2}
     assert "Cell_0" in cells
+
+
+def test_the_compute_units_e2e_receiver_is_set_per_message_in_the_map(tmp_path: Path) -> None:
+    text = CAR_MAP.format(cu=compute_unit_dbc_path()) + "\n[receiver.VCU_Slow]\nwindow_init = 2\nmin_ok_init = 2\n"
+    path = _write(tmp_path, smap=text)
+    with Bench(BenchConfig(signal_map=path)) as bench:
+        config = bench.dut.receivers["VCU_Slow"].config
+        assert (config.window_init, config.min_ok_init) == (2, 2)
+        assert config.window_valid == 8          # what the map does not set keeps its default
+    bad = _write(tmp_path, smap=CAR_MAP.format(cu=compute_unit_dbc_path()) + "\n[receiver.VCU_Slow]\nmin_ok_init = 9\n")
+    err = _refusal(bad)
+    assert err.entry == "receiver.VCU_Slow.min_ok_init" and "window_init" in err.reason

@@ -42,6 +42,7 @@ name = "no compute while the owner says no"
 trigger = "compute_allowed == 0"
 expr = "compute_power_w == 0"
 within = "1 s"
+vacuous = "ok"      # a guard: the owner never says no in this scenario
 """
 
 FAILING = """\
@@ -71,11 +72,11 @@ def test_a_check_over_an_unmapped_role_is_not_mapped(unmapped_run: ScenarioResul
 def test_not_mapped_does_not_fail_the_scenario_and_is_counted(unmapped_run: ScenarioResult) -> None:
     assert unmapped_run.passed and unmapped_run.verdict == "PASS"
     assert unmapped_run.failed_checks == [] and unmapped_run.violations == []
-    assert unmapped_run.verdict_counts() == {"PASS": 1, "FAIL": 0, NOT_MAPPED: 2}
+    assert unmapped_run.verdict_counts() == {"PASS": 1, "FAIL": 0, NOT_MAPPED: 2, "VACUOUS": 0}
     table = checks_table(unmapped_run)
     assert re.search(r"^  never asked to drive +NOT MAPPED +n/a  role drive_requested not mapped", table, re.M)
     assert re.search(r"^  SOC never below the reserve +PASS +\+", table, re.M)
-    assert "1 PASS, 0 FAIL, 2 NOT MAPPED" in table
+    assert "1 PASS, 0 FAIL, 0 VACUOUS, 2 NOT MAPPED" in table
     case = junit_tree([unmapped_run]).getroot().find("testsuite/testcase")
     assert case.find("failure") is None and case.find("error") is None
     props = {(p.get("name"), p.get("value")) for p in case.find("properties")}
@@ -93,7 +94,7 @@ def test_not_mapped_never_hides_a_failure(tmp_path: Path) -> None:
     result = run_scenario(scenario(tmp_path, "lab", CHECKS + FAILING), RunOptions(signal_map=lab_map))
     assert result.verdict == "FAIL"
     assert [c.check.name for c in result.failed_checks] == ["SOC above 99 %"]
-    assert result.verdict_counts() == {"PASS": 1, "FAIL": 1, NOT_MAPPED: 2}
+    assert result.verdict_counts() == {"PASS": 1, "FAIL": 1, NOT_MAPPED: 2, "VACUOUS": 0}
     assert 'FAILED check "SOC above 99 %"' in format_failure(result)
     assert 'FAILED check "never asked to drive"' not in format_failure(result)
 
@@ -193,7 +194,7 @@ def test_warnings_and_not_mapped_are_in_the_html_report(unmapped_run: ScenarioRe
     assert "<td class='NOT_MAPPED'>NOT MAPPED</td>" in page
     assert "2 checks <span class='NOT_MAPPED'>NOT MAPPED</span>" in page
     # The summary row: 1 of 1 judged checks passed, 2 not mapped.
-    assert "<td class='num'>1/1</td><td class='num'>2</td>" in page
+    assert "<td class='num'>1/1</td><td class='num'>0</td><td class='num'>2</td>" in page
 
 
 def test_ids_the_map_ignores_are_not_counted_as_unknown(tmp_path: Path) -> None:

@@ -149,12 +149,67 @@ def test_response_too_slow_fails_at_the_trigger() -> None:
     assert "not answered within 1 s" in result.detail
 
 
-def test_response_never_triggered_is_vacuously_true() -> None:
-    grid = grid_of(junction_temp_c=lambda t: 60.0, compute_power_w=lambda t: 60.0)
+# -- VACUOUS: a check that tested nothing ------------------------------------------------------
+def test_response_never_triggered_is_vacuous_and_fails_the_scenario() -> None:
+    grid = grid_of(junction_temp_c=lambda t: 60.0 + t, compute_power_w=lambda t: 60.0)
     result = evaluate_check(check("response", "compute_power_w <= 30", trigger="junction_temp_c > 95",
                                   within_s=1.0), grid)
-    assert result.passed and result.robustness is None
-    assert "vacuously" in result.detail
+    assert result.verdict == "VACUOUS" and result.vacuous
+    assert not result.passed and not result.failed and result.fails_scenario
+    assert result.robustness is None
+    # How close the trigger came, and when: the hottest sample, 25 C short.
+    assert "trigger never occurred" in result.detail and "t=10.0 s" in result.detail
+    assert "robustness -25" in result.detail and result.values == {"junction_temp_c": 70.0}
+
+
+def test_a_guard_may_say_vacuous_ok() -> None:
+    grid = grid_of(junction_temp_c=lambda t: 60.0, compute_power_w=lambda t: 60.0)
+    result = evaluate_check(check("response", "compute_power_w <= 30", trigger="junction_temp_c > 95",
+                                  within_s=1.0, vacuous_ok=True), grid)
+    assert result.verdict == "PASS" and result.passed and result.vacuous and not result.fails_scenario
+    assert 'allowed: vacuous = "ok"' in result.detail
+
+
+def test_a_triggered_guard_is_judged_as_any_response() -> None:
+    grid = grid_of(junction_temp_c=lambda t: 100.0 if t >= 3 else 60.0,
+                   compute_power_w=lambda t: 25.0 if t >= 5 else 60.0)
+    result = evaluate_check(check("response", "compute_power_w <= 30", trigger="junction_temp_c > 95",
+                                  within_s=1.0, vacuous_ok=True), grid)
+    assert result.verdict == "FAIL" and not result.vacuous
+
+
+def test_a_trigger_only_in_the_last_window_is_vacuous() -> None:
+    grid = grid_of(junction_temp_c=lambda t: 100.0 if t >= 9.5 else 60.0, compute_power_w=lambda t: 0.0)
+    result = evaluate_check(check("response", "compute_power_w <= 30", trigger="junction_temp_c > 95",
+                                  within_s=1.0), grid)
+    assert result.verdict == "VACUOUS"
+    assert "trigger held only from t=9.5 s" in result.detail and "too late to judge" in result.detail
+
+
+def test_eventually_whose_window_never_starts_is_vacuous() -> None:
+    grid = grid_of(cu_power=lambda t: 60.0)
+    after_end = evaluate_check(check("eventually", "cu_power > 10", from_s=12.0, within_s=1.0), grid)
+    assert after_end.verdict == "VACUOUS" and "after the end of the run (10 s)" in after_end.detail
+    after_until = evaluate_check(check("eventually", "cu_power > 10", from_s=6.0, until_s=5.0), grid)
+    assert after_until.verdict == "VACUOUS" and "after the end of its until (5 s)" in after_until.detail
+    guard = evaluate_check(check("eventually", "cu_power > 10", from_s=12.0, vacuous_ok=True), grid)
+    assert guard.verdict == "PASS" and guard.vacuous
+
+
+def test_eventually_cut_short_by_the_end_is_judged_on_what_it_saw() -> None:
+    grid = grid_of(cu_power=lambda t: 0.0 if t < 9.5 else 60.0)
+    seen = evaluate_check(check("eventually", "cu_power > 10", from_s=9.0, within_s=5.0), grid)
+    assert seen.verdict == "PASS"
+    grid = grid_of(cu_power=lambda t: 0.0)
+    unseen = evaluate_check(check("eventually", "cu_power > 10", from_s=9.0, within_s=5.0), grid)
+    assert unseen.verdict == "FAIL" and not unseen.vacuous
+
+
+@pytest.mark.parametrize("kind", ["always", "never", "holds_for"])
+def test_the_other_kinds_are_never_vacuous(kind: str) -> None:
+    grid = grid_of(soc_pct=lambda t: 30.0)
+    result = evaluate_check(check(kind, "soc_pct > 20", duration_s=1.0), grid)
+    assert not result.vacuous and result.verdict in ("PASS", "FAIL")
 
 
 # -- robustness of the expression language -------------------------------------------------------

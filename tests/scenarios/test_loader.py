@@ -97,6 +97,15 @@ CASES = [
      'a "response" check needs trigger and within'),
     ("unknown key in a check", 'unit = "%"', 'unit = "%"\nseverity = "high"', "checks[0].severity",
      'severity = "high"', "unknown key"),
+    ("vacuous on a kind that is always judged", 'unit = "%"', 'unit = "%"\nvacuous = "ok"', "checks[0].vacuous",
+     'vacuous = "ok"', 'only a response or eventually check can be vacuous'),
+    ("vacuous other than ok or fail", 'kind = "always"',
+     'kind = "response"\ntrigger = "plug_present == 1"\nwithin = "1 s"\nvacuous = "yes"', "checks[0].vacuous",
+     'vacuous = "yes"', 'expected "ok"'),
+    ("a window starting after the end", 'unit = "%"', 'unit = "%"\nfrom = "30 s"', "checks[0].from",
+     'from = "30 s"', "the window starts at 30 s, after the end of the scenario (20 s)"),
+    ("a window ending before it starts", 'unit = "%"', 'unit = "%"\nfrom = "10 s"\nuntil = "5 s"',
+     "checks[0].until", 'until = "5 s"', "the window ends at 5 s, before it starts (10 s)"),
 ]
 
 
@@ -114,6 +123,17 @@ def test_bad_input_is_refused_with_file_entry_line_and_reason(tmp_path: Path, ol
     assert reason in message
     if line_text is not None:
         assert f"(line {line_of(text, line_text)})" in message, message
+
+
+@pytest.mark.parametrize(("kind", "extra", "ok"), [
+    ("response", 'trigger = "plug_present == 1"\nwithin = "1 s"\nvacuous = "ok"', True),
+    ("eventually", 'vacuous = "ok"', True),
+    ("eventually", 'vacuous = "fail"', False),
+    ("response", 'trigger = "plug_present == 1"\nwithin = "1 s"', False),
+])
+def test_vacuous_ok_loads_on_response_and_eventually(tmp_path: Path, kind: str, extra: str, ok: bool) -> None:
+    text = GOOD.replace('kind = "always"', f'kind = "{kind}"\n{extra}')
+    assert load_scenario(write(tmp_path, text)).checks[0].vacuous_ok is ok
 
 
 def test_a_state_the_signal_does_not_have_is_refused_at_load(tmp_path: Path) -> None:

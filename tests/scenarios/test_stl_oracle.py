@@ -164,7 +164,9 @@ def test_eventually_within_after_a_start(sig, c, start, within):
 @given(signals(("trig", "y"), min_n=20), thresholds, thresholds, st.integers(0, 15))
 def test_response(sig, a, b, within):
     n = len(sig["y"])
-    result = ours(Check("response", "r", trigger=f"trig > {a}", expr=f"y <= {b}", within_s=within / 10), sig)
+    # vacuous = "ok": STL's implication is true when the trigger never fires; ours says so apart.
+    result = ours(Check("response", "r", trigger=f"trig > {a}", expr=f"y <= {b}", within_s=within / 10,
+                        vacuous_ok=True), sig)
     # Only triggers with a whole window before the end are judged.
     last = n - 1 - within
     verdict = rtamt_at0(f"always[0:{last}]((trig > {a}) -> (eventually[0:{within}](y <= {b})))", sig)
@@ -173,8 +175,11 @@ def test_response(sig, a, b, within):
     # eventually[0:T] at exactly those samples.
     answered = rtamt_series(f"eventually[0:{within}](y <= {b})", sig)
     triggered = np.flatnonzero(sig["trig"][: last + 1] > a)
+    assert result.vacuous == (len(triggered) == 0), result
     if len(triggered) == 0:
         assert result.passed and result.robustness is None
+        strict = ours(Check("response", "r", trigger=f"trig > {a}", expr=f"y <= {b}", within_s=within / 10), sig)
+        assert strict.verdict == "VACUOUS" and not strict.passed
     else:
         assert result.robustness == pytest.approx(float(answered[triggered].min()), abs=1e-9)
 

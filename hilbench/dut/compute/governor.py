@@ -99,17 +99,33 @@ class Governor:
             raise ValueError(f"poll_interval_s: expected > 0, got {poll_interval_s}")
         self.trips = trips or ThermalTrips()
         self.poll_interval_s = float(poll_interval_s)
-        self.levels = levels or PowerTable()
+        self.levels = levels or PowerTable()   # and its draws per level, highest first (the setter)
         self.cooling_state = 0
         self.critical_latched = False
         self._last_poll_s: float | None = None
         self._last_now_s: float | None = None
         self._reason = "requested"
-        # (now_s, junction_c, budget_w, requested, level, thermal_cap, budget_cap, cooling_state, latched, hot)
+        # (now_s, junction_c, budget_w, requested, level, thermal_cap, budget_cap, cooling_state, latched, hot,
+        #  the power table the budget was judged on)
         self._decision: tuple | None = None
         self._status: GovernorStatus | None = None
-        self._budget_table: PowerTable | None = None
-        self._budget_steps: tuple[tuple[float, PowerLevel], ...] = ()
+
+    @property
+    def levels(self) -> PowerTable:
+        """The power table: the draw of each level, which the budget is judged on."""
+        return self._levels
+
+    @levels.setter
+    def levels(self, table: PowerTable) -> None:
+        self._use_table(table)
+
+    def _use_table(self, table: PowerTable) -> None:
+        """Take ``table``, with its draws per level (highest level first) made once rather than on every update.
+
+        A plain method behind the setter: mutmut 3 does not mutate decorated functions (docs/mutation.md).
+        """
+        self._levels = table
+        self._budget_steps = tuple((table.watts(lv), lv) for lv in sorted(PowerLevel, reverse=True))
 
     @property
     def reason(self) -> str:
@@ -187,6 +203,7 @@ class Governor:
             self.cooling_state,
             self.critical_latched,
             hot,
+            self._levels,
         )
         self._status = None
         return level
@@ -194,11 +211,7 @@ class Governor:
     # -- hooks --------------------------------------------------------------------
 
     def _budget_cap(self, budget_w: float) -> PowerLevel:
-        """``self.levels.highest_within(budget_w)`` from a table of draws made once per power table."""
-        if self._budget_table is not self.levels:
-            table = self.levels
-            self._budget_steps = tuple((table.watts(lv), lv) for lv in sorted(PowerLevel, reverse=True))
-            self._budget_table = table
+        """``self.levels.highest_within(budget_w)`` from the table of draws the ``levels`` setter made."""
         limit = budget_w + 1e-9
         for watts, level in self._budget_steps:
             if watts <= limit:
@@ -217,6 +230,7 @@ class Governor:
         cooling_state: int,
         critical_latched: bool,
         hot: bool,
+        table: PowerTable,
     ) -> GovernorStatus:
         trips = self.trips
         if critical_latched:
@@ -235,7 +249,6 @@ class Governor:
             )
         else:
             reason = "budget"
-            table = self._budget_table or self.levels  # the table the decision was made with
             detail = f"budget {budget_w:.1f} W caps at {budget_cap.name} ({table.watts(budget_cap):.1f} W)"
         return GovernorStatus(
             now_s=now_s,

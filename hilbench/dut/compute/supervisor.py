@@ -94,6 +94,12 @@ class Observation:
     compute_power_w: float = 0.0        # what the unit drew in the last tick
 
 
+def _computes(decision: Decision) -> bool:
+    # Decision.computes, as a plain function under property(): mutmut 3 does not mutate decorated
+    # functions, and this is decision logic (docs/mutation.md).  No extra call per access.
+    return decision.state in _COMPUTING_STATES and decision.budget_w > 0
+
+
 class Decision(NamedTuple):
     """What the supervisor allows: a state, its reason and the power budget.
 
@@ -105,9 +111,7 @@ class Decision(NamedTuple):
     reason: str
     budget_w: float
 
-    @property
-    def computes(self) -> bool:
-        return self.state in _COMPUTING_STATES and self.budget_w > 0
+    computes = property(_computes, doc="Whether the unit may compute: a computing state and a budget above zero.")
 
 
 @dataclass
@@ -159,9 +163,10 @@ class Supervisor:
     _was_safe_stop: bool = False
     transitions: list[tuple[float, str, str]] = field(default_factory=list)
     _recent_compute_w: deque[float] = field(default_factory=lambda: deque(maxlen=4))
-    _charge_latched: bool = False
-    _charge_available_w: float | None = None
-    _charge_limited: bool = False
+    #: The charge-only rule's memory of the present charge: (spare power estimate in W, latched
+    #: (stopped until the resume figure), limited (full power only past the top hysteresis)); None
+    #: between charges, so that each charge starts afresh.
+    _charge: tuple[float, bool, bool] | None = None
     _running: Decision | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -230,10 +235,12 @@ class Supervisor:
         return running
 
     def _hold_after_stop(self) -> None:
-        """After this stop, data must look good for ``resume_hold_s`` before computing again."""
-        if "ignore_stale" not in self.defects:
-            self._was_safe_stop = True
-            self._valid_since_s = None
+        """After this stop, data must look good for ``resume_hold_s`` before computing again.
+
+        (With the ``ignore_stale`` defect the hold is never read: :meth:`_data_validity` returns first.)
+        """
+        self._was_safe_stop = True
+        self._valid_since_s = None
 
     # -- rules (each one switchable by a seeded defect) ------------------------
     def _data_validity(self, obs: Observation) -> Decision | None:
@@ -283,17 +290,17 @@ class Supervisor:
         return obs.plug_present and obs.cp_state in ("C", "D") and obs.charge_power_w > 0
 
     def _soc_reserve(self, obs: Observation) -> tuple[float, str] | None:
-        if "ignore_reserve" in self.defects or obs.soc_pct is None or obs.reserve_soc_pct is None:
+        # SOC and reserve are finite here: _decide answers NO_DATA before any battery rule otherwise.
+        if "ignore_reserve" in self.defects:
             return None
         if self._charging(obs):
             return None   # the rule rests while charging; its latch releases only on SOC (hysteresis)
         p = self.params
         stop_at = obs.reserve_soc_pct + p.soc_stop_margin_pct
         hysteresis = 0.0 if "wrong_hysteresis" in self.defects else p.soc_resume_hysteresis_pct
-        if obs.soc_pct <= stop_at:
-            self._soc_latched = True
-        elif obs.soc_pct > stop_at + hysteresis:
-            self._soc_latched = False
+        # Latched at or below the stop point; released only above it plus the hysteresis.
+        soc = obs.soc_pct
+        self._soc_latched = soc <= stop_at or (self._soc_latched and not soc > stop_at + hysteresis)
         if self._soc_latched:
             return 0.0, "SOC_RESERVE"
         if obs.soc_pct <= stop_at + p.soc_derate_band_pct:
@@ -308,10 +315,8 @@ class Supervisor:
         p = self.params
         stop_at = obs.cell_voltage_min_limit_v + p.min_cell_voltage_margin_v
         resume_at = stop_at if "wrong_hysteresis" in self.defects else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v
-        if obs.min_cell_voltage_v <= stop_at:
-            self._cell_latched = True
-        elif obs.min_cell_voltage_v > resume_at:
-            self._cell_latched = False
+        v = obs.min_cell_voltage_v
+        self._cell_latched = v <= stop_at or (self._cell_latched and not v > resume_at)
         return (0.0, "CELL_VOLTAGE_LOW") if self._cell_latched else None
 
     def _cell_temperature(self, obs: Observation) -> tuple[float, str] | None:
@@ -349,9 +354,7 @@ class Supervisor:
 
     def _charge_only(self, obs: Observation) -> tuple[float, str] | None:
         if not self._charging(obs):
-            self._charge_latched = False
-            self._charge_limited = False
-            self._charge_available_w = None
+            self._charge = None
             return None
         if "ignore_charge_only" in self.defects or not obs.pack_voltage_v:
             return None
@@ -362,22 +365,22 @@ class Supervisor:
         # The BMS current is noisy (+/- tens of watts at pack voltage) and lags compute's
         # own steps by a sample: a fall is taken at once (safe side), a rise only over
         # about a second; the hysteresis below keeps the wobble from flipping states.
-        previous = self._charge_available_w
-        available = raw if previous is None or raw < previous else previous + 0.1 * (raw - previous)
-        self._charge_available_w = available
+        memory = self._charge
+        if memory is None:   # the first tick of this charge
+            available, latched, limited = raw, False, False
+        else:
+            previous, latched, limited = memory
+            available = raw if raw < previous else previous + 0.1 * (raw - previous)
         # Hysteresis: as a charge tapers, stopping frees charge power, which would let compute
         # start again at once and flap; once stopped, wait for a clear surplus.
-        if self._charge_latched:
-            if available < p.charge_resume_w:
-                return 0.0, "CHARGE_ONLY"
-            self._charge_latched = False
-        if available < p.charge_stop_w:
-            self._charge_latched = True
+        if available < p.charge_stop_w or (latched and available < p.charge_resume_w):
+            self._charge = (available, True, limited)
             return 0.0, "CHARGE_ONLY"
         # And the same at the top: once limited, run unlimited only with a clear surplus.
-        full_at = self.max_power_w + (p.charge_resume_w - p.charge_stop_w if self._charge_limited else 0.0)
-        self._charge_limited = available < full_at
-        if self._charge_limited:
+        full_at = self.max_power_w + (p.charge_resume_w - p.charge_stop_w if limited else 0.0)
+        limited = available < full_at
+        self._charge = (available, False, limited)
+        if limited:
             return min(available, self.max_power_w), "CHARGE_ONLY"
         return None
 
