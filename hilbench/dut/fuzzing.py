@@ -73,6 +73,7 @@ _SLACK_STATES = (E2EStatus.VALID, E2EStatus.INIT)
 _PRODUCERS = ("bms", "vcu", "obc")
 
 Injection = tuple[float, can.Message]   # (delay after the injection instant in seconds, frame)
+Mute = Callable[[bool], None]            # switches an outage of a real sender on (True) and off
 
 
 @dataclass
@@ -640,9 +641,9 @@ class FuzzSession:
     alternates storms (``storm_s`` long, ``storm_rate`` frames per second) and
     calms (``calm_s``, ``calm_rate``); every range is drawn from uniformly, and
     the instants inside a phase are a Poisson process, so frames land anywhere
-    between the real ones.  ``mutes`` (optional) silence real senders: every
+    between the real ones.  ``mutes`` (optional) silence or delay real senders: every
     ``outage_every_s`` one of them, by name, is called with True and, ``outage_s``
-    later, with False; when the name is a protected message's, half the time the
+    later (or the range given with it), with False; when the name is a protected message's, half the time the
     fuzzer sends that message's next frame off its slot just before the silence
     shows.  ``watch`` (optional) is read into the report.
     """
@@ -650,9 +651,9 @@ class FuzzSession:
     def __init__(self, clock: Clock, port: BusPort, fuzzer: FrameFuzzer, *, frames: int, seed: int = 0,
                  watch: InvariantWatch | None = None, start_s: float = 3.0,
                  storm_s: tuple[float, float] = (0.2, 2.0), storm_rate: tuple[float, float] = (100.0, 1500.0),
-                 calm_s: tuple[float, float] = (2.0, 8.0), calm_rate: tuple[float, float] = (0.2, 5.0),
-                 mutes: Mapping[str, Callable[[bool], None]] | None = None,
-                 outage_every_s: tuple[float, float] = (5.0, 30.0),
+                 calm_s: tuple[float, float] = (3.0, 10.0), calm_rate: tuple[float, float] = (0.2, 5.0),
+                 mutes: Mapping[str, Mute | tuple[Mute, tuple[float, float]]] | None = None,
+                 outage_every_s: tuple[float, float] = (4.0, 20.0),
                  outage_s: tuple[float, float] = (0.05, 3.0), history: int = 16) -> None:
         self.clock = clock
         self.port = port
@@ -699,6 +700,9 @@ class FuzzSession:
             return
         rng = self._rng
         name, mute = self._mutes[int(rng.integers(len(self._mutes)))]
+        span = self._outage_s
+        if isinstance(mute, tuple):
+            mute, span = mute
         mute(True)
         self.outages += 1
         clock = self.clock
@@ -710,7 +714,7 @@ class FuzzSession:
             self.fuzzer.made["jitter"] += len(last)
             for delay_s, msg in last:
                 clock.call_later(delay_s, lambda m=msg: self._send("jitter", m))
-        clock.call_later(float(rng.uniform(*self._outage_s)), lambda: mute(False))
+        clock.call_later(float(rng.uniform(*span)), lambda: mute(False))
         clock.call_later(float(rng.uniform(*self._outage_every_s)), self._outage)
 
     def _drain(self) -> None:

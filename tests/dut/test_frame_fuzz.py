@@ -27,6 +27,7 @@ from pathlib import Path
 
 import can
 import hypothesis.strategies as st
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -36,7 +37,7 @@ from hilbench.bus import BusConfig, load_bus_description, open_bus
 from hilbench.bus.codec import BenchCodec
 from hilbench.bus.port import BusPort
 from hilbench.dut.emulator import ComputeEmulator
-from hilbench.dut.fuzzing import FD_LENGTHS, STRATEGIES, FrameFuzzer, FuzzReport, FuzzSession, InvariantWatch
+from hilbench.dut.fuzzing import FD_LENGTHS, STRATEGIES, FrameFuzzer, FuzzReport, FuzzSession, InvariantWatch, Mute
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = int(os.environ.get("HILBENCH_FUZZ_FRAMES", "50000"))
@@ -59,19 +60,47 @@ def _slack_s(emulator: ComputeEmulator) -> dict[str, float]:
     return {name: tolerance * emulator.codec.signal_map.cycle_time_s[name] for name in emulator.receivers}
 
 
-def _mutes(bench: Bench) -> dict[str, Callable[[bool], None]]:
-    """Outages a session may call: each node's transmitter, and each message of each node alone."""
+def _mutes(bench: Bench) -> dict[str, Mute | tuple[Mute, tuple[float, float]]]:
+    """Outages a session may call: each node's transmitter; each message of each node alone; and each
+    protected input delayed by a gateway (0.45 s: data near its timeout; 0.6 s, 5 s: over it) for 2-8 s,
+    its held frames still coming after."""
     muted: set[str] = set()
+    delayed: dict[str, float] = {}
 
-    def drop(name: str, msg: can.Message) -> can.Message | None:
-        return None if name in muted else msg
+    def gateway(node) -> Callable[[str, can.Message], can.Message | None]:
+        def tx_filter(name: str, msg: can.Message) -> can.Message | None:
+            if name in muted:
+                return None
+            delay_s = delayed.get(name)
+            if delay_s is not None:
+                bench.clock.call_later(delay_s, lambda: node.port.send(msg))
+                return None
+            return msg
+        return tx_filter
 
-    out: dict[str, Callable[[bool], None]] = {}
+    def switch(table: set[str] | dict[str, float], name: str, value: float | None = None) -> Callable[[bool], None]:
+        def mute(on: bool) -> None:
+            if isinstance(table, dict):
+                if on:
+                    table[name] = value   # type: ignore[assignment]
+                else:
+                    table.pop(name, None)
+            elif on:
+                table.add(name)
+            else:
+                table.discard(name)
+        return mute
+
+    out: dict[str, Mute | tuple[Mute, tuple[float, float]]] = {}
+    assert bench.dut is not None
     for node_name, node in bench.nodes.items():
-        node.tx_filters.append(drop)
+        node.tx_filters.append(gateway(node))
         out[node_name] = lambda on, node=node: setattr(node, "silent", on)
         for name in bench.signal_map.messages_of(node_name):
-            out[name] = lambda on, name=name: muted.add(name) if on else muted.discard(name)
+            out[name] = switch(muted, name)
+            if name in bench.dut.receivers:
+                for delay_s in (0.45, 0.6, 5.0):
+                    out[f"{name} delayed {delay_s} s"] = (switch(delayed, name, delay_s), (2.0, 8.0))
     return out
 
 
@@ -89,7 +118,15 @@ def run_fuzz(*, frames: int, seed: int, signal_map: Path | None = None, dut: dic
             fuzz = FuzzSession(bench.clock, port, FrameFuzzer(bench.codec, seed), frames=frames, seed=seed,
                                watch=watch, mutes=_mutes(bench), **session)  # type: ignore[arg-type]
             bench.start()
-            report = fuzz.run()
+            report = fuzz.run(settle_s=10.0)     # every outage over, the last held frames out
+            # Liveness, reported (not asserted; see the jittery-gateway tests): with clean traffic
+            # only, does the unit compute again?
+            bench.run_for(30.0)
+            unusable = {n: f"{r.state.name} lag {r.lag_s:.3f} s" for n, r in bench.dut.receivers.items()
+                        if not r.usable(bench.now)}
+            report.extra["after 30 s of clean traffic"] = (
+                "computing" if bench.dut.last_decision.computes and not unusable
+                else f"{bench.dut.last_decision.state.name}/{bench.dut.last_decision.reason}, {unusable}")
             report.extra["counter x checksum walk"] = {k: round(v, 3) for k, v in fuzz.fuzzer.walk_coverage().items()}
             report.extra["bus monitor"] = (f"{bench.monitor.frames} frames, {bench.monitor.unknown_frames} unknown, "
                                            f"{bench.monitor.decode_errors} undecodable, "
@@ -119,7 +156,7 @@ def test_the_default_bench_survives_fuzzed_frames_and_never_computes_on_unusable
     assert report.ticks >= report.simulated_s / 0.1 - 1
     # Not vacuous: the unit computed under fire for a good share of the time, every receiver
     # saw every kind of bad frame, went INVALID and came back, and every ID and length was sent.
-    assert report.computing_ticks >= 0.2 * report.ticks, report.summary()
+    assert report.computing_ticks >= 0.15 * report.ticks, report.summary()
     assert set(report.by_strategy) == set(STRATEGIES)
     for name, errors in report.receiver_errors.items():
         assert set(errors) == {"ERROR", "REPEATED", "WRONG_SEQUENCE"}, (name, errors)
@@ -217,12 +254,6 @@ def test_a_frame_late_within_tolerance_and_then_silence_never_lets_the_unit_comp
 
 
 # -- found by fuzzing -------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "Bench.run_for loops forever when now + duration falls less than half a microsecond past a whole "
-    "microsecond: run_until rounds the end down to the clock's microsecond, and 'while now < end - 1e-9' "
-    "never ends. Fix: hilbench/bench.py, Bench.run_for: loop on whole microseconds, "
-    "end_us = self.clock.now_us + seconds_to_us(duration_s); end = end_us / 1e6; "
-    "'while self.clock.now_us < end_us:' (then remove this marker)"))
 def test_run_for_a_duration_off_the_microsecond_grid_returns() -> None:
     with Bench(BenchConfig(bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"), keep_traces=False)) as bench:
         bench.run_for(1.0)
@@ -239,6 +270,75 @@ def test_run_for_a_duration_off_the_microsecond_grid_returns() -> None:
         bench.clock.run_until = bounded   # type: ignore[method-assign]
         bench.run_for(0.1234564)           # 0.4 us past a whole microsecond
         assert bench.clock.now_us == 1_123_456
+
+
+def _jittery_gateway(bench: Bench, name: str, delay_s: float, jitter_s: float, seed: int = 1) -> list[bool]:
+    """Hold ``name``'s frames ``delay_s`` +- ``jitter_s`` (in order) while the returned switch is on."""
+    rng = np.random.default_rng(seed)
+    node = next(n for p, n in bench.nodes.items() if name in bench.signal_map.messages_of(p))
+    on = [False]
+
+    def tx_filter(message: str, msg: can.Message) -> can.Message | None:
+        if on[0] and message == name:
+            bench.clock.call_later(delay_s + float(rng.uniform(-jitter_s, jitter_s)), lambda: node.port.send(msg))
+            return None
+        return msg
+
+    node.tx_filters.append(tx_filter)
+    return on
+
+
+_JITTER_REASON = (
+    "the E2E receiver takes an early frame as a lagging stream catching up (lag -= how early) but a late one "
+    "(within the timing tolerance) adds nothing, so a delayed stream's jitter ratchets its measured lag down to 0. "
+    "Candidate fix, validated on tests/bus and tests/dut: hilbench/bus/e2e_sm.py, E2EStateMachine._check, delete "
+    "'if now_s < expected: lag = max(0.0, lag - (expected - now_s))' in the on-time branch (a stream catches up "
+    "only by counter progress ahead of the time, the branch below); then remove this marker")
+
+
+@pytest.mark.xfail(strict=True, reason=_JITTER_REASON)
+@pytest.mark.parametrize(("delay_s", "jitter_s", "minutes"), [(0.6, 0.01, 1), (5.0, 0.03, 3)])
+def test_a_delayed_stream_with_jitter_never_passes_for_fresh(delay_s: float, jitter_s: float, minutes: int) -> None:
+    """A gateway holds the VCU's frames 0.6 s (5 s), each a few ms more or less: the data stays that old."""
+    config = BenchConfig(soc_pct=70.0, ambient_c=25.0, keep_traces=False,
+                         bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"))
+    with Bench(config) as bench:
+        assert bench.dut is not None
+        delaying = _jittery_gateway(bench, "VCU_VehicleStatus", delay_s, jitter_s)
+        bench.run_for(10.0)
+        assert bench.dut.last_decision.computes
+        delaying[0] = True
+        bench.run_for(2.0)
+        computed_at = []
+        for _ in range(minutes * 600):
+            bench.run_for(0.1)
+            if bench.dut.last_decision.computes:
+                computed_at.append(round(bench.now, 1))
+        receiver = bench.dut.receivers["VCU_VehicleStatus"]
+        assert computed_at == [], (f"computed on VCU data {delay_s} s old from {computed_at[0]} s on "
+                                   f"({len(computed_at)} ticks); the receiver's lag is {receiver.lag_s:.3f} s")
+
+
+@pytest.mark.xfail(strict=True, reason=_JITTER_REASON.replace(
+    "so a delayed stream's jitter ratchets its measured lag down to 0",
+    "so a delayed stream's jitter ratchets its measured lag below the delay; when the delay ends the fresh frames "
+    "run further ahead than the lag allows, are rejected until the counter wraps, and the wrap is then read as a "
+    "lag of more than a second that no on-time frame ever reduces: INVALID for good"))
+def test_the_unit_computes_again_once_a_jittery_gateway_delay_is_over() -> None:
+    config = BenchConfig(soc_pct=70.0, ambient_c=25.0, keep_traces=False,
+                         bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"))
+    with Bench(config) as bench:
+        assert bench.dut is not None
+        delaying = _jittery_gateway(bench, "VCU_VehicleStatus", 0.3, 0.01)
+        bench.run_for(10.0)
+        delaying[0] = True          # 0.3 s: within the 0.5 s timeout, 10 ms of jitter
+        bench.run_for(20.0)
+        delaying[0] = False         # the gateway lets go (its held frames still come out)
+        bench.run_for(30.0)
+        receiver = bench.dut.receivers["VCU_VehicleStatus"]
+        assert bench.dut.last_decision.computes, (
+            f"{bench.dut.last_decision}; VCU receiver {receiver.state.name}, lag {receiver.lag_s:.3f} s, "
+            f"errors {receiver.errors}")
 
 
 # -- the generator itself -------------------------------------------------------------------------
@@ -367,6 +467,8 @@ class FuzzedBench(RuleBasedStateMachine):
         assert self.bench is not None
         name = data.draw(st.sampled_from(sorted(self.mutes)))
         mute = self.mutes[name]
+        if isinstance(mute, tuple):
+            mute = mute[0]
         mute(True)
         self.bench.clock.call_later(ms / 1000.0, lambda: mute(False))
 
