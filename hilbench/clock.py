@@ -318,7 +318,7 @@ class StopRequest:
     a clock is bound stops that clock as soon as it is bound.
     """
 
-    __slots__ = ("reason", "_clock")
+    __slots__ = ("_clock", "reason")
 
     def __init__(self) -> None:
         #: Why the run was asked to end (e.g. ``"SIGINT"``); None while nobody asked.

@@ -1,13 +1,84 @@
-"""SIGTERM handled like Ctrl-C, for the CLI process and the scenario workers it starts."""
+"""SIGINT and SIGTERM as a request to stop, never as an exception in the middle of a frame.
+
+Python turns Ctrl-C into ``KeyboardInterrupt`` at whatever bytecode runs when
+it arrives: inside python-can's BLF writer, between the two writes of a
+container, say, which loses the container.  :class:`Interrupts` replaces
+both handlers for the length of a run with one that only records the signal
+and asks the running clock to stop after the task now running
+(:class:`~hilbench.clock.StopRequest`); the run loop ends there, the
+scenario is judged over the time that ran, the bench closes its recording
+with every frame, and the command exits 130.
+
+A signal that comes while nothing runs yet (loading files, building the
+bench) is kept and stops the run before its first task, so start-up gives
+no traceback either.  A third signal ends the process at once with the
+signal's default action, for a bench stuck outside the run loop; the
+candump primary then holds all but its last flush interval.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+from types import FrameType
+
+from ..clock import StopRequest
+
+#: The signals turned into a stop request.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signal of this rank ends the process at once (default action) instead.
+FORCE_AFTER = 3
+
+
+class Interrupts:
+    """A context manager: within it SIGINT and SIGTERM set :attr:`stop` instead of raising.
+
+    Outside the main thread (where Python allows no handler) it changes nothing.
+    On exit the previous handlers are back.
+    """
+
+    def __init__(self) -> None:
+        #: Bound to the running clock by ``Bench.run_for``; its reason is the first signal's name.
+        self.stop = StopRequest()
+        #: Names of the signals received, in order.
+        self.received: list[str] = []
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.stop.requested
+
+    @property
+    def reason(self) -> str | None:
+        return self.stop.reason
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        self.received.append(name)
+        if len(self.received) >= FORCE_AFTER:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.stop.request(name)
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
 
 def sigterm_to_interrupt(signum: int, frame: object) -> None:
     """Raise KeyboardInterrupt on SIGTERM (CI cancelling a job), so the same cleanup runs as
-    for Ctrl-C and recordings are stopped and flushed; a second SIGTERM must not cut that
-    cleanup short, so it is ignored from here on."""
+    for Ctrl-C; a second SIGTERM must not cut that cleanup short, so it is ignored from here on.
+
+    For commands that do not record (``hilbench run`` uses :class:`Interrupts` instead).
+    """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt

@@ -136,7 +136,7 @@ def test_an_open_blf_is_readable_up_to_its_last_container_with_its_true_start_ti
 def _cut_offsets(size: int, head: int, boundaries: list[int], rng: random.Random, n: int) -> list[int]:
     """Every offset of the first ``head`` bytes, around every boundary, and ``n`` seeded ones."""
     near = [b + d for b in boundaries for d in (-17, -1, 0, 1, 16, 17)]
-    return sorted({o for o in [*range(0, head), *near, *(rng.randrange(size) for _ in range(n)), size]
+    return sorted({o for o in [*range(head), *near, *(rng.randrange(size) for _ in range(n)), size]
                    if 0 <= o <= size})
 
 
