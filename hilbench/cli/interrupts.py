@@ -30,6 +30,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: The signal of this rank ends the process at once (default action) instead.
 FORCE_AFTER = 3
 
+_active: Interrupts | None = None   # the one whose handlers are installed (signals are per process)
+
 
 class Interrupts:
     """A context manager: within it SIGINT and SIGTERM set :attr:`stop` instead of raising.
@@ -44,6 +46,7 @@ class Interrupts:
         #: Names of the signals received, in order.
         self.received: list[str] = []
         self._previous: dict[int, object] = {}
+        self._outer: Interrupts | None = None
 
     @property
     def requested(self) -> bool:
@@ -63,15 +66,26 @@ class Interrupts:
         self.stop.request(name)
 
     def __enter__(self) -> Interrupts:
+        global _active
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
+            self._outer, _active = _active, self
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _active
+        if self._previous:
+            _active = self._outer
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()
+
+
+def active_stop() -> StopRequest:
+    """The stop request the signals of this process set now (a fresh one nobody sets when no
+    :class:`Interrupts` is active)."""
+    return _active.stop if _active is not None else StopRequest()
 
 
 def sigterm_to_interrupt(signum: int, frame: object) -> None:

@@ -30,7 +30,7 @@ from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios
                          load_scenario, run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
-from .interrupts import Interrupts
+from .interrupts import Interrupts, active_stop
 from .progress import ProgressBar
 
 
@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
               f"{FLUSH_INTERVAL_S * 1000:g} ms")
     sys.stdout.flush()   # what a supervisor (or a test) reads to know the run has started
     results = []
-    for result in _run_all(plans, jobs, interrupts.stop):
+    for result in _run_all(plans, jobs):
         results.append(result)
         # Across seeds only the runs that did not pass are shown in full; the table below says the rest.
         if not many_seeds or not result.passed:
@@ -212,14 +212,15 @@ def _interrupted_summary(results: list[ScenarioResult], planned: int, reason: st
     return EXIT_INTERRUPTED
 
 
-def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int, stop: StopRequest) -> Iterator[ScenarioResult]:
+def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[ScenarioResult]:
     """Results in the order given; with ``jobs`` > 1 the scenarios run in worker processes.
 
     Each scenario runs on its own simulated bus and clock, so running several at
-    once changes nothing but the wall time.  Once ``stop`` is requested, the
-    scenario running ends between two tasks (its partial result still comes) and
-    no other starts.
+    once changes nothing but the wall time.  Once a signal asks to stop
+    (:func:`.interrupts.active_stop`), the scenario running ends between two tasks
+    (its partial result still comes) and no other starts.
     """
+    stop = active_stop()
     if jobs <= 1 or len(plans) <= 1:
         for scenario, options in plans:
             if stop.requested:

@@ -216,3 +216,48 @@ def test_a_killed_run_loses_at_most_the_flush_interval(tmp_path: Path, reference
     print(f"\n{tally.line()}")
     assert tally.runs == RUNS
     assert tally.interrupted >= RUNS // 2
+
+
+def _main_imports_lazily() -> bool:
+    """Does importing the CLI's entry point leave the scenarios unimported (so that ``main()`` can
+    take over SIGINT before the heavy imports)?"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p)
+    probe = subprocess.run([sys.executable, "-c", "import sys, hilbench.cli.main; "
+                            "print('hilbench.scenarios' in sys.modules)"], capture_output=True, text=True, env=env)
+    return probe.stdout.strip() == "False"
+
+
+#: Signals during start-up go no earlier than this fraction of it: the interpreter's own start and
+#: the import of the entry point come before any handler of ours can be installed.
+START_UP_FROM = 0.25
+
+
+def test_sigint_during_start_up_gives_no_traceback(tmp_path: Path) -> None:
+    if not _main_imports_lazily():
+        pytest.skip("hilbench/cli/main.py imports every subcommand (and so the bench) before main() runs: Ctrl-C "
+                    "during those imports is Python's KeyboardInterrupt, with its traceback; the change that fixes "
+                    "it is described in docs/recordings.md")
+    probe = tmp_path / "probe.blf"
+    began = wall_time_s()
+    proc = _spawn(probe)
+    _wait_started(proc)
+    start_up_s = wall_time_s() - began
+    proc.kill()
+    proc.communicate()
+    rng = random.Random(SEED)
+    for run in range(RUNS):
+        record = tmp_path / f"early{run:03d}.blf"
+        delay_s = rng.uniform(START_UP_FROM, 1.0) * start_up_s
+        proc = _spawn(record)
+        try:
+            sent = _signal_at(proc, signal.SIGINT, delay_s)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        where = f"SIGINT {delay_s:.3f} s after the start"
+        assert sent, where
+        assert proc.returncode == 130 and "Traceback" not in out + err, f"{where}: exit {proc.returncode}\n{out}\n{err}"
+        if record.exists():
+            frames = len(_keys(record))
+            assert frames == len(_keys(record.with_suffix(".log"))), where
