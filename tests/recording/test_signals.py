@@ -261,3 +261,43 @@ def test_sigint_during_start_up_gives_no_traceback(tmp_path: Path) -> None:
         if record.exists():
             frames = len(_keys(record))
             assert frames == len(_keys(record.with_suffix(".log"))), where
+
+
+RESULT = re.compile(r"^(\S+)  \[(PASS|FAIL|INTERRUPTED)\]  .*?(\d+) frames(?: on the bus)?$", re.M)
+RECORDED = re.compile(r"^  recording (\S+): (\d+) frames; (\S+): (\d+) frames$", re.M)
+SUMMARY = re.compile(r"interrupted by SIGINT: (\d+) passed, (\d+) failed, (\d+) interrupted \(partial verdicts\), "
+                     r"(\d+) not run")
+
+
+def test_ctrl_c_to_a_parallel_run_keeps_every_workers_frames(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the workers leave it to the parent, which stops them
+    all through a shared flag; every scenario that started is shown, its files hold its frames."""
+    folder = scenarios_dir() / "comms"
+    record = tmp_path / "par.blf"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.Popen([sys.executable, "-m", "hilbench.cli.main", "run", "-j", "2", "--record", str(record),
+                             str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _wait_started(proc)
+        try:
+            proc.wait(timeout=2.0)        # the workers are into their first scenarios by then
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in out + err, out + err
+    planned = len(list(folder.glob("*.toml")))
+    summary = SUMMARY.search(out)
+    assert summary and sum(map(int, summary.groups())) == planned, out
+    assert int(summary.group(4)) >= 1, out   # stopped mid-suite (the running ones interrupted, or just done)
+    shown = RESULT.findall(out)
+    recorded = RECORDED.findall(out)
+    assert len(shown) == len(recorded) == planned - int(summary.group(4)), out
+    for (name, verdict, on_bus), (blf, blf_n, log, log_n) in zip(shown, recorded):
+        assert int(blf_n) == int(log_n) == int(on_bus), (name, verdict)
+        assert _keys(Path(blf)) == _keys(Path(log)), name
+    written = {p.name for p in tmp_path.glob("par-*.blf")}
+    assert written == {Path(blf).name for blf, *_ in recorded}   # nothing of the scenarios that did not run
