@@ -1,9 +1,9 @@
-"""SIGINT and SIGTERM as a request to stop, never as an exception in the middle of a frame.
+"""SIGINT, SIGTERM and SIGHUP as a request to stop, never as an exception in the middle of a frame.
 
 Python turns Ctrl-C into ``KeyboardInterrupt`` at whatever bytecode runs when
 it arrives: inside python-can's BLF writer, between the two writes of a
 container, say, which loses the container.  :class:`Interrupts` replaces
-both handlers for the length of a run with one that only records the signal
+their handlers for the length of a run with one that only records the signal
 and asks the running clock to stop after the task now running
 (:class:`~hilbench.clock.StopRequest`); the run loop ends there, the
 scenario is judged over the time that ran, the bench closes its recording
@@ -25,8 +25,10 @@ from types import FrameType
 
 from ..clock import StopRequest
 
-#: The signals turned into a stop request.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals turned into a stop request: Ctrl-C, a job cancelled (CI, systemd, docker stop),
+#: the terminal closed.  One the process was started ignoring (``nohup``, ``&`` in a script)
+#: stays ignored.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: The signal of this rank ends the process at once (default action) instead.
 FORCE_AFTER = 3
 
@@ -34,7 +36,7 @@ _active: Interrupts | None = None   # the one whose handlers are installed (sign
 
 
 class Interrupts:
-    """A context manager: within it SIGINT and SIGTERM set :attr:`stop` instead of raising.
+    """A context manager: within it the :data:`STOP_SIGNALS` set :attr:`stop` instead of raising.
 
     Outside the main thread (where Python allows no handler) it changes nothing.
     On exit the previous handlers are back.
@@ -69,7 +71,8 @@ class Interrupts:
         global _active
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._handle)
             self._outer, _active = _active, self
         return self
 

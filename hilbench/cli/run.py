@@ -296,8 +296,11 @@ def _worker_init(done_s, stop_all) -> None:
     global _PROGRESS, _STOP_ALL
     _PROGRESS = done_s
     _STOP_ALL = stop_all
-    # Ctrl-C reaches the whole process group: the parent decides and tells the workers.
+    # Ctrl-C (and a closed terminal's SIGHUP) reach the whole process group: the parent decides
+    # and tells the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_sigterm)
 
 
