@@ -247,9 +247,10 @@ class E2EStateMachine:
             # On time: the anchor follows the sender's schedule, pulled a little towards the
             # arrival (a phase-locked loop), so frames bunched by a busy host are judged against
             # the schedule rather than against a late neighbour, and clock drift is followed.
+            # An early frame here is jitter, not catching up: a lagging stream catches up only by
+            # counter progress ahead of the time (below), else a delayed stream's jitter would
+            # ratchet its lag down to nothing.
             expected = anchor_s + nearest * cycle
-            if now_s < expected:
-                lag = max(0.0, lag - (expected - now_s))   # early: a lagging stream catching up
             self._anchor_s = expected + SCHEDULE_GAIN * (now_s - expected)
             self._anchor_counter, self.lag_s = counter, lag
             return FrameStatus.OK if lag <= self.timeout_s else FrameStatus.WRONG_SEQUENCE

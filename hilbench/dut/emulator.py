@@ -31,7 +31,14 @@ from ..errors import ConfigError
 from .compute.calibration import PerformanceModel
 from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
-from .compute.supervisor import DEFECTS, Observation, State, Supervisor, SupervisorParams, thermal_reason
+from .compute.supervisor import (
+    DEFECTS,
+    Observation,
+    State,
+    Supervisor,
+    SupervisorParams,
+    thermal_reason,
+)
 from .compute.unit import ComputeUnit
 
 _LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
@@ -152,6 +159,15 @@ def _pages_per_period(msg_codec: MessageCodec) -> int:
     values = {i for s in message.signals if s.multiplexer_signal == mux_name for i in (s.multiplexer_ids or ())}
     return max(len(values), len(msg_codec.pages), 1)
 
+
+
+def _data_time_s(receiver: E2EStateMachine, arrived_s: float, now_s: float) -> float:
+    """When the data of a frame the receiver just took was current: its arrival less the
+    stream's measured lag, or the receiver's schedule, whichever is older (the unit must not
+    time data as younger than its own E2E receiver does)."""
+    by_arrival_s = arrived_s - receiver.lag_s
+    by_schedule_s = now_s - receiver.data_age_s(now_s)
+    return min(by_arrival_s, by_schedule_s)
 
 class ComputeEmulator(FrameSource):
     """The bundled compute unit on CAN.
@@ -374,8 +390,9 @@ class ComputeEmulator(FrameSource):
                     return  # a frame that fails E2E is never used
                 if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
                     return  # INIT: the stream has not proven itself yet
-                # The data is as old as the receiver measured it (a delayed stream's lag).
-                arrived -= receiver.lag_s   # type: ignore[union-attr]
+                # The data is as old as the receiver measured it (a delayed stream's lag), and
+                # never younger than the sender's schedule says (a frame late within tolerance).
+                arrived = _data_time_s(receiver, arrived, now)   # type: ignore[arg-type]
             latest[name] = roles   # merged into inputs at the next tick
             last_valid[name] = arrived
 
@@ -412,7 +429,7 @@ class ComputeEmulator(FrameSource):
                     return
                 if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
                     return
-                arrived -= receiver.lag_s   # type: ignore[union-attr]
+                arrived = _data_time_s(receiver, arrived, now)   # type: ignore[arg-type]
             key = name
             for marker, page_key in marker_of:
                 if marker in roles:
