@@ -288,6 +288,10 @@ class ComputeEmulator(FrameSource):
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
         self._observed_inputs: tuple[object, ...] | None = None
         self._started = False
+        # The message that names the input behind a stop (role cu_reason_frame_id), sent on change.
+        binding = codec.signal_map.binding("cu_reason_frame_id")
+        self._naming_message = binding.message if binding is not None and binding.message in self._senders else None
+        self._named_sent: tuple[object, object] = (0, "NONE")
         self.last_decision = None
         self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
 
@@ -606,6 +610,13 @@ class ComputeEmulator(FrameSource):
         v["energy_from_pack_wh"] = self.energy_from_pack_j / 3600.0
         v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0
         quantize(v, self._lsb)
+        named = (v["cu_reason_frame_id"], v["cu_reason_input_state"])
+        if named != self._named_sent:
+            # The input named for a stop goes out at once, not up to its (1 s) cycle later: a stop
+            # shorter than a cycle is still explained on the bus.
+            self._named_sent = named
+            if self._naming_message is not None and self._started:
+                self.send_now(self._naming_message)
 
     def _name_the_input(self, reason: str, now_s: float) -> None:
         """Put the input behind a stale or E2E reason on the bus: its frame ID and receiver state.

@@ -65,9 +65,12 @@ def test_one_bad_checksum_is_tolerated_two_within_eight_frames_are_not() -> None
     stream.t += CYCLE
     assert sm.on_frame(bytes(bad), stream.t) is FrameStatus.ERROR
     assert sm.state is E2EStatus.INVALID and not sm.usable(stream.t)
-    for _ in range(7):
+    # Eight good frames in a row to come back, and the leaky tally emptied: two errors three
+    # frames apart left 8 - 3 + 8 = 13 in it, so thirteen good frames.
+    assert sm.tally == 13
+    for _ in range(12):
         stream.tick()
-    assert sm.state is E2EStatus.INVALID        # eight good frames in a row to come back
+    assert sm.state is E2EStatus.INVALID
     stream.tick()
     assert sm.state is E2EStatus.VALID
 
