@@ -280,6 +280,12 @@ class E2EStateMachine:
             self._anchor_counter, self.lag_s = counter, lag
             self._impostor = False
             return FrameStatus.OK if lag <= self.timeout_s else FrameStatus.WRONG_SEQUENCE
+        elif lag and abs((step - elapsed - lag / cycle + modulus / 2) % modulus - modulus / 2) <= tolerance:
+            # A lagging stream's sender back on its own schedule (the delay over): the counter is
+            # where the live sender's is, the lag and the time together, wrap or not.
+            self._anchor_s, self._anchor_counter, self.lag_s = now_s, counter, 0.0
+            self._impostor = False
+            return FrameStatus.OK
         else:
             excess = step - elapsed     # cycles the counter is ahead of the time, at least
             if excess <= tolerance:
