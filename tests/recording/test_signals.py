@@ -38,9 +38,9 @@ from hilbench.resources import scenarios_dir
 SLOW = bool(os.environ.get("HILBENCH_SLOW"))
 RUNS = 100 if SLOW else 5
 SEED = 12
-#: Signals go at instants spread over this fraction of an uninterrupted run's wall time after its
-#: start line (the rest is judging and printing, where a signal can only change the exit code).
-SPAN = 0.9
+#: Signals go at instants spread over this multiple of an uninterrupted run's frame-producing
+#: window after its start line (a little past it: the end of a run and the verdicts count too).
+SPAN = 1.1
 SCENARIO = scenarios_dir() / "comms" / "bms_drop_and_delay_sodium_25c.toml"
 EPOCH_S = tomllib.loads(DEFAULTS_FILE.read_text())["session"]["epoch_s"]
 #: The tree under test (a worktree, or an installed package): the child imports the same hilbench.
@@ -71,26 +71,40 @@ def _keys(path: Path) -> list[tuple]:
 @dataclass
 class Reference:
     frames: list[tuple]
-    run_wall_s: float          # from the start line to the exit
+    run_wall_s: float          # from the start line until the last frame reached the primary
+
+
+#: How often the reference run's primary is looked at, to time its frame-producing window.
+POLL_S = 0.005
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Reference:
-    """An uninterrupted run, twice: its frames, and the shorter of the two wall times (the first
-    run of a session also warms the disk cache)."""
-    walls = []
+    """An uninterrupted run, twice: its frames, and the shorter of the two windows from the start
+    line to the moment the primary reached its final size (building the bench and running it;
+    judging and printing come after, where a signal can only change the exit code)."""
+    windows = []
     for attempt in range(2):
         record = tmp_path_factory.mktemp("reference") / "whole.blf"
+        primary = record.with_suffix(".log")
         proc = _spawn(record)
         _wait_started(proc)
         started = wall_time_s()
+        sizes: list[tuple[float, int]] = []
+        while proc.poll() is None:
+            sizes.append((wall_time_s() - started, primary.stat().st_size if primary.exists() else 0))
+            try:
+                proc.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
         out, err = proc.communicate(timeout=300)
-        walls.append(wall_time_s() - started)
         assert proc.returncode == 0, out + err
-        frames = _keys(record.with_suffix(".log"))
+        final = primary.stat().st_size
+        windows.append(next((t for t, size in sizes if size == final), sizes[-1][0]))
+        frames = _keys(primary)
         assert _keys(record) == frames
         assert int(COMPLETE.search(out).group(2)) == len(frames) > 10_000
-    return Reference(frames, min(walls))
+    return Reference(frames, min(windows))
 
 
 @dataclass
@@ -169,7 +183,7 @@ def test_an_interrupted_run_loses_no_frame(tmp_path: Path, reference: Reference,
         tally.frames.append(on_bus)
     print(f"\n{tally.line()}")
     assert tally.runs == RUNS
-    assert tally.interrupted >= RUNS // 2      # the instants fall mostly inside the run
+    assert tally.interrupted >= max(1, RUNS // 3)      # the instants fall mostly inside the run
 
 
 def _flush_instant_between(t_last: float | None, t_next: float) -> bool:
@@ -215,7 +229,7 @@ def test_a_killed_run_loses_at_most_the_flush_interval(tmp_path: Path, reference
         tally.blf_behind.append(len(log) - len(blf))
     print(f"\n{tally.line()}")
     assert tally.runs == RUNS
-    assert tally.interrupted >= RUNS // 2
+    assert tally.interrupted >= max(1, RUNS // 3)
 
 
 def _main_imports_lazily() -> bool:
