@@ -462,6 +462,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         ran_s = scenario.duration_s if whole else bench.now
         grid = TraceGrid(bench.monitor, ran_s)
         results = [_judge(check, bench, grid) for check in scenario.checks]
+        if not whole:
+            results = [_partial(result, ran_s) for result in results]
         check_roles = {r.check.name: _check_roles(r.check, grid.known) for r in results}
         roles = list(REPORT_ROLES) + [role for names in check_roles.values() for role in names]
         traces = Traces.from_grid(grid, roles) if options.keep_traces else None
@@ -484,6 +486,20 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
                           warnings=warnings, interrupted=None if whole else (stop.reason if stop else "stopped"))
+
+
+def _partial(result: CheckResult, ran_s: float) -> CheckResult:
+    """A check of a run stopped at ``ran_s`` that the time that ran cannot decide (its window starts
+    after the stop, or was still open at it: a first violation after the stop) says so beside its
+    verdict, and loses the violation, which did not happen in the time that ran."""
+    check = result.check
+    if check.from_s > ran_s + 1e-9:
+        why = f"its window starts at {check.from_s:g} s, after the stop at {ran_s:.1f} s"
+    elif result.violation_s is not None and result.violation_s > ran_s + 1e-9:
+        why = f"its window was still open when the run stopped at {ran_s:.1f} s"
+    else:
+        return result
+    return replace(result, violation_s=None, detail=f"undecided: {why} ({result.detail})")
 
 
 def frames_around(bench: Bench, roles: Iterable[str], t_s: float,
