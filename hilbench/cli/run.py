@@ -37,7 +37,10 @@ from .progress import ProgressBar
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
                        description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
-                                   "in simulated time, or on a real bus with --interface.")
+                                   "in simulated time, or on a real bus with --interface.",
+                       epilog="Exit codes: 0 every scenario passed, 1 a verdict failed, 2 bad input, 130 stopped by "
+                              "Ctrl-C, SIGTERM or SIGHUP (between two bench tasks: the verdicts so far, partial for "
+                              "the scenario running, and every recording closed with every frame of the bus).")
     p.add_argument("paths", nargs="*", help="scenario files or folders")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
@@ -50,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="record the bus (.blf, .asc, .log, .csv, .trc) with python-can's writers; a recording in "
                         "any format but candump .log gets a candump .log primary beside it (x.blf -> x.log), flushed "
                         f"every {FLUSH_INTERVAL_S * 1000:g} ms of bench time, so a killed run loses at most that; "
-                        "on Ctrl-C or SIGTERM every file is closed with every frame (docs/recordings.md). With "
+                        "on Ctrl-C, SIGTERM or SIGHUP every file is closed with every frame (docs/recordings.md). With "
                         "several scenarios, the scenario name is added before the suffix")
     p.add_argument("--dut-defect", metavar="NAME", help="run against the compute emulator with a seeded defect")
     p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
