@@ -347,3 +347,9 @@ class StopRequest:
 def wall_time_s() -> float:
     """Wall seconds from an arbitrary origin, for progress bars and benchmarks only."""
     return _time.perf_counter()
+
+
+def wall_sleep_s(seconds: float) -> None:
+    """Block ``seconds`` of wall time: for tests of wall-time code that need a slow caller
+    (a bench is never put to sleep; its clock waits through its idle hooks)."""
+    _time.sleep(seconds)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
 from hilbench.bus import BusConfig
-from hilbench.clock import WallClock
+from hilbench.clock import WallClock, wall_sleep_s
 
 
 def test_building_the_bench_leaves_no_burst_of_overdue_frames() -> None:
     with Bench(BenchConfig(bus=BusConfig("virtual", "wall-burst"), wall_time=True,
                            emulate=frozenset({"bms", "vcu", "obc"}))) as bench:
-        time.sleep(0.5)                       # a slow setup before the run
+        wall_sleep_s(0.5)                     # a slow setup before the run
         bench.run_for(0.6)
         stats = bench.monitor.stats["BMS_PackStatus"]
     assert stats.count == pytest.approx(0.6 / 0.02, abs=4)
@@ -28,7 +26,7 @@ def test_a_periodic_task_that_falls_behind_skips_the_missed_periods() -> None:
     def slow() -> None:
         runs.append(clock.now)
         if len(runs) == 2:
-            time.sleep(0.25)                  # five periods lost
+            wall_sleep_s(0.25)                # five periods lost
 
     clock.call_every(0.05, slow)
     clock.run_until(0.5)

@@ -4,11 +4,12 @@ recordings read back up to what a killed writer left complete."""
 from __future__ import annotations
 
 import random
-import time
+import threading
 from pathlib import Path
 
 import can
 import pytest
+from can.io.blf import FILE_HEADER_STRUCT
 
 from hilbench.bus import BusPort, Recorder, count_frames
 from hilbench.bus.recorder import FLUSH_INTERVAL_S, primary_log_path, read_recording
@@ -38,6 +39,30 @@ def _key(msg: can.Message) -> tuple:
 
 def _keys(path: Path) -> list[tuple]:
     return [_key(m) for m in read_recording(path)]
+
+
+#: Reading back a recording of a few thousand frames takes well under a second; past this it hangs.
+HANG_S = 10.0
+
+
+def _keys_within(path: Path, seconds: float = HANG_S) -> list[tuple]:
+    """:func:`_keys` in a thread that must finish within ``seconds``: a reader that hangs fails
+    the test instead of holding it forever (the daemon thread is left behind)."""
+    outcome: list = []
+
+    def read() -> None:
+        try:
+            outcome.append(_keys(path))
+        except BaseException as exc:   # noqa: BLE001 - handed back to the test
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), f"{path}: reading it back did not end within {seconds} s"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -170,9 +195,7 @@ def test_a_recording_cut_at_any_offset_reads_back_a_prefix_without_error_or_hang
     counts = []
     for offset in _cut_offsets(len(data), head, boundaries, rng, 40):
         cut.write_bytes(data[:offset])
-        started = time.perf_counter()
-        back = _keys(cut)
-        assert time.perf_counter() - started < 5.0, offset
+        back = _keys_within(cut)
         assert back == expected[:len(back)], offset     # a prefix, every frame whole
         counts.append((offset, len(back)))
     assert [n for _, n in counts] == sorted(n for _, n in counts)   # more bytes never fewer frames
@@ -184,12 +207,39 @@ def test_a_recording_cut_at_any_offset_reads_back_a_prefix_without_error_or_hang
                    for offset, n in counts if end <= offset < min([b for b in boundaries if b > end] or [len(data)]))
 
 
-def test_a_blf_cut_inside_its_header_or_empty_holds_no_frames(tmp_path: Path) -> None:
-    path = tmp_path / "empty.blf"
+@pytest.mark.parametrize("suffix", [".blf", ".log"])
+def test_a_zero_byte_recording_holds_no_frames(tmp_path: Path, suffix: str) -> None:
+    """What a process killed before its first write leaves (a candump primary before its first flush)."""
+    path = tmp_path / f"empty{suffix}"
     path.write_bytes(b"")
-    assert count_frames(path) == 0
-    path.write_bytes(b"LOG")
-    assert count_frames(path) == 0
+    assert _keys_within(path) == [] and count_frames(path) == 0
+
+
+def test_a_header_only_blf_holds_no_frames(tmp_path: Path) -> None:
+    """Three header-only BLFs: one closed with no frame, the header a killed writer left before its
+    first container, and the header of a full recording whose containers were all cut off (its
+    header counts objects that are not there: they are not waited for)."""
+    closed = tmp_path / "closed.blf"
+    with Recorder(closed, primary=False):
+        pass
+    assert closed.stat().st_size == 144 and _keys_within(closed) == []
+    with Recorder(tmp_path / "open.blf", primary=False) as rec:
+        assert _keys_within(rec.path) == []
+        for msg in _frames(TWO_CONTAINERS):
+            rec(msg)
+    full = (tmp_path / "open.blf").read_bytes()
+    object_count = FILE_HEADER_STRUCT.unpack_from(full)[12]
+    assert len(full) > 144 and object_count == TWO_CONTAINERS   # the header counts the frames
+    headed = tmp_path / "headed.blf"
+    headed.write_bytes(full[:144])
+    assert _keys_within(headed) == [] and count_frames(headed) == 0
+
+
+def test_a_blf_cut_inside_its_header_holds_no_frames(tmp_path: Path) -> None:
+    path = tmp_path / "cut.blf"
+    for head in (b"L", b"LOG", b"LOGG", b"LOGG" + bytes(100)):
+        path.write_bytes(head)
+        assert _keys_within(path) == [], head
 
 
 @pytest.mark.parametrize("suffix, content", [(".blf", b"NOTABLF" + bytes(300)), (".log", b"(1.0) can0 12X#zz T\n")])
