@@ -115,6 +115,7 @@ class Tally:
     runs: int = 0
     interrupted: int = 0
     ended_first: int = 0
+    after_run: int = 0         # the signal came after the run's last frame (verdicts printed, or exiting)
     no_files: int = 0
     frames: list[int] = field(default_factory=list)
     blf_behind: list[int] = field(default_factory=list)
@@ -122,12 +123,13 @@ class Tally:
     def line(self) -> str:
         frames = sorted(self.frames) or [0]
         text = (f"{self.signal}: {self.runs} runs, {self.interrupted} interrupted mid-run, {self.ended_first} ended "
-                f"before the signal, {self.no_files} before the recording opened; frames in the files "
+                f"before the signal, {self.after_run} signalled after the run's last frame, {self.no_files} "
+                f"before the recording opened; frames in the files "
                 f"min {frames[0]} median {frames[len(frames) // 2]} max {frames[-1]}")
         if self.blf_behind:
             behind = sorted(self.blf_behind)
             text += (f"; BLF behind its primary by min {behind[0]} median {behind[len(behind) // 2]} "
-                     f"max {behind[-1]} frames")
+                     f"max {behind[-1]} frames (negative: ahead)")
         return text
 
 
@@ -169,10 +171,19 @@ def test_an_interrupted_run_loses_no_frame(tmp_path: Path, reference: Reference,
         else:
             whole = COMPLETE.search(out)
             assert whole is not None, f"{where}:\n{out}\n{err}"
-            # Ended before the signal, or the signal came while the verdicts were printed.
-            assert proc.returncode == (130 if f"interrupted by {tally.signal}" in out else 0), f"{where}:\n{out}"
             on_bus = int(whole.group(2))
-            tally.ended_first += not sent
+            if not sent:
+                assert proc.returncode == 0, f"{where}:\n{out}"
+                tally.ended_first += 1
+            elif f"interrupted by {tally.signal}" in out:   # came while the verdicts were printed
+                assert proc.returncode == 130, f"{where}:\n{out}"
+                tally.after_run += 1
+            else:
+                # Came once the command was done, its files closed: in main() (130, 'interrupted' on
+                # stderr), or while the interpreter shut down, which puts the default handlers back
+                # (killed by the signal, which a shell reports as 128 + its number too).
+                assert proc.returncode in (0, 130, -signum), f"{where}: exit {proc.returncode}\n{out}\n{err}"
+                tally.after_run += 1
         blf, log = _keys(record), _keys(record.with_suffix(".log"))
         assert len(blf) == len(log) == on_bus, f"{where}: bus {on_bus}, BLF {len(blf)}, log {len(log)}"
         assert blf == log == reference.frames[:on_bus], f"{where}: not the frames of the bus"
@@ -219,12 +230,15 @@ def test_a_killed_run_loses_at_most_the_flush_interval(tmp_path: Path, reference
         blf, log = _keys(record), _keys(primary) if primary.exists() else []   # every file parses
         assert log == reference.frames[:len(log)], f"{where}: the primary is not a prefix of the bus"
         assert blf == reference.frames[:len(blf)], f"{where}: the BLF is not a prefix of the bus"
-        assert len(blf) <= len(log), where
+        # The BLF reaches the disk a container at a time, whenever one fills: up to a container behind
+        # the primary, or a few frames ahead of it (a container filled since the primary's last flush).
         if len(log) < len(reference.frames):
             t_last = times[len(log) - 1] if log else None
             assert _flush_instant_between(t_last, times[len(log)]), \
                 f"{where}: the primary ends at {t_last} s, not on a flush before {times[len(log)]} s"
             tally.interrupted += 1
+        elif sent:
+            tally.after_run += 1
         tally.frames.append(len(log))
         tally.blf_behind.append(len(log) - len(blf))
     print(f"\n{tally.line()}")
