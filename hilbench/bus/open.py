@@ -82,6 +82,11 @@ class RateLimitFilter(logging.Filter):
         #: records held back so far, for tests and summaries
         self.suppressed = 0
 
+    def reset(self) -> None:
+        """Forget what was let through: the next record of every kind passes (for tests)."""
+        with self._lock:
+            self._last.clear()
+
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.name, record.levelno, record.msg if self.per_message else None)
         now = wall_time_s()
