@@ -60,10 +60,12 @@ Warnings are rate-limited to one line a second per kind.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import re
 import select
+import struct
 import termios
 import threading
 import tty
@@ -237,7 +239,7 @@ class SlcanAdapter:
         #: whether a host has the serial port (the pty's slave) open
         self.host_present = False
         self._output_moved_s = 0.0
-        self._reading = False
+        self._own_flush = False
 
         #: counters, for tests and logs
         self.commands = 0
@@ -272,6 +274,9 @@ class SlcanAdapter:
         try:
             tty.setraw(slave)               # no echo, no CR/LF translation before pyserial configures it
             os.set_blocking(master, False)
+            # Packet mode: each read on the master starts with a status byte, which tells when the
+            # host flushed its input (pyserial does on every open).
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
             self._bus = open_bus(self.bridge)
         except BaseException:
             os.close(master)
@@ -350,21 +355,40 @@ class SlcanAdapter:
         budget = self._read_budget()
         while budget > 0:       # at most 64 KiB per turn, so a flooding host cannot starve the bus side
             try:
-                data = os.read(master, min(4096, budget))
+                packet = os.read(master, 1 + min(4096, budget))
             except BlockingIOError:
                 self._host_is_there(now)
                 return
             except OSError as exc:
                 if exc.errno != errno.EIO:
                     raise
-                data = b""
-            if not data:            # EIO (Linux) or end of file: no host has the port open
+                packet = b""
+            if not packet:          # EIO (Linux) or end of file: no host has the port open
                 if self.host_present:
                     self._host_left()
                 return
+            if packet[0] != termios.TIOCPKT_DATA:
+                if self._own_flush:         # the adapter's own flush in _reset: not a host
+                    self._own_flush = False
+                    continue
+                self._host_is_there(now)
+                if packet[0] & termios.TIOCPKT_FLUSHREAD:
+                    self._host_flushed()
+                continue
             self._host_is_there(now)
-            budget -= len(data)
-            self._feed(data)
+            budget -= len(packet) - 1
+            self._feed(packet[1:])
+
+    def _host_flushed(self) -> None:
+        """The host threw away what it had not read yet: what the adapter holds for it goes too.
+
+        pyserial flushes when it opens the port, so a host that opens the port right after
+        another closed it starts clean even if the close went unnoticed in between.
+        """
+        if self._pending:
+            log.debug("SLCAN adapter %s: host flushed its input; %d bytes of output discarded",
+                      self.slave_path, len(self._pending))
+            self._pending.clear()
 
     def _host_is_there(self, now: float) -> None:
         if not self.host_present:
@@ -438,6 +462,7 @@ class SlcanAdapter:
             termios.tcflush(slave, termios.TCIFLUSH)
         finally:
             os.close(slave)
+        self._own_flush = True
         self.is_open = self.listen_only = self.timestamps = self._overrun = False
         self.bitrate = self.data_bitrate = None
         self._line.clear()

@@ -419,8 +419,10 @@ class SocketcandServer:
                 client.state = "bcm"
                 client.outbuf += b"< ok >"
             elif command == "open":
+                self.bad_commands += 1
                 client.outbuf += b"< error could not open bus >"
             else:
+                self.bad_commands += 1
                 client.outbuf += b"< error unknown command >"
         elif command in ("send", "fdsend") and client.state in ("bcm", "raw"):
             self._send(client, tokens)
