@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import select
+import termios
 import time
 from collections.abc import Iterator
 
@@ -320,6 +321,22 @@ def test_the_next_host_gets_no_stale_output(channel: str, adapter: SlcanAdapter,
         assert got is not None and got.arbitration_id == 0x42 and time.monotonic() - started < 0.5
     finally:
         client.shutdown()
+
+
+def test_a_host_that_flushes_its_input_is_sent_nothing_older(adapter: SlcanAdapter, peer: can.BusABC,
+                                                            serial_fd: int) -> None:
+    """pyserial flushes the port's input when it opens it: the output the adapter holds goes too, so a
+    host that opens the port before the adapter saw the last one close still starts clean."""
+    assert _exchange(serial_fd, b"O\r", 1) == b"\r"
+    for i in range(5_000):
+        peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
+    assert _wait_for(lambda: len(adapter._pending) > 0)
+    for _ in range(2):              # the second flush takes what the adapter wrote while seeing the first
+        termios.tcflush(serial_fd, termios.TCIFLUSH)
+        time.sleep(0.1)
+    assert adapter._pending == bytearray() and adapter.resets == {}
+    assert _quiet(serial_fd) == b""
+    assert _exchange(serial_fd, b"F\r", 1) == b"F08\r"      # the channel stayed open, and saw the overrun
 
 
 def _wait_for(condition, timeout_s: float = 5.0) -> bool:

@@ -38,7 +38,11 @@ Sessions and limits (each limit is a constructor argument):
 - The host is whoever has the pty's slave open.  When the last one closes
   it, the adapter resets as if unplugged: the channel closes, settings return
   to their power-on values, and output not yet read (the adapter's and the
-  pty's) is discarded, so the next host starts with no stale replies.
+  pty's) is discarded, so the next host starts with no stale replies.  A
+  host that flushes its input (pyserial does when it opens the port) has the
+  adapter's waiting output discarded too, so one that opens the port before
+  the adapter saw the last one close also starts clean, but for what the
+  adapter wrote in the instant between its flush and the adapter's next look.
 - ``max_line_bytes`` (2 x the longest valid command, 284 bytes): a longer line
   is refused with one BEL and discarded up to its terminator.
 - ``max_pending_bytes`` (64 KiB): output waiting for the host.  A frame that
@@ -333,6 +337,10 @@ class SlcanAdapter:
                 frames = self._drain_bus(bus)
                 self._read_host(master, now)
                 self._to_host(frames)
+                if self._pending:
+                    # Once more just before writing: a host that opened the port meanwhile has
+                    # flushed it, and must not get what was meant for the one before.
+                    self._read_host(master, now)
                 self._flush(master, now)
                 self._enforce_limits(master, now)
                 wanted = None if not self.host_present else select.POLLIN if self._read_budget() > 0 else 0
