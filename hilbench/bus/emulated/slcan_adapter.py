@@ -479,8 +479,8 @@ class SlcanAdapter:
         if reason == "host closed the port":
             log.debug("SLCAN adapter %s: %s; reset, %d bytes of output discarded", self.slave_path, reason, discarded)
         else:
-            log.warning("SLCAN adapter %s: host %s (%s); reset: channel closed, output discarded",
-                        self.slave_path, reason, detail)
+            log.warning(f"SLCAN adapter %s: host {reason} (%s); reset: channel closed, output discarded",
+                        self.slave_path, detail)
 
     def _reply(self, reply: bytes) -> None:
         self._pending += reply      # room for it was checked before the input was read

@@ -537,7 +537,8 @@ class SocketcandServer:
             return
         if reason:
             self.disconnected[reason] += 1
-            log.warning("socketcand client %s disconnected: %s (%s)", client.peer, reason, detail or "see above")
+            # the reason in the message itself: each reason is its own kind for the rate limit
+            log.warning(f"socketcand client %s disconnected: {reason} (%s)", client.peer, detail)
         if selector is not None and client.reading:
             selector.unregister(client.sock)
         client.reading = False
