@@ -235,10 +235,12 @@ def _socketcand_wild_client(port: int, rng: random.Random, lines: int) -> int:
     return len(segments) - 1
 
 
-def _socketcand_sloth(port: int, cycles: int) -> list[float]:
-    """A client that opens a bus, sends junk and never reads; returns how long each connection lasted."""
-    lasted = []
-    for _ in range(cycles):
+def _socketcand_sloth(port: int, cycles: int, until: threading.Event) -> list[float]:
+    """A client that opens a bus, sends junk and never reads, over ``cycles`` connections at least and
+    until ``until`` is set (so it is there all the while the good client runs); returns how long each
+    connection lasted."""
+    lasted: list[float] = []
+    while len(lasted) < cycles or not until.is_set():
         sock = _connect(port)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         start = time.monotonic()
@@ -252,6 +254,8 @@ def _socketcand_sloth(port: int, cycles: int) -> list[float]:
                     continue
         except OSError:                          # disconnected by the server
             lasted.append(time.monotonic() - start)
+        else:
+            return lasted                        # never disconnected: the test sees too few
         finally:
             sock.close()
     return lasted
@@ -285,17 +289,23 @@ def _socketcand_round(server: ServerProcess, rng: random.Random, lines: int, slo
     port = server.address["port"]
     results: dict = {}
     mixed_rng, wild_rng = random.Random(rng.random()), random.Random(rng.random())
+    good_done = threading.Event()
     jobs = {
         "markers": lambda: _socketcand_mixed_client(port, mixed_rng, lines // 2),
         "reconnects": lambda: _socketcand_wild_client(port, wild_rng, lines // 2),
-        "sloth": lambda: _socketcand_sloth(port, sloth_cycles),
+        "sloth": lambda: _socketcand_sloth(port, sloth_cycles, until=good_done),
     }
     threads = [threading.Thread(target=lambda k=k, job=job: results.__setitem__(k, job())) for k, job in jobs.items()]
     for thread in threads:
         thread.start()
     time.sleep(0.3)
-    results["good"] = good_client({"interface": "socketcand", "channel": "vcan0", "host": "127.0.0.1",
-                                   "port": port, "tcp_tune": True})
+    try:
+        results["good"] = good_client({"interface": "socketcand", "channel": "vcan0", "host": "127.0.0.1",
+                                       "port": port, "tcp_tune": True})
+        # how many fuzz clients were still at it when the good client had its last pong
+        results["abusers_during_good"] = sum(thread.is_alive() for thread in threads)
+    finally:
+        good_done.set()
     for thread in threads:
         thread.join()
     server.markers_reach(results["markers"])
@@ -312,7 +322,8 @@ def test_socketcand_server_holds(tmp_path: Path) -> None:
         "socketcand", tmp_path, lambda server, rng, lines, heavy: _socketcand_round(
             server, rng, lines, sloth_cycles=(5 if SLOW else 2) if heavy else 1))
     assert results["good"]["pongs"] == 10 and results["good_after"]["pongs"] == 10
-    assert len(results["sloth"]) == (5 if SLOW else 2)             # every sloth connection was dropped
+    assert results["abusers_during_good"] >= 1                      # the client that never reads, at least
+    assert len(results["sloth"]) >= (5 if SLOW else 2)             # every sloth connection was dropped
     assert all(lasted < 10.0 for lasted in results["sloth"])
     assert after["disconnected"]["not reading"] >= len(results["sloth"])
     overlong = after["disconnected"]["overlong element"] - before["disconnected"].get("overlong element", 0)
