@@ -6,9 +6,11 @@ probes the server's TCP port with growing pauses (0.1 s doubling up to 1 s)
 for at most ``BusConfig.connect_timeout_s`` (10 s by default), logs at most
 one line per second while it waits, and raises :class:`BusError` naming the
 address if the server never answers.  python-can's own connect loop (which
-retries without pause and logs a warning on every attempt, ~150,000 lines in
-10 s) is only reached once the port answers, and python-can's interface
-loggers are rate-limited by :class:`RateLimitFilter` while the bus opens.
+retries without pause and logs a warning on every attempt, 150,000 to
+280,000 lines in 10 s as measured here) is only reached once the port
+answers, and python-can's ``socketcand`` and ``slcan`` loggers are held to
+one line a second per level by :class:`RateLimitFilter` (attached when this
+module is imported).
 """
 
 from __future__ import annotations

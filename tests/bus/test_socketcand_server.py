@@ -443,6 +443,22 @@ def test_warnings_are_rate_limited(wire: Wire, server: SocketcandServer, caplog:
     assert 1 <= len(lines) <= 2
 
 
+def test_python_cans_own_client_warnings_are_rate_limited(client: can.BusABC, peer: can.BusABC,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """python-can's client logs a warning for every element it cannot parse (here: CAN FD frames,
+    which it does not read); hilbench holds its logger to one line a second."""
+    python_can_log = logging.getLogger("can.interfaces.socketcand.socketcand")
+    rate_limited(python_can_log, per_message=False).reset()
+    for i in range(300):
+        peer.send(can.Message(arbitration_id=0x118, data=bytes([i % 256]) * 12, is_fd=True, is_extended_id=False))
+    peer.send(can.Message(arbitration_id=0x119, data=b"\x01", is_extended_id=False))
+    deadline = time.monotonic() + 5.0
+    while (got := client.recv(0.5)) is None or got.arbitration_id != 0x119:
+        assert time.monotonic() < deadline, "the classic frame after the FD ones never arrived"
+    unparsed = [r for r in caplog.records if r.name == python_can_log.name]
+    assert 1 <= len(unparsed) <= 3
+
+
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="max_pending_bytes"):
         SocketcandServer(max_pending_bytes=100)
