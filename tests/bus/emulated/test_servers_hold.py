@@ -143,6 +143,21 @@ def _drain(read: Callable[[], bytes], stop: threading.Event, seen: bytearray | N
     return thread
 
 
+def _split_everywhere(write: Callable[[bytes], None], markers: list[can.Message],
+                      text: Callable[[can.Message], bytes]) -> list[can.Message]:
+    """Each marker's text in two writes, split at every byte offset in turn (a pause between the two
+    halves, so that they land in separate reads); returns the markers in the order they were sent."""
+    sent = []
+    for msg in markers:
+        line = text(msg)
+        for offset in range(1, len(line)):
+            write(line[:offset])
+            time.sleep(0.002)
+            write(line[offset:])
+            sent.append(msg)
+    return sent
+
+
 Round = Callable[[ServerProcess, random.Random, int, bool], dict]
 
 
@@ -267,16 +282,9 @@ def _socketcand_split_markers(port: int, first: int) -> list[can.Message]:
     sock.sendall(b"< open vcan0 >< rawmode >")
     stop = threading.Event()
     reader = _drain(_socket_reader(sock), stop)
-    sent = []
     try:
-        for kind in range(5):
-            msg = marker_message(first + kind, kinds=5)
-            text = socketcand_send(msg)
-            for offset in range(1, len(text)):
-                sock.sendall(text[:offset])
-                time.sleep(0.002)
-                sock.sendall(text[offset:])
-                sent.append(msg)
+        sent = _split_everywhere(sock.sendall, [marker_message(first + kind, kinds=5) for kind in range(5)],
+                                 socketcand_send)
     finally:
         time.sleep(0.1)
         stop.set()
@@ -399,17 +407,9 @@ def _slcan_sloth(path: str, seconds: float) -> int:
 
 def _slcan_split_markers(path: str, first: int) -> list[can.Message]:
     host = Host(path)
-    sent = []
     try:
         host.write(b"O\r")
-        for kind in range(8):
-            msg = marker_message(first + kind)
-            text = slcan_text(msg)
-            for offset in range(1, len(text)):
-                host.write(text[:offset])
-                time.sleep(0.002)
-                host.write(text[offset:])
-                sent.append(msg)
+        sent = _split_everywhere(host.write, [marker_message(first + kind) for kind in range(8)], slcan_text)
         time.sleep(0.1)
     finally:
         host.close()
