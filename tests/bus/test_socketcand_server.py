@@ -459,6 +459,35 @@ def test_python_cans_own_client_warnings_are_rate_limited(client: can.BusABC, pe
     assert 1 <= len(unparsed) <= 3
 
 
+def test_a_bus_that_cannot_be_opened_is_refused_and_the_server_carries_on(caplog: pytest.LogCaptureFixture) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="no_such_interface", channel="x")}) as server:
+        wire = Wire(server.port)
+        try:
+            assert wire.element() == b"< hi >"
+            wire.send(b"< open vcan0 >< send 123 1 01 >< rawmode >< echo >")
+            assert [wire.element() for _ in range(4)] == [
+                b"< ok >", b"< error could not open bus >", b"< error could not open bus >", b"< echo >"]
+            assert server.failure is None and "no_such_interface" in caplog.text
+        finally:
+            wire.close()
+
+
+def test_a_server_whose_thread_fails_closes_its_connections(channel: str, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}) as server:
+        wire = Wire(server.port)
+        try:
+            wire.raw_session()
+
+            def broken(*args: object) -> None:
+                raise RuntimeError("broken on purpose")
+            monkeypatch.setattr(server, "_forward_frames", broken)
+            assert _closed_by_server(wire)
+            assert isinstance(server.failure, RuntimeError) and "stopped" in caplog.text
+        finally:
+            wire.close()
+
+
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="max_pending_bytes"):
         SocketcandServer(max_pending_bytes=100)

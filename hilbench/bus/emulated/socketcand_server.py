@@ -22,7 +22,9 @@ like socketcand's one raw CAN socket per client):
 - ``< send ID LEN B0 B1 .. >`` sends a classic frame (LEN 0..8, bytes in hex
   of one or two digits; an 8-digit ID is extended), ``< fdsend ID FLAGS LEN
   B0 .. >`` a CAN FD frame (FLAGS: 0x01 bit-rate switch, 0x02 ESI);
-- ``< echo >`` is echoed; ``< bcmmode >`` leaves raw mode.
+- ``< echo >`` is echoed; ``< bcmmode >`` leaves raw mode;
+- a bridged bus that cannot be opened (at ``< rawmode >``, or for a ``send``
+  outside raw mode) is answered with ``< error could not open bus >`` and logged.
 
 As in socketcand, a malformed ``send`` is logged and counted but not
 answered, and an unknown command is answered with ``< error unknown command >``.
@@ -51,7 +53,9 @@ Limits (real socketcand has none; each is a constructor argument):
   closed.
 
 Every disconnect is logged with its reason and counted in ``disconnected``;
-the server's warnings are rate-limited to one line a second per kind.
+the server's warnings are rate-limited to one line a second per kind.  Should
+the server's thread fail, it closes every connection (no client waits on a
+dead server) and keeps the exception in ``failure``.
 
 The first frames after ``< rawmode >``'s ``< ok >`` are held back for
 ``handshake_grace_s``: python-can's client reads the ``< ok >`` with a single
@@ -340,6 +344,8 @@ class SocketcandServer:
             except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
                 self.failure = exc
                 log.exception("socketcand server on %s:%d stopped", self.host, self.port)
+                for client in list(self._clients.values()):   # so that no client waits on a dead server
+                    self._close(client)
 
     def _accept(self, listener: socket.socket, selector: selectors.BaseSelector) -> None:
         try:
@@ -457,7 +463,12 @@ class SocketcandServer:
         bus = client.bus
         opened_here = bus is None
         if bus is None:                   # a send in BCM mode: through a short-lived handle
-            bus = open_bus(self.buses[client.bus_name])
+            try:
+                bus = open_bus(self.buses[client.bus_name])
+            except BusError as exc:
+                log.error("socketcand client %s: %s", client.peer, exc)
+                client.outbuf += b"< error could not open bus >"
+                return
         try:
             bus.send(msg)
             self.frames_to_bus += 1
