@@ -8,6 +8,7 @@ protocol checks talk to the slave directly, byte by byte.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -395,6 +396,30 @@ def test_frame_text_round_trips() -> None:
 def test_simtime_bridge_is_refused() -> None:
     with pytest.raises(ValueError, match="wall time"):
         SlcanAdapter(BusConfig(interface="simtime", channel="x"))
+
+
+def test_an_adapter_whose_thread_fails_hangs_up_the_port(channel: str, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """As if unplugged: the host's reads fail, rather than wait for replies that never come."""
+    with SlcanAdapter(BusConfig(interface="virtual", channel=channel)) as adapter:
+        fd = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            assert _exchange(fd, b"V\r", 1) == b"V1013\r"
+
+            def broken(*args: object) -> None:
+                raise RuntimeError("broken on purpose")
+            monkeypatch.setattr(adapter, "_read_host", broken)
+            os.write(fd, b"V\r")
+            assert select.select([fd], [], [], 2.0)[0], "the port did not hang up"
+            try:
+                got = os.read(fd, 64)
+            except OSError as exc:
+                assert exc.errno == errno.EIO
+            else:
+                assert got == b"", f"a dead adapter answered {got!r}"          # end of file: hung up
+            assert isinstance(adapter.failure, RuntimeError) and "stopped" in caplog.text
+        finally:
+            os.close(fd)
 
 
 def test_stop_is_idempotent_and_releases_everything(channel: str) -> None:

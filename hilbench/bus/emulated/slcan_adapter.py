@@ -58,7 +58,9 @@ Sessions and limits (each limit is a constructor argument):
   (The pty itself does not stop a second process from opening it; pyserial's
   ``exclusive=True`` does, on the host's side.)
 
-Warnings are rate-limited to one line a second per kind.
+Warnings are rate-limited to one line a second per kind.  Should the
+adapter's thread fail, it closes the pty's master (the host's port hangs up,
+as if the adapter were unplugged) and keeps the exception in ``failure``.
 """
 
 from __future__ import annotations
@@ -353,6 +355,9 @@ class SlcanAdapter:
         except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
             self.failure = exc
             log.exception("SLCAN adapter on %s stopped", self.slave_path)
+            # Unplugged: the host's port hangs up, so that it does not wait on a dead adapter.
+            self._master = None
+            os.close(master)
 
     def _read_budget(self) -> int:
         """How much host input the adapter may take now: its replies must fit the output cap."""
