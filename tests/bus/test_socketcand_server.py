@@ -27,6 +27,7 @@ from hilbench.bus.emulated import SocketcandServer
 from hilbench.bus.emulated import socketcand_server
 from hilbench.bus.emulated.socketcand_server import CommandError, format_frame, parse_send
 from hilbench.bus.open import rate_limited
+from hilbench.bus.port import BusPort
 from hilbench.errors import BusError
 
 from _leaks import no_leaks
@@ -486,6 +487,25 @@ def test_a_server_whose_thread_fails_closes_its_connections(channel: str, monkey
             assert isinstance(server.failure, RuntimeError) and "stopped" in caplog.text
         finally:
             wire.close()
+
+
+def test_a_daemon_that_goes_away_is_a_bus_error_not_a_broken_pipe(channel: str) -> None:
+    """python-can's client raises a bare BrokenPipeError once the daemon has closed the connection;
+    the bench's port turns it into a BusError, which the CLI reports as one ``error:`` line."""
+    server = SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}).start()
+    try:
+        port = BusPort(open_bus(BusConfig(interface="socketcand", channel="vcan0",
+                                          kwargs={"host": "127.0.0.1", "port": server.port})))
+    finally:
+        server.stop()
+    try:
+        frame = can.Message(arbitration_id=0x123, data=b"\x01", is_extended_id=False)
+        with pytest.raises(BusError, match=r"the bus \(socketcand on vcan0@127\.0\.0\.1:\d+\) is gone: "
+                                           r"sending frame 0x123 failed: .*Broken pipe"):
+            for _ in range(10):          # the first send after the close may still be taken by the kernel
+                port.send(frame)
+    finally:
+        port.bus.shutdown()
 
 
 def test_limits_are_checked() -> None:
