@@ -209,7 +209,7 @@ def test_errors_in_the_rest_of_the_file_keep_their_line_numbers(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_fuzz_scenario(path)
     assert info.value.file == str(path)
-    assert info.value.entry == "steps[0].gear (line 14)"
+    assert (info.value.entry, info.value.line) == ("steps[0].gear", 14)
 
 
 def test_ranges_as_dotted_keys_outside_the_table(tmp_path):
