@@ -219,11 +219,11 @@ BAD_CHECKS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-def _text_breakages(text: str, rng: random.Random) -> list[tuple[str, str | bytes]]:
-    """A file broken as text: cut short inside a table, binary junk, invalid UTF-8, a duplicated key, empty."""
-    cut = rng.randrange(max(1, len(text) // 3), max(2, len(text) - 1))
-    while cut < len(text) and text[cut - 1] not in '="[':
-        cut += 1
+def _text_breakages(text: str, rng: random.Random, cut_after: str = "=") -> list[tuple[str, str | bytes]]:
+    """A file broken as text: cut short right after a random ``cut_after`` (a TOML key's "=", a DBC
+    signal's "|"), binary junk, invalid UTF-8, an unclosed string, empty."""
+    marks = [m.end() for m in re.finditer(re.escape(cut_after), text)]
+    cut = rng.choice(marks) if marks else len(text) // 2
     body = text.encode("utf-8")
     return [
         ("truncated", text[:cut]),
@@ -425,7 +425,7 @@ def dbc_cases(rng: random.Random) -> Iterator[Case]:
         yield Case("dbc", label, {"scenario.toml": _short(), "lab.signals.toml": map_text,
                                   "hilbench.dbc": edit(bench), "compute_unit.dbc": cu},
                    "hilbench.dbc" if "map" not in label else "lab.signals.toml", entry, map_file="lab.signals.toml")
-    for label, body in _text_breakages(bench, rng):
+    for label, body in _text_breakages(bench, rng, cut_after="|"):
         yield Case("dbc", f"text: {label}", {"scenario.toml": _short(), "lab.signals.toml": map_text,
                                              "hilbench.dbc": body, "compute_unit.dbc": cu},
                    "hilbench.dbc", map_file="lab.signals.toml")
@@ -437,8 +437,8 @@ BAD_CHEMISTRY: list[tuple[str, Any, str]] = [
     ("capacity.fraction", [0.5], ""), ("capacity.temp_c", [25.0, 10.0, 0.0, 1, 2, 3, 4, 5, 6], "[1]"),
     ("capacity.temp_c", [-1000.0, -30.0, -20.0, -10.0, 0.0, 10.0, 25.0, 45.0, 60.0], "[0]"),
     ("ocv.soc", [0.0, 0.5, 0.4, 1.0], ""), ("ocv.soc", [0.1, 1.0], ""),
-    ("ocv.voltage_v", [3.0] * 15, "[1]"), ("ocv.voltage_v", [9.0] * 15, ""),
-    ("ocv.entropic_v_per_k", 1.0, ""), ("voltage.min_v", 5.0, ""), ("voltage.max_v", "high", ""),
+    ("ocv.voltage_v", [3.0] * 15, ""), ("ocv.voltage_v", [9.0] * 15, ""),
+    ("ocv.entropic_v_per_k", 1.0, ""), ("voltage.min_v", 5.0, "voltage."), ("voltage.max_v", "high", ""),
     ("voltage.nominal_v", float("inf"), ""), ("resistance.r0_ohm", -0.001, ""), ("resistance.r0_ohm", 0.0, ""),
     ("resistance.doubling_interval_c", 0.0, ""), ("resistance.min_factor", 2.0, ""),
     ("resistance.rc_tau_s", [15.0], ""), ("temperature_limits.discharge_min_c", -1000.0, ""),
@@ -456,8 +456,9 @@ def chemistry_cases(rng: random.Random) -> Iterator[Case]:
     for key, value, suffix in BAD_CHEMISTRY:
         data = tomllib.loads(rng.choice(bases).read_text(encoding="utf-8"))
         _set(key, value)(data)
+        entry = suffix if suffix.endswith(".") else key + suffix
         yield Case("chemistry", f"{key}={value!r}", {"scenario.toml": dumps(scenario), "cell.toml": dumps(data)},
-                   "cell.toml", key + suffix)
+                   "cell.toml", entry)
     for table in ("voltage", "ocv", "pack"):
         data = tomllib.loads(rng.choice(bases).read_text(encoding="utf-8"))
         del data[table]
