@@ -21,6 +21,7 @@ import dataclasses
 import inspect
 import math
 import re
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -338,7 +339,7 @@ class Problems:
         self.found: list[Problem] = []
 
     def add(self, entry: str | None, reason: str, *, line: int | None = None, file: str | Path | None = None) -> None:
-        if line is None and entry and self.lines is not None and file is None:
+        if line is None and entry and self.lines is not None and (file is None or str(file) == self.file):
             line = self.lines.line(entry)
         self.found.append(Problem(str(file) if file is not None else self.file, entry, reason, line))
 
@@ -412,3 +413,34 @@ def suggest(name: str, known: Iterator[str] | Mapping[str, Any] | Sequence[str])
 def finite(value: Any) -> bool:
     """A number (not a bool) that is finite."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_toml(file: Path, what: str) -> tuple[dict[str, Any], str]:
+    """A TOML file's data and text, or a ConfigError naming the file, the line and the reason.
+
+    ``what`` names the kind of file in messages ("a scenario", "a signal map").
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8 text (binary junk), or is not valid TOML.
+    """
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(file, None, f"cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02X} at offset {exc.start}); "
+                                      f"{what} is a TOML text file", line=raw.count(b"\n", 0, exc.start) + 1) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise toml_syntax_error(file, exc, text) from None
+
+
+def toml_syntax_error(file: Path | str, exc: tomllib.TOMLDecodeError, text: str = "") -> ConfigError:
+    """A TOML syntax error with its line (tomllib says "(at line 3, column 7)" or "(at end of document)")."""
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", message)
+    line = int(match.group(1)) if match else (len(text.splitlines()) or None if "end of document" in message else None)
+    return ConfigError(file, None, f"not valid TOML: {message}", line=line)

@@ -17,8 +17,14 @@ from pathlib import Path
 from cantools.database.can import Database
 
 from .dbc import DbcOverlay, _identity, default_dbc_paths, load_dbc_lenient, overlay
-from .signal_map import (SignalMap, default_signal_map_path, frame_id_moves, load_signal_map, map_dbc_sources,
-                         read_map_file)
+from .signal_map import (
+    SignalMap,
+    default_signal_map_path,
+    frame_id_moves,
+    load_signal_map,
+    map_dbc_sources,
+    read_map,
+)
 
 ALL_PRODUCERS = ("bms", "vcu", "obc", "cu")
 
@@ -56,7 +62,7 @@ def load_bus_description(dbcs: Sequence[str | Path] | str | Path | None = None,
     if isinstance(dbcs, (str, Path)):
         dbcs = [dbcs]
     require = tuple(sorted(set(require)))
-    data = read_map_file(map_path)
+    data, text = read_map(map_path)
     if dbcs:
         sources = [(Path(p), str(p)) for p in dbcs]
     else:
@@ -67,8 +73,8 @@ def load_bus_description(dbcs: Sequence[str | Path] | str | Path | None = None,
         return cached
     loaded = [load_dbc_lenient(path, label=label) for path, label in sources]
     stack = overlay(loaded, frame_ids=frame_id_moves(map_path, data), map_path=map_path)
-    sm = load_signal_map(map_path, stack.db, require=require, data=data,
-                         dbc_paths=tuple(path for path, _ in sources))
+    sm = load_signal_map(map_path, stack.db, require=require, data=data, text=text,
+                         dbc_paths=tuple(path for path, _ in sources), locate=stack.locate)
     used = sm.used_messages + list(sm.protection)
     stack.refuse_offenders_in(used, map_path=map_path)
     description = BusDescription(stack.db, sm, stack, tuple(stack.warnings_outside(used)) + sm.warnings)

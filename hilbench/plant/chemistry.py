@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hilbench.errors import ConfigError
-from hilbench.schema import TEMPERATURE, Problems
+from hilbench.schema import TEMPERATURE, Problems, read_toml
 
 CHEMISTRY_DIR = Path(__file__).with_name("chemistries")
 REFERENCE_TEMP_C = 25.0
@@ -139,22 +137,9 @@ def load_chemistry(name_or_path: str | os.PathLike[str]) -> Chemistry:
             the entry and the reason.
     """
     path = _resolve(name_or_path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(path, None, "chemistry file not found") from None
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read chemistry file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02X} at offset {exc.start}); a "
-                                      "chemistry is a TOML text file", line=raw.count(b"\n", 0, exc.start) + 1) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        raise ConfigError(path, None, f"not valid TOML: {exc}", line=int(match.group(1)) if match else None) from None
+    if not path.is_file():
+        raise ConfigError(path, None, "chemistry file not found")
+    data, text = read_toml(path, "a chemistry")
     return _parse(path, data, text)
 
 

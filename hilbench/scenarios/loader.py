@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,18 @@ from typing import Any
 from ..bus.roles import ROLES
 from ..errors import ConfigError
 from ..resources import scenarios_dir
-from ..schema import MISSING, Problems, TomlLines, suggest
+from ..schema import MISSING, Problems, TomlLines, read_toml, suggest
 from .actions import ACTIONS
 from .expr import ExprError, compile_expr
 from .model import Check, Scenario, Step
-from .schema import CHECK, CHECK_KINDS, INITIAL, MAX_DURATION_S, META, dut_schema, step_schema
+from .schema import (
+    CHECK,
+    INITIAL,
+    MAX_DURATION_S,
+    META,
+    dut_schema,
+    step_schema,
+)
 
 _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 _PART = r"([0-9]+(?:\.[0-9]*)?)\s*(ms|sec|min|s|h)"
@@ -93,27 +99,10 @@ def load_scenario(path: str | Path) -> Scenario:
             its line and the reason.
     """
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise ConfigError(file, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(file, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02X} at offset {exc.start}); "
-                                      "a scenario is a TOML text file", line=line) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise toml_error(file, exc) from None
+    if not file.is_file():
+        raise ConfigError(file, None, "cannot read: no such scenario file")
+    data, text = read_toml(file, "a scenario")
     return load_scenario_data(data, file, text)
-
-
-def toml_error(file: Path | str, exc: tomllib.TOMLDecodeError) -> ConfigError:
-    """A TOML syntax error as a ConfigError with its line (tomllib says "(at line 3, column 7)")."""
-    match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-    return ConfigError(file, None, f"not valid TOML: {exc}", line=int(match.group(1)) if match else None)
 
 
 def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -> Scenario:

@@ -9,8 +9,15 @@ import cantools
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
-from hilbench.bus import (BenchCodec, compute_unit_dbc_path, default_dbc_path, default_signal_map_path,
-                          load_bus_description, load_dbc, load_signal_map)
+from hilbench.bus import (
+    BenchCodec,
+    compute_unit_dbc_path,
+    default_dbc_path,
+    default_signal_map_path,
+    load_bus_description,
+    load_dbc,
+    load_signal_map,
+)
 from hilbench.bus.roles import ROLES
 from hilbench.errors import ConfigError
 
@@ -102,7 +109,7 @@ def test_broken_map_is_refused_naming_file_and_entry(tmp_path, db, default_text,
     assert err.entry == entry
     assert reason in err.reason
     message = str(err)
-    assert message.startswith(f"{path}: {entry}: ")
+    assert re.match(rf"{re.escape(str(path))}: {re.escape(entry)} \(line \d+\): ", message), message
     assert reason in message
 
 

@@ -395,16 +395,24 @@ def _sub(pattern: str, repl: str, *, count: int = 1) -> Callable[[str], str]:
     return edit
 
 
+def _then(*edits: Callable[[str], str]) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        for one in edits:
+            text = one(text)
+        return text
+    return edit
+
+
 BAD_DBCS: list[tuple[str, Callable[[str], str], str]] = [
     ("E2E profile P99", _sub(r'^BA_ "E2EProfile" BO_ 256 "P02";', 'BA_ "E2EProfile" BO_ 256 "P99";'),
      "BMS_PackStatus"),
     ("E2E profile P05 by attribute", _sub(r'^BA_ "E2EProfile" BO_ 256 "P02";', 'BA_ "E2EProfile" BO_ 256 "P05";'),
      "BMS_PackStatus"),
-    ("E2E profile on an unused message, misspelt", _sub(r'^(BA_ "E2EProfile" BO_ 256 "P02";)',
-                                                         r'\1' + '\nBA_ "E2EProfile" BO_ 259 "P2X";'),
-     "P2X"),
+    ("E2E profile on an unused message, misspelt",
+     _then(_sub(r"^(BO_ 768 )", 'BO_ 1536 CAR_Extra: 8 VCU\n SG_ Extra : 0|8@1+ (1,0) [0|255] "" CU\n\n\\1'),
+           _sub(r'^(BA_ "E2EProfile" BO_ 256 "P02";)', '\\1\nBA_ "E2EProfile" BO_ 1536 "P2X";')), "P2X"),
     ("E2E P02 without data id base", _sub(r'^BA_ "E2EDataIdBase" BO_ 256 16;\n', ""), "BMS_PackStatus"),
-    ("duplicate frame id", _sub(r"^BO_ 257 ", "BO_ 256 "), "0x100"),
+    ("duplicate frame id", _sub(r"^BO_ 257 ", "BO_ 256 "), "BMS_CellExtremes"),
     ("duplicate message name", _sub(r"^BO_ 257 \w+", "BO_ 257 BMS_PackStatus"), "BMS_PackStatus"),
     ("signal past the end", _sub(r"^( SG_ SOC : )\d+\|(\d+)", r"\g<1>60|\2"), "SOC"),
     ("signal of length 0", _sub(r"^( SG_ SOC : \d+)\|\d+", r"\1|0"), ""),
