@@ -386,11 +386,15 @@ class DbcOverlay:
         line = source.lines.get(message)
         return f"{source.path}" + (f": line {line}" if line else "")
 
-    def locate(self, message: str, attribute: str | None = None) -> tuple[Path | None, int | None]:
-        """(file, line) of a message's ``BO_`` statement, or of one of its attributes (``BA_ "..." BO_``)."""
+    def locate(self, message: str, attribute: str | None = None, *,
+               signal: str | None = None) -> tuple[Path | None, int | None]:
+        """(file, line) of a message's ``BO_`` statement, of one of its attributes (``BA_ "..." BO_``),
+        or of one of its signals (``SG_``)."""
         source = self.origin.get(message)
         if source is None:
             return None, None
+        if signal is not None:
+            return source.path, _signal_line(source.text, source.lines.get(message), signal)
         if attribute is not None:
             frame_id = source.db.get_message_by_name(message).frame_id
             line = source.attribute_line(attribute, frame_id)

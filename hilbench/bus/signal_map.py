@@ -586,6 +586,43 @@ def _check_e2e_layout(db: Database, path: Path, e2e: dict[str, int]) -> None:
             owner[data_id] = name
 
 
+#: Payload lengths a CAN (0-8) or CAN FD frame can have.
+FRAME_LENGTHS = (*range(9), 12, 16, 20, 24, 32, 48, 64)
+
+
+def _check_lengths(db: Database, path: Path, used: Iterable[str], problems: Problems, locate: Locate = None) -> None:
+    """A message the bench sends or reads must fit a CAN or CAN FD frame, and hold at least one byte."""
+    for name in sorted(used):
+        length = db.get_message_by_name(name).length
+        if length in FRAME_LENGTHS and length > 0:
+            continue
+        file, line = locate(name) if locate is not None else (None, None)
+        problems.add(f'message "{name}"', f"a length of {length} bytes fits no CAN or CAN FD frame "
+                     f"(1-8, 12, 16, 20, 24, 32, 48 or 64)", file=file or path, line=line)
+
+
+def _check_role_signals(db: Database, path: Path, roles: Mapping[str, RoleBinding], problems: Problems,
+                        locate: Locate = None) -> None:
+    """A signal that carries a role must be able to carry a value: a factor of 0 sends nothing, a
+    minimum above the maximum lets no value through.  Refused naming the DBC's signal line."""
+    for name, binding in roles.items():
+        signal = db.get_message_by_name(binding.message).get_signal_by_name(binding.signal)
+        reason = None
+        if not signal.scale or not math.isfinite(signal.scale):
+            reason = f"has factor {signal.scale!r}: it can carry no value"
+        elif signal.minimum is not None and signal.maximum is not None and signal.minimum > signal.maximum:
+            reason = f"has minimum {signal.minimum:g} above maximum {signal.maximum:g}: no value fits"
+        if reason is None:
+            continue
+        file, line = locate(binding.message, signal=binding.signal) if locate is not None else (None, None)
+        what = f'{binding.message}.{binding.signal} (role "{name}")'
+        if file is not None:
+            problems.add(f'message "{binding.message}" signal "{binding.signal}"', f"{what} {reason}",
+                         file=file, line=line)
+        else:
+            problems.add(f"roles.{name}.signal", f"{what} {reason} in the DBC")
+
+
 def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str], problems: Problems,
              locate: Locate = None) -> dict[str, int]:
     """Profile-2 data ID bases the DBC's own attributes declare.
@@ -625,6 +662,11 @@ def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str], problem
             if message.name in used:
                 problems.add(entry, f'message "{message.name}" declares E2EProfile P02 but no E2EDataIdBase',
                              **where)
+            continue
+        if isinstance(base.value, bool) or not isinstance(base.value, int) or not 0 <= base.value <= 255:
+            file, line = locate(message.name, "E2EDataIdBase") if locate is not None else (None, None)
+            problems.add(f'message "{message.name}" E2EDataIdBase' if file else f"e2e.{message.name}",
+                         f"expected a data ID base 0..255, got {base.value!r}", file=file or path, line=line)
             continue
         e2e[message.name] = int(base.value)
     return e2e
@@ -843,6 +885,8 @@ def load_signal_map(path: str | Path, db: Database, *,
         with problems.guard(f"cells.{kind}"):
             cells[kind] = _bind_cells(db, path, kind, spec)
     used = {b.message for b in roles.values()} | {c.message for c in cells.values()}
+    _check_role_signals(db, path, roles, problems, locate)
+    _check_lengths(db, path, used, problems, locate)
 
     e2e = _dbc_e2e(db, path, used, notes, problems, locate)
     e2e_spec = data.get("e2e", {})

@@ -423,6 +423,15 @@ BAD_DBCS: list[tuple[str, Callable[[str], str], str]] = [
      "BMS_PackStatus"),
     ("message used by the map removed", _sub(r"^BO_ 256 BMS_PackStatus", "BO_ 256 BMS_PackStatusOld"),
      "BMS_PackStatus"),
+    ("DLC 0 for a used message", _sub(r"^BO_ 256 BMS_PackStatus: 8", "BO_ 256 BMS_PackStatus: 0"), "BMS_PackStatus"),
+    ("DLC 99", _sub(r"^BO_ 256 BMS_PackStatus: 8", "BO_ 256 BMS_PackStatus: 99"), "BMS_PackStatus"),
+    ("signal factor 0", _sub(r"^( SG_ SOC : \d+\|\d+@\d[+-] )\([^,]+,", r"\1(0,"), "SOC"),
+    ("signal minimum above maximum", _sub(r"^( SG_ SOC : \d+\|\d+@\d[+-] \([^)]*\) )\[0\|100\]", r"\1[100|0]"),
+     "SOC"),
+    ("E2E data id base 300", _sub(r'^BA_ "E2EDataIdBase" BO_ 256 16;', 'BA_ "E2EDataIdBase" BO_ 256 300;'),
+     "BMS_PackStatus"),
+    ("frame ID past 29 bits", _sub(r"^BO_ 256 ", "BO_ 4294967295 "), ""),
+    ("signal wider than 64 bits", _sub(r"^( SG_ SOC : \d+)\|\d+", r"\1|65"), ""),
 ]
 
 
@@ -433,6 +442,16 @@ def dbc_cases(rng: random.Random) -> Iterator[Case]:
         yield Case("dbc", label, {"scenario.toml": _short(), "lab.signals.toml": map_text,
                                   "hilbench.dbc": edit(bench), "compute_unit.dbc": cu},
                    "hilbench.dbc" if "map" not in label else "lab.signals.toml", entry, map_file="lab.signals.toml")
+    signal_lines = [m.start() for m in re.finditer(r"^ SG_ ", bench, flags=re.MULTILINE)]
+    for _ in range(3):
+        at = rng.choice(signal_lines)
+        end = bench.index("\n", at)
+        cut = rng.randrange(at + 5, end)
+        junk = rng.choice(["", "@", "|||", "(,)", "\x00", " [", '"'])
+        yield Case("dbc", f"broken SG_ at offset {at}", {"scenario.toml": _short(), "lab.signals.toml": map_text,
+                                                          "hilbench.dbc": bench[:cut] + junk + bench[end:],
+                                                          "compute_unit.dbc": cu},
+                   "hilbench.dbc", map_file="lab.signals.toml")
     for label, body in _text_breakages(bench, rng, cut_after="|"):
         yield Case("dbc", f"text: {label}", {"scenario.toml": _short(), "lab.signals.toml": map_text,
                                              "hilbench.dbc": body, "compute_unit.dbc": cu},
@@ -533,13 +552,22 @@ def time_bound(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+@contextlib.contextmanager
+def _restored(signum: int, handler: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        signal.signal(signum, handler)
+
+
 def run_main(argv: list[str], *, timeout_s: float = 60.0) -> Outcome:
     """``hilbench`` in this process: exit code, output, and whatever escaped ``main()``."""
     from hilbench.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     outcome = Outcome(None)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    sigterm = signal.getsignal(signal.SIGTERM)   # main() installs its own; the test process keeps its
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _restored(signal.SIGTERM, sigterm):
         try:
             with time_bound(timeout_s):
                 outcome.code = main(argv)
@@ -574,3 +602,54 @@ def clean_error_problems(err: str, case: Case) -> list[str]:
     if case.entry and case.entry not in err:
         problems.append(f"the entry {case.entry!r} is not named")
     return problems
+
+
+def counts(outcomes: list[tuple[Case, Outcome]]) -> dict[str, dict[str, int]]:
+    """Per file kind: how many cases, and how many ended clean, accepted, unclean, in a traceback or a hang."""
+    table: dict[str, dict[str, int]] = {}
+    for case, outcome in outcomes:
+        row = table.setdefault(case.kind, {"cases": 0, "clean": 0, "accepted": 0, "unclean": 0, "traceback": 0,
+                                           "hang": 0})
+        row["cases"] += 1
+        row[outcome.label] += 1
+    return table
+
+
+def unique(cases: list[Case]) -> list[Case]:
+    """Each distinct input once (rounds may draw the same base and the same cut)."""
+    seen: set[tuple] = set()
+    out = []
+    for case in cases:
+        key = (case.kind, tuple(sorted((k, v if isinstance(v, bytes) else v.encode()) for k, v in case.files.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(case)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.validation.corpus [ROUNDS]``: run the corpus and print the counts per kind."""
+    import sys
+    import tempfile
+
+    rounds = int((argv or sys.argv[1:] or ["2"])[0])
+    cases = unique(corpus(0, rounds))
+    outcomes = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index, case in enumerate(cases):
+            outcomes.append((case, run_case(case, Path(folder) / f"{index:04d}", timeout_s=30.0)))
+    print(f"{'kind':<12}" + "".join(f"{k:>11}" for k in ("cases", "clean", "accepted", "unclean", "traceback", "hang")))
+    total: dict[str, int] = {}
+    for kind, row in counts(outcomes).items():
+        print(f"{kind:<12}" + "".join(f"{v:>11}" for v in row.values()))
+        for k, v in row.items():
+            total[k] = total.get(k, 0) + v
+    print(f"{'total':<12}" + "".join(f"{v:>11}" for v in total.values()))
+    for case, outcome in outcomes:
+        if outcome.label != "clean":
+            print(f"  {case.kind} {case.name}: {outcome.label} {outcome.problems or outcome.escaped or outcome.code}")
+    return 0 if total.get("clean") == total.get("cases") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
