@@ -327,9 +327,9 @@ CHEMISTRY_TEXTS = [p.read_text(encoding="utf-8") for p in sorted(CHEMISTRY_DIR.g
 def _check_chemistry(chem: Any) -> None:
     for where, value in _finite_numbers({k: getattr(chem, k) for k in chem.__dataclass_fields__
                                          if not k.startswith("_") and k not in ("sources",)}):
-        if where.endswith("_c") or where.startswith(("discharge_", "charge_", "capacity_temp_c")):
-            if "doubling" not in where:
-                assert -60 <= value <= 90, f"{where} = {value} accepted"
+        is_temperature = where.endswith("_c") or where.startswith(("discharge_", "charge_", "capacity_temp_c"))
+        if is_temperature and "doubling" not in where:
+            assert -60 <= value <= 90, f"{where} = {value} accepted"
     assert chem.capacity_ah > 0 and chem.r0_ohm > 0 and chem.cell_mass_kg > 0
     assert chem.min_voltage_v < chem.nominal_voltage_v < chem.max_voltage_v
     assert all(b > a for a, b in zip(chem.ocv_voltage_v, chem.ocv_voltage_v[1:]))
