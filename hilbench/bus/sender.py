@@ -30,6 +30,7 @@ class FrameSource:
         self.tx_filters: list[TxFilter] = []
         self.frames_sent = 0
         self.frames_dropped = 0
+        self._transmits: dict[str, Callable[[], None]] = {}
 
     def schedule(self, name: str, sender: MessageCodec, build: FrameBuilder, *, offset_s: float = 0.0) -> None:
         """Send ``name`` every cycle, first at now + ``offset_s``."""
@@ -51,4 +52,14 @@ class FrameSource:
             if self.port.send(msg):
                 self.frames_sent += 1
 
+        self._transmits[name] = transmit
         self.clock.call_every(sender.cycle_time_s, transmit, offset_s=offset_s)
+
+    def send_now(self, name: str) -> None:
+        """Send ``name`` once now, besides its cycle (a "cyclic and on change" message: a
+        receiver learns of the change at once rather than up to a cycle later).
+
+        Raises:
+            KeyError: ``name`` is not scheduled by this source.
+        """
+        self._transmits[name]()

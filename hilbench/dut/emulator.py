@@ -31,7 +31,14 @@ from ..errors import ConfigError
 from .compute.calibration import PerformanceModel
 from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
-from .compute.supervisor import DEFECTS, Observation, State, Supervisor, SupervisorParams, thermal_reason
+from .compute.supervisor import (
+    DEFECTS,
+    Observation,
+    State,
+    Supervisor,
+    SupervisorParams,
+    thermal_reason,
+)
 from .compute.unit import ComputeUnit
 
 _LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
@@ -153,6 +160,15 @@ def _pages_per_period(msg_codec: MessageCodec) -> int:
     return max(len(values), len(msg_codec.pages), 1)
 
 
+
+def _data_time_s(receiver: E2EStateMachine, arrived_s: float, now_s: float) -> float:
+    """When the data of a frame the receiver just took was current: its arrival less the
+    stream's measured lag, or the receiver's schedule, whichever is older (the unit must not
+    time data as younger than its own E2E receiver does)."""
+    by_arrival_s = arrived_s - receiver.lag_s
+    by_schedule_s = now_s - receiver.data_age_s(now_s)
+    return min(by_arrival_s, by_schedule_s)
+
 class ComputeEmulator(FrameSource):
     """The bundled compute unit on CAN.
 
@@ -272,6 +288,10 @@ class ComputeEmulator(FrameSource):
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
         self._observed_inputs: tuple[object, ...] | None = None
         self._started = False
+        # The message that names the input behind a stop (role cu_reason_frame_id), sent on change.
+        binding = codec.signal_map.binding("cu_reason_frame_id")
+        self._naming_message = binding.message if binding is not None and binding.message in self._senders else None
+        self._named_sent: tuple[object, object] = (0, "NONE")
         self.last_decision = None
         self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
 
@@ -374,8 +394,9 @@ class ComputeEmulator(FrameSource):
                     return  # a frame that fails E2E is never used
                 if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
                     return  # INIT: the stream has not proven itself yet
-                # The data is as old as the receiver measured it (a delayed stream's lag).
-                arrived -= receiver.lag_s   # type: ignore[union-attr]
+                # The data is as old as the receiver measured it (a delayed stream's lag), and
+                # never younger than the sender's schedule says (a frame late within tolerance).
+                arrived = _data_time_s(receiver, arrived, now)   # type: ignore[arg-type]
             latest[name] = roles   # merged into inputs at the next tick
             last_valid[name] = arrived
 
@@ -412,7 +433,7 @@ class ComputeEmulator(FrameSource):
                     return
                 if receiver.state is not _E2E_VALID:   # type: ignore[union-attr]
                     return
-                arrived -= receiver.lag_s   # type: ignore[union-attr]
+                arrived = _data_time_s(receiver, arrived, now)   # type: ignore[arg-type]
             key = name
             for marker, page_key in marker_of:
                 if marker in roles:
@@ -589,6 +610,13 @@ class ComputeEmulator(FrameSource):
         v["energy_from_pack_wh"] = self.energy_from_pack_j / 3600.0
         v["energy_from_grid_wh"] = self.energy_from_grid_j / 3600.0
         quantize(v, self._lsb)
+        named = (v["cu_reason_frame_id"], v["cu_reason_input_state"])
+        if named != self._named_sent:
+            # The input named for a stop goes out at once, not up to its (1 s) cycle later: a stop
+            # shorter than a cycle is still explained on the bus.
+            self._named_sent = named
+            if self._naming_message is not None and self._started:
+                self.send_now(self._naming_message)
 
     def _name_the_input(self, reason: str, now_s: float) -> None:
         """Put the input behind a stale or E2E reason on the bus: its frame ID and receiver state.

@@ -69,7 +69,6 @@ MAX_WALK_BITS = 16
 #: The most earlier frames a replay re-sends as one burst.
 MAX_BURST = 8
 _VALID = E2EStatus.VALID
-_SLACK_STATES = (E2EStatus.VALID, E2EStatus.INIT)
 _PRODUCERS = ("bms", "vcu", "obc")
 
 Injection = tuple[float, can.Message]   # (delay after the injection instant in seconds, frame)
@@ -431,17 +430,10 @@ class InvariantWatch:
     have its receiver VALID with ``data_age_s(now) <= timeout_s``; an
     unprotected one must have brought a decodable frame within its
     ``stale_after_s``, timed by this watch's own probe on the unit's port.
-
-    ``slack_s`` (per message name, or one figure for all) is a known, bounded
-    disagreement the watch is told to expect: a protected input whose receiver
-    is VALID or restarting (INIT) with data at most that much over its timeout
-    is counted in :attr:`tolerated`, not in :attr:`violations`.  Zero by default.
     """
 
-    def __init__(self, emulator: ComputeEmulator, *, keep: int = 20,
-                 slack_s: float | Mapping[str, float] = 0.0) -> None:
+    def __init__(self, emulator: ComputeEmulator, *, keep: int = 20) -> None:
         self.emulator = emulator
-        self._slack = slack_s
         self.clock: Clock = emulator.clock
         self._keep = keep
         self._receivers: tuple[tuple[str, object], ...] = ()
@@ -454,9 +446,6 @@ class InvariantWatch:
         #: (one :class:`Violation` per input that was not usable).
         self.violations = 0
         self.first_violations: list[Violation] = []
-        #: Ticks whose only unusable inputs were within ``slack_s`` of their timeout, and the first few.
-        self.tolerated = 0
-        self.first_tolerated: list[Violation] = []
         #: Ticks without permission, by the reason the unit gave.
         self.stopped: Counter[str] = Counter()
         #: Entries of each receiver into each state (``"BMS_PackStatus->INVALID"``).
@@ -476,10 +465,7 @@ class InvariantWatch:
                     protected.append((name, receivers[name]))
             else:
                 probed[key] = timeout_s
-        slack = self._slack
-        self._receivers = tuple(
-            (name, receiver, float(slack.get(name, 0.0) if isinstance(slack, Mapping) else slack))
-            for name, receiver in protected)
+        self._receivers = tuple(protected)
         self._states = {name: r.state for name, r in protected}
         self._probed = probed
         self._install_probes()
@@ -533,7 +519,7 @@ class InvariantWatch:
         now = self.clock.now
         self.ticks += 1
         states = self._states
-        for name, receiver, _slack in self._receivers:
+        for name, receiver in self._receivers:
             state = receiver.state   # type: ignore[attr-defined]
             if state is not states[name]:
                 states[name] = state
@@ -547,17 +533,13 @@ class InvariantWatch:
             return
         self.computing_ticks += 1
         bad: list[tuple[str, str, float, float]] = []
-        slight: list[tuple[str, str, float, float]] = []
-        for name, receiver, slack in self._receivers:
+        for name, receiver in self._receivers:
             state = receiver.state   # type: ignore[attr-defined]
             age = receiver.data_age_s(now)   # type: ignore[attr-defined]
             timeout_s = receiver.timeout_s   # type: ignore[attr-defined]
             if state is _VALID and age <= timeout_s:
                 continue
-            if state in _SLACK_STATES and timeout_s < age <= timeout_s + slack:
-                slight.append((name, state.name, age, timeout_s))
-            else:
-                bad.append((name, state.name, age, timeout_s))
+            bad.append((name, state.name, age, timeout_s))
         seen = self._last_seen
         for key, timeout_s in self._probed.items():
             age = now - seen.get(key, -math.inf)
@@ -566,9 +548,6 @@ class InvariantWatch:
         if bad:
             self.violations += 1
             self._note(self.first_violations, bad, now, decision, last, permitted, ran)
-        elif slight:
-            self.tolerated += 1
-            self._note(self.first_tolerated, slight, now, decision, last, permitted, ran)
 
     def _note(self, into: list[Violation], inputs: list[tuple[str, str, float, float]], now: float,
               decision, last, permitted: bool, ran: bool) -> None:
@@ -602,8 +581,6 @@ class FuzzReport:
     computing_ticks: int
     violations: int
     first_violations: list[Violation]
-    tolerated: int
-    first_tolerated: list[Violation]
     stopped: dict[str, int]
     transitions: dict[str, int]
     receiver_errors: dict[str, dict[str, int]]
@@ -617,8 +594,7 @@ class FuzzReport:
         lines = [
             (f"seed {self.seed}: {self.frames} fuzzed frames in {self.simulated_s:.0f} simulated s "
              f"({self.storms} storms, {self.outages} sender outages), {self.wall_s:.1f} s wall"),
-            f"  ticks {self.ticks}, computing {self.computing_ticks}, violations {self.violations}"
-            + (f", tolerated (within the watch's slack) {self.tolerated}" if self.tolerated else ""),
+            f"  ticks {self.ticks}, computing {self.computing_ticks}, violations {self.violations}",
             f"  by strategy: {dict(sorted(self.by_strategy.items()))}",
             f"  11-bit IDs covered {self.ids_covered}/2048, lengths {list(self.lengths_covered)}",
             f"  unit E2E errors {self.e2e_errors}, decode errors {self.decode_errors}",
@@ -628,7 +604,6 @@ class FuzzReport:
         ]
         lines += [f"  {k}: {v}" for k, v in self.extra.items()]
         lines += [f"  VIOLATION {v}" for v in self.first_violations]
-        lines += [f"  tolerated {v}" for v in self.first_tolerated]
         return "\n".join(lines)
 
 
@@ -800,8 +775,6 @@ class FuzzSession:
             computing_ticks=watch.computing_ticks if watch else 0,
             violations=watch.violations if watch else 0,
             first_violations=list(watch.first_violations) if watch else [],
-            tolerated=watch.tolerated if watch else 0,
-            first_tolerated=list(watch.first_tolerated) if watch else [],
             stopped=dict(watch.stopped.most_common()) if watch else {},
             transitions=dict(watch.transitions) if watch else {},
             receiver_errors={name: dict(r.errors) for name, r in emulator.receivers.items()} if emulator else {},

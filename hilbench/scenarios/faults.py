@@ -208,8 +208,10 @@ class _FrameFault(abc.ABC):
         """Whether the pattern picks this frame of ``name`` (counts it; draws for a rate)."""
         if self.rate is not None:
             return bool(self.rng.random() < self.rate)   # type: ignore[union-attr]
+        # The first frame after the fault begins, then every every_n-th: a fault starts when it
+        # first shows, so its handling time is not padded with frames it left alone.
         seen = self.seen[name] = self.seen.get(name, 0) + 1
-        return not seen % self.every_n
+        return (seen - 1) % self.every_n == 0
 
     def __call__(self, name: str, msg: can.Message) -> can.Message | None:
         if name not in self.names or (self.count and self.applied >= self.count):

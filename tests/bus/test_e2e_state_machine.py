@@ -65,9 +65,12 @@ def test_one_bad_checksum_is_tolerated_two_within_eight_frames_are_not() -> None
     stream.t += CYCLE
     assert sm.on_frame(bytes(bad), stream.t) is FrameStatus.ERROR
     assert sm.state is E2EStatus.INVALID and not sm.usable(stream.t)
-    for _ in range(7):
+    # Eight good frames in a row to come back, and the leaky tally emptied: two errors three
+    # frames apart left 8 - 3 + 8 = 13 in it, so thirteen good frames.
+    assert sm.tally == 13
+    for _ in range(12):
         stream.tick()
-    assert sm.state is E2EStatus.INVALID        # eight good frames in a row to come back
+    assert sm.state is E2EStatus.INVALID
     stream.tick()
     assert sm.state is E2EStatus.VALID
 
@@ -211,3 +214,101 @@ def test_in_wall_time_bunched_and_skipped_frames_are_no_errors_and_repeats_still
     assert sm.usable(t)
     assert sm.on_frame(frame(counter), t + CYCLE) is FrameStatus.REPEATED
     assert sm.on_frame(frame(counter + 9), t + 2 * CYCLE) is FrameStatus.WRONG_SEQUENCE
+
+
+# -- the rules that decide when a stream is followed again ------------------------------------------
+def _steady(sm: E2EStateMachine, frames: int = 20) -> Stream:
+    stream = Stream(sm)
+    for _ in range(frames):
+        stream.tick()
+    assert sm.usable(stream.t)
+    return stream
+
+
+@pytest.mark.parametrize("restart_counter", [0, 1, 5, 9])
+def test_a_sender_that_restarts_its_counter_after_a_silence_is_trusted_again_through_init(
+        restart_counter: int) -> None:
+    """An ECU reset: silent for a while, then its counter starts over. Followed again after INIT, where
+    before it was taken for a stream seconds late, for good."""
+    sm = machine()
+    stream = _steady(sm, 50)
+    last = stream.n % 16
+    for _ in range(150):                      # 3 s of silence
+        stream.tick(deliver=False)
+    statuses = [stream.tick(counter=restart_counter + k) for k in range(10)]
+    if (restart_counter - last) % 16 <= sm.config.max_delta_counter:
+        # A counter one or two steps on from the old one reads as the old stream, 3 s late: the
+        # safe reading of what a 4-bit counter cannot tell apart.
+        assert not sm.usable(stream.t)
+    else:
+        assert statuses[0] is FrameStatus.OK and sm.usable(stream.t)
+        assert sm.data_age_s(stream.t) == pytest.approx(0.0)
+
+
+def test_a_random_quarter_of_frames_corrupted_keeps_the_message_invalid_and_a_healed_link_comes_back() -> None:
+    import numpy as np
+    rng = np.random.default_rng(11)
+    sm = machine()
+    stream = _steady(sm)
+    valid_after_trip, tripped = 0, False
+    for _ in range(2000):
+        stream.n += 1
+        stream.t += CYCLE
+        data = bytearray(frame(stream.n))
+        if rng.random() < 0.25:
+            data[4] ^= 0x10
+        sm.on_frame(bytes(data), stream.t)
+        tripped = tripped or sm.state is E2EStatus.INVALID
+        valid_after_trip += tripped and sm.state is E2EStatus.VALID
+    assert tripped and valid_after_trip == 0     # without the tally: eight good frames in a row, 1 chance in 10
+    assert sm.tally > 0
+    for k in range(sm.config.tally_cap + 1):
+        stream.tick()
+    assert sm.usable(stream.t)
+
+
+def test_a_replay_that_takes_a_valid_streams_place_is_never_followed_while_it_runs() -> None:
+    sm = machine()
+    stream = _steady(sm)
+    for offset in range(2, 15):               # every counter that does not line up with the live one
+        replay_sm = machine()
+        live = _steady(replay_sm)
+        accepted = 0
+        for k in range(int(10 / CYCLE)):      # 10 s of replay, on the sender's schedule
+            live.t += CYCLE
+            live.n += 1
+            accepted += replay_sm.on_frame(frame(live.n + offset), live.t) is FrameStatus.OK
+        assert accepted == 0, offset
+        assert replay_sm.state is E2EStatus.INVALID and not replay_sm.usable(live.t)
+    assert sm.usable(stream.t)
+
+
+def test_old_frames_slipped_between_live_ones_are_refused_and_leave_the_stream_alone() -> None:
+    sm = machine()
+    stream = _steady(sm)
+    for _ in range(100):
+        old = frame(stream.n - 5)             # a frame of 5 cycles ago, sent again half a cycle on
+        status = sm.on_frame(old, stream.t + CYCLE / 2)
+        assert status is not FrameStatus.OK
+        stream.tick()
+    assert sm.lag_s == 0.0
+    assert sm.data_age_s(stream.t) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("delay_cycles", [3, 15, 17])   # 16: a whole turn, see the module docstring
+def test_a_late_stream_is_followed_again_when_the_delay_ends_even_where_its_counter_wrapped(delay_cycles: int) -> None:
+    """A gateway held every frame for a while, then let the live frames through again (the held ones
+    still draining): the counter may be a whole turn on, which reads as a repetition or a step behind."""
+    sm = machine()
+    stream = _steady(sm)
+    delay_s = delay_cycles * CYCLE
+    for _ in range(200):
+        stream.tick(late_s=delay_s)
+    assert sm.data_age_s(stream.t + delay_s) == pytest.approx(delay_s, abs=CYCLE)
+    # The delay ends: the held frames go on arriving for delay_s, the live ones come on time beside them.
+    held = [(stream.t + k * CYCLE + delay_s, stream.n + k) for k in range(1, delay_cycles + 1)]
+    arrivals = sorted(held + [(stream.t + k * CYCLE, stream.n + k) for k in range(1, 200)])
+    for t, n in arrivals:
+        sm.on_frame(frame(n), t)
+    assert sm.usable(arrivals[-1][0])
+    assert sm.data_age_s(arrivals[-1][0]) == pytest.approx(0.0, abs=CYCLE)

@@ -37,28 +37,20 @@ from hilbench.bus import BusConfig, load_bus_description, open_bus
 from hilbench.bus.codec import BenchCodec
 from hilbench.bus.port import BusPort
 from hilbench.dut.emulator import ComputeEmulator
-from hilbench.dut.fuzzing import FD_LENGTHS, STRATEGIES, FrameFuzzer, FuzzReport, FuzzSession, InvariantWatch, Mute
+from hilbench.dut.fuzzing import (
+    FD_LENGTHS,
+    STRATEGIES,
+    FrameFuzzer,
+    FuzzReport,
+    FuzzSession,
+    InvariantWatch,
+    Mute,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = int(os.environ.get("HILBENCH_FUZZ_FRAMES", "50000"))
 SEED = int(os.environ.get("HILBENCH_FUZZ_SEED", "0"))
 _CHANNELS = itertools.count()
-
-#: The known gap between the unit's freshness and its own receivers (see the strict xfail
-#: test below): the unit times a message's data from the frame's arrival, its E2E receiver
-#: from the sender's schedule, which a frame within the timing tolerance may miss by up to
-#: 0.4 cycles (0.9 of that shows after the schedule's 10 % pull).  Until the unit takes its
-#: receivers' data age, a protected input may be up to this much over its timeout in the tick
-#: the unit still computes; the watch counts those as tolerated.  Set to False with the fix.
-KNOWN_ARRIVAL_VS_SCHEDULE_GAP = True
-
-
-def _slack_s(emulator: ComputeEmulator) -> dict[str, float]:
-    if not KNOWN_ARRIVAL_VS_SCHEDULE_GAP:
-        return {}
-    tolerance = next(iter(emulator.receivers.values())).config.timing_tolerance_cycles if emulator.receivers else 0
-    return {name: tolerance * emulator.codec.signal_map.cycle_time_s[name] for name in emulator.receivers}
-
 
 def _mutes(bench: Bench) -> dict[str, Mute | tuple[Mute, tuple[float, float]]]:
     """Outages a session may call: each node's transmitter; each message of each node alone; and each
@@ -105,7 +97,7 @@ def _mutes(bench: Bench) -> dict[str, Mute | tuple[Mute, tuple[float, float]]]:
 
 
 def run_fuzz(*, frames: int, seed: int, signal_map: Path | None = None, dut: dict | None = None,
-             slack: bool = True, **session: object) -> FuzzReport:
+             **session: object) -> FuzzReport:
     """A bench in simulated time, fuzzed through a handle of its own, every tick watched."""
     config = BenchConfig(soc_pct=70.0, ambient_c=25.0, seed=seed, keep_traces=False, signal_map=signal_map,
                          bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"), dut=dut or {})
@@ -114,7 +106,7 @@ def run_fuzz(*, frames: int, seed: int, signal_map: Path | None = None, dut: dic
         bus = open_bus(config.bus, clock=bench.clock)
         try:
             port = BusPort(bus, clock=bench.clock, epoch_s=bench.epoch_s)
-            watch = InvariantWatch(bench.dut, slack_s=_slack_s(bench.dut) if slack else 0.0).install()
+            watch = InvariantWatch(bench.dut).install()
             fuzz = FuzzSession(bench.clock, port, FrameFuzzer(bench.codec, seed), frames=frames, seed=seed,
                                watch=watch, mutes=_mutes(bench), **session)  # type: ignore[arg-type]
             bench.start()
@@ -221,12 +213,6 @@ def test_the_watch_catches_a_unit_that_computes_on_unusable_inputs(
     assert report.violations > 0, report.summary()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the unit times a message's data from the frame's arrival, its E2E receiver from the sender's schedule: "
-    "a frame late within the timing tolerance, then silence, lets the unit compute one tick on data its "
-    "receiver calls stale. Fix: hilbench/dut/emulator.py, both frame handlers, "
-    "'arrived -= receiver.lag_s' -> 'arrived = min(arrived - receiver.lag_s, now - receiver.data_age_s(now))'; "
-    "then remove this marker and set KNOWN_ARRIVAL_VS_SCHEDULE_GAP = False"))
 def test_a_frame_late_within_tolerance_and_then_silence_never_lets_the_unit_compute_on_stale_data() -> None:
     config = BenchConfig(soc_pct=70.0, ambient_c=25.0, bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"))
     with Bench(config) as bench:
@@ -288,15 +274,6 @@ def _jittery_gateway(bench: Bench, name: str, delay_s: float, jitter_s: float, s
     return on
 
 
-_JITTER_REASON = (
-    "the E2E receiver takes an early frame as a lagging stream catching up (lag -= how early) but a late one "
-    "(within the timing tolerance) adds nothing, so a delayed stream's jitter ratchets its measured lag down to 0. "
-    "Candidate fix, validated on tests/bus and tests/dut: hilbench/bus/e2e_sm.py, E2EStateMachine._check, delete "
-    "'if now_s < expected: lag = max(0.0, lag - (expected - now_s))' in the on-time branch (a stream catches up "
-    "only by counter progress ahead of the time, the branch below); then remove this marker")
-
-
-@pytest.mark.xfail(strict=True, reason=_JITTER_REASON)
 @pytest.mark.parametrize(("delay_s", "jitter_s", "minutes"), [(0.6, 0.01, 1), (5.0, 0.03, 3)])
 def test_a_delayed_stream_with_jitter_never_passes_for_fresh(delay_s: float, jitter_s: float, minutes: int) -> None:
     """A gateway holds the VCU's frames 0.6 s (5 s), each a few ms more or less: the data stays that old."""
@@ -319,11 +296,6 @@ def test_a_delayed_stream_with_jitter_never_passes_for_fresh(delay_s: float, jit
                                    f"({len(computed_at)} ticks); the receiver's lag is {receiver.lag_s:.3f} s")
 
 
-@pytest.mark.xfail(strict=True, reason=_JITTER_REASON.replace(
-    "so a delayed stream's jitter ratchets its measured lag down to 0",
-    "so a delayed stream's jitter ratchets its measured lag below the delay; when the delay ends the fresh frames "
-    "run further ahead than the lag allows, are rejected until the counter wraps, and the wrap is then read as a "
-    "lag of more than a second that no on-time frame ever reduces: INVALID for good"))
 def test_the_unit_computes_again_once_a_jittery_gateway_delay_is_over() -> None:
     config = BenchConfig(soc_pct=70.0, ambient_c=25.0, keep_traces=False,
                          bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"))
@@ -433,7 +405,7 @@ class FuzzedBench(RuleBasedStateMachine):
         self.port = BusPort(self.bus, clock=bench.clock, epoch_s=bench.epoch_s)
         self.fuzzer = FrameFuzzer(bench.codec, seed)
         self.port.add_tap(lambda msg: self.fuzzer.observe(msg, bench.now))
-        self.watch = InvariantWatch(bench.dut, slack_s=_slack_s(bench.dut)).install()
+        self.watch = InvariantWatch(bench.dut).install()
         self.mutes = _mutes(bench)
         bench.run_for(1.0)
 
