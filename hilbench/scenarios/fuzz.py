@@ -52,11 +52,13 @@ from typing import Any
 
 from ..clock import wall_time_s
 from ..errors import ConfigError, HilbenchError, ScenarioError
+from ..schema import Field
 from .actions import ACTIONS
 from .checks import CheckResult
 from .loader import DUT_KEYS, INITIAL_KEYS, load_scenario, parse_duration
 from .model import Check, Scenario
 from .runner import RunOptions, ScenarioResult, check_runnable, run_scenario
+from .schema import INITIAL, dut_schema, step_schema
 
 DEFAULT_MAX_EXAMPLES = 30
 DEFAULT_SHRINK_RUNS = 20
@@ -229,6 +231,7 @@ def parse_fuzz_table(raw: object, scenario: Scenario, file: Path | str | None = 
                 raise ConfigError(file, entry, f"unknown key; allowed: {', '.join(k for k in known if k != 'defect')}")
             want: type = known[key]
             is_time = False
+            schema_field = (INITIAL if table == "initial" else dut_schema()).get(key)
         elif table == "steps" and len(parts) == 3:
             if not parts[1].isdigit():
                 raise ConfigError(file, entry, f'expected a step number after "steps.", got "{parts[1]}"')
@@ -238,6 +241,7 @@ def parse_fuzz_table(raw: object, scenario: Scenario, file: Path | str | None = 
                                                f"there is no step {index}")
             step = scenario.steps[index]
             spec_params = ACTIONS[step.action].params
+            schema_field = step_schema(step.action).get(key)
             if key == "at":
                 want, is_time = float, True
             elif key in spec_params:
@@ -255,7 +259,7 @@ def parse_fuzz_table(raw: object, scenario: Scenario, file: Path | str | None = 
                 raise ConfigError(file, entry, "expected { choices = [a, b, ...] } with at least one value")
             values = tuple(_coerce(v, want, is_time, file, entry) for v in choices)
             for v in values:
-                _check_domain(key, v, v, scenario, file, entry, is_time)
+                _check_domain(key, v, v, scenario, file, entry, is_time, schema_field)
             params.append(FuzzParam(path, table, key, index, choices=values, value_type=want, is_time=is_time))
             continue
         if not isinstance(spec, list) or len(spec) != 2:
@@ -268,7 +272,7 @@ def parse_fuzz_table(raw: object, scenario: Scenario, file: Path | str | None = 
             raise ConfigError(file, entry, f"range bounds must be finite, got [{low}, {high}]")
         if low > high:
             raise ConfigError(file, entry, f"low must be <= high, got [{low:g}, {high:g}]")
-        _check_domain(key, low, high, scenario, file, entry, is_time)
+        _check_domain(key, low, high, scenario, file, entry, is_time, schema_field)
         params.append(FuzzParam(path, table, key, index, low, high, value_type=want, is_time=is_time))
 
     _check_step_order(params, scenario, file, where)
@@ -288,13 +292,20 @@ def _coerce(value: object, want: type, is_time: bool, file: Path | str | None, e
 
 
 def _check_domain(key: str, low: Any, high: Any, scenario: Scenario, file: Path | str | None, entry: str,
-                  is_time: bool) -> None:
+                  is_time: bool, schema_field: Field | None = None) -> None:
+    """Both ends of a range (or a choice) must be values the scenario itself could hold: the same
+    schema as the loader's (an ambient of -100 C is no more plausible fuzzed than written)."""
     if key in _PERCENT_KEYS and not (0.0 <= low and high <= 100.0):
         raise ConfigError(file, entry, f"{key} must stay within 0..100 %, got [{low:g}, {high:g}]")
     if key in ("series", "parallel") and low < 1:
         raise ConfigError(file, entry, f"{key} must be >= 1, got {low}")
     if is_time and high > scenario.duration_s:
         raise ConfigError(file, entry, f"{high:g} s is after the end of the scenario ({scenario.duration_s:g} s)")
+    if schema_field is not None and not is_time:
+        for end in dict.fromkeys((low, high)):
+            _, reason = schema_field.validate(end)
+            if reason is not None:
+                raise ConfigError(file, entry, f"{end!r}: {reason}")
 
 
 def _check_step_order(params: list[FuzzParam], scenario: Scenario, file: Path | str | None,
@@ -400,9 +411,17 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
             cannot act on this bus; raised before the first run.
     """
     try:
-        from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings, target
-        from hypothesis.errors import InvalidArgument
+        from hypothesis import (
+            HealthCheck,
+            Phase,
+            Verbosity,
+            example,
+            given,
+            settings,
+            target,
+        )
         from hypothesis import seed as hypothesis_seed
+        from hypothesis.errors import InvalidArgument
     except ImportError:
         raise HilbenchError("hilbench fuzz needs hypothesis: pip install hypothesis") from None
     if max_examples < 1:

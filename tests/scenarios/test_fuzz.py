@@ -191,6 +191,10 @@ def test_the_same_ranges_as_a_subtable(tmp_path):
     ("steps.0.gear = { choices = [] }", "fuzz.steps.0.gear", "at least one value"),
     ("steps.0.gear = { options = [\"D\"] }", "fuzz.steps.0.gear", "expected { choices"),
     ("", "fuzz", "the [fuzz] table is empty"),
+    # the loader's own schema: an end no scenario could hold is no more plausible fuzzed
+    ("initial.ambient_c = [-100.0, 20.0]", "fuzz.initial.ambient_c", "-100 C is outside -60..90 C"),
+    ("dut.tick_s = [0.0, 0.5]", "fuzz.dut.tick_s", "0 s is outside 0..1 s"),
+    ("steps.0.gear = { choices = [\"P\", \"X\"] }", "fuzz.steps.0.gear", 'expected one of P, R, N, D, got "X"'),
 ])
 def test_bad_ranges_are_refused_with_file_entry_and_reason(tmp_path, table, entry, reason):
     path = write(tmp_path, table + "\n")
