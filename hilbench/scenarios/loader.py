@@ -119,7 +119,7 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
     meta = _meta(problems, data.get("scenario"), file)
     duration = meta.get("duration_s")
     initial = _initial(problems, problems.table(data.get("initial", {}), "initial"), file)
-    dut = _dut(problems, problems.table(data.get("dut", {}), "dut"))
+    dut = _dut(problems, problems.table(data.get("dut", {}), "dut"), file)
     steps = _steps(problems, data.get("steps", []), duration, file)
     checks = _checks(problems, data.get("checks", []), duration)
     fuzz = problems.table(data.get("fuzz", {}), "fuzz")
@@ -190,9 +190,22 @@ def _initial(problems: Problems, raw: dict[str, Any], file: Path) -> dict[str, A
     return initial
 
 
-def _dut(problems: Problems, raw: dict[str, Any]) -> dict[str, Any]:
-    """``[dut]``: the compute emulator's settings (fidelity, performance, defect, coolant, ticks, E2E)."""
-    return problems.fields(raw, dut_schema(), "dut") if raw else {}
+def _dut(problems: Problems, raw: dict[str, Any], file: Path) -> dict[str, Any]:
+    """``[dut]``: the compute emulator's settings (fidelity, performance, defect, coolant, ticks, E2E);
+    a model is a bundled one by name, or an ONNX file found next to the scenario."""
+    dut = problems.fields(raw, dut_schema(), "dut") if raw else {}
+    model = dut.get("model")
+    if isinstance(model, str) and model:
+        from ..dut.compute.engine import bundled_model
+
+        if not bundled_model(f"{model}.onnx").is_file():
+            path = Path(model) if Path(model).is_absolute() else (file.parent / model).resolve()
+            if path.is_file():
+                dut["model"] = str(path)
+            else:
+                known = ", ".join(sorted(p.stem for p in bundled_model().parent.glob("*.onnx")))
+                problems.add("dut.model", f'no bundled model "{model}" (bundled: {known}) and no file {path}')
+    return dut
 
 
 def _steps(problems: Problems, raw: object, duration: float | None, file: Path) -> list[Step]:

@@ -257,3 +257,12 @@ def test_a_replay_file_is_found_next_to_the_scenario(tmp_path: Path, monkeypatch
     (folder / "session.log").unlink()
     with pytest.raises(ConfigError, match=r"steps\[2\].file \(line \d+\): no such recording \"session.log\""):
         load_scenario(path)
+
+
+def test_a_dut_model_is_a_bundled_one_or_a_file_next_to_the_scenario(tmp_path: Path) -> None:
+    (tmp_path / "mine.onnx").write_bytes(b"not really a model, but a file")
+    scenario = load_scenario(write(tmp_path, GOOD + '\n[dut]\nmodel = "mine.onnx"\n'))
+    assert scenario.dut["model"] == str(tmp_path / "mine.onnx")
+    assert load_scenario(write(tmp_path, GOOD + '\n[dut]\nmodel = "tiny-llm-int8"\n')).dut["model"] == "tiny-llm-int8"
+    with pytest.raises(ConfigError, match=r'dut.model \(line \d+\): no bundled model "tiny-lm" \(bundled: '):
+        load_scenario(write(tmp_path, GOOD + '\n[dut]\nmodel = "tiny-lm"\n'))

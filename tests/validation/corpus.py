@@ -191,7 +191,7 @@ BAD_DUT: list[tuple[str, Any]] = [
     ("coolant_c", 1000.0), ("coolant_c", float("nan")), ("coolant_c", -500.0), ("tick_s", 0.0), ("tick_s", -1.0),
     ("tick_s", float("inf")), ("stale_cycles", 0.0), ("stale_cycles", "two"), ("min_stale_s", -1.0),
     ("e2e", 5), ("e2e", {"window_valid": -3}), ("e2e", {"no_such_setting": 1}), ("turbo", True),
-    ("model", 12),
+    ("model", 12), ("model", "no_such_model"), ("model", "missing/model.onnx"),
 ]
 
 BAD_SCENARIO_META: list[tuple[str, Any]] = [
