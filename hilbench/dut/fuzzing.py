@@ -21,8 +21,8 @@ Three parts, each usable alone (a test, a benchmark or a CLI command puts them t
   shows as a :class:`Violation`, whatever the unit believed.
 * :class:`FuzzSession` injects a fuzzer's frames through a bus port of its
   own on a clock, in storms (a few seconds at hundreds of frames per second)
-  and calms (a few frames per second, so the unit resumes and single faults
-  land on a unit that computes), until a frame budget is spent; optionally it
+  and calms (a frame or less per second, so the receivers' error tallies
+  drain, the unit resumes and single faults land on a unit that computes), until a frame budget is spent; optionally it
   silences real senders now and then (a node, or one message alone).
 
 An exception anywhere in the loop (the unit, a node, the monitor, the
@@ -626,7 +626,7 @@ class FuzzSession:
     def __init__(self, clock: Clock, port: BusPort, fuzzer: FrameFuzzer, *, frames: int, seed: int = 0,
                  watch: InvariantWatch | None = None, start_s: float = 3.0,
                  storm_s: tuple[float, float] = (0.2, 2.0), storm_rate: tuple[float, float] = (100.0, 1500.0),
-                 calm_s: tuple[float, float] = (3.0, 10.0), calm_rate: tuple[float, float] = (0.2, 5.0),
+                 calm_s: tuple[float, float] = (3.0, 10.0), calm_rate: tuple[float, float] = (0.1, 1.0),
                  mutes: Mapping[str, Mute | tuple[Mute, tuple[float, float]]] | None = None,
                  outage_every_s: tuple[float, float] = (4.0, 20.0),
                  outage_s: tuple[float, float] = (0.05, 3.0), history: int = 16) -> None:

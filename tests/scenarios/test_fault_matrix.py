@@ -71,7 +71,7 @@ def test_the_bundled_ftti_file_declares_every_message_and_failure_mode() -> None
     assert spec.path == FTTI_FILE and spec.margin == pytest.approx(0.8)
     assert SAFETY <= set(spec.messages)
     assert all(m.why and m.ftti_s > 0 for m in spec.messages.values())
-    stop_modes = {m.failure_mode for m in spec.modes.values() if m.expect == "stop"}
+    stop_modes = {m.failure_mode for m in spec.modes.values() if m.expect in ("stop", "detect")}
     assert stop_modes == set(FAILURE_MODES)                          # the seven, and replay, each must stop the unit
     tolerated = {name: m for name, m in spec.modes.items() if m.expect == "tolerate"}
     assert tolerated["loss_single"].params == {"count": 1}           # a single lost frame is ridden through
@@ -82,7 +82,7 @@ def test_the_bundled_ftti_file_declares_every_message_and_failure_mode() -> None
     (("margin = 0.8", "margin = 1.5"), "matrix.margin", "must be in (0, 1]"),
     (("ftti_ms = 1000", "ftti_ms = 0"), "messages.BMS_Limits.ftti_ms", "must be > 0"),
     (('why = "the DCL"', 'why = ""'), "messages.BMS_Limits.why", "every value says why"),
-    (('expect = "stop"', 'expect = "maybe"'), "modes.loss.expect", "must be one of stop, tolerate"),
+    (('expect = "stop"', 'expect = "maybe"'), "modes.loss.expect", "must be one of stop, detect, tolerate"),
     (('failure_mode = "loss"', 'failure_mode = "gremlins"'), "modes.loss.failure_mode", "corruption, repetition"),
     (('action = "drop"', 'action = "explode"'), "modes.loss.action", "unknown action 'explode'"),
     (('action = "drop"', 'action = "shift"'), "modes.loss.action", "does not act on a message"),
@@ -152,6 +152,32 @@ def test_the_verdict_of_a_cell() -> None:
     assert _cell("stop", 0.5, error="ScenarioError: x").verdict == "ERROR"
     assert _cell("tolerate", None, None).verdict == "PASS"
     assert _cell("tolerate", None, 1.2).verdict == "FALSE_STOP"
+
+
+def test_a_detect_mode_must_stop_every_time_and_stay_stopped_its_handling_time_not_held_to_the_ftti() -> None:
+    spec = load_ftti()
+    mode = spec.modes["corrupt_rate25"]
+    assert mode.expect == "detect"
+
+    def cell(*stops: float | None, resumed: float | None = None) -> Cell:
+        c = Cell(mode, "BMS_Limits", 1.0, 0.8)
+        c.outcomes += [Outcome(mode.name, "BMS_Limits", i, 3.0, stop_s=stop,
+                               resumed_s=resumed if i == 0 else None) for i, stop in enumerate(stops)]
+        return c
+
+    assert cell(0.5, 2.9).verdict == "PASS"
+    assert cell(0.5, None).verdict == "UNDETECTED"
+    assert cell(0.5, 2.9, resumed=3.5).verdict == "RESUMED"
+
+
+def test_only_a_replay_that_lines_up_with_the_live_counter_may_go_undetected() -> None:
+    mode = load_ftti().modes["replay"]
+    cell = Cell(mode, "BMS_Limits", 1.0, 0.8)
+    cell.outcomes += [Outcome(mode.name, "BMS_Limits", 0, 3.0, stop_s=0.2),
+                      Outcome(mode.name, "BMS_Limits", 1, 3.1, aligned=True)]
+    assert cell.verdict == "PASS" and len(cell.aligned) == 1
+    cell.outcomes.append(Outcome(mode.name, "BMS_Limits", 2, 3.2))
+    assert cell.verdict == "UNDETECTED"
 
 
 # -- runs ---------------------------------------------------------------------------------------
