@@ -161,7 +161,15 @@ def test_step_parameters_are_checked_before_the_run(tmp_path: Path, step: str, k
     ('action = "set_reserve"\nsoc_pct = 120.0', "soc_pct", "120% is outside 0..100%"),
     ('action = "bus_off"\nduration_s = 0.0', "duration_s", "expected > 0 s, got 0 s"),
     ('action = "cold_soak"\ntemp_c = -1000.0', "temp_c", "-1000 C is outside -60..90 C"),
-], ids=["unknown-node", "every_n", "mode", "sensor-role", "gear", "reserve", "bus-off", "cold-soak"])
+    # moved here from tests/scenarios/test_fault_modes.py: refused at load now, no bus needed
+    ('action = "corrupt"\nmessage = "BMS_PackStatus"\nrate = 1.5', "rate", "1.5 is outside 0..1 (a share of frames"),
+    ('action = "drop"\nmessage = "BMS_PackStatus"\nframes = 0', "frames", "expected a whole number >= 1, got 0"),
+    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nmode = "id"', "mode",
+     'expected one of payload, data_id, got "id"'),
+    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nrate = 0.0', "rate", "0 is outside 0..1"),
+    ('action = "reorder"\nnode = "esp"', "node", 'unknown node "esp"'),
+], ids=["unknown-node", "every_n", "mode", "sensor-role", "gear", "reserve", "bus-off", "cold-soak", "rate-range",
+        "frames", "masquerade-mode", "masquerade-rate", "reorder-node"])
 def test_step_values_no_bus_could_take_are_refused_at_load(tmp_path: Path, step: str, key: str,
                                                            reason: str) -> None:
     """What needs no bus to judge (a gear "X", an SOC of 120 %, a cell at -1000 C) is refused when the
