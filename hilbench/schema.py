@@ -373,21 +373,37 @@ class Problems:
         self.add(entry, f"expected a {kind}, got {_show(value)}")
         return {}
 
-    def fields(self, data: Mapping[str, Any], schema: Mapping[str, Field], prefix: str) -> dict[str, Any]:
-        """Every key of ``data`` checked against ``schema``: unknown keys, missing required ones, each value."""
+    def fields(self, data: Mapping[str, Any], schema: Mapping[str, Field], prefix: str, *,
+               skip: Sequence[str] = (), unknown: str = "unknown key",
+               prepare: Callable[[str, Any], Any] | None = None,
+               needs: Callable[[str, Field], str] | None = None) -> dict[str, Any]:
+        """Every key of ``data`` checked against ``schema``: unknown keys, missing required ones, each value.
+
+        ``skip`` names keys checked elsewhere; ``unknown`` begins the reason for a key the schema lacks;
+        ``prepare(key, value)`` turns a value into what the field checks (a ``"30 s"`` into seconds),
+        returning a str reason to refuse it; ``needs(key, field)`` words a missing required key.
+        """
         out: dict[str, Any] = {}
         for key, value in data.items():
+            if key in skip:
+                continue
             entry = f"{prefix}.{key}" if prefix else key
             spec = schema.get(key)
             if spec is None:
-                self.add(entry, f"unknown key{suggest(key, schema)}; allowed: {', '.join(schema) or 'none'}")
+                self.add(entry, f"{unknown}{suggest(key, schema)}; allowed: {', '.join(schema) or 'none'}")
                 continue
+            if prepare is not None:
+                value, reason = prepare(key, value)
+                if reason is not None:
+                    self.add(entry, reason)
+                    continue
             checked = self.value(spec, value, entry)
             if checked is not MISSING:
                 out[key] = checked
         for key, spec in schema.items():
             if spec.required and key not in data:
-                self.add(f"{prefix}.{key}" if prefix else key, f"missing; expected {spec.expected()}")
+                self.add(f"{prefix}.{key}" if prefix else key,
+                         needs(key, spec) if needs is not None else f"missing; expected {spec.expected()}")
         return out
 
     def __bool__(self) -> bool:

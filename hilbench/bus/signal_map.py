@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -843,6 +843,28 @@ def _timing(path: Path, data: Mapping[str, Any]) -> tuple[float | None, float | 
             float(floor_ms) / 1000.0 if floor_ms is not None else None)
 
 
+def _each(problems: Problems, data: Mapping[str, Any], key: str, expected: str,
+          bind: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """``bind(name, spec)`` for every entry of the table ``data[key]``; what it refuses is collected."""
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        problems.add(key, expected)
+        return {}
+    out = {}
+    for name, spec in table.items():
+        with problems.guard(f"{key}.{name}"):
+            out[name] = bind(name, spec)
+    return out
+
+
+def _map_e2e_base(db: Database, path: Path, name: str, base: object) -> int:
+    """``[e2e] MESSAGE = BASE``: a profile-2 data ID base the map gives a message."""
+    _message(db, path, f"e2e.{name}", name)
+    if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= 255:
+        raise ConfigError(path, f"e2e.{name}", f"expected a data ID base 0..255, got {base!r}")
+    return base
+
+
 def load_signal_map(path: str | Path, db: Database, *,
                     require: Iterable[str] = ("bms", "vcu", "obc", "cu"),
                     data: Mapping[str, Any] | None = None, dbc_paths: Sequence[Path] = (),
@@ -872,41 +894,20 @@ def load_signal_map(path: str | Path, db: Database, *,
         problems.add("roles", "missing [roles] table")
         roles_spec = {}
     notes: list[str] = []
-    roles: dict[str, RoleBinding] = {}
-    for name, spec in roles_spec.items():
-        with problems.guard(f"roles.{name}"):
-            roles[name] = _bind_role(db, path, name, spec, notes)
-    cells_spec = data.get("cells", {})
-    if not isinstance(cells_spec, dict):
-        problems.add("cells", "expected [cells.voltage] / [cells.temperature] / [cells.voltage_fd] tables")
-        cells_spec = {}
-    cells: dict[str, CellBinding] = {}
-    for kind, spec in cells_spec.items():
-        with problems.guard(f"cells.{kind}"):
-            cells[kind] = _bind_cells(db, path, kind, spec)
+    roles: dict[str, RoleBinding] = _each(problems, {"roles": roles_spec}, "roles", "",
+                                          lambda name, spec: _bind_role(db, path, name, spec, notes))
+    cells: dict[str, CellBinding] = _each(
+        problems, data, "cells", "expected [cells.voltage] / [cells.temperature] / [cells.voltage_fd] tables",
+        lambda kind, spec: _bind_cells(db, path, kind, spec))
     used = {b.message for b in roles.values()} | {c.message for c in cells.values()}
     _check_role_signals(db, path, roles, problems, locate)
     _check_lengths(db, path, used, problems, locate)
 
     e2e = _dbc_e2e(db, path, used, notes, problems, locate)
-    e2e_spec = data.get("e2e", {})
-    if not isinstance(e2e_spec, dict):
-        problems.add("e2e", "expected a table of message = data ID base")
-        e2e_spec = {}
-    for name, base in e2e_spec.items():
-        with problems.guard(f"e2e.{name}"):
-            _message(db, path, f"e2e.{name}", name)
-            if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= 255:
-                raise ConfigError(path, f"e2e.{name}", f"expected a data ID base 0..255, got {base!r}")
-            e2e[name] = base
-    protection_spec = data.get("protection", {})
-    if not isinstance(protection_spec, dict):
-        problems.add("protection", "expected [protection.MESSAGE] tables")
-        protection_spec = {}
-    protection: dict[str, ProtectionSpec] = {}
-    for name, spec in protection_spec.items():
-        with problems.guard(f"protection.{name}"):
-            protection[name] = _bind_protection(db, path, name, spec)
+    e2e.update(_each(problems, data, "e2e", "expected a table of message = data ID base",
+                     lambda name, base: _map_e2e_base(db, path, name, base)))
+    protection: dict[str, ProtectionSpec] = _each(problems, data, "protection", "expected [protection.MESSAGE] tables",
+                                                  lambda name, spec: _bind_protection(db, path, name, spec))
     for name in protection:
         e2e.pop(name, None)     # the map's declaration wins over the DBC's attributes
     with problems.guard("e2e"):

@@ -19,7 +19,7 @@ from typing import Any
 from ..bus.roles import ROLES
 from ..errors import ConfigError
 from ..resources import scenarios_dir
-from ..schema import MISSING, Problems, TomlLines, read_toml, suggest
+from ..schema import Problems, TomlLines, read_toml, suggest
 from .actions import ACTIONS
 from .expr import ExprError, compile_expr
 from .model import Check, Scenario, Step
@@ -256,34 +256,24 @@ def _step(problems: Problems, item: dict[str, Any], entry: str, file: Path) -> t
     name = item.get("name", "")
     if not isinstance(name, str):
         problems.add(f"{entry}.name", f"expected a string, got {name!r}")
-    params: dict[str, Any] = {}
     before = len(problems)
-    for key, value in item.items():
-        if key in ("at", "action", "name"):
-            continue
-        where = f"{entry}.{key}"
-        spec = schema.get(key)
-        if spec is None:
-            problems.add(where, f'unknown parameter of action "{action}"{suggest(key, schema)}; '
-                                f'allowed: {", ".join(schema) or "none"}')
-            continue
-        if key.endswith("_s") and isinstance(value, str):
-            value = _duration(value)
-            if isinstance(value, str):
-                problems.add(where, value)
-                continue
-        checked = problems.value(spec, value, where)
-        if checked is not MISSING:
-            params[key] = checked
-    for key, spec in schema.items():
-        if spec.required and key not in item:
-            problems.add(f"{entry}.{key}", f'action "{action}" needs {key} ({spec.expected()})')
+    params = problems.fields(item, schema, entry, skip=("at", "action", "name"),
+                             unknown=f'unknown parameter of action "{action}"', prepare=_step_value,
+                             needs=lambda key, spec: f'action "{action}" needs {key} ({spec.expected()})')
     if params.get("file"):
         # A recording named by a scenario is found next to the scenario, wherever the run starts
         # (whether it can be read is checked with the bus, before the run: check_runnable).
         path = Path(params["file"])
         params["file"] = str(path if path.is_absolute() else (file.parent / path).resolve())
     return (action, params, name if isinstance(name, str) else "") if len(problems) == before else None
+
+
+def _step_value(key: str, value: Any) -> tuple[Any, str | None]:
+    """A step's time parameter may be written with a unit (``delay_s = "300 ms"``)."""
+    if key.endswith("_s") and isinstance(value, str):
+        seconds = _duration(value)
+        return (None, seconds) if isinstance(seconds, str) else (seconds, None)
+    return value, None
 
 
 def _checks(problems: Problems, raw: object, duration: float | None) -> list[Check]:
