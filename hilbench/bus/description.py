@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cantools.database.can import Database
 
+from ..errors import ConfigError
 from .dbc import DbcOverlay, _identity, default_dbc_paths, load_dbc_lenient, overlay
 from .signal_map import (
     SignalMap,
@@ -65,6 +66,9 @@ def load_bus_description(dbcs: Sequence[str | Path] | str | Path | None = None,
     data, text = read_map(map_path)
     if dbcs:
         sources = [(Path(p), str(p)) for p in dbcs]
+        for path, _ in sources:
+            if not path.is_file():     # before the cache key asks the file system for its identity
+                raise ConfigError(path, None, "no such DBC file")
     else:
         sources = map_dbc_sources(map_path, data) or [(p, str(p)) for p in default_dbc_paths()]
     key = (str(map_path.resolve()), _identity(map_path), _key_of(p for p, _ in sources), require)

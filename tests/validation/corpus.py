@@ -95,6 +95,7 @@ class Case:
 
     ``broken`` is the file (name in the folder) whose error must be named; ``entry`` a piece of the
     entry the error must name (``steps[0].temp_c``), or "" when the file as a whole is broken.
+    ``extra_args`` are more ``hilbench run`` arguments, ``{folder}`` standing for the case's folder.
     """
 
     kind: str
@@ -109,7 +110,8 @@ class Case:
         args = ["run", "-j", "1"]
         if self.map_file is not None:
             args += ["--signal-map", str(folder / self.map_file)]
-        return [*args, *self.extra_args, str(folder / "scenario.toml")]
+        extra = [arg.format(folder=folder) for arg in self.extra_args]
+        return [*args, *extra, str(folder / "scenario.toml")]
 
     def write(self, folder: Path) -> None:
         for name, body in self.files.items():
@@ -456,6 +458,15 @@ def dbc_cases(rng: random.Random) -> Iterator[Case]:
         yield Case("dbc", f"text: {label}", {"scenario.toml": _short(), "lab.signals.toml": map_text,
                                              "hilbench.dbc": body, "compute_unit.dbc": cu},
                    "hilbench.dbc", map_file="lab.signals.toml")
+    # The same DBCs given on the command line (--dbc overrides the map's list), and one that is not there.
+    by_option = ("--dbc", "{folder}/hilbench.dbc", "--dbc", "{folder}/compute_unit.dbc")
+    for label, edit, entry in rng.sample(BAD_DBCS, 6):
+        if "map" in label:
+            continue
+        yield Case("dbc", f"--dbc {label}", {"scenario.toml": _short(), "hilbench.dbc": edit(bench),
+                                             "compute_unit.dbc": cu}, "hilbench.dbc", entry, extra_args=by_option)
+    yield Case("dbc", "--dbc missing file", {"scenario.toml": _short(), "compute_unit.dbc": cu}, "hilbench.dbc",
+               extra_args=by_option)
 
 
 # -- chemistries -------------------------------------------------------------------------------
