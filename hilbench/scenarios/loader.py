@@ -124,10 +124,17 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
     checks = _checks(problems, data.get("checks", []), duration)
     fuzz = problems.table(data.get("fuzz", {}), "fuzz")
     problems.raise_if_any()
-    return Scenario(name=meta["name"], duration_s=duration, description=meta.get("description", ""),
-                    initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks),
-                    markers=tuple(meta.get("markers", ())), source=file, fuzz=dict(fuzz),
-                    catches=meta.get("catches", ()))
+    scenario = Scenario(name=meta["name"], duration_s=duration, description=meta.get("description", ""),
+                        initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks),
+                        markers=tuple(meta.get("markers", ())), source=file, fuzz=dict(fuzz),
+                        catches=meta.get("catches", ()))
+    if fuzz:
+        # The ranges are judged against the scenario they vary, so only once the rest is sound; a run
+        # refuses what `hilbench fuzz` would (imported here: the search itself imports this module).
+        from .fuzz import fuzz_space
+
+        fuzz_space(scenario, text)
+    return scenario
 
 
 # -- one validator per table ---------------------------------------------------------------------

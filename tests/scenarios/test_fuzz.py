@@ -224,6 +224,31 @@ def test_ranges_as_dotted_keys_outside_the_table(tmp_path):
     assert info.value.entry == "fuzz.initial.soc_pct (line 1)"
 
 
+BAD_TABLE = ('initial.soc_pct = [40.0, 31.0]\ninitial.ambient_c = [-100.0, 20.0]\n'
+             'steps.0.gear = { choices = ["P", "X"] }\nsteps.3.at = [1, 2]\n')
+
+
+def test_every_bad_range_of_a_table_is_reported_at_once(tmp_path):
+    path = write(tmp_path, BAD_TABLE)
+    with pytest.raises(ConfigError) as info:
+        load_fuzz_scenario(path)
+    assert [p.entry.split(" ")[0] for p in info.value.problems] == [
+        "fuzz.initial.soc_pct", "fuzz.initial.ambient_c", "fuzz.steps.0.gear", "fuzz.steps.3.at"]
+    assert all(p.file == str(path) for p in info.value.problems)
+
+
+def test_hilbench_run_refuses_a_file_whose_fuzz_ranges_are_wrong(tmp_path, capsys):
+    """One validation pass: the [fuzz] table is checked at load by every command, not only by ``fuzz``."""
+    path = write(tmp_path, BAD_TABLE)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert len(info.value.problems) == 4
+    assert main(["run", "-j", "1", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: 4 problems in {path}") and "Traceback" not in err
+    assert "fuzz.steps.0.gear" in err and 'got "X"' in err
+
+
 # -- writing scenarios ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("source", [OVERNIGHT, *sorted(FUZZ_DIR.glob("*.toml"))], ids=lambda p: p.name)
 def test_a_written_scenario_reads_back_identical(source, tmp_path):

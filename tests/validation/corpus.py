@@ -220,6 +220,20 @@ BAD_CHECKS: list[tuple[dict[str, Any], str]] = [
     ({"kind": "always", "expr": 5}, "expr"),
 ]
 
+#: A ``[fuzz]`` entry no run of the scenario could hold: (entry under [fuzz], value, what the error names).
+BAD_FUZZ: list[tuple[str, Any, str]] = [
+    ("initial.soc_pct", [40.0, 31.0], "fuzz.initial.soc_pct"), ("initial.soc_pct", [-5.0, 40.0], "fuzz.initial"),
+    ("initial.ambient_c", [-100.0, 20.0], "fuzz.initial.ambient_c"), ("initial.coolant_c", [1.0], "fuzz.initial"),
+    ("initial.soc_pct", [1.0, float("inf")], "fuzz.initial.soc_pct"), ("initial.colour", [1.0, 2.0], "fuzz.initial"),
+    ("initial.gear", {"choices": ["P", "X"]}, "fuzz.initial.gear"), ("dut.tick_s", [0.0, 0.5], "fuzz.dut.tick_s"),
+    ("dut.defect", {"choices": ["ignore_gear"]}, "fuzz.dut.defect"), ("plant.soc", [1.0, 2.0], "fuzz.plant"),
+    ("steps.9.at", [1.0, 2.0], "fuzz.steps.9.at"), ("steps.0.at", ["5 s", "ten s"], "fuzz.steps.0.at"),
+    ("steps.0.at", ["5 s", "99 h"], "fuzz.steps.0.at"), ("initial.series", [90.5, 100], "fuzz.initial.series"),
+]
+
+#: The bundled fuzz-ready scenarios ``hilbench fuzz`` starts from.
+FUZZ_SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "fuzz").glob("*.toml"))
+
 
 def _text_breakages(text: str, rng: random.Random, cut_after: str = "=") -> list[tuple[str, str | bytes]]:
     """A file broken as text: cut short right after a random ``cut_after`` (a TOML key's "=", a DBC
@@ -279,6 +293,10 @@ def scenario_cases(rng: random.Random) -> Iterator[Case]:
         yield Case("scenario", label, {"scenario.toml": dumps(base)}, "scenario.toml", entry)
     for label, body in _text_breakages(rng.choice(bases).read_text(encoding="utf-8"), rng):
         yield Case("scenario", f"text: {label}", {"scenario.toml": body}, "scenario.toml")
+    for key, value, entry in BAD_FUZZ:
+        base = tomllib.loads(rng.choice(FUZZ_SCENARIOS).read_text(encoding="utf-8"))
+        _set(key, value)(base["fuzz"])
+        yield Case("scenario", f"fuzz.{key}={value!r}", {"scenario.toml": dumps(base)}, "scenario.toml", entry)
     for key, value in BAD_DUT:
         base = tomllib.loads(rng.choice(bases).read_text(encoding="utf-8"))
         base["dut"] = {key: value}

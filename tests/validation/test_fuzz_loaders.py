@@ -30,9 +30,11 @@ from hilbench.bus import default_dbc_paths, load_bus_description
 from hilbench.errors import ConfigError
 from hilbench.plant.chemistry import CHEMISTRY_DIR, load_chemistry
 from hilbench.scenarios import load_scenario
+from hilbench.scenarios.fuzz import fuzz_space
 from hilbench.scenarios.schema import MAX_DURATION_S
 
 from .corpus import (
+    FUZZ_SCENARIOS,
     SHORT_SCENARIO,
     Hang,
     _bench_map_text,
@@ -172,11 +174,23 @@ def _check_scenario(scenario: Any) -> None:
     for check in scenario.checks:
         for value in (check.within_s, check.duration_s, check.from_s, check.until_s):
             assert value is None or (math.isfinite(value) and value >= 0)
+    if scenario.fuzz:
+        # the [fuzz] ranges were checked at load: every end one a scenario could hold
+        for param in fuzz_space(scenario).params:
+            ends = param.choices or (param.low, param.high)
+            for where, value in _finite_numbers(list(ends), f"fuzz.{param.path}"):
+                _plausible(f"fuzz.{param.path}", value)
+                if param.is_time:
+                    assert value <= scenario.duration_s, f"fuzz.{param.path} = {value} s after the end"
+            if param.key == "gear":
+                assert set(ends) <= {"P", "R", "N", "D"}, f"fuzz.{param.path} = {ends}"
 
 
 # -- scenarios and DUT configs -------------------------------------------------------------------
-SCENARIO_DATA = [tomllib.loads(p.read_text(encoding="utf-8")) for p in bundled_scenarios()]
-SCENARIO_TEXTS = [p.read_text(encoding="utf-8") for p in bundled_scenarios()]
+#: The bundled scenarios and the fuzz-ready ones (whose [fuzz] ranges are checked at load too).
+SCENARIO_FILES = [*bundled_scenarios(), *FUZZ_SCENARIOS]
+SCENARIO_DATA = [tomllib.loads(p.read_text(encoding="utf-8")) for p in SCENARIO_FILES]
+SCENARIO_TEXTS = [p.read_text(encoding="utf-8") for p in SCENARIO_FILES]
 WORK = Path(tempfile.mkdtemp(prefix="hilbench-fuzz-"))
 
 
