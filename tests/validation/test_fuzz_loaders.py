@@ -165,6 +165,8 @@ def _check_scenario(scenario: Any) -> None:
     assert 0 < scenario.duration_s <= MAX_DURATION_S
     for where, value in _finite_numbers({"initial": scenario.initial, "dut": scenario.dut}):
         _plausible(where, value)
+    assert scenario.dut.get("fidelity", "model") in ("model", "real")
+    assert 0 < scenario.dut.get("tick_s", 0.1) <= 1
     for i, step in enumerate(scenario.steps):
         assert 0 <= step.at_s <= scenario.duration_s
         for where, value in _finite_numbers(step.params, f"steps[{i}].{step.action}"):
@@ -203,22 +205,24 @@ def _write(name: str, body: str | bytes) -> Path:
     return path
 
 
+def _holds(name: str, body: str | bytes, load: Callable[[Path], Any], check: Callable[[Any], None]) -> None:
+    """The invariant for one input: ``load`` refuses the file cleanly, or what it loads passes ``check``."""
+    path = _write(name, body)
+    loaded = _outcome(lambda: load(path))
+    if loaded is not None:
+        check(loaded)
+
+
 @FUZZ
 @given(mutated_data(SCENARIO_DATA))
 def test_mutated_scenarios_load_cleanly_or_not_at_all(data: dict[str, Any]) -> None:
-    path = _write("scenario.toml", dumps(data))
-    scenario = _outcome(lambda: load_scenario(path))
-    if scenario is not None:
-        _check_scenario(scenario)
+    _holds("scenario.toml", dumps(data), load_scenario, _check_scenario)
 
 
 @FUZZ
 @given(garbled_text(SCENARIO_TEXTS))
 def test_garbled_scenario_text_loads_cleanly_or_not_at_all(text: str | bytes) -> None:
-    path = _write("scenario.toml", text)
-    scenario = _outcome(lambda: load_scenario(path))
-    if scenario is not None:
-        _check_scenario(scenario)
+    _holds("scenario.toml", text, load_scenario, _check_scenario)
 
 
 DUT_VALUES = st.dictionaries(
@@ -231,12 +235,7 @@ DUT_VALUES = st.dictionaries(
 @FUZZ
 @given(DUT_VALUES)
 def test_dut_configs_load_cleanly_or_not_at_all(dut: dict[str, Any]) -> None:
-    path = _write("scenario.toml", dumps({**SHORT_SCENARIO, "dut": dut}))
-    scenario = _outcome(lambda: load_scenario(path))
-    if scenario is not None:
-        _check_scenario(scenario)
-        assert scenario.dut.get("fidelity", "model") in ("model", "real")
-        assert 0 < scenario.dut.get("tick_s", 0.1) <= 1
+    _holds("scenario.toml", dumps({**SHORT_SCENARIO, "dut": dut}), load_scenario, _check_scenario)
 
 
 # Scenarios that load are run: a short bench (3 s) with random steps from the actions' own vocabulary.
@@ -286,19 +285,13 @@ def _check_map(description: Any) -> None:
 @FUZZ
 @given(mutated_data(MAP_DATA))
 def test_mutated_signal_maps_load_cleanly_or_not_at_all(data: dict[str, Any]) -> None:
-    path = _write("lab.signals.toml", dumps(data))
-    description = _outcome(lambda: load_bus_description(signal_map=path))
-    if description is not None:
-        _check_map(description)
+    _holds("lab.signals.toml", dumps(data), lambda p: load_bus_description(signal_map=p), _check_map)
 
 
 @FUZZ
 @given(garbled_text([_bench_map_text()]))
 def test_garbled_signal_map_text_loads_cleanly_or_not_at_all(text: str | bytes) -> None:
-    path = _write("lab.signals.toml", text)
-    description = _outcome(lambda: load_bus_description(signal_map=path))
-    if description is not None:
-        _check_map(description)
+    _holds("lab.signals.toml", text, lambda p: load_bus_description(signal_map=p), _check_map)
 
 
 BENCH_DBC, CU_DBC = (p.read_text(encoding="cp1252") for p in default_dbc_paths())
@@ -353,19 +346,13 @@ def _check_chemistry(chem: Any) -> None:
 @FUZZ
 @given(mutated_data(CHEMISTRY_DATA))
 def test_mutated_chemistries_load_cleanly_or_not_at_all(data: dict[str, Any]) -> None:
-    path = _write("cell.toml", dumps(data))
-    chem = _outcome(lambda: load_chemistry(path))
-    if chem is not None:
-        _check_chemistry(chem)
+    _holds("cell.toml", dumps(data), load_chemistry, _check_chemistry)
 
 
 @FUZZ
 @given(garbled_text(CHEMISTRY_TEXTS))
 def test_garbled_chemistry_text_loads_cleanly_or_not_at_all(text: str | bytes) -> None:
-    path = _write("cell.toml", text)
-    chem = _outcome(lambda: load_chemistry(path))
-    if chem is not None:
-        _check_chemistry(chem)
+    _holds("cell.toml", text, load_chemistry, _check_chemistry)
 
 
 def test_the_mutations_do_break_inputs() -> None:
