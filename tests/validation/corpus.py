@@ -255,7 +255,8 @@ def scenario_cases(rng: random.Random) -> Iterator[Case]:
     bases = bundled_scenarios()
     for i, (action, params, key) in enumerate(BAD_STEPS):
         base = tomllib.loads(rng.choice(bases).read_text(encoding="utf-8"))
-        base["steps"] = [{"at": "1 s", "action": action, **params}] + list(base.get("steps", []))
+        # at 0 s: before every step of the base, so the broken value is the only thing wrong
+        base["steps"] = [{"at": "0 s", "action": action, **params}] + list(base.get("steps", []))
         entry = "steps[0]" if key == "action" else f"steps[0].{key}"
         yield Case("scenario", f"step {action} {key}={params.get(key)!r}", {"scenario.toml": dumps(base)},
                    "scenario.toml", entry)
