@@ -31,6 +31,7 @@ from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .interrupts import Interrupts, active_stop
+from .output_paths import check_writable
 from .progress import ProgressBar
 
 
@@ -138,8 +139,8 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
     printed: set[str] = set()
     print_warnings(bus.load(real=args.real).warnings, already=printed)   # refuses a bad DBC or map first
-    if args.junit is not None and args.junit.is_dir():
-        raise ConfigError(args.junit, None, "--junit names a folder; give a file such as results.xml")
+    if args.junit is not None:
+        check_writable(args.junit, "--junit")
     html = None
     if args.report is not None:
         from ..scenarios.report import HtmlReport
