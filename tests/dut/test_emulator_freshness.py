@@ -119,3 +119,202 @@ def test_each_timeout_group_is_judged_on_its_own_timeout() -> None:
     assert not ComputeEmulator._fresh(me, ((5.0, ("vcu", "never")),), 10.0)
     assert not ComputeEmulator._fresh(me, ((5.0, ("never",)),), 0.0)
     assert ComputeEmulator._fresh(me, (), 10.0)
+
+
+# -- the frame handlers and observe, on the bench's own messages ----------------------------------
+import can  # noqa: E402
+
+from hilbench.bench import Bench, BenchConfig  # noqa: E402
+from hilbench.bus.e2e import E2EStatus  # noqa: E402
+from hilbench.clock import SimClock  # noqa: E402
+from hilbench.dut.compute.supervisor import Supervisor  # noqa: E402
+from hilbench.dut.compute.unit import ComputeUnit  # noqa: E402
+from hilbench.dut.emulator import reference_performance  # noqa: E402
+
+PACK, LIMITS, VCU, OBC = "BMS_PackStatus", "BMS_Limits", "VCU_VehicleStatus", "OBC_ChargerStatus"
+
+
+@pytest.fixture(scope="module")
+def car():
+    """The bench's codec and what its BMS, VCU and OBC say after a second of a parked car at 70 %."""
+    with Bench(BenchConfig(soc_pct=70.0, ambient_c=25.0)) as bench:
+        bench.run_for(1.0)
+        values: dict[str, object] = {}
+        for node in (bench.bms, bench.vcu, bench.obc):
+            values.update(node.values)
+        return bench.codec, values
+
+
+class _Port:
+    """Just enough of a BusPort: keeps the handlers and hands a frame over when the test says."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, list] = {}
+
+    def subscribe(self, frame_id: int, handler, *, extended: bool = False) -> None:
+        self.handlers.setdefault(frame_id, []).append(handler)
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        return 0
+
+    def deliver(self, msg: can.Message) -> None:
+        for handler in self.handlers.get(msg.arbitration_id, []):
+            handler(msg)
+
+
+class Unit:
+    """The emulator on a port the test feeds frame by frame, at exact times, on a clock it moves."""
+
+    def __init__(self, car) -> None:
+        codec, self.values = car
+        self.codec = codec
+        self.clock = SimClock()
+        self.port = _Port()
+        perf, table = reference_performance()
+        self.emu = ComputeEmulator(codec, self.port, self.clock, ComputeUnit(perf, table=table),  # type: ignore[arg-type]
+                                   Supervisor(max_power_w=table.max_w))
+        self.senders = {name: codec.fresh_sender(name) for name in self.emu.receivers}
+
+    def make(self, name: str) -> can.Message:
+        """The sender's next frame (its counter moves on)."""
+        return self.senders[name].encode(self.values)
+
+    def deliver(self, msg: can.Message, at_s: float, stamp_s: float | None = None) -> None:
+        self.clock.run_until(at_s)
+        msg.timestamp = self.clock.epoch_s + (at_s if stamp_s is None else stamp_s)
+        self.port.deliver(msg)
+
+    def steady(self, until_s: float, skip: frozenset[str] = frozenset()) -> None:
+        """Every input message on its cycle from the unit's current time up to ``until_s``."""
+        start = self.clock.now
+        events = []
+        for name, receiver in self.emu.receivers.items():
+            if name in skip:
+                continue
+            cycle = receiver._cycle_s
+            k = 1
+            while start + k * cycle <= until_s + 1e-12:
+                events.append((round(start + k * cycle, 9), name))
+                k += 1
+        for t, name in sorted(events):
+            self.deliver(self.make(name), t)
+        self.clock.run_until(until_s)
+
+    def last_valid(self, name: str) -> float | None:
+        return self.emu._last_valid_s.get(name)
+
+
+def test_only_frames_of_a_valid_stream_are_used_and_each_bad_one_is_counted_once(car) -> None:
+    unit = Unit(car)
+    unit.deliver(unit.make(PACK), 0.02)
+    unit.deliver(unit.make(PACK), 0.04)
+    assert unit.emu.receivers[PACK].state is E2EStatus.INIT and unit.last_valid(PACK) is None
+    unit.deliver(unit.make(PACK), 0.06)
+    assert unit.emu.receivers[PACK].state is E2EStatus.VALID and unit.last_valid(PACK) == 0.06
+    assert unit.emu._latest_by_message[PACK]["soc_pct"] == pytest.approx(70.0, abs=1.0)
+    bad = unit.make(PACK)
+    bad.data = bytearray(bad.data)
+    bad.data[0] ^= 0xFF                               # its CRC
+    unit.deliver(bad, 0.08)
+    assert unit.emu.e2e_errors == 1 and unit.emu.decode_errors == 0
+    assert unit.last_valid(PACK) == 0.06               # the bad frame's data is not taken
+    unit.deliver(unit.make(PACK), 0.10)
+    assert unit.last_valid(PACK) == 0.10 and unit.emu.e2e_errors == 1
+
+
+def test_a_frame_that_cannot_be_decoded_is_counted_and_dropped(car) -> None:
+    unit = Unit(car)
+    unit.steady(0.5)
+    before = unit.last_valid(PACK)
+    unit.deliver(can.Message(arbitration_id=unit.codec.message(PACK).frame_id, data=b"\x01", is_extended_id=False),
+                 0.505)
+    assert unit.emu.decode_errors == 1 and unit.emu.e2e_errors == 0
+    assert unit.last_valid(PACK) == before
+
+
+def test_a_frame_stamped_ahead_of_the_units_clock_counts_as_arriving_now(car) -> None:
+    """An adapter whose clock runs ahead must not make the data look younger than it is."""
+    unit = Unit(car)
+    unit.steady(1.0)
+    unit.deliver(unit.make(PACK), 1.02, stamp_s=3.0)
+    assert unit.last_valid(PACK) == pytest.approx(1.02, abs=1e-9)
+    unit.steady(1.3, skip=frozenset({PACK}))
+    unit.clock.run_until(1.52)
+    assert unit.emu.observe().bms_fresh
+    unit.clock.run_until(1.53)
+    assert not unit.emu.observe().bms_fresh
+
+
+def test_a_late_streams_data_is_timed_by_its_lag(car) -> None:
+    """A gateway holds the BMS pack frames 0.25 s: their data is 0.25 s older than their arrival, and
+    the unit sees the BMS go stale 0.25 s sooner after the last of them."""
+    unit = Unit(car)
+    unit.steady(1.0)
+    held = [unit.make(PACK) for _ in range(15)]      # sent at 1.02 .. 1.30, each arriving 0.25 s later
+    arrivals = [round(1.0 + 0.02 * (k + 1) + 0.25, 9) for k in range(15)]
+    for msg, t in zip(held, arrivals):
+        unit.steady(t, skip=frozenset({PACK}))
+        unit.deliver(msg, t)
+    receiver = unit.emu.receivers[PACK]
+    assert receiver.state is E2EStatus.VALID and receiver.lag_s == pytest.approx(0.25, abs=0.01)
+    assert unit.last_valid(PACK) == pytest.approx(arrivals[-1] - receiver.lag_s, abs=1e-9)
+    unit.steady(arrivals[-1] + 0.3, skip=frozenset({PACK}))
+    assert not unit.emu.observe().bms_fresh            # 0.55 s old data: stale, 0.3 s after the frame
+    assert unit.emu.observe().vcu_fresh and unit.emu.observe().obc_fresh
+
+
+@pytest.mark.parametrize(("silent", "stale"), [(PACK, "bms"), (LIMITS, "bms"), (VCU, "vcu"), (OBC, "obc")])
+def test_each_producer_goes_stale_on_its_own_messages(car, silent: str, stale: str) -> None:
+    unit = Unit(car)
+    unit.steady(1.0)
+    unit.steady(1.6, skip=frozenset({silent}))
+    obs = unit.emu.observe()
+    assert {"bms": obs.bms_fresh, "vcu": obs.vcu_fresh, "obc": obs.obc_fresh} == \
+           {p: p != stale for p in ("bms", "vcu", "obc")}
+    assert obs.e2e_ok
+
+
+@pytest.mark.parametrize("name", [PACK, VCU, OBC])
+def test_any_one_invalid_receiver_makes_e2e_not_ok_and_is_named(car, name: str) -> None:
+    unit = Unit(car)
+    unit.steady(1.0)
+    assert unit.emu.observe().e2e_ok
+    frozen = unit.make(name)
+    cycle = unit.emu.receivers[name]._cycle_s
+    for k in range(1, 5):                              # a frozen sender: its last frame again and again
+        unit.steady(1.0 + k * cycle, skip=frozenset({name}))
+        unit.deliver(can.Message(arbitration_id=frozen.arbitration_id, data=frozen.data), 1.0 + k * cycle + 1e-4)
+    assert unit.emu.receivers[name].state is E2EStatus.INVALID
+    assert not unit.emu.observe().e2e_ok
+    unit.emu._name_the_input("E2E_ERROR", unit.clock.now)
+    assert unit.emu.values["cu_reason_frame_id"] == unit.codec.message(name).frame_id
+    assert unit.emu.values["cu_reason_input_state"] == "INVALID"
+
+
+def test_a_stale_reason_names_the_first_silent_input_of_its_producer_and_its_state(car) -> None:
+    unit = Unit(car)
+    unit.steady(1.0)
+    unit.steady(1.6, skip=frozenset({LIMITS}))
+    emu = unit.emu
+    emu._name_the_input("BMS_STALE", unit.clock.now)
+    assert (emu.values["cu_reason_frame_id"], emu.values["cu_reason_input_state"]) == (0x102, "STALE")
+    emu._name_the_input("VCU_STALE", unit.clock.now)       # the VCU is fresh: nothing to name
+    assert (emu.values["cu_reason_frame_id"], emu.values["cu_reason_input_state"]) == (0, "NONE")
+    emu._name_the_input("E2E_ERROR", unit.clock.now)        # no receiver INVALID: nothing to name
+    assert (emu.values["cu_reason_frame_id"], emu.values["cu_reason_input_state"]) == (0, "NONE")
+    # Back after the silence: its receiver in INIT, its data still old; the stop names that state.
+    unit.deliver(unit.make(LIMITS), 1.61)
+    assert emu.receivers[LIMITS].state is E2EStatus.INIT
+    emu._name_the_input("BMS_STALE", unit.clock.now)
+    assert (emu.values["cu_reason_frame_id"], emu.values["cu_reason_input_state"]) == (0x102, "INIT")
+
+
+def test_a_stale_reason_at_exactly_the_timeout_names_nothing(car) -> None:
+    unit = Unit(car)
+    unit.steady(1.0)
+    unit.emu._last_valid_s[VCU] = 1.0                 # its data current at 1 s exactly (a binary figure)
+    unit.clock.run_until(1.5)
+    unit.emu._name_the_input("VCU_STALE", 1.5)
+    assert unit.emu.values["cu_reason_frame_id"] == 0
+    unit.emu._name_the_input("VCU_STALE", 1.5 + 2 ** -20)
+    assert (unit.emu.values["cu_reason_frame_id"], unit.emu.values["cu_reason_input_state"]) == (0x200, "STALE")
