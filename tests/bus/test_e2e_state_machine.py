@@ -627,3 +627,34 @@ def test_a_counter_without_a_checksum_is_still_checked_for_sequence() -> None:
     assert sm.on_frame(f(9), 10 * CYCLE) is FrameStatus.REPEATED
     assert sm.on_frame(f(1), 10.5 * CYCLE) is FrameStatus.WRONG_SEQUENCE
     assert sm.on_frame(bytes(1), 11 * CYCLE) is FrameStatus.ERROR      # too short to hold the counter
+
+
+def test_a_stream_late_from_its_second_frame_is_late_data_not_an_impostor() -> None:
+    """A gateway that starts holding frames right after the first one passed: the second frame, one
+    counter step on but four cycles later, is the same stream, its data three cycles old."""
+    sm = exact_machine(timeout_s=1.0)
+    assert sm.on_frame(frame(1), EXACT) is FrameStatus.OK
+    assert sm.on_frame(frame(2), 5 * EXACT) is FrameStatus.OK
+    assert sm.lag_s == 3 * EXACT and sm.data_age_s(5 * EXACT) == 3 * EXACT
+    assert sm.on_frame(frame(3), 6 * EXACT) is FrameStatus.OK
+    assert sm.state is E2EStatus.VALID and sm.usable(6 * EXACT)
+
+
+def test_in_wall_time_frames_lost_and_the_next_delivered_a_little_early_are_no_error() -> None:
+    """A loaded host: four frames lost, the fifth handed over 0.7 cycles early. Within the wall-time
+    tolerance (0.9 cycles) that is no error; with the simulated-time one (0.4) it would be."""
+    sm = E2EStateMachine(P2, EXACT, 1.0, wall_time=True)
+    for k in range(1, 10):
+        assert sm.on_frame(frame(k), k * EXACT) is FrameStatus.OK
+    assert sm.on_frame(frame(14), (14 - 1.7) * EXACT) is FrameStatus.OK
+    assert sm.on_frame(frame(20), 15 * EXACT) is FrameStatus.WRONG_SEQUENCE   # 6 steps in 2.7 cycles
+
+
+def test_in_wall_time_a_step_of_up_to_three_is_a_frame_or_two_lost_in_transit() -> None:
+    sm = E2EStateMachine(P2, EXACT, 1.0, wall_time=True)
+    for k in range(1, 10):
+        sm.on_frame(frame(k), k * EXACT)
+    # Bunched: three steps on, handed over right after the last frame.
+    assert sm.on_frame(frame(12), 9 * EXACT + 0.001) is FrameStatus.OK
+    assert sm.data_age_s(9 * EXACT + 0.001) == 0.0
+    assert sm.on_frame(frame(16), 9 * EXACT + 0.002) is FrameStatus.WRONG_SEQUENCE
