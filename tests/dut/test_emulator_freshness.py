@@ -318,3 +318,149 @@ def test_a_stale_reason_at_exactly_the_timeout_names_nothing(car) -> None:
     assert unit.emu.values["cu_reason_frame_id"] == 0
     unit.emu._name_the_input("VCU_STALE", 1.5 + 2 ** -20)
     assert (unit.emu.values["cu_reason_frame_id"], unit.emu.values["cu_reason_input_state"]) == (0x200, "STALE")
+
+
+# -- a car whose BMS puts the limits and the weakest cell on pages of one protected message ----------
+_PAGED_DBC = '''VERSION ""
+
+NS_ :
+
+BS_:
+
+BU_: BMS VCU CU
+
+BO_ 272 BMS_Pack: 8 BMS
+ SG_ Voltage : 0|16@1+ (0.1,0) [0|1000] "V" CU
+ SG_ Current : 16|16@1- (0.1,0) [-1000|1000] "A" CU
+ SG_ StateOfCharge : 32|8@1+ (0.5,0) [0|100] "%" CU
+ SG_ Fault : 40|2@1+ (1,0) [0|3] "" CU
+
+BO_ 275 BMS_Paged: 8 BMS
+ SG_ Page M : 0|2@1+ (1,0) [0|3] "" CU
+ SG_ Counter : 4|4@1+ (1,0) [0|15] "" CU
+ SG_ Dcl m0 : 8|16@1+ (0.1,0) [0|1000] "A" CU
+ SG_ CellVMin m1 : 8|16@1+ (0.001,0) [0|5] "V" CU
+ SG_ Spare m2 : 8|8@1+ (1,0) [0|255] "" CU
+ SG_ Checksum : 56|8@1+ (1,0) [0|255] "" CU
+
+BO_ 276 BMS_OnePage: 8 BMS
+ SG_ Page M : 0|2@1+ (1,0) [0|3] "" CU
+ SG_ Reserve m0 : 8|8@1+ (0.5,0) [0|100] "%" CU
+
+BO_ 512 VCU_State: 8 VCU
+ SG_ Gear : 0|3@1+ (1,0) [0|7] "" CU
+
+BO_ 1024 CU_State: 8 CU
+ SG_ State : 0|3@1+ (1,0) [0|7] "" BMS
+ SG_ Level : 3|3@1+ (1,0) [0|7] "" BMS
+ SG_ Power : 16|16@1+ (0.1,0) [0|6000] "W" BMS
+
+BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;
+BA_DEF_DEF_ "GenMsgCycleTime" 0;
+BA_ "GenMsgCycleTime" BO_ 272 100;
+BA_ "GenMsgCycleTime" BO_ 275 50;
+BA_ "GenMsgCycleTime" BO_ 276 200;
+BA_ "GenMsgCycleTime" BO_ 512 100;
+BA_ "GenMsgCycleTime" BO_ 1024 100;
+VAL_ 272 Fault 0 "NONE" 1 "WARNING" 2 "STOP_REQUEST" 3 "HARD_LIMIT" ;
+VAL_ 512 Gear 0 "P" 1 "R" 2 "N" 3 "D" ;
+VAL_ 1024 State 0 "OFF" 1 "STANDBY" 2 "RUNNING" 3 "DERATED" 4 "SAFE_STOP" 5 "FAULT" ;
+VAL_ 1024 Level 0 "OFF" 1 "IDLE" 2 "P25" 3 "P50" 4 "P75" 5 "P100" ;
+'''
+
+_PAGED_MAP = '''[roles]
+pack_voltage_v = { message = "BMS_Pack", signal = "Voltage" }
+pack_current_a = { message = "BMS_Pack", signal = "Current" }
+soc_pct = { message = "BMS_Pack", signal = "StateOfCharge" }
+bms_fault_level = { message = "BMS_Pack", signal = "Fault" }
+discharge_current_limit_a = { message = "BMS_Paged", signal = "Dcl", mux = 0 }
+min_cell_voltage_v = { message = "BMS_Paged", signal = "CellVMin", mux = 1 }
+range_reserve_soc_pct = { message = "BMS_OnePage", signal = "Reserve", mux = 0 }
+gear = { message = "VCU_State", signal = "Gear" }
+cu_state = { message = "CU_State", signal = "State" }
+cu_power_level = { message = "CU_State", signal = "Level" }
+compute_power_w = { message = "CU_State", signal = "Power" }
+
+[protection.BMS_Paged]
+scheme = "xor"
+checksum = "Checksum"
+counter = "Counter"
+'''
+
+PAGED = "BMS_Paged"
+
+
+@pytest.fixture(scope="module")
+def paged_car(tmp_path_factory):
+    from hilbench.bus import BenchCodec, load_bus_description
+    folder = tmp_path_factory.mktemp("paged")
+    (folder / "car.dbc").write_text(_PAGED_DBC)
+    (folder / "car.signals.toml").write_text(_PAGED_MAP)
+    description = load_bus_description([folder / "car.dbc"], folder / "car.signals.toml", require=())
+    values = {"pack_voltage_v": 400.0, "pack_current_a": 3.0, "soc_pct": 60.0, "bms_fault_level": "NONE",
+              "discharge_current_limit_a": 300.0, "min_cell_voltage_v": 3.7, "range_reserve_soc_pct": 20.0,
+              "gear": "P"}
+    return BenchCodec(description.db, description.signal_map), values
+
+
+def test_a_paged_messages_pages_are_timed_per_round_and_a_one_page_message_per_frame(paged_car) -> None:
+    unit = Unit(paged_car)
+    # 5 cycles of a page that comes every 3 x 50 ms (the DBC's three pages): 0.75 s; a multiplexed
+    # message with one page comes every 200 ms: 1 s.
+    assert unit.emu.stale_after_s == {"BMS_Pack": 0.5, "BMS_Paged[0]": pytest.approx(0.75),
+                                      "BMS_Paged[1]": pytest.approx(0.75), "BMS_OnePage[0]": 1.0,
+                                      "VCU_State": 0.5}
+    assert set(unit.emu.receivers) == {PAGED}
+    assert unit.emu.receivers[PAGED].timeout_s == pytest.approx(0.75)
+
+
+def _page(msg: can.Message) -> int:
+    return msg.data[0] & 0x03
+
+
+def test_a_protected_page_is_used_only_once_its_stream_is_valid_and_each_bad_frame_counted_once(paged_car) -> None:
+    unit = Unit(paged_car)
+    frames = [unit.make(PAGED) for _ in range(4)]
+    assert [_page(m) for m in frames] == [0, 1, 0, 1]
+    unit.deliver(frames[0], 0.05)
+    unit.deliver(frames[1], 0.10)
+    assert unit.emu.receivers[PAGED].state is E2EStatus.INIT and not unit.emu._last_valid_s
+    unit.deliver(frames[2], 0.15)
+    assert unit.emu.receivers[PAGED].state is E2EStatus.VALID
+    assert unit.emu._last_valid_s == {"BMS_Paged[0]": 0.15}
+    assert unit.emu._latest_by_message["BMS_Paged[0]"]["discharge_current_limit_a"] == 300.0
+    bad = frames[3]
+    bad.data = bytearray(bad.data)
+    bad.data[7] ^= 0xFF
+    unit.deliver(bad, 0.20)
+    assert (unit.emu.e2e_errors, unit.emu.decode_errors) == (1, 0)
+    assert "BMS_Paged[1]" not in unit.emu._last_valid_s
+    unit.deliver(unit.make(PAGED), 0.25)               # page 0 again
+    unit.deliver(unit.make(PAGED), 0.30)               # page 1
+    assert unit.emu._last_valid_s == {"BMS_Paged[0]": 0.25, "BMS_Paged[1]": 0.30}
+    assert unit.emu._latest_by_message["BMS_Paged[1]"]["min_cell_voltage_v"] == pytest.approx(3.7)
+    unit.deliver(can.Message(arbitration_id=unit.codec.message(PAGED).frame_id, data=b"\x01", is_extended_id=False),
+                 0.31)
+    assert (unit.emu.e2e_errors, unit.emu.decode_errors) == (1, 1)
+
+
+def test_a_page_stamped_ahead_of_the_units_clock_counts_as_arriving_now(paged_car) -> None:
+    unit = Unit(paged_car)
+    for k in range(1, 5):
+        unit.deliver(unit.make(PAGED), 0.05 * k)
+    unit.deliver(unit.make(PAGED), 0.25, stamp_s=2.0)
+    assert unit.emu._last_valid_s["BMS_Paged[0]"] == pytest.approx(0.25, abs=1e-9)
+    assert unit.emu.receivers[PAGED].data_age_s(0.25) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_late_paged_stream_is_timed_by_its_lag(paged_car) -> None:
+    unit = Unit(paged_car)
+    for k in range(1, 9):
+        unit.deliver(unit.make(PAGED), 0.05 * k)
+    held = [unit.make(PAGED) for _ in range(6)]        # sent 0.45 .. 0.70, each arriving 0.2 s later
+    for k, msg in enumerate(held):
+        unit.deliver(msg, round(0.05 * (9 + k) + 0.2, 9))
+    receiver = unit.emu.receivers[PAGED]
+    assert receiver.state is E2EStatus.VALID and receiver.lag_s == pytest.approx(0.2, abs=0.01)
+    last_page = _page(held[-1])
+    assert unit.emu._last_valid_s[f"BMS_Paged[{last_page}]"] == pytest.approx(0.9 - receiver.lag_s, abs=1e-9)
