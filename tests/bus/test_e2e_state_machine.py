@@ -658,3 +658,101 @@ def test_in_wall_time_a_step_of_up_to_three_is_a_frame_or_two_lost_in_transit() 
     assert sm.on_frame(frame(12), 9 * EXACT + 0.001) is FrameStatus.OK
     assert sm.data_age_s(9 * EXACT + 0.001) == 0.0
     assert sm.on_frame(frame(16), 9 * EXACT + 0.002) is FrameStatus.WRONG_SEQUENCE
+
+
+def test_a_one_byte_frame_is_an_error_even_when_the_caller_vouches_for_its_checksum() -> None:
+    sm = machine()
+    _steady(sm)
+    assert sm.on_frame(frame(21)[:1], 21 * CYCLE, True) is FrameStatus.ERROR
+
+
+def test_a_frame_too_short_to_hold_a_counter_that_ends_in_its_third_byte_is_an_error() -> None:
+    from hilbench.bus.protection import BitField, Protection
+
+    class SpanningCounter(Protection):      # a car's 4-bit counter in bits 14..17, across bytes 1 and 2
+        def __init__(self) -> None:
+            super().__init__(None, BitField("Counter", (17, 16, 15, 14)))
+
+        def compute(self, payload) -> int:
+            return 0
+
+    prot = SpanningCounter()
+    sm = E2EStateMachine(prot, CYCLE, TIMEOUT)
+    for k in range(1, 5):
+        assert sm.on_frame(bytes(prot.protect(bytearray(3), k)), k * CYCLE) is FrameStatus.OK
+    assert sm.on_frame(bytes(prot.protect(bytearray(3), 5))[:2], 5 * CYCLE) is FrameStatus.ERROR
+
+
+def test_in_wall_time_the_step_limit_is_the_elapsed_cycles_plus_one_plus_the_tolerance() -> None:
+    sm = E2EStateMachine(P2, EXACT, 1.0, E2EConfig.load(wall_timing_tolerance_cycles=0.5), wall_time=True)
+    for k in range(1, 10):
+        sm.on_frame(frame(k), k * EXACT)
+    assert sm.on_frame(frame(14), 12.5 * EXACT) is FrameStatus.OK             # 5 steps in 3.5 cycles: the limit
+    assert sm.on_frame(frame(19), 15 * EXACT) is FrameStatus.WRONG_SEQUENCE   # 5 steps in 2.5 cycles
+
+
+def test_a_frame_late_by_jitter_after_a_few_lost_ones_is_on_time_not_a_late_stream() -> None:
+    sm = exact_machine(timeout_s=1.0)
+    last = exact_steady(sm)
+    t = (last + 5.25) * EXACT                          # four frames lost, the fifth a quarter cycle late
+    assert sm.on_frame(frame(last + 5), t) is FrameStatus.OK
+    assert sm.lag_s == 0.0
+    assert sm.data_age_s(t) == pytest.approx(0.225 * EXACT, abs=1e-12)     # pulled a tenth towards it
+
+
+def test_a_frame_off_its_time_by_exactly_the_tolerance_is_on_time() -> None:
+    sm = exact_machine(timeout_s=1.0, timing_tolerance_cycles=0.25)
+    last = exact_steady(sm)
+    t = (last + 1.25) * EXACT
+    assert sm.on_frame(frame(last + 1), t) is FrameStatus.OK
+    assert sm.lag_s == 0.0 and sm.data_age_s(t) == pytest.approx(0.225 * EXACT, abs=1e-12)
+
+
+def test_a_stream_late_by_more_than_the_timeout_is_out_of_sequence_frame_after_frame() -> None:
+    """A gateway holding the frames 0.6 s: however regular its frames, the data is too old to be OK."""
+    sm = machine()
+    stream = _steady(sm)
+    statuses = [stream.tick(late_s=0.6) for _ in range(100)]
+    assert statuses[-50:] == [FrameStatus.WRONG_SEQUENCE] * 50
+    # Each frame's data is stale when it comes, so the receiver starts again each time and stays in
+    # INIT (out-of-sequence frames, as in AUTOSAR, are not counted as errors there): never VALID.
+    assert sm.state is E2EStatus.INIT
+
+
+def test_a_stream_late_by_exactly_the_timeout_is_still_in_sequence() -> None:
+    sm = exact_machine(timeout_s=0.5)
+    last = exact_steady(sm)
+    # The gateway starts holding frames four cycles (the timeout): frame last+1 comes at last+5.
+    statuses = [sm.on_frame(frame(last + k), (last + 4 + k) * EXACT) for k in range(1, 6)]
+    assert sm.lag_s == 0.5
+    assert statuses == [FrameStatus.OK] * 5
+
+
+def test_a_delay_that_grows_in_steps_adds_up() -> None:
+    """A gateway that holds the frames 0.2 s, then 0.4 s more: 0.6 s, beyond the timeout."""
+    sm = machine()
+    stream = _steady(sm)
+    for _ in range(50):
+        stream.tick(late_s=0.2)
+    assert sm.usable(stream.t + 0.2) and sm.lag_s == pytest.approx(0.2, abs=0.1 * CYCLE)
+    for _ in range(200):
+        stream.tick(late_s=0.6)
+        assert not sm.usable(stream.t + 0.6)
+    assert sm.lag_s == pytest.approx(0.6, abs=0.1 * CYCLE)
+
+
+def test_a_late_streams_sender_back_on_schedule_after_a_pause_is_fresh_though_its_counter_wrapped() -> None:
+    """Held three cycles by a gateway, then silent 0.28 s, then straight from the sender: its counter
+    seventeen steps on (one step, after a wrap) where the elapsed time says fourteen, as the live
+    sender's is when the three cycles of lag are added."""
+    sm = machine()
+    stream = _steady(sm)
+    for _ in range(30):
+        stream.tick(late_s=3 * CYCLE)
+    assert sm.lag_s == pytest.approx(3 * CYCLE, abs=0.1 * CYCLE)
+    held_until = stream.t + 3 * CYCLE
+    for _ in range(16):                       # the sender goes on; nothing reaches the unit
+        stream.tick(deliver=False)
+    assert stream.t + CYCLE - held_until == pytest.approx(14 * CYCLE)    # the next frame: 14 cycles on
+    assert stream.tick() is FrameStatus.OK
+    assert sm.lag_s == 0.0 and sm.data_age_s(stream.t) == pytest.approx(0.0, abs=1e-9)
