@@ -756,3 +756,107 @@ def test_a_late_streams_sender_back_on_schedule_after_a_pause_is_fresh_though_it
     assert stream.t + CYCLE - held_until == pytest.approx(14 * CYCLE)    # the next frame: 14 cycles on
     assert stream.tick() is FrameStatus.OK
     assert sm.lag_s == 0.0 and sm.data_age_s(stream.t) == pytest.approx(0.0, abs=1e-9)
+
+
+# -- the windows: what enters and what leaves them ----------------------------------------------------
+def _bad(counter: int) -> bytes:
+    data = bytearray(frame(counter))
+    data[0] ^= 0xFF
+    return bytes(data)
+
+
+def test_init_needs_its_good_frames_in_a_row() -> None:
+    """A repeat between good frames in INIT: the window of three must be all OK again."""
+    sm = exact_machine()
+    assert sm.on_frame(frame(1), 1 * EXACT) is FrameStatus.OK
+    assert sm.on_frame(frame(1), 1.5 * EXACT) is FrameStatus.REPEATED
+    assert sm.on_frame(frame(2), 2 * EXACT) is FrameStatus.OK
+    assert sm.on_frame(frame(3), 3 * EXACT) is FrameStatus.OK
+    assert sm.state is E2EStatus.INIT
+    assert sm.on_frame(frame(4), 4 * EXACT) is FrameStatus.OK
+    assert sm.state is E2EStatus.VALID
+
+
+def test_a_checksum_error_in_init_makes_the_message_invalid_until_its_window_is_clean() -> None:
+    sm = exact_machine(timeout_s=2.0)
+    sm.on_frame(frame(1), 1 * EXACT)
+    assert sm.on_frame(_bad(2), 2 * EXACT) is FrameStatus.ERROR
+    assert sm.state is E2EStatus.INVALID
+    # The tally (8) drains in 8 good frames; the error has left the window of 8 after 8 frames.
+    for k in range(3, 10):
+        sm.on_frame(frame(k), k * EXACT)
+        assert sm.state is E2EStatus.INVALID
+    sm.on_frame(frame(10), 10 * EXACT)
+    assert sm.state is E2EStatus.VALID
+
+
+def test_a_message_set_to_trust_its_first_frame_is_valid_at_once() -> None:
+    """A 1000 ms message whose owner set INIT to one frame (three would be three seconds)."""
+    sm = E2EStateMachine(P2, 1.0, 5.0, E2EConfig.load(window_init=1, min_ok_init=1))
+    assert sm.on_frame(frame(1), 1.0) is FrameStatus.OK
+    assert sm.state is E2EStatus.VALID and sm.usable(1.0)
+
+
+def test_two_checksum_errors_eight_frames_apart_are_tolerated_seven_apart_are_not() -> None:
+    sm = exact_machine(timeout_s=2.0)
+    last = exact_steady(sm)
+    n = last + 1
+    assert sm.on_frame(_bad(n), n * EXACT) is FrameStatus.ERROR
+    for k in range(n + 1, n + 8):
+        sm.on_frame(frame(k), k * EXACT)
+    assert sm.on_frame(_bad(n + 8), (n + 8) * EXACT) is FrameStatus.ERROR     # the first has just left
+    assert sm.state is E2EStatus.VALID
+    for k in range(n + 9, n + 15):
+        sm.on_frame(frame(k), k * EXACT)
+    assert sm.state is E2EStatus.VALID
+    assert sm.on_frame(_bad(n + 15), (n + 15) * EXACT) is FrameStatus.ERROR   # seven after the second
+    assert sm.state is E2EStatus.INVALID
+
+
+def test_two_frames_not_ok_within_eight_are_tolerated_a_third_is_not() -> None:
+    sm = exact_machine(timeout_s=2.0)
+    last = exact_steady(sm)
+    t = last * EXACT
+    assert sm.on_frame(frame(last), t + 0.25 * EXACT) is FrameStatus.REPEATED
+    assert sm.on_frame(frame(last), t + 0.5 * EXACT) is FrameStatus.REPEATED
+    assert sm.state is E2EStatus.VALID
+    assert sm.on_frame(frame(last), t + 0.75 * EXACT) is FrameStatus.REPEATED
+    assert sm.state is E2EStatus.INVALID
+
+
+def test_after_recovering_the_window_of_valid_is_eight_frames_again() -> None:
+    """A link that came back from INVALID: a repeat every twelve frames never adds up to a third."""
+    sm = exact_machine(timeout_s=2.0)
+    last = exact_steady(sm)
+    for k in range(3):
+        sm.on_frame(frame(last), (last + 0.25 * (k + 1)) * EXACT)
+    assert sm.state is E2EStatus.INVALID
+    n = last
+    for k in range(1, 40):                               # tally 24: drained in 24 good frames
+        sm.on_frame(frame(n + k), (n + k) * EXACT)
+    assert sm.state is E2EStatus.VALID and sm.tally == 0
+    n += 39
+    for _ in range(10):
+        for k in range(1, 13):
+            sm.on_frame(frame(n + k), (n + k) * EXACT)
+        n += 12
+        assert sm.on_frame(frame(n), (n + 0.5) * EXACT) is FrameStatus.REPEATED
+        assert sm.state is E2EStatus.VALID
+
+
+@pytest.mark.parametrize("first_bad", [False, True])
+def test_an_invalid_link_that_went_silent_recovers_when_it_comes_back_clean(first_bad: bool) -> None:
+    """INVALID, then silent beyond the timeout (the window starts afresh, still INVALID), then good frames,
+    the first of them corrupted or not: VALID again once the window and the tally are clean."""
+    sm = exact_machine(timeout_s=0.5)
+    last = exact_steady(sm)
+    for k in range(3):
+        sm.on_frame(frame(last), (last + 0.25 * (k + 1)) * EXACT)
+    assert sm.state is E2EStatus.INVALID and sm.tally == 24
+    n = last + 20                                        # 2.5 s of silence
+    statuses = []
+    for k in range(40):
+        data = _bad(n + k) if first_bad and k == 0 else frame(n + k)
+        statuses.append(sm.on_frame(data, (n + k) * EXACT))
+    assert statuses[0] is (FrameStatus.ERROR if first_bad else FrameStatus.OK)
+    assert sm.state is E2EStatus.VALID and sm.usable((n + 39) * EXACT)
