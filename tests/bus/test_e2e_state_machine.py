@@ -225,7 +225,7 @@ def _steady(sm: E2EStateMachine, frames: int = 20) -> Stream:
     return stream
 
 
-@pytest.mark.parametrize("restart_counter", [0, 1, 5, 9])
+@pytest.mark.parametrize("restart_counter", [0, 1, 3, 4, 5, 9])   # 3, 4: one and two steps on
 def test_a_sender_that_restarts_its_counter_after_a_silence_is_trusted_again_through_init(
         restart_counter: int) -> None:
     """An ECU reset: silent for a while, then its counter starts over. Followed again after INIT, where
@@ -713,7 +713,7 @@ def test_a_stream_late_by_more_than_the_timeout_is_out_of_sequence_frame_after_f
     sm = machine()
     stream = _steady(sm)
     statuses = [stream.tick(late_s=0.6) for _ in range(100)]
-    assert statuses[-50:] == [FrameStatus.WRONG_SEQUENCE] * 50
+    assert statuses == [FrameStatus.WRONG_SEQUENCE] * 100       # the first late frame included
     # Each frame's data is stale when it comes, so the receiver starts again each time and stays in
     # INIT (out-of-sequence frames, as in AUTOSAR, are not counted as errors there): never VALID.
     assert sm.state is E2EStatus.INIT
@@ -756,6 +756,9 @@ def test_a_late_streams_sender_back_on_schedule_after_a_pause_is_fresh_though_it
     assert stream.t + CYCLE - held_until == pytest.approx(14 * CYCLE)    # the next frame: 14 cycles on
     assert stream.tick() is FrameStatus.OK
     assert sm.lag_s == 0.0 and sm.data_age_s(stream.t) == pytest.approx(0.0, abs=1e-9)
+    # Followed again as any stream: the next frame held two cycles by the gateway is late data, not refused.
+    assert stream.tick(late_s=2 * CYCLE) is FrameStatus.OK
+    assert sm.lag_s == pytest.approx(2 * CYCLE, abs=1e-9)
 
 
 # -- the windows: what enters and what leaves them ----------------------------------------------------
@@ -860,3 +863,82 @@ def test_an_invalid_link_that_went_silent_recovers_when_it_comes_back_clean(firs
         statuses.append(sm.on_frame(data, (n + k) * EXACT))
     assert statuses[0] is (FrameStatus.ERROR if first_bad else FrameStatus.OK)
     assert sm.state is E2EStatus.VALID and sm.usable((n + 39) * EXACT)
+
+
+def test_a_late_streams_sender_back_exactly_at_the_tolerance_is_on_its_schedule() -> None:
+    sm = exact_machine(timeout_s=4.0, timing_tolerance_cycles=0.25)
+    last = exact_steady(sm)
+    # The gateway holds frame last+1 three cycles: lag 3 cycles.
+    assert sm.on_frame(frame(last + 1), (last + 4) * EXACT) is FrameStatus.OK
+    assert sm.lag_s == 3 * EXACT
+    # Straight from the sender, 14.25 cycles after that: counter 17 steps on (one, after a wrap), where
+    # the live sender's is less a quarter cycle (the tolerance).
+    t = (last + 4 + 14.25) * EXACT
+    assert sm.on_frame(frame(last + 1 + 17), t) is FrameStatus.OK
+    assert sm.lag_s == 0.0 and sm.data_age_s(t) == 0.0
+
+
+def _lagging(lag_cycles: float, timeout_s: float = 4.0) -> tuple[E2EStateMachine, int, float]:
+    """A stream on the exact grid whose last frame came ``lag_cycles`` late: (receiver, counter, its arrival)."""
+    sm = exact_machine(timeout_s=timeout_s)
+    last = exact_steady(sm)
+    arrival = (last + 1 + lag_cycles) * EXACT
+    assert sm.on_frame(frame(last + 1), arrival) is FrameStatus.OK
+    assert sm.lag_s == pytest.approx(lag_cycles * EXACT)
+    return sm, last + 1, arrival
+
+
+@pytest.mark.parametrize("lag_cycles", [10.0, 15.5, 18.0, 20.0])   # 16: not measurable (a whole turn)
+def test_a_gateway_draining_its_queue_at_twice_the_rate_catches_up_half_a_cycle_a_frame(lag_cycles: float) -> None:
+    """Held frames released two per cycle. Each is one step on in half a cycle: the stream catches up
+    by half a cycle a frame. Where the lag was 16 cycles or more the counter may have wrapped meanwhile:
+    the receiver takes the most progress its lag allows (the 4-bit limit, module docstring)."""
+    sm, n, t = _lagging(lag_cycles)
+    tol = sm.config.timing_tolerance_cycles
+    lag = lag_cycles
+    for k in range(1, 6):
+        if 0.5 > tol + lag:         # caught up: one more frame early would be ahead of the time
+            assert sm.on_frame(frame(n + k), t + 0.5 * k * EXACT) is FrameStatus.WRONG_SEQUENCE
+            break
+        assert sm.on_frame(frame(n + k), t + 0.5 * k * EXACT) is FrameStatus.OK
+        # The most progress congruent to one step (mod 16) that the lag and the time allow.
+        progress = 1
+        while progress + 16 <= lag + 0.5 + tol:
+            progress += 16
+        lag = lag + 0.5 - progress
+        assert sm.lag_s == pytest.approx(lag * EXACT, abs=1e-9), k
+    assert sm.lag_s < lag_cycles * EXACT
+
+
+def test_a_frame_ahead_of_a_late_stream_by_more_than_its_lag_is_inserted() -> None:
+    sm, n, t = _lagging(2.0)
+    # Two steps on in a quarter cycle: 1.75 cycles ahead of the time, within the 2 cycles of lag.
+    assert sm.on_frame(frame(n + 2), t + 0.25 * EXACT) is FrameStatus.OK
+    sm, n, t = _lagging(2.0)
+    # Four steps on in a quarter cycle: 3.75 ahead, beyond the lag and the tolerance: someone else's.
+    assert sm.on_frame(frame(n + 4), t + 0.25 * EXACT) is FrameStatus.WRONG_SEQUENCE
+
+
+def test_a_repeat_right_after_a_frame_and_then_a_late_stream_is_late_data() -> None:
+    """The frame sent twice (a quarter cycle apart), then the gateway holds the next ones: with frames heard
+    in between, a late frame is accepted only if the silence before it covers the time it is late."""
+    sm = exact_machine(timeout_s=2.0, timing_tolerance_cycles=0.25)
+    last = exact_steady(sm)
+    t = last * EXACT
+    assert sm.on_frame(frame(last), t + 0.25 * EXACT) is FrameStatus.REPEATED
+    # One step on, three cycles after the last trusted frame, 2.75 cycles after the repeat: the silence
+    # is exactly the time not accounted for less the tolerance.
+    assert sm.on_frame(frame(last + 1), t + 3 * EXACT) is FrameStatus.OK
+    assert sm.lag_s == 2 * EXACT
+
+
+def test_old_data_slipped_into_a_valid_stream_marks_what_follows_late_as_suspect() -> None:
+    """A replayed old frame between live ones; then the live stream stops and frames one step on come
+    three cycles late: they may be the replay's, and are refused until a frame comes on time."""
+    sm = exact_machine(timeout_s=2.0)
+    last = exact_steady(sm)
+    t = last * EXACT
+    assert sm.on_frame(frame(last - 5), t + 0.5 * EXACT) is FrameStatus.WRONG_SEQUENCE
+    assert sm.on_frame(frame(last + 1), t + 4 * EXACT) is FrameStatus.WRONG_SEQUENCE
+    assert sm.on_frame(frame(last + 5), t + 5 * EXACT) is FrameStatus.OK       # on the sender's schedule
+    assert sm.on_frame(frame(last + 6), t + 8 * EXACT) is FrameStatus.OK       # late again: now believed
