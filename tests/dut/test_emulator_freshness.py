@@ -464,3 +464,26 @@ def test_a_late_paged_stream_is_timed_by_its_lag(paged_car) -> None:
     assert receiver.state is E2EStatus.VALID and receiver.lag_s == pytest.approx(0.2, abs=0.01)
     last_page = _page(held[-1])
     assert unit.emu._last_valid_s[f"BMS_Paged[{last_page}]"] == pytest.approx(0.9 - receiver.lag_s, abs=1e-9)
+
+
+def test_a_stale_reason_names_an_input_never_received_with_its_receivers_state(car) -> None:
+    """The BMS's fault message never came (its node sends the others): BMS_STALE names it, NODATA."""
+    unit = Unit(car)
+    unit.steady(1.0, skip=frozenset({"BMS_Faults"}))
+    unit.emu._name_the_input("BMS_STALE", unit.clock.now)
+    assert (unit.emu.values["cu_reason_frame_id"], unit.emu.values["cu_reason_input_state"]) == (0x103, "NODATA")
+
+
+def test_with_one_timeout_for_every_input_observe_takes_one_cut_off(car, monkeypatch) -> None:
+    """The bench DBC's inputs all time out at 0.5 s: observe compares each input against one cut-off
+    (once per tick, for hours), never group by group."""
+    unit = Unit(car)
+    assert unit.emu._uniform_stale_s == 0.5
+    unit.steady(1.0)
+
+    def by_groups(*args, **kwargs):
+        raise AssertionError("observe judged freshness group by group")
+
+    monkeypatch.setattr(ComputeEmulator, "_fresh", by_groups)
+    obs = unit.emu.observe()
+    assert obs.bms_fresh and obs.vcu_fresh and obs.obc_fresh
