@@ -487,3 +487,25 @@ def test_with_one_timeout_for_every_input_observe_takes_one_cut_off(car, monkeyp
     monkeypatch.setattr(ComputeEmulator, "_fresh", by_groups)
     obs = unit.emu.observe()
     assert obs.bms_fresh and obs.vcu_fresh and obs.obc_fresh
+
+
+def test_the_snapshot_shows_each_receivers_state_data_age_and_errors(car) -> None:
+    """What the trace and the TUI read: per input its receiver's state, how old its data is, its errors."""
+    unit = Unit(car)
+    unit.steady(1.0)
+    bad = unit.make(PACK)
+    bad.data = bytearray(bad.data)
+    bad.data[0] ^= 0xFF
+    unit.deliver(bad, 1.01)
+    unit.clock.run_until(1.05)
+    unit.emu.tick()
+    snap = unit.emu.snapshot()
+    assert snap["e2e_errors"] == 1
+    assert snap["cu_state"] == unit.emu.values["cu_state"] and snap["cu_reason"] == unit.emu.values["cu_reason"]
+    assert snap["transitions"] == list(unit.emu.supervisor.transitions[-20:])
+    assert set(snap["receivers"]) == set(unit.emu.receivers)
+    state, age, errors = snap["receivers"][PACK]
+    assert (state, errors) == ("VALID", {"ERROR": 1})
+    assert age == pytest.approx(0.05, abs=1e-3)
+    assert snap["receivers"][VCU][0] == "VALID" and snap["receivers"][VCU][2] == {}
+    assert snap["receivers"][VCU][1] == pytest.approx(0.05, abs=1e-3)
