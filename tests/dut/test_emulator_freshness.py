@@ -127,7 +127,7 @@ import can  # noqa: E402
 from hilbench.bench import Bench, BenchConfig  # noqa: E402
 from hilbench.bus.e2e import E2EStatus  # noqa: E402
 from hilbench.clock import SimClock  # noqa: E402
-from hilbench.dut.compute.supervisor import Supervisor  # noqa: E402
+from hilbench.dut.compute.supervisor import State, Supervisor  # noqa: E402
 from hilbench.dut.compute.unit import ComputeUnit  # noqa: E402
 from hilbench.dut.emulator import reference_performance  # noqa: E402
 
@@ -503,6 +503,10 @@ def test_the_snapshot_shows_each_receivers_state_data_age_and_errors(car) -> Non
     assert snap["e2e_errors"] == 1
     assert snap["cu_state"] == unit.emu.values["cu_state"] and snap["cu_reason"] == unit.emu.values["cu_reason"]
     assert snap["transitions"] == list(unit.emu.supervisor.transitions[-20:])
+    for k in range(30):                       # a flapping input: only the last twenty are shown
+        unit.emu.supervisor.report(2.0 + k, *((State.RUNNING, "NONE") if k % 2 else (State.SAFE_STOP, "BMS_STALE")))
+    shown = unit.emu.snapshot()["transitions"]
+    assert len(shown) == 20 and shown[0][0] == 12.0 and shown[-1][0] == 31.0
     assert set(snap["receivers"]) == set(unit.emu.receivers)
     state, age, errors = snap["receivers"][PACK]
     assert (state, errors) == ("VALID", {"ERROR": 1})
