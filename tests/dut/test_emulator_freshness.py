@@ -220,6 +220,8 @@ def test_only_frames_of_a_valid_stream_are_used_and_each_bad_one_is_counted_once
     assert unit.last_valid(PACK) == 0.06               # the bad frame's data is not taken
     unit.deliver(unit.make(PACK), 0.10)
     assert unit.last_valid(PACK) == 0.10 and unit.emu.e2e_errors == 1
+    unit.deliver(unit.make(PACK), 0.10)               # the same counter again: a repeat
+    assert unit.emu.e2e_errors == 2 and unit.last_valid(PACK) == 0.10
 
 
 def test_a_frame_that_cannot_be_decoded_is_counted_and_dropped(car) -> None:
@@ -230,6 +232,9 @@ def test_a_frame_that_cannot_be_decoded_is_counted_and_dropped(car) -> None:
                  0.505)
     assert unit.emu.decode_errors == 1 and unit.emu.e2e_errors == 0
     assert unit.last_valid(PACK) == before
+    unit.deliver(can.Message(arbitration_id=unit.codec.message(PACK).frame_id, data=b"", is_extended_id=False),
+                 0.506)
+    assert unit.emu.decode_errors == 2 and unit.last_valid(PACK) == before
 
 
 def test_a_frame_stamped_ahead_of_the_units_clock_counts_as_arriving_now(car) -> None:
@@ -436,12 +441,17 @@ def test_a_protected_page_is_used_only_once_its_stream_is_valid_and_each_bad_fra
     assert (unit.emu.e2e_errors, unit.emu.decode_errors) == (1, 0)
     assert "BMS_Paged[1]" not in unit.emu._last_valid_s
     unit.deliver(unit.make(PAGED), 0.25)               # page 0 again
-    unit.deliver(unit.make(PAGED), 0.30)               # page 1
+    last = unit.make(PAGED)
+    unit.deliver(last, 0.30)                           # page 1
     assert unit.emu._last_valid_s == {"BMS_Paged[0]": 0.25, "BMS_Paged[1]": 0.30}
     assert unit.emu._latest_by_message["BMS_Paged[1]"]["min_cell_voltage_v"] == pytest.approx(3.7)
     unit.deliver(can.Message(arbitration_id=unit.codec.message(PAGED).frame_id, data=b"\x01", is_extended_id=False),
                  0.31)
     assert (unit.emu.e2e_errors, unit.emu.decode_errors) == (1, 1)
+    unit.deliver(can.Message(arbitration_id=unit.codec.message(PAGED).frame_id, data=b"", is_extended_id=False),
+                 0.32)
+    unit.deliver(can.Message(arbitration_id=last.arbitration_id, data=last.data, is_extended_id=False), 0.33)
+    assert (unit.emu.e2e_errors, unit.emu.decode_errors) == (2, 2)       # the repeat counted too
 
 
 def test_a_page_stamped_ahead_of_the_units_clock_counts_as_arriving_now(paged_car) -> None:
