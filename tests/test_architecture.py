@@ -40,6 +40,8 @@ _ABOVE_CLOCK = ("hilbench.plant", "hilbench.bus", "hilbench.nodes", "hilbench.du
                 "hilbench.scenarios", "hilbench.cli", "hilbench.pytest_plugin")
 FORBIDDEN["hilbench.clock"] = _ABOVE_CLOCK
 FORBIDDEN["hilbench.errors"] = (*_ABOVE_CLOCK, "hilbench.clock")
+# The schema machinery is shared by every loader, the plant's chemistries included: it knows no layer.
+FORBIDDEN["hilbench.schema"] = (*_ABOVE_CLOCK, "hilbench.clock", "can", "cantools")
 
 #: calls that read the wall clock or sleep
 CLOCK_CALLS = {

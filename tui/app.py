@@ -25,6 +25,7 @@ from textual.widgets import Footer
 
 from hilbench.bench import BenchSnapshot
 from hilbench.clock import wall_time_s
+from hilbench.errors import ConfigError, HilbenchError
 from hilbench.scenarios import RunOptions
 
 from .session import BenchSession, SessionClosed
@@ -32,6 +33,7 @@ from .widgets import (
     BusPanel,
     ComputePanel,
     PackPanel,
+    ProblemsPanel,
     ReadoutPanel,
     StatusBar,
     TransitionLog,
@@ -75,6 +77,7 @@ class HilbenchApp(App[None]):
         Binding("g", "cycle_gear", "gear P/D"),
         Binding("h", "heat", "coolant +10 C"),
         Binding("c", "cool", "coolant -10 C"),
+        Binding("r", "reload", "reload scenario"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -84,6 +87,13 @@ class HilbenchApp(App[None]):
         def __init__(self, snapshot: BenchSnapshot) -> None:
             super().__init__()
             self.snapshot = snapshot
+
+    class Failed(Message):
+        """Advancing the bench failed (posted by the worker thread): shown, and time stops."""
+
+        def __init__(self, error: BaseException | None) -> None:
+            super().__init__()
+            self.error = error
 
     paused: reactive[bool] = reactive(False)
     """True while bench time stands still (space toggles)."""
@@ -101,7 +111,10 @@ class HilbenchApp(App[None]):
         self._events_shown = 0
         self._rate_window: deque[tuple[float, float]] = deque(maxlen=20)   # (bench s, wall s) per advance
         self._end_seen = False
+        self._errors_shown = 0
         self.last_snapshot: BenchSnapshot | None = None
+        #: The last scenario file refused by ``r`` (reload), while its problems are shown.
+        self.refused: ConfigError | None = None
         if not session.simulated:
             speed = 1.0   # a wall clock runs at its own pace
         self.set_reactive(HilbenchApp.speed_index, SPEEDS.index(speed))
@@ -109,6 +122,7 @@ class HilbenchApp(App[None]):
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar()
+        yield ProblemsPanel()
         with Horizontal(id="readouts"):
             yield PackPanel()
             yield VehiclePanel()
@@ -120,6 +134,11 @@ class HilbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_session()
+        if self.autorun:
+            self._timer = self.set_interval(TICK_S, self._tick)
+
+    def _show_session(self) -> None:
         status = self.query_one(StatusBar)
         scenario = self.session.scenario
         status.scenario = scenario.name if scenario is not None else ""
@@ -127,9 +146,7 @@ class HilbenchApp(App[None]):
         status.simulated = self.session.simulated
         status.speed = speed_label(self.speed)
         status.paused = self.paused
-        self.show(self.session.advance(0.0))
-        if self.autorun:
-            self._timer = self.set_interval(TICK_S, self._tick)
+        self._advance_now()
 
     # -- time -----------------------------------------------------------------
     @property
@@ -163,8 +180,35 @@ class HilbenchApp(App[None]):
         try:
             snapshot = self.session.advance(duration_s, wall_budget_s=MAX_SPEED_BUDGET_S)
         except SessionClosed:
+            self.post_message(self.Failed(None))   # a session replaced or closed under the worker: not an error
+            return
+        except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
+            self.post_message(self.Failed(exc))
             return
         self.post_message(self.Advanced(snapshot))
+
+    @on(Failed)
+    def _on_failed(self, message: Failed) -> None:
+        self._advancing = False
+        if message.error is not None:
+            self._report_failure(message.error)
+
+    def _report_failure(self, error: BaseException) -> None:
+        """An error advancing the bench: shown in the log and as a notice; time stops until space."""
+        reason = str(error) if isinstance(error, HilbenchError) else f"{type(error).__name__}: {error}"
+        self.paused = True
+        self.query_one(TransitionLog).write_error(self.session.now_s, f"the bench stopped: {reason}")
+        self.notify(f"{reason}\n(time is paused; space tries again, r reloads the scenario)",
+                    title="bench error", severity="error", timeout=10)
+
+    def _advance_now(self) -> None:
+        """Advance by nothing (apply queued edits) on this thread and show the result, or the failure."""
+        try:
+            self.show(self.session.advance(0.0))
+        except SessionClosed:
+            pass
+        except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
+            self._report_failure(exc)
 
     @on(Advanced)
     def _on_advanced(self, message: Advanced) -> None:
@@ -183,6 +227,9 @@ class HilbenchApp(App[None]):
         events = self.session.events[self._events_shown:]
         self._events_shown += len(events)
         self.query_one(TransitionLog).show(snapshot, events)
+        for error in self.session.errors[self._errors_shown:]:
+            self.notify(error.text.removeprefix("error: "), title="scenario error", severity="error", timeout=8)
+        self._errors_shown = len(self.session.errors)
         status = self.query_one(StatusBar)
         status.now_s = snapshot.now_s
         status.achieved = self._achieved()
@@ -206,7 +253,7 @@ class HilbenchApp(App[None]):
     def _apply_now(self) -> None:
         """Run queued edits at once when no worker is advancing (paused, or between ticks)."""
         if not self._advancing and not self.session.closed:
-            self.show(self.session.advance(0.0))
+            self._advance_now()
 
     # -- reactives ------------------------------------------------------------
     def watch_paused(self, paused: bool) -> None:
@@ -246,6 +293,36 @@ class HilbenchApp(App[None]):
     def action_cool(self) -> None:
         self.session.nudge_coolant(-COOLANT_STEP_C)
         self._apply_now()
+
+    def action_reload(self) -> None:
+        """Load the scenario file again (edited while the bench ran): a refused file is shown with every
+        problem and the running bench goes on; an accepted one replaces the bench, from time 0."""
+        scenario = self.session.scenario
+        if scenario is None or scenario.source is None:
+            self.notify("free play: there is no scenario file to reload", severity="warning")
+            return
+        problems = self.query_one(ProblemsPanel)
+        try:
+            fresh = BenchSession.open(scenario.source, self.session.options)
+        except ConfigError as exc:
+            self.refused = exc
+            problems.show_error(exc)
+            self.notify(f"{len(exc.problems)} problem(s) in {scenario.source}; the bench runs on as it was",
+                        title="scenario refused", severity="error", timeout=8)
+            return
+        except HilbenchError as exc:
+            self.notify(str(exc), title="bench not opened", severity="error", timeout=10)
+            return
+        self.refused = None
+        problems.clear()
+        old, self.session = self.session, fresh
+        old.close()                       # waits for a worker still advancing it
+        self._advancing = False
+        self._events_shown = self._errors_shown = 0
+        self._end_seen = False
+        self._rate_window.clear()
+        self.query_one(TransitionLog).write_error(0.0, f"scenario {fresh.scenario.name} loaded again", error=False)
+        self._show_session()
 
     async def action_quit(self) -> None:
         self.close_bench()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from hilbench.bench import Bench, BenchConfig, BenchSnapshot
+from hilbench.bench import Bench, BenchSnapshot
 from hilbench.clock import wall_time_s
 from hilbench.scenarios import RunOptions, Scenario, load_scenario
 from hilbench.scenarios.actions import apply
@@ -32,6 +32,14 @@ BenchEdit = Callable[[Bench], str]
 
 #: What a session without a scenario file runs: the default bench, no steps, no end.
 _FREE_PLAY = Scenario(name="free play", duration_s=0.0)
+
+
+def _reason(exc: BaseException) -> str:
+    """An error as one line for the log: a bench error by its message, anything else with its type."""
+    from hilbench.errors import HilbenchError
+
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, HilbenchError) else f"{type(exc).__name__}: {text}"
 
 
 class SessionClosed(RuntimeError):
@@ -55,10 +63,14 @@ class BenchSession:
             :meth:`advance` stops at its end.
     """
 
-    def __init__(self, bench: Bench, scenario: Scenario | None = None) -> None:
+    def __init__(self, bench: Bench, scenario: Scenario | None = None, options: RunOptions | None = None) -> None:
         self.bench = bench
         self.scenario = scenario
+        #: How the bench was opened (seed, bus, map, ...): a reloaded scenario opens the same way.
+        self.options = options or RunOptions()
         self.events: list[Event] = []
+        #: Errors while running (a step or a key that could not act), also in ``events``: the bench runs on.
+        self.errors: list[Event] = []
         self._pending: deque[BenchEdit] = deque()
         self._lock = threading.Lock()
         self._closed = False
@@ -85,16 +97,25 @@ class BenchSession:
         config = bench_config(scenario or _FREE_PLAY, options)
         bench = Bench(config)
         try:
-            return cls(bench, scenario)
+            return cls(bench, scenario, options)
         except BaseException:
             bench.close()
             raise
 
     def _step_firer(self, action: str, params: dict[str, object], label: str) -> Callable[[], None]:
         def fire() -> None:
-            apply(self.bench, action, params)
+            try:
+                apply(self.bench, action, params)
+            except Exception as exc:  # noqa: BLE001 -- shown in the app; the bench runs on without the step
+                self._error(f"step {label} could not act: {_reason(exc)}")
+                return
             self.events.append(Event(self.bench.clock.now, f"step: {label}"))
         return fire
+
+    def _error(self, text: str) -> None:
+        event = Event(self.bench.clock.now, f"error: {text}")
+        self.errors.append(event)
+        self.events.append(event)
 
     # -- state ----------------------------------------------------------------
     @property
@@ -147,7 +168,11 @@ class BenchSession:
     def _drain(self) -> None:
         while self._pending:
             edit = self._pending.popleft()
-            text = edit(self.bench)
+            try:
+                text = edit(self.bench)
+            except Exception as exc:  # noqa: BLE001 -- shown in the app; the bench runs on
+                self._error(f"{getattr(edit, '__doc__', None) or 'the key'} could not act: {_reason(exc)}")
+                continue
             self.events.append(Event(self.bench.clock.now, text))
 
     def _note_warnings(self) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import cantools
 from cantools.database.can import Database, Message
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 from ..resources import dbc_dir
 
 #: Parsed databases by (resolved path, strict): (file identity, database), the identity being
@@ -67,11 +67,8 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 
 def _parse_failure(path: Path, exc: Exception) -> ConfigError:
     reason = " ".join(str(exc).split())
-    entry = None
     match = re.search(r"line (\d+)", reason)
-    if match:
-        entry = f"line {match.group(1)}"
-    return ConfigError(path, entry, f"not a valid DBC: {reason}")
+    return ConfigError(path, None, f"not a valid DBC: {reason}", line=int(match.group(1)) if match else None)
 
 
 def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
@@ -96,6 +93,13 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
         raise _parse_failure(path, exc) from None
     if not db.messages:
         raise ConfigError(path, None, "DBC defines no messages")
+    try:
+        text = path.read_text(encoding=DBC_ENCODING)
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    unread = _duplicates(path, text) or _unread(path, text, db)
+    if unread is not None:
+        raise unread
     _LOADED[key] = (identity, db)
     return db
 
@@ -128,6 +132,17 @@ class LenientDbc:
     offenders: tuple[DbcOffender, ...]
     #: Line of each message's ``BO_`` statement, for messages about it.
     lines: Mapping[str, int] = field(default_factory=dict)
+    #: The text as parsed (long IDs promoted, unused value tables dropped), to find attribute lines.
+    text: str = field(default="", repr=False, compare=False)
+
+    def attribute_line(self, attribute: str, frame_id: int) -> int | None:
+        """The line of ``BA_ "attribute" BO_ <frame_id> ...;`` (the ID as the DBC writes it)."""
+        ids = {frame_id, frame_id | _EXTENDED_FLAG}
+        pattern = re.compile(rf'^[ \t]*BA_[ \t]+"{re.escape(attribute)}"[ \t]+BO_[ \t]+(\d+)', re.MULTILINE)
+        for match in pattern.finditer(self.text):
+            if int(match.group(1)) in ids:
+                return self.text.count("\n", 0, match.start()) + 1
+        return None
 
 
 def _message_lines(text: str) -> dict[str, int]:
@@ -203,6 +218,53 @@ def _drop_unused(path: Path, text: str, error: str) -> tuple[str, list[DbcOffend
 _SIGNALS_IN_REASON = re.compile(r"signals? (\w+)(?: and (\w+))?")
 
 
+def _duplicates(path: Path, text: str) -> ConfigError | None:
+    """Two ``BO_`` statements with one frame ID or one name in a file: refused naming both lines
+    (cantools would keep one of them and the other message would vanish without a word)."""
+    seen_id: dict[int, tuple[str, int]] = {}
+    seen_name: dict[str, int] = {}
+    problems = []
+    for match in _MESSAGE_LINE.finditer(text):
+        frame_id, name = int(match.group(1)), match.group(2)
+        line = text.count("\n", 0, match.start()) + 1
+        if frame_id in seen_id:
+            other, other_line = seen_id[frame_id]
+            shown = frame_id & ~_EXTENDED_FLAG
+            problems.append(Problem(str(path), f'message "{name}"', f"duplicate frame ID 0x{shown:X}: also used by "
+                                    f'"{other}" (line {other_line})', line))
+        else:
+            seen_id[frame_id] = (name, line)
+        if name in seen_name:
+            problems.append(Problem(str(path), f'message "{name}"', f"duplicate message name: also defined at line "
+                                    f"{seen_name[name]}", line))
+        else:
+            seen_name[name] = line
+    return ConfigError.of(problems) if problems else None
+
+
+def _unread(path: Path, text: str, db: Database) -> ConfigError | None:
+    """A message or signal the text declares that the parser did not read (a file cut short, a
+    statement it skipped): cantools may stop at a broken tail without a word, so count them."""
+    parsed = {m.name: {s.name for s in m.signals} for m in db.messages}
+    message: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        bo = _MESSAGE_LINE.match(line)
+        if bo is not None:
+            message = bo.group(2)
+            if message not in parsed:
+                return ConfigError(path, f'message "{message}"', "not read by the DBC parser (a broken or "
+                                   "incomplete statement here or after it)", line=number)
+            continue
+        sg = _SIGNAL_LINE.match(line)
+        if sg is not None and message is not None and sg.group(1) not in parsed.get(message, ()):
+            return ConfigError(path, f'message "{message}" signal "{sg.group(1)}"',
+                               "not read by the DBC parser (an incomplete SG_ statement: the file may be cut short)",
+                               line=number)
+        if line.strip() and not line.startswith((" ", "\t")) and bo is None:
+            message = None
+    return None
+
+
 def _layout_problems(message: Message) -> list[tuple[str, str]]:
     """Every signal that does not fit and every pair that overlaps, as (signal, reason).
 
@@ -271,6 +333,9 @@ def load_dbc_lenient(path: str | Path, *, label: str | None = None) -> LenientDb
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(shown, None, f"cannot read the DBC: {exc}") from None
     text, offenders = _promote_long_ids(shown, text)
+    duplicates = _duplicates(shown, text)
+    if duplicates is not None:
+        raise duplicates
     for _attempt in range(3):
         try:
             db = cantools.database.load_string(text, database_format="dbc", strict=False)
@@ -286,9 +351,12 @@ def load_dbc_lenient(path: str | Path, *, label: str | None = None) -> LenientDb
                                        "unused value tables")
     if not db.messages:
         raise ConfigError(shown, None, "DBC defines no messages")
+    unread = _unread(shown, text, db)
+    if unread is not None:
+        raise unread
     lines = _message_lines(text)
     offenders.extend(_strict_offenders(shown, text, db, lines))
-    loaded = LenientDbc(shown, db, tuple(offenders), lines)
+    loaded = LenientDbc(shown, db, tuple(offenders), lines, text)
     _LENIENT[key] = (identity, loaded)
     return loaded
 
@@ -317,6 +385,22 @@ class DbcOverlay:
             return "<unknown DBC>"
         line = source.lines.get(message)
         return f"{source.path}" + (f": line {line}" if line else "")
+
+    def locate(self, message: str, attribute: str | None = None, *,
+               signal: str | None = None) -> tuple[Path | None, int | None]:
+        """(file, line) of a message's ``BO_`` statement, of one of its attributes (``BA_ "..." BO_``),
+        or of one of its signals (``SG_``)."""
+        source = self.origin.get(message)
+        if source is None:
+            return None, None
+        if signal is not None:
+            return source.path, _signal_line(source.text, source.lines.get(message), signal)
+        if attribute is not None:
+            frame_id = source.db.get_message_by_name(message).frame_id
+            line = source.attribute_line(attribute, frame_id)
+            if line is not None:
+                return source.path, line
+        return source.path, source.lines.get(message)
 
     def warnings_outside(self, used: Iterable[str]) -> list[str]:
         """Offenders in messages the bench does not use (or in no message): warnings, not refusals."""
@@ -354,10 +438,12 @@ def overlay(sources: Sequence[LenientDbc], *, frame_ids: Mapping[str, int] | Non
     origin: dict[str, LenientDbc] = {}
     by_id: dict[tuple[int, bool], tuple[str, LenientDbc]] = {}
     problems: list[str] = []
+    moved: set[str] = set()
     for source in sources:
         for message in source.db.messages:
             if message.name in frame_ids:
                 message = _moved(message, frame_ids.pop(message.name))
+                moved.add(message.name)
             key = (message.frame_id, message.is_extended_frame)
             if message.name in origin:
                 problems.append(f'message name "{message.name}" is defined in {origin[message.name].path} '
@@ -365,8 +451,9 @@ def overlay(sources: Sequence[LenientDbc], *, frame_ids: Mapping[str, int] | Non
                 continue
             if key in by_id:
                 other, other_source = by_id[key]
-                problems.append(f"frame ID 0x{message.frame_id:X} is used by \"{other}\" in {other_source.path} "
-                                f'and by "{message.name}" in {source.path}')
+                how = " (moved there by [frame_id])" if {message.name, other} & moved else ""
+                problems.append(f"duplicate frame ID 0x{message.frame_id:X}{how}: used by \"{other}\" in "
+                                f'{other_source.path} and by "{message.name}" in {source.path}')
                 continue
             by_id[key] = (message.name, source)
             origin[message.name] = source
@@ -375,7 +462,8 @@ def overlay(sources: Sequence[LenientDbc], *, frame_ids: Mapping[str, int] | Non
         problems.append(f'[frame_id] moves message "{name}", which no listed DBC defines')
     if problems:
         listing = "\n  ".join(problems)
-        raise ConfigError(map_path, "dbc", f"the DBCs cannot be overlaid:\n  {listing}")
+        entry = "frame_id" if moved or any("[frame_id]" in p for p in problems) else "dbc"
+        raise ConfigError(map_path, entry, f"the DBCs cannot be overlaid:\n  {listing}")
     db.refresh()
     return DbcOverlay(db, tuple(sources), origin)
 

@@ -16,9 +16,16 @@ from pathlib import Path
 
 from cantools.database.can import Database
 
+from ..errors import ConfigError
 from .dbc import DbcOverlay, _identity, default_dbc_paths, load_dbc_lenient, overlay
-from .signal_map import (SignalMap, default_signal_map_path, frame_id_moves, load_signal_map, map_dbc_sources,
-                         read_map_file)
+from .signal_map import (
+    SignalMap,
+    default_signal_map_path,
+    frame_id_moves,
+    load_signal_map,
+    map_dbc_sources,
+    read_map,
+)
 
 ALL_PRODUCERS = ("bms", "vcu", "obc", "cu")
 
@@ -56,9 +63,12 @@ def load_bus_description(dbcs: Sequence[str | Path] | str | Path | None = None,
     if isinstance(dbcs, (str, Path)):
         dbcs = [dbcs]
     require = tuple(sorted(set(require)))
-    data = read_map_file(map_path)
+    data, text = read_map(map_path)
     if dbcs:
         sources = [(Path(p), str(p)) for p in dbcs]
+        for path, _ in sources:
+            if not path.is_file():     # before the cache key asks the file system for its identity
+                raise ConfigError(path, None, "no such DBC file")
     else:
         sources = map_dbc_sources(map_path, data) or [(p, str(p)) for p in default_dbc_paths()]
     key = (str(map_path.resolve()), _identity(map_path), _key_of(p for p, _ in sources), require)
@@ -67,8 +77,8 @@ def load_bus_description(dbcs: Sequence[str | Path] | str | Path | None = None,
         return cached
     loaded = [load_dbc_lenient(path, label=label) for path, label in sources]
     stack = overlay(loaded, frame_ids=frame_id_moves(map_path, data), map_path=map_path)
-    sm = load_signal_map(map_path, stack.db, require=require, data=data,
-                         dbc_paths=tuple(path for path, _ in sources))
+    sm = load_signal_map(map_path, stack.db, require=require, data=data, text=text,
+                         dbc_paths=tuple(path for path, _ in sources), locate=stack.locate)
     used = sm.used_messages + list(sm.protection)
     stack.refuse_offenders_in(used, map_path=map_path)
     description = BusDescription(stack.db, sm, stack, tuple(stack.warnings_outside(used)) + sm.warnings)

@@ -1,17 +1,39 @@
-"""Opening a bus from configuration: every interface comes through ``can.Bus``."""
+"""Opening a bus from configuration: every interface comes through ``can.Bus``.
+
+A bus whose far end is a server (``socketcand``) may not be up yet when the
+bench starts.  :func:`open_bus` then waits for it, bounded and quietly: it
+probes the server's TCP port with growing pauses (0.1 s doubling up to 1 s)
+for at most ``BusConfig.connect_timeout_s`` (10 s by default), logs at most
+one line per second while it waits, and raises :class:`BusError` naming the
+address if the server never answers.  python-can's own connect loop (which
+retries without pause and logs a warning on every attempt, 150,000 to
+280,000 lines in 10 s as measured here) is only reached once the port
+answers, and python-can's ``socketcand`` and ``slcan`` loggers are held to
+one line a second per level by :class:`RateLimitFilter` (attached when this
+module is imported).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import can
 
+from ..clock import WallClock, wall_time_s
 from ..errors import BusError
 
+log = logging.getLogger(__name__)
 
 #: Interfaces whose channel several handles in one process can share.
 MULTI_HANDLE_INTERFACES = frozenset({"simtime", "virtual", "socketcan", "socketcand", "udp_multicast", "vector"})
+#: Pauses between connection probes: the first, and the longest.
+FIRST_RETRY_S = 0.1
+LONGEST_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -22,12 +44,15 @@ class BusConfig:
     ``virtual``, ``socketcan``, ``slcan``, ``socketcand``, ``pcan`` ... are
     python-can's own and run in wall time (``virtual`` can also run in
     simulated time: it is opened with ``preserve_timestamps=True``).
+    ``connect_timeout_s`` bounds how long :func:`open_bus` waits for a
+    server-backed bus (``socketcand``) that is not answering yet.
     """
 
     interface: str = "simtime"
     channel: str = "bench"
     bitrate: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    connect_timeout_s: float = 10.0
 
     @property
     def needs_wall_time(self) -> bool:
@@ -39,12 +64,111 @@ class BusConfig:
         return self.interface in MULTI_HANDLE_INTERFACES
 
 
+class RateLimitFilter(logging.Filter):
+    """Let at most one record per ``interval_s`` through for each kind of message.
+
+    A kind is the logger, the level and, with ``per_message=True``, the
+    unformatted message (``"client %s: syntax error"`` is one kind whatever
+    the client).  python-can formats its messages before logging them, so its
+    loggers are limited per level (``per_message=False``).  The next record let
+    through says how many were held back.  Attach it to a logger
+    (``logger.addFilter``) so that it holds back that logger's own records.
+    """
+
+    def __init__(self, interval_s: float = 1.0, *, per_message: bool = True) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.per_message = per_message
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, int, object], tuple[float, int]] = {}
+        #: records held back so far, for tests and summaries
+        self.suppressed = 0
+
+    def reset(self) -> None:
+        """Forget what was let through: the next record of every kind passes (for tests)."""
+        with self._lock:
+            self._last.clear()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.msg if self.per_message else None)
+        now = wall_time_s()
+        with self._lock:
+            last_s, held = self._last.get(key, (-math.inf, 0))
+            if now - last_s < self.interval_s - 0.001:     # 1 ms slack for callers that pace themselves
+                self._last[key] = (last_s, held + 1)
+                self.suppressed += 1
+                return False
+            self._last[key] = (now, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} similar line(s) held back in the last {now - last_s:.1f} s)"
+            record.args = None
+        return True
+
+
+def rate_limited(logger: logging.Logger, interval_s: float = 1.0, *, per_message: bool = True) -> RateLimitFilter:
+    """Attach a :class:`RateLimitFilter` to ``logger`` once; returns the one attached."""
+    for existing in logger.filters:
+        if isinstance(existing, RateLimitFilter):
+            return existing
+    limiter = RateLimitFilter(interval_s, per_message=per_message)
+    logger.addFilter(limiter)
+    return limiter
+
+
+rate_limited(log)
+# python-can's socketcand client logs one warning per failed connect (in a loop with no pause)
+# and per partial read; its slcan client one per unparseable line.
+for _name in ("can.interfaces.socketcand.socketcand", "can.interfaces.slcan"):
+    rate_limited(logging.getLogger(_name), per_message=False)
+
+
+def wait_for_server(host: str, port: int, timeout_s: float, *, what: str = "server") -> None:
+    """Return once ``host:port`` accepts a TCP connection; probe with growing pauses.
+
+    Logs at most one line per second while it waits.
+
+    Raises:
+        BusError: nothing accepted a connection within ``timeout_s``; the
+            message names the address and the last reason.
+    """
+    clock = WallClock()
+    last_error: list[OSError] = []
+    pause = [FIRST_RETRY_S]
+    said_at_s = [-math.inf]
+
+    def probe() -> None:
+        left_s = timeout_s - clock.now
+        try:
+            with socket.create_connection((host, port), timeout=max(0.05, min(LONGEST_RETRY_S, left_s))):
+                pass
+        except OSError as exc:
+            if clock.now - said_at_s[0] >= 1.0:      # at most one line a second
+                said_at_s[0] = clock.now
+                log.warning("%s at %s:%s not answering after %.1f s (%s); giving up after %g s",
+                            what, host, port, clock.now, exc.strerror or exc, timeout_s)
+            last_error[:] = [exc]
+            if clock.now + pause[0] <= timeout_s:
+                clock.call_later(pause[0], probe)
+            pause[0] = min(2 * pause[0], LONGEST_RETRY_S)
+            return
+        last_error.clear()
+        clock.stop()
+
+    clock.call_soon(probe)
+    clock.run_until(timeout_s)
+    if last_error:
+        raise BusError(f"no {what} at {host}:{port} after {timeout_s:g} s "
+                       f"(last attempt: {last_error[0].strerror or last_error[0]})")
+
+
 def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
     """Open one handle on the configured bus.
 
     Raises:
-        BusError: the interface is unknown or the bus cannot be opened; the
-            message names the interface and channel.
+        BusError: the interface is unknown or the bus cannot be opened (a
+            ``socketcand`` server that does not answer within
+            ``config.connect_timeout_s``); the message names the interface
+            and channel.
     """
     kwargs: dict[str, Any] = dict(config.kwargs)
     if config.bitrate is not None:
@@ -55,6 +179,12 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
         kwargs.setdefault("epoch_s", clock.epoch_s if clock is not None else 0.0)
     elif config.interface == "virtual" and simulated:
         kwargs.setdefault("preserve_timestamps", True)   # keep the simulated stamps the port sets
+    elif config.interface == "socketcand" and "host" in kwargs and "port" in kwargs:
+        try:
+            wait_for_server(kwargs["host"], int(kwargs["port"]), config.connect_timeout_s, what="socketcand server")
+        except (BusError, ValueError, TypeError) as exc:
+            raise BusError(f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
+                           ) from None
     try:
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
     except (can.CanError, ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:

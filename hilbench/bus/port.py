@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import can
 
+from ..errors import BusError
 from .simtime import DEFAULT_EPOCH_S
 
 FrameHandler = Callable[[can.Message], None]
@@ -65,7 +66,14 @@ class BusPort:
         self._taps.append(tap)
 
     def send(self, msg: can.Message) -> bool:
-        """Send one frame; a failed send is counted, not fatal (a real bus can be off)."""
+        """Send one frame; a failed send is counted, not fatal (a real bus can be off).
+
+        Raises:
+            BusError: the connection to the bus is gone.  python-can's
+                ``socketcand`` client raises a bare ``BrokenPipeError`` once the
+                daemon has closed the connection, and pyserial an ``OSError``
+                subclass once a serial adapter is unplugged; neither ever sends again.
+        """
         msg.is_rx = False
         if self._clock is not None:
             msg.timestamp = self.epoch_s + self._clock.stamp()
@@ -74,6 +82,9 @@ class BusPort:
         except can.CanError:
             self.send_errors += 1
             return False
+        except OSError as exc:
+            raise BusError(f"the bus ({self.bus.channel_info}) is gone: sending frame 0x{msg.arbitration_id:X} "
+                           f"failed: {exc}") from None
         self.sent += 1
         for tap in self._taps:
             tap(msg)

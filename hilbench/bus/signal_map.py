@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from typing import Any
 from cantools.database.can import Database, Message
 
 from ..errors import ConfigError
+from ..schema import Problems, read_toml, suggest
 from . import protection as prot
 from .roles import ROLES, Role
 from .units import canonical_unit, conversion, units_agree
@@ -58,6 +58,13 @@ _ROLE_KEYS = ("message", "signal", "scale", "offset", "states", "mux", "dbc_unit
 _CELL_KEYS = ("message", "multiplexer", "signal", "per_frame", "count_signal", "first_index", "first_module")
 #: E2E profile names the bench DBC's ``E2EProfile`` attribute may carry.
 DBC_E2E_PROFILES = {"P02": "autosar_p2", "P2": "autosar_p2", "P05": "autosar_p5", "P5": "autosar_p5"}
+#: Every AUTOSAR E2E profile name a DBC might carry (R4.x/R20-11 E2E library): a name outside this is a
+#: typo or a scheme nobody defines, refused wherever it stands; one inside it that the bench cannot read
+#: from DBC attributes (anything but P02) is refused on a message the bench uses.
+AUTOSAR_E2E_PROFILES = ("P01", "P1", "P02", "P2", "P04", "P4", "P04M", "P4M", "P05", "P5", "P06", "P6", "P07",
+                        "P7", "P07M", "P7M", "P08", "P8", "P08M", "P8M", "P11", "P22", "P44", "P44M")
+#: (message, attribute) -> (file, line) of where a DBC says it; None where unknown.
+Locate = Any
 
 
 @dataclass(frozen=True)
@@ -225,15 +232,15 @@ def default_signal_map_path() -> Path:
 
 def read_map_file(path: Path) -> dict[str, Any]:
     """The map's TOML, refused with file and reason when missing or malformed."""
+    return read_map(path)[0]
+
+
+def read_map(path: Path) -> tuple[dict[str, Any], str]:
+    """The map's TOML data and text (for the lines of entries), refused with file, line and reason when
+    missing, not text, or not valid TOML."""
     if not path.is_file():
         raise ConfigError(path, None, "no such signal map file")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, None, f"cannot read the signal map: {exc}") from None
+    return read_toml(path, "a signal map")
 
 
 def map_dbc_sources(path: Path, data: Mapping[str, Any]) -> list[tuple[Path, str]] | None:
@@ -579,27 +586,87 @@ def _check_e2e_layout(db: Database, path: Path, e2e: dict[str, int]) -> None:
             owner[data_id] = name
 
 
-def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str]) -> dict[str, int]:
-    """Profile-2 data ID bases the DBC's own attributes declare; an unknown profile name is refused."""
+#: Payload lengths a CAN (0-8) or CAN FD frame can have.
+FRAME_LENGTHS = (*range(9), 12, 16, 20, 24, 32, 48, 64)
+
+
+def _check_lengths(db: Database, path: Path, used: Iterable[str], problems: Problems, locate: Locate = None) -> None:
+    """A message the bench sends or reads must fit a CAN or CAN FD frame, and hold at least one byte."""
+    for name in sorted(used):
+        length = db.get_message_by_name(name).length
+        if length in FRAME_LENGTHS and length > 0:
+            continue
+        file, line = locate(name) if locate is not None else (None, None)
+        problems.add(f'message "{name}"', f"a length of {length} bytes fits no CAN or CAN FD frame "
+                     f"(1-8, 12, 16, 20, 24, 32, 48 or 64)", file=file or path, line=line)
+
+
+def _check_role_signals(db: Database, path: Path, roles: Mapping[str, RoleBinding], problems: Problems,
+                        locate: Locate = None) -> None:
+    """A signal that carries a role must be able to carry a value: a factor of 0 sends nothing, a
+    minimum above the maximum lets no value through.  Refused naming the DBC's signal line."""
+    for name, binding in roles.items():
+        signal = db.get_message_by_name(binding.message).get_signal_by_name(binding.signal)
+        reason = None
+        if not signal.scale or not math.isfinite(signal.scale):
+            reason = f"has factor {signal.scale!r}: it can carry no value"
+        elif signal.minimum is not None and signal.maximum is not None and signal.minimum > signal.maximum:
+            reason = f"has minimum {signal.minimum:g} above maximum {signal.maximum:g}: no value fits"
+        if reason is None:
+            continue
+        file, line = locate(binding.message, signal=binding.signal) if locate is not None else (None, None)
+        what = f'{binding.message}.{binding.signal} (role "{name}")'
+        if file is not None:
+            problems.add(f'message "{binding.message}" signal "{binding.signal}"', f"{what} {reason}",
+                         file=file, line=line)
+        else:
+            problems.add(f"roles.{name}.signal", f"{what} {reason} in the DBC")
+
+
+def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str], problems: Problems,
+             locate: Locate = None) -> dict[str, int]:
+    """Profile-2 data ID bases the DBC's own attributes declare.
+
+    A profile name that is no AUTOSAR profile (``"P99"``) is refused wherever it stands: it is a
+    typo that would otherwise leave a message unprotected.  A real profile the bench cannot read
+    from attributes (only P02 is), or P02 without its data ID base, is refused on a message the
+    map uses and a warning on any other.  Each problem names the DBC file and the attribute's line.
+    """
     e2e: dict[str, int] = {}
     for message in db.messages:
         attrs = message.dbc.attributes if message.dbc else {}
         profile = attrs.get("E2EProfile")
         if profile is None or profile.value in ("", None):
             continue
-        scheme = DBC_E2E_PROFILES.get(str(profile.value).upper())
+        file, line = locate(message.name, "E2EProfile") if locate is not None else (None, None)
+        where = {"file": file or path, "line": line}
+        entry = f'message "{message.name}" E2EProfile' if file else f"e2e.{message.name}"
+        name = str(profile.value).strip().upper()
+        if name not in AUTOSAR_E2E_PROFILES:
+            problems.add(entry, f'unknown E2E profile "{profile.value}"{suggest(name, AUTOSAR_E2E_PROFILES)}: no '
+                                "AUTOSAR profile has that name, and the message would go unprotected; the bench "
+                                "reads P02 from DBC attributes (declare other schemes in the map's [protection])",
+                         **where)
+            continue
+        scheme = DBC_E2E_PROFILES.get(name)
         if scheme != "autosar_p2":
             problem = (f'message "{message.name}" declares E2EProfile "{profile.value}", which the bench '
                        "cannot honour (it reads P02 from DBC attributes; declare other schemes in [protection])")
             if message.name in used:
-                raise ConfigError(path, f"e2e.{message.name}", problem)
-            notes.append(f"{path}: {problem}; the message is not used, so this is only a warning")
+                problems.add(entry, problem, **where)
+            else:
+                notes.append(f"{where['file']}: {problem}; the message is not used, so this is only a warning")
             continue
         base = attrs.get("E2EDataIdBase")
         if base is None:
             if message.name in used:
-                raise ConfigError(path, f"e2e.{message.name}", f'message "{message.name}" declares E2EProfile '
-                                                               "P02 but no E2EDataIdBase")
+                problems.add(entry, f'message "{message.name}" declares E2EProfile P02 but no E2EDataIdBase',
+                             **where)
+            continue
+        if isinstance(base.value, bool) or not isinstance(base.value, int) or not 0 <= base.value <= 255:
+            file, line = locate(message.name, "E2EDataIdBase") if locate is not None else (None, None)
+            problems.add(f'message "{message.name}" E2EDataIdBase' if file else f"e2e.{message.name}",
+                         f"expected a data ID base 0..255, got {base.value!r}", file=file or path, line=line)
             continue
         e2e[message.name] = int(base.value)
     return e2e
@@ -776,64 +843,118 @@ def _timing(path: Path, data: Mapping[str, Any]) -> tuple[float | None, float | 
             float(floor_ms) / 1000.0 if floor_ms is not None else None)
 
 
+def _each(problems: Problems, data: Mapping[str, Any], key: str, expected: str,
+          bind: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """``bind(name, spec)`` for every entry of the table ``data[key]``; what it refuses is collected."""
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        problems.add(key, expected)
+        return {}
+    out = {}
+    for name, spec in table.items():
+        with problems.guard(f"{key}.{name}"):
+            out[name] = bind(name, spec)
+    return out
+
+
+def _map_e2e_base(db: Database, path: Path, name: str, base: object) -> int:
+    """``[e2e] MESSAGE = BASE``: a profile-2 data ID base the map gives a message."""
+    _message(db, path, f"e2e.{name}", name)
+    if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= 255:
+        raise ConfigError(path, f"e2e.{name}", f"expected a data ID base 0..255, got {base!r}")
+    return base
+
+
 def load_signal_map(path: str | Path, db: Database, *,
                     require: Iterable[str] = ("bms", "vcu", "obc", "cu"),
-                    data: Mapping[str, Any] | None = None, dbc_paths: Sequence[Path] = ()) -> SignalMap:
+                    data: Mapping[str, Any] | None = None, dbc_paths: Sequence[Path] = (),
+                    text: str = "", locate: Locate = None) -> SignalMap:
     """Load and validate a signal map against ``db``.
 
     ``require`` names the producers whose required roles must be mapped: the
     bundled compute unit needs its inputs and outputs, a bench with a real
     compute unit on the bus needs none (checks over unmapped roles then
-    report NOT MAPPED).
+    report NOT MAPPED).  ``text`` (the map's own) lets problems cite lines;
+    ``locate(message, attribute)`` gives the DBC file and line of what a DBC
+    declares (an E2E profile, a cycle time).
 
     Raises:
-        ConfigError: naming the file, the entry (``roles.soc_pct.signal``) and the reason.
+        ConfigError: listing every problem of the map (and of the DBC attributes it relies on),
+            each with the file, the entry (``roles.soc_pct.signal``), the line and the reason.
     """
     path = Path(path)
-    data = read_map_file(path) if data is None else data
-    unknown = set(data) - set(_MAP_KEYS)
-    if unknown:
-        raise ConfigError(path, sorted(unknown)[0], f"unknown section; allowed: {', '.join(_MAP_KEYS)}")
+    if data is None:
+        data, text = read_map(path)
+    problems = Problems(path, text)
+    for key in data:
+        if key not in _MAP_KEYS:
+            problems.add(key, f"unknown section{suggest(key, _MAP_KEYS)}; allowed: {', '.join(_MAP_KEYS)}")
     roles_spec = data.get("roles")
     if not isinstance(roles_spec, dict) or not roles_spec:
-        raise ConfigError(path, "roles", "missing [roles] table")
+        problems.add("roles", "missing [roles] table")
+        roles_spec = {}
     notes: list[str] = []
-    roles = {name: _bind_role(db, path, name, spec, notes) for name, spec in roles_spec.items()}
-    cells_spec = data.get("cells", {})
-    if not isinstance(cells_spec, dict):
-        raise ConfigError(path, "cells", "expected [cells.voltage] / [cells.temperature] / [cells.voltage_fd] tables")
-    cells = {kind: _bind_cells(db, path, kind, spec) for kind, spec in cells_spec.items()}
+    roles: dict[str, RoleBinding] = _each(problems, {"roles": roles_spec}, "roles", "",
+                                          lambda name, spec: _bind_role(db, path, name, spec, notes))
+    cells: dict[str, CellBinding] = _each(
+        problems, data, "cells", "expected [cells.voltage] / [cells.temperature] / [cells.voltage_fd] tables",
+        lambda kind, spec: _bind_cells(db, path, kind, spec))
     used = {b.message for b in roles.values()} | {c.message for c in cells.values()}
+    _check_role_signals(db, path, roles, problems, locate)
+    _check_lengths(db, path, used, problems, locate)
 
-    e2e = _dbc_e2e(db, path, used, notes)
-    e2e_spec = data.get("e2e", {})
-    if not isinstance(e2e_spec, dict):
-        raise ConfigError(path, "e2e", "expected a table of message = data ID base")
-    for name, base in e2e_spec.items():
-        _message(db, path, f"e2e.{name}", name)
-        if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= 255:
-            raise ConfigError(path, f"e2e.{name}", f"expected a data ID base 0..255, got {base!r}")
-        e2e[name] = base
-    protection_spec = data.get("protection", {})
-    if not isinstance(protection_spec, dict):
-        raise ConfigError(path, "protection", "expected [protection.MESSAGE] tables")
-    protection = {name: _bind_protection(db, path, name, spec) for name, spec in protection_spec.items()}
+    e2e = _dbc_e2e(db, path, used, notes, problems, locate)
+    e2e.update(_each(problems, data, "e2e", "expected a table of message = data ID base",
+                     lambda name, base: _map_e2e_base(db, path, name, base)))
+    protection: dict[str, ProtectionSpec] = _each(problems, data, "protection", "expected [protection.MESSAGE] tables",
+                                                  lambda name, spec: _bind_protection(db, path, name, spec))
     for name in protection:
         e2e.pop(name, None)     # the map's declaration wins over the DBC's attributes
-    _check_e2e_layout(db, path, e2e)
+    with problems.guard("e2e"):
+        _check_e2e_layout(db, path, e2e)
 
-    overrides = _ms_table(data, path, "cycle_ms", db)
-    timeouts = {name: ms / 1000.0 for name, ms in _ms_table(data, path, "timeout_ms", db).items()}
-    stale_cycles, min_stale_s = _timing(path, data)
+    overrides = timeouts = {}
+    with problems.guard("cycle_ms"):
+        overrides = _ms_table(data, path, "cycle_ms", db)
+    with problems.guard("timeout_ms"):
+        timeouts = {name: ms / 1000.0 for name, ms in _ms_table(data, path, "timeout_ms", db).items()}
+    stale_cycles = min_stale_s = None
+    with problems.guard("timing"):
+        stale_cycles, min_stale_s = _timing(path, data)
+    moves: dict[str, int] = {}
+    with problems.guard("frame_id"):
+        moves = frame_id_moves(path, data)
+    ignore: tuple[tuple[int, int], ...] = ()
+    with problems.guard("bus"):
+        ignore = _ignore_ranges(path, data)
+    receivers: dict[str, dict[str, Any]] = {}
+    with problems.guard("receiver"):
+        receivers = _receivers(db, path, data)
     sm = SignalMap(path, roles, cells, e2e, {}, protection, timeouts, stale_cycles, min_stale_s,
-                   tuple(dbc_paths), frame_id_moves(path, data), _ignore_ranges(path, data), tuple(notes),
-                   _receivers(db, path, data))
+                   tuple(dbc_paths), moves, ignore, tuple(notes), receivers)
     for name in sm.used_messages:
         message = db.get_message_by_name(name)
         ms = overrides.get(name, message.cycle_time)
-        if not ms:
-            raise ConfigError(path, f"cycle_ms.{name}",
-                              f'message "{name}" has no GenMsgCycleTime in the DBC; give one here')
+        declared = locate(name, "GenMsgCycleTime") if locate is not None and not ms else (None, None)
+        if name in overrides:
+            pass
+        elif ms is None and declared[1] is not None:     # cantools reads a cycle time of 0 as none
+            problems.add(f'message "{name}" GenMsgCycleTime', "a cycle time must be > 0 ms, got 0; fix the DBC "
+                         "or give one in the map's [cycle_ms]", file=declared[0], line=declared[1])
+            continue
+        elif ms is None:
+            problems.add(f"cycle_ms.{name}", f'message "{name}" has no GenMsgCycleTime in the DBC; give one here')
+            continue
+        elif isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms <= 0:
+            file, line = locate(name, "GenMsgCycleTime") if locate is not None else (None, None)
+            problems.add(f'message "{name}" GenMsgCycleTime' if file else f"cycle_ms.{name}",
+                         f"a cycle time must be > 0 ms, got {ms!r}; fix the DBC or give one in the map's "
+                         "[cycle_ms]", file=file or path, line=line)
+            continue
         sm.cycle_time_s[name] = ms / 1000.0
-    sm.require(require)
+    # A required role whose binding was refused is reported there, not again as missing.
+    missing = [role for role in sm.missing_roles(require) if role not in roles_spec]
+    if missing:
+        problems.add("roles", f"required role(s) not mapped: {', '.join(missing)}")
+    problems.raise_if_any()
     return sm

@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from ..scenarios import (RunOptions, Scenario, bundled_scenarios_dir, check_runnable, discover, load_scenario,
                          run_scenario)
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .output_paths import check_writable, write_text
 
 BASELINE = "(correct DUT)"
 
@@ -243,6 +244,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bus = BusOptions.from_args(args)
+    if args.markdown is not None:
+        check_writable(args.markdown, "--markdown")
     jobs = max(1, bus.jobs(args.jobs, default=os.cpu_count() or 1))
     files = discover(args.paths or [bundled_scenarios_dir()])
     scenarios = [load_scenario(f) for f in files]   # refuse bad input before running anything
@@ -281,6 +284,6 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown is not None:
         command = " ".join(["hilbench defects", *args.paths, *(["--include-long"] if args.include_long else []),
                             *bus.as_args()])
-        args.markdown.write_text(format_markdown(report, command), encoding="utf-8")
+        write_text(args.markdown, "--markdown", format_markdown(report, command))
         print(f"wrote {args.markdown}")
     return 0 if report.ok else 1

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..scenarios.fault_matrix import (FttiSpec, MatrixSettings, format_summary, format_table, load_ftti, parse_seeds,
                                       run_matrix)
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .output_paths import check_writable, write_text
 
 DEFAULT_INJECTIONS = 10
 DEFAULT_SEEDS = "0-9"
@@ -86,6 +87,8 @@ def run_matrix_command(args: argparse.Namespace) -> int:
     if args.injections < 1:
         raise ConfigError(None, "--injections", f"must be >= 1, got {args.injections}")
     seeds = parse_seeds(args.seeds)
+    if args.json is not None:
+        check_writable(args.json, "--json")
     defect = bus.dut_defect(args.dut_defect)
     spec = load_ftti(args.ftti)
     print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
@@ -110,5 +113,5 @@ def run_matrix_command(args: argparse.Namespace) -> int:
     for line in report.as_json()["failures"]:
         print(f"  FAIL {line}")
     if args.json is not None:
-        print(f"wrote {report.write_json(args.json)}")
+        print(f"wrote {write_text(args.json, '--json', report.json_text())}")
     return 0 if report.passed else 1

@@ -20,6 +20,10 @@ from . import run as run_cmd
 from . import tui as tui_cmd
 from .interrupts import sigterm_to_interrupt
 
+#: Exit codes: 0 passed, 1 a verdict failed, 2 bad input (refused with file, entry and reason),
+#: 3 an internal error (a bug: no input should ever reach one), 130 interrupted.
+INTERNAL_ERROR = 3
+
 SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd, "faults": faults_cmd}
 
 
@@ -50,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc}\n"
+              f"  this is a bug in hilbench, not in your input; rerun with --debug for the traceback and "
+              f"report it", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ so ``hilbench run`` and ``import hilbench`` never load them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .bus_options import BusOptions, add_bus_options, print_warnings
@@ -52,4 +53,8 @@ def run(args: argparse.Namespace) -> int:
               f"undecodable or E2E-failing")
     if args.record is not None:
         print(f"recording {args.record}")
+    if app.refused is not None:
+        # The scenario file was edited into a refused one and not fixed before quitting: bad input.
+        print(f"error: {app.refused}", file=sys.stderr)
+        return 2
     return int(app.return_code or 0)

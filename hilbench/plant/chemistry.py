@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hilbench.errors import ConfigError
+from hilbench.schema import TEMPERATURE, Problems, read_toml
 
 CHEMISTRY_DIR = Path(__file__).with_name("chemistries")
 REFERENCE_TEMP_C = 25.0
@@ -137,16 +137,10 @@ def load_chemistry(name_or_path: str | os.PathLike[str]) -> Chemistry:
             the entry and the reason.
     """
     path = _resolve(name_or_path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(path, None, "chemistry file not found") from None
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read chemistry file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
-    return _parse(path, data)
+    if not path.is_file():
+        raise ConfigError(path, None, "chemistry file not found")
+    data, text = read_toml(path, "a chemistry")
+    return _parse(path, data, text)
 
 
 def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
@@ -186,32 +180,53 @@ def _fmt_v(x: float) -> str:
     return f"{x:.{max(decimals, 2)}f}"
 
 
-class _Reader:
-    """Typed access to the parsed TOML that raises ConfigError with file and entry."""
+class _Refused(Exception):
+    """An entry was refused (its problem is recorded): what depends on it is not checked further."""
 
-    def __init__(self, file: Path, data: dict[str, Any]) -> None:
+
+class _Absent(dict):
+    """A table that is missing or not a table (already reported): its keys are not reported again."""
+
+
+class _Reader:
+    """Typed access to the parsed TOML; every refused entry is recorded in ``problems``, with its line."""
+
+    def __init__(self, file: Path, data: dict[str, Any], text: str = "") -> None:
         self.file = file
         self.data = data
+        self.problems = Problems(file, text)
 
-    def fail(self, entry: str | None, reason: str) -> ConfigError:
-        return ConfigError(self.file, entry, reason)
+    def fail(self, entry: str | None, reason: str) -> _Refused:
+        self.problems.add(entry, reason)
+        return _Refused(entry)
+
+    def get(self, read: Any, *args: Any, **kwargs: Any) -> Any:
+        """``read(*args, **kwargs)``, or None when the entry is refused (and recorded)."""
+        try:
+            return read(*args, **kwargs)
+        except _Refused:
+            return None
 
     def table(self, name: str, *, optional: bool = False) -> dict[str, Any]:
         value = self.data.get(name)
         if value is None:
             if optional:
                 return {}
-            raise self.fail(name, f"missing table [{name}]")
+            self.fail(name, f"missing table [{name}]")
+            return _Absent()
         if not isinstance(value, dict):
-            raise self.fail(name, f"expected a table [{name}], got {type(value).__name__}")
+            self.fail(name, f"expected a table [{name}], got {type(value).__name__}")
+            return _Absent()
         allowed = _SCHEMA.get(name)
         if allowed is not None:
             for key in value:
                 if key not in allowed:
-                    raise self.fail(f"{name}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                    self.fail(f"{name}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
         return value
 
     def string(self, table: dict[str, Any], prefix: str, key: str) -> str:
+        if isinstance(table, _Absent):
+            raise _Refused(key)
         entry = f"{prefix}{key}"
         if key not in table:
             raise self.fail(entry, "missing key")
@@ -223,6 +238,8 @@ class _Reader:
     def number(self, table: dict[str, Any], prefix: str, key: str, *, unit: str = "",
                low: float | None = None, high: float | None = None, low_open: bool = False,
                default: float | None = None) -> float:
+        if isinstance(table, _Absent):
+            raise _Refused(key)
         entry = f"{prefix}{key}"
         if key not in table:
             if default is not None:
@@ -247,6 +264,8 @@ class _Reader:
 
     def integer(self, table: dict[str, Any], prefix: str, key: str, *, low: int = 1,
                 default: int | None = None) -> int:
+        if isinstance(table, _Absent):
+            raise _Refused(key)
         entry = f"{prefix}{key}"
         if key not in table:
             if default is not None:
@@ -262,6 +281,8 @@ class _Reader:
     def numbers(self, table: dict[str, Any], prefix: str, key: str, *, unit: str = "",
                 low: float | None = None, high: float | None = None, low_open: bool = False,
                 min_len: int = 1, increasing: bool = False) -> tuple[float, ...]:
+        if isinstance(table, _Absent):
+            raise _Refused(key)
         entry = f"{prefix}{key}"
         if key not in table:
             raise self.fail(entry, "missing key")
@@ -270,9 +291,11 @@ class _Reader:
             raise self.fail(entry, f"expected a list of numbers, got {raw!r}")
         if len(raw) < min_len:
             raise self.fail(entry, f"expected at least {min_len} values, got {len(raw)}")
-        values = tuple(
-            self._check_number(f"{entry}[{i}]", v, unit, low, high, low_open) for i, v in enumerate(raw)
-        )
+        checked = [self.get(self._check_number, f"{entry}[{i}]", v, unit, low, high, low_open)
+                   for i, v in enumerate(raw)]
+        if any(v is None for v in checked):
+            raise _Refused(entry)
+        values = tuple(checked)
         if increasing:
             for i in range(1, len(values)):
                 if values[i] <= values[i - 1]:
@@ -284,87 +307,90 @@ class _Reader:
         return values
 
 
-def _parse(file: Path, data: dict[str, Any]) -> Chemistry:
-    r = _Reader(file, data)
+def _parse(file: Path, data: dict[str, Any], text: str = "") -> Chemistry:
+    """Every entry checked; every problem of the file raised together.
+
+    An entry that is refused is left out of the checks that depend on it (the OCV
+    table is not held to a cut-off voltage that was itself refused).
+    """
+    r = _Reader(file, data, text)
+    get = r.get
     for key in data:
         if key not in _SCHEMA[""]:
-            raise r.fail(key, f"unknown key; expected one of {', '.join(sorted(_SCHEMA['']))}")
-    name = r.string(data, "", "name")
+            r.fail(key, f"unknown key; expected one of {', '.join(sorted(_SCHEMA['']))}")
+    name = get(r.string, data, "", "name")
     display_name = data.get("display_name", name)
     if not isinstance(display_name, str):
-        raise r.fail("display_name", f"expected a string, got {display_name!r}")
+        r.fail("display_name", f"expected a string, got {display_name!r}")
 
     volt = r.table("voltage")
-    min_v = r.number(volt, "voltage.", "min_v", unit="V", low=0.0, low_open=True)
-    nominal_v = r.number(volt, "voltage.", "nominal_v", unit="V", low=min_v, low_open=True)
-    max_v = r.number(volt, "voltage.", "max_v", unit="V", low=nominal_v, low_open=True)
+    min_v = get(r.number, volt, "voltage.", "min_v", unit="V", low=0.0, low_open=True)
+    nominal_v = get(r.number, volt, "voltage.", "nominal_v", unit="V", low=min_v or 0.0, low_open=True)
+    max_v = get(r.number, volt, "voltage.", "max_v", unit="V", low=nominal_v or min_v or 0.0, low_open=True)
 
     cap = r.table("capacity")
-    capacity_ah = r.number(cap, "capacity.", "rated_ah", unit="Ah", low=0.0, low_open=True)
-    cap_t = r.numbers(cap, "capacity.", "temp_c", unit="C", increasing=True)
-    cap_f = r.numbers(cap, "capacity.", "fraction", low=0.0, high=1.0, low_open=True)
-    if len(cap_f) != len(cap_t):
-        raise r.fail("capacity.fraction", f"expected {len(cap_t)} values (one per capacity.temp_c), got {len(cap_f)}")
+    capacity_ah = get(r.number, cap, "capacity.", "rated_ah", unit="Ah", low=0.0, low_open=True)
+    cap_t = get(r.numbers, cap, "capacity.", "temp_c", unit="C", low=TEMPERATURE.low, high=TEMPERATURE.high,
+                increasing=True)
+    cap_f = get(r.numbers, cap, "capacity.", "fraction", low=0.0, high=1.0, low_open=True)
+    if cap_t is not None and cap_f is not None and len(cap_f) != len(cap_t):
+        r.fail("capacity.fraction", f"expected {len(cap_t)} values (one per capacity.temp_c), got {len(cap_f)}")
 
     ocv = r.table("ocv")
-    soc = r.numbers(ocv, "ocv.", "soc", low=0.0, high=1.0, min_len=2, increasing=True)
-    if soc[0] != 0.0 or soc[-1] != 1.0:
-        raise r.fail("ocv.soc", f"must run from 0 to 1, but runs from {soc[0]:g} to {soc[-1]:g}")
-    ocv_v = r.numbers(ocv, "ocv.", "voltage_v", unit="V")
-    if len(ocv_v) != len(soc):
-        raise r.fail("ocv.voltage_v", f"expected {len(soc)} values (one per ocv.soc), got {len(ocv_v)}")
-    for i, v in enumerate(ocv_v):
-        if i and v <= ocv_v[i - 1]:
-            relation = "equals" if v == ocv_v[i - 1] else "is below"
-            raise r.fail(
-                f"ocv.voltage_v[{i}]",
-                f"OCV must rise with SOC, but {_fmt_v(v)} V at SOC {soc[i]:.2f} {relation} "
-                f"{_fmt_v(ocv_v[i - 1])} V at SOC {soc[i - 1]:.2f}",
-            )
-        if v < min_v - 1e-9 or v > max_v + 1e-9:
-            raise r.fail(
-                f"ocv.voltage_v[{i}]",
-                f"OCV {_fmt_v(v)} V at SOC {soc[i]:.2f} is outside the cell window "
-                f"{_fmt_v(min_v)}..{_fmt_v(max_v)} V (voltage.min_v..voltage.max_v)",
-            )
-    entropic = r.number(ocv, "ocv.", "entropic_v_per_k", unit="V/K", low=-0.005, high=0.005, default=0.0)
+    soc = get(r.numbers, ocv, "ocv.", "soc", low=0.0, high=1.0, min_len=2, increasing=True)
+    if soc is not None and (soc[0] != 0.0 or soc[-1] != 1.0):
+        r.fail("ocv.soc", f"must run from 0 to 1, but runs from {soc[0]:g} to {soc[-1]:g}")
+    ocv_v = get(r.numbers, ocv, "ocv.", "voltage_v", unit="V")
+    if ocv_v is not None and soc is not None:
+        if len(ocv_v) != len(soc):
+            r.fail("ocv.voltage_v", f"expected {len(soc)} values (one per ocv.soc), got {len(ocv_v)}")
+        else:
+            _check_ocv(r, soc, ocv_v, min_v, max_v)
+    entropic = get(r.number, ocv, "ocv.", "entropic_v_per_k", unit="V/K", low=-0.005, high=0.005, default=0.0)
 
     res = r.table("resistance")
-    r0 = r.number(res, "resistance.", "r0_ohm", unit="ohm", low=0.0, high=10.0, low_open=True)
-    doubling = r.number(res, "resistance.", "doubling_interval_c", unit="C", low=0.0, low_open=True)
-    min_factor = r.number(res, "resistance.", "min_factor", low=0.0, high=1.0, low_open=True)
+    r0 = get(r.number, res, "resistance.", "r0_ohm", unit="ohm", low=0.0, high=10.0, low_open=True)
+    doubling = get(r.number, res, "resistance.", "doubling_interval_c", unit="C", low=0.0, low_open=True)
+    min_factor = get(r.number, res, "resistance.", "min_factor", low=0.0, high=1.0, low_open=True)
     # RC pairs are optional (a pure R0 model is legal); both lists or neither.
-    rc_r: tuple[float, ...] = ()
-    rc_tau: tuple[float, ...] = ()
+    rc_r: tuple[float, ...] | None = ()
+    rc_tau: tuple[float, ...] | None = ()
     if "rc_r_ohm" in res or "rc_tau_s" in res:
-        rc_r = r.numbers(res, "resistance.", "rc_r_ohm", unit="ohm", low=0.0, high=10.0, low_open=True, min_len=0)
-        rc_tau = r.numbers(res, "resistance.", "rc_tau_s", unit="s", low=0.0, low_open=True, min_len=0)
-    if len(rc_r) != len(rc_tau):
-        raise r.fail("resistance.rc_tau_s", f"expected {len(rc_r)} values (one per resistance.rc_r_ohm), got {len(rc_tau)}")
+        rc_r = get(r.numbers, res, "resistance.", "rc_r_ohm", unit="ohm", low=0.0, high=10.0, low_open=True,
+                   min_len=0)
+        rc_tau = get(r.numbers, res, "resistance.", "rc_tau_s", unit="s", low=0.0, low_open=True, min_len=0)
+    if rc_r is not None and rc_tau is not None and len(rc_r) != len(rc_tau):
+        r.fail("resistance.rc_tau_s", f"expected {len(rc_r)} values (one per resistance.rc_r_ohm), got {len(rc_tau)}")
 
     lim = r.table("temperature_limits")
     prefix = "temperature_limits."
-    dis_min = r.number(lim, prefix, "discharge_min_c", unit="C", low=-100.0)
-    dis_max = r.number(lim, prefix, "discharge_max_c", unit="C", low=dis_min, low_open=True)
-    chg_min = r.number(lim, prefix, "charge_min_c", unit="C", low=-100.0)
-    chg_max = r.number(lim, prefix, "charge_max_c", unit="C", low=chg_min, low_open=True)
+    plausible = {"unit": "C", "low": TEMPERATURE.low, "high": TEMPERATURE.high}
+    dis_min = get(r.number, lim, prefix, "discharge_min_c", **plausible)
+    dis_max = get(r.number, lim, prefix, "discharge_max_c",
+                  **{**plausible, "low": dis_min if dis_min is not None else TEMPERATURE.low},
+                  low_open=dis_min is not None)
+    chg_min = get(r.number, lim, prefix, "charge_min_c", **plausible)
+    chg_max = get(r.number, lim, prefix, "charge_max_c",
+                  **{**plausible, "low": chg_min if chg_min is not None else TEMPERATURE.low},
+                  low_open=chg_min is not None)
 
     th = r.table("thermal")
-    mass = r.number(th, "thermal.", "cell_mass_kg", unit="kg", low=0.0, low_open=True)
-    cp = r.number(th, "thermal.", "specific_heat_j_per_kg_k", unit="J/(kg K)", low=0.0, low_open=True)
+    mass = get(r.number, th, "thermal.", "cell_mass_kg", unit="kg", low=0.0, low_open=True)
+    cp = get(r.number, th, "thermal.", "specific_heat_j_per_kg_k", unit="J/(kg K)", low=0.0, low_open=True)
 
     life = r.table("life")
-    cycle_life = r.integer(life, "life.", "cycle_life")
+    cycle_life = get(r.integer, life, "life.", "cycle_life")
 
     pack = r.table("pack")
-    series = r.integer(pack, "pack.", "series_400v")
-    parallel = r.integer(pack, "pack.", "parallel", default=1)
+    series = get(r.integer, pack, "pack.", "series_400v")
+    parallel = get(r.integer, pack, "pack.", "parallel", default=1)
 
     src = r.table("sources", optional=True)
     for key, value in src.items():
         if not isinstance(value, str):
-            raise r.fail(f"sources.{key}", f"expected a string naming the source, got {value!r}")
+            r.fail(f"sources.{key}", f"expected a string naming the source, got {value!r}")
 
+    r.problems.raise_if_any()
     return Chemistry(
         name=name, display_name=display_name,
         nominal_voltage_v=nominal_v, max_voltage_v=max_v, min_voltage_v=min_v,
@@ -377,3 +403,24 @@ def _parse(file: Path, data: dict[str, Any]) -> Chemistry:
         series_400v=series, parallel_default=parallel,
         sources=tuple(sorted(src.items())), source_file=str(file),
     )
+
+
+def _check_ocv(r: _Reader, soc: tuple[float, ...], ocv_v: tuple[float, ...], min_v: float | None,
+               max_v: float | None) -> None:
+    """OCV rises with SOC and stays inside the cell window (where the window itself was accepted)."""
+    for i, v in enumerate(ocv_v):
+        if i and v <= ocv_v[i - 1]:
+            relation = "equals" if v == ocv_v[i - 1] else "is below"
+            r.fail(
+                f"ocv.voltage_v[{i}]",
+                f"OCV must rise with SOC, but {_fmt_v(v)} V at SOC {soc[i]:.2f} {relation} "
+                f"{_fmt_v(ocv_v[i - 1])} V at SOC {soc[i - 1]:.2f}",
+            )
+            return
+        if min_v is not None and max_v is not None and (v < min_v - 1e-9 or v > max_v + 1e-9):
+            r.fail(
+                f"ocv.voltage_v[{i}]",
+                f"OCV {_fmt_v(v)} V at SOC {soc[i]:.2f} is outside the cell window "
+                f"{_fmt_v(min_v)}..{_fmt_v(max_v)} V (voltage.min_v..voltage.max_v)",
+            )
+            return

@@ -598,10 +598,9 @@ class MatrixReport:
             "failures": [f"{c.mode.name} on {c.message}: {c.verdict}" for c in self.failed],
         }
 
-    def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.as_json(), indent=1) + "\n", encoding="utf-8")
-        return path
+    def json_text(self) -> str:
+        """Every figure and every run, as the JSON ``hilbench faults matrix --json`` writes."""
+        return json.dumps(self.as_json(), indent=1) + "\n"
 
 
 # -- the whole matrix ---------------------------------------------------------------------------

@@ -52,11 +52,13 @@ from typing import Any
 
 from ..clock import wall_time_s
 from ..errors import ConfigError, HilbenchError, ScenarioError
+from ..schema import Field, Problems
 from .actions import ACTIONS
 from .checks import CheckResult
 from .loader import DUT_KEYS, INITIAL_KEYS, load_scenario, parse_duration
 from .model import Check, Scenario
 from .runner import RunOptions, ScenarioResult, check_runnable, run_scenario
+from .schema import INITIAL, dut_schema, step_schema
 
 DEFAULT_MAX_EXAMPLES = 30
 DEFAULT_SHRINK_RUNS = 20
@@ -173,10 +175,19 @@ def load_fuzz_scenario(path: str | Path) -> tuple[Scenario, FuzzSpace]:
     file = Path(path)
     scenario = load_scenario(file)
     text = file.read_text(encoding="utf-8")
-    raw = scenario.fuzz if scenario.fuzz else None
-    if raw is None and "fuzz" in tomllib.loads(text):
-        raw = {}
-    return scenario, parse_fuzz_table(raw, scenario, file, _FuzzLocator(text).line)
+    if not scenario.fuzz:
+        raw = {} if "fuzz" in tomllib.loads(text) else None
+        return scenario, parse_fuzz_table(raw, scenario, file, _FuzzLocator(text).line)
+    return scenario, fuzz_space(scenario, text)
+
+
+def fuzz_space(scenario: Scenario, text: str = "") -> FuzzSpace:
+    """The scenario's own ``[fuzz]`` ranges, checked against it (``text``, its file's, gives the lines).
+
+    Raises:
+        ConfigError: every entry of the table that is wrong, with file, entry, line and reason.
+    """
+    return parse_fuzz_table(scenario.fuzz, scenario, scenario.source, _FuzzLocator(text).line)
 
 
 def _flatten(raw: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -214,65 +225,79 @@ def parse_fuzz_table(raw: object, scenario: Scenario, file: Path | str | None = 
     if not entries:
         raise ConfigError(file, "fuzz", f"the [fuzz] table is empty: declare what may vary, {example}")
 
+    # Every entry is checked, each problem collected: a table with three bad ranges names all three.
+    problems = Problems(file)
     params: list[FuzzParam] = []
     for path, spec in entries:
-        parts = path.split(".")
-        entry = where(path)
-        table = parts[0]
-        index: int | None = None
-        if table in ("initial", "dut") and len(parts) == 2:
-            key = parts[1]
-            known = INITIAL_KEYS if table == "initial" else DUT_KEYS
-            if key == "defect" and table == "dut":
-                raise ConfigError(file, entry, "the defect is not a range: pick it with --dut-defect")
-            if key not in known:
-                raise ConfigError(file, entry, f"unknown key; allowed: {', '.join(k for k in known if k != 'defect')}")
-            want: type = known[key]
-            is_time = False
-        elif table == "steps" and len(parts) == 3:
-            if not parts[1].isdigit():
-                raise ConfigError(file, entry, f'expected a step number after "steps.", got "{parts[1]}"')
-            index, key = int(parts[1]), parts[2]
-            if index >= len(scenario.steps):
-                raise ConfigError(file, entry, f"the scenario has {len(scenario.steps)} step(s) (numbered from 0); "
-                                               f"there is no step {index}")
-            step = scenario.steps[index]
-            spec_params = ACTIONS[step.action].params
-            if key == "at":
-                want, is_time = float, True
-            elif key in spec_params:
-                want, is_time = spec_params[key][0], key.endswith("_s")
-            else:
-                allowed = ", ".join(["at", *spec_params])
-                raise ConfigError(file, entry, f'step {index} is "{step.action}", which takes: {allowed}')
-        else:
-            raise ConfigError(file, entry, "unknown target; allowed: initial.KEY, dut.KEY, steps.N.at, steps.N.PARAM")
-
-        if isinstance(spec, dict):
-            extra = set(spec) - {"choices"}
-            choices = spec.get("choices")
-            if extra or not isinstance(choices, list) or not choices:
-                raise ConfigError(file, entry, "expected { choices = [a, b, ...] } with at least one value")
-            values = tuple(_coerce(v, want, is_time, file, entry) for v in choices)
-            for v in values:
-                _check_domain(key, v, v, scenario, file, entry, is_time)
-            params.append(FuzzParam(path, table, key, index, choices=values, value_type=want, is_time=is_time))
-            continue
-        if not isinstance(spec, list) or len(spec) != 2:
-            raise ConfigError(file, entry, f"expected a range [low, high] or {{ choices = [...] }}, got {spec!r}")
-        if want not in (int, float):
-            raise ConfigError(file, entry, f"a range needs a number, but {key} is a {want.__name__}; "
-                                           "use { choices = [...] }")
-        low, high = (_coerce(v, want, is_time, file, entry) for v in spec)
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ConfigError(file, entry, f"range bounds must be finite, got [{low}, {high}]")
-        if low > high:
-            raise ConfigError(file, entry, f"low must be <= high, got [{low:g}, {high:g}]")
-        _check_domain(key, low, high, scenario, file, entry, is_time)
-        params.append(FuzzParam(path, table, key, index, low, high, value_type=want, is_time=is_time))
-
-    _check_step_order(params, scenario, file, where)
+        with problems.guard():
+            params.append(_param(path, spec, scenario, file, where(path)))
+    if not problems:
+        with problems.guard():
+            _check_step_order(params, scenario, file, where)
+    problems.raise_if_any()
     return FuzzSpace(tuple(params))
+
+
+def _param(path: str, spec: object, scenario: Scenario, file: Path | str | None, entry: str) -> FuzzParam:
+    """One ``[fuzz]`` entry: what it varies (a known key of the scenario) and a range or choices it may hold.
+
+    Raises:
+        ConfigError: an unknown target, a malformed range, or an end the scenario could not hold.
+    """
+    parts = path.split(".")
+    table = parts[0]
+    index: int | None = None
+    if table in ("initial", "dut") and len(parts) == 2:
+        key = parts[1]
+        known = INITIAL_KEYS if table == "initial" else DUT_KEYS
+        if key == "defect" and table == "dut":
+            raise ConfigError(file, entry, "the defect is not a range: pick it with --dut-defect")
+        if key not in known:
+            raise ConfigError(file, entry, f"unknown key; allowed: {', '.join(k for k in known if k != 'defect')}")
+        want: type = known[key]
+        is_time = False
+        schema_field = (INITIAL if table == "initial" else dut_schema()).get(key)
+    elif table == "steps" and len(parts) == 3:
+        if not parts[1].isdigit():
+            raise ConfigError(file, entry, f'expected a step number after "steps.", got "{parts[1]}"')
+        index, key = int(parts[1]), parts[2]
+        if index >= len(scenario.steps):
+            raise ConfigError(file, entry, f"the scenario has {len(scenario.steps)} step(s) (numbered from 0); "
+                                           f"there is no step {index}")
+        step = scenario.steps[index]
+        spec_params = ACTIONS[step.action].params
+        schema_field = step_schema(step.action).get(key)
+        if key == "at":
+            want, is_time = float, True
+        elif key in spec_params:
+            want, is_time = spec_params[key][0], key.endswith("_s")
+        else:
+            allowed = ", ".join(["at", *spec_params])
+            raise ConfigError(file, entry, f'step {index} is "{step.action}", which takes: {allowed}')
+    else:
+        raise ConfigError(file, entry, "unknown target; allowed: initial.KEY, dut.KEY, steps.N.at, steps.N.PARAM")
+
+    if isinstance(spec, dict):
+        extra = set(spec) - {"choices"}
+        choices = spec.get("choices")
+        if extra or not isinstance(choices, list) or not choices:
+            raise ConfigError(file, entry, "expected { choices = [a, b, ...] } with at least one value")
+        values = tuple(_coerce(v, want, is_time, file, entry) for v in choices)
+        for v in values:
+            _check_domain(key, v, v, scenario, file, entry, is_time, schema_field)
+        return FuzzParam(path, table, key, index, choices=values, value_type=want, is_time=is_time)
+    if not isinstance(spec, list) or len(spec) != 2:
+        raise ConfigError(file, entry, f"expected a range [low, high] or {{ choices = [...] }}, got {spec!r}")
+    if want not in (int, float):
+        raise ConfigError(file, entry, f"a range needs a number, but {key} is a {want.__name__}; "
+                                       "use { choices = [...] }")
+    low, high = (_coerce(v, want, is_time, file, entry) for v in spec)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ConfigError(file, entry, f"range bounds must be finite, got [{low}, {high}]")
+    if low > high:
+        raise ConfigError(file, entry, f"low must be <= high, got [{low:g}, {high:g}]")
+    _check_domain(key, low, high, scenario, file, entry, is_time, schema_field)
+    return FuzzParam(path, table, key, index, low, high, value_type=want, is_time=is_time)
 
 
 def _coerce(value: object, want: type, is_time: bool, file: Path | str | None, entry: str) -> Any:
@@ -288,13 +313,20 @@ def _coerce(value: object, want: type, is_time: bool, file: Path | str | None, e
 
 
 def _check_domain(key: str, low: Any, high: Any, scenario: Scenario, file: Path | str | None, entry: str,
-                  is_time: bool) -> None:
+                  is_time: bool, schema_field: Field | None = None) -> None:
+    """Both ends of a range (or a choice) must be values the scenario itself could hold: the same
+    schema as the loader's (an ambient of -100 C is no more plausible fuzzed than written)."""
     if key in _PERCENT_KEYS and not (0.0 <= low and high <= 100.0):
         raise ConfigError(file, entry, f"{key} must stay within 0..100 %, got [{low:g}, {high:g}]")
     if key in ("series", "parallel") and low < 1:
         raise ConfigError(file, entry, f"{key} must be >= 1, got {low}")
     if is_time and high > scenario.duration_s:
         raise ConfigError(file, entry, f"{high:g} s is after the end of the scenario ({scenario.duration_s:g} s)")
+    if schema_field is not None and not is_time:
+        for end in dict.fromkeys((low, high)):
+            _, reason = schema_field.validate(end)
+            if reason is not None:
+                raise ConfigError(file, entry, f"{end!r}: {reason}")
 
 
 def _check_step_order(params: list[FuzzParam], scenario: Scenario, file: Path | str | None,
@@ -400,9 +432,17 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
             cannot act on this bus; raised before the first run.
     """
     try:
-        from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings, target
-        from hypothesis.errors import InvalidArgument
+        from hypothesis import (
+            HealthCheck,
+            Phase,
+            Verbosity,
+            example,
+            given,
+            settings,
+            target,
+        )
         from hypothesis import seed as hypothesis_seed
+        from hypothesis.errors import InvalidArgument
     except ImportError:
         raise HilbenchError("hilbench fuzz needs hypothesis: pip install hypothesis") from None
     if max_examples < 1:

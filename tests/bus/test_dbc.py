@@ -132,7 +132,7 @@ def test_syntax_error_is_refused_with_file_line_and_reason(tmp_path: Path) -> No
     assert err.file == str(bad)
     assert str(bad) in str(err)
     assert "not a valid DBC" in str(err)
-    assert err.entry == "line 8"
+    assert err.line == 8 and "line 8" in str(err)
     assert isinstance(err, ValueError)
 
 
@@ -176,3 +176,70 @@ def test_a_dbc_is_parsed_once_until_the_file_changes(tmp_path) -> None:
     changed = load_dbc(copy)
     assert changed is not first
     assert changed.get_message_by_name("BMS_PackStatuz") is not None
+
+
+# -- what a lenient load must still refuse, naming the DBC and the line --------------------------------
+def _bench_with(tmp_path: Path, old: str, new: str) -> tuple[Path, str]:
+    """The bench DBCs and map in ``tmp_path``, hilbench.dbc edited (``old`` -> ``new``)."""
+    from hilbench.bus import compute_unit_dbc_path, default_signal_map_path
+
+    text = default_dbc_path().read_text(encoding="cp1252")
+    assert old in text
+    text = text.replace(old, new, 1)
+    (tmp_path / "hilbench.dbc").write_text(text, encoding="cp1252")
+    (tmp_path / "compute_unit.dbc").write_bytes(compute_unit_dbc_path().read_bytes())
+    smap = tmp_path / "hilbench.signals.toml"
+    smap.write_bytes(default_signal_map_path().read_bytes())
+    return smap, text
+
+
+def _refusal(smap: Path) -> ConfigError:
+    from hilbench.bus import load_bus_description
+
+    with pytest.raises(ConfigError) as info:
+        load_bus_description(signal_map=smap)
+    return info.value
+
+
+def _line(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_a_duplicate_frame_id_is_reported_as_one_naming_both_lines(tmp_path: Path) -> None:
+    smap, text = _bench_with(tmp_path, "BO_ 257 BMS_CellExtremes", "BO_ 256 BMS_CellExtremes")
+    err = _refusal(smap)
+    assert err.file == str(tmp_path / "hilbench.dbc") and err.line == _line(text, "BO_ 256 BMS_CellExtremes")
+    assert err.reason == f'duplicate frame ID 0x100: also used by "BMS_PackStatus" (line {_line(text, "BO_ 256 BMS_P")})'
+    assert "data ID" not in str(err)
+
+
+def test_a_dbc_cut_short_is_refused_not_read_in_part(tmp_path: Path) -> None:
+    text = default_dbc_path().read_text(encoding="cp1252")
+    cut = text.index(" SG_ CellVoltage010 ") + 12
+    (tmp_path / "short.dbc").write_text(text[:cut], encoding="cp1252")
+    with pytest.raises(ConfigError) as info:
+        load_dbc(tmp_path / "short.dbc", strict=False)
+    assert info.value.line == _line(text, " SG_ CellVoltage010 ")
+    assert "not read by the DBC parser" in info.value.reason
+
+
+@pytest.mark.parametrize(("old", "new", "entry", "reason"), [
+    ('BA_ "E2EProfile" BO_ 256 "P02";', 'BA_ "E2EProfile" BO_ 256 "P99";', 'message "BMS_PackStatus" E2EProfile',
+     'unknown E2E profile "P99"'),
+    ('BA_ "E2EProfile" BO_ 256 "P02";', 'BA_ "E2EProfile" BO_ 256 "P05";', 'message "BMS_PackStatus" E2EProfile',
+     "cannot honour"),
+    ('BA_ "E2EDataIdBase" BO_ 256 16;', 'BA_ "E2EDataIdBase" BO_ 256 300;', 'message "BMS_PackStatus" E2EDataIdBase',
+     "expected a data ID base 0..255, got 300"),
+    ('BA_ "GenMsgCycleTime" BO_ 256 20;', 'BA_ "GenMsgCycleTime" BO_ 256 0;', 'message "BMS_PackStatus" GenMsgCycleTime',
+     "a cycle time must be > 0 ms, got 0"),
+    ('BA_ "GenMsgCycleTime" BO_ 256 20;', 'BA_ "GenMsgCycleTime" BO_ 256 -20;',
+     'message "BMS_PackStatus" GenMsgCycleTime', "a cycle time must be > 0 ms, got -20"),
+    ("BO_ 256 BMS_PackStatus: 8", "BO_ 256 BMS_PackStatus: 99", 'message "BMS_PackStatus"',
+     "a length of 99 bytes fits no CAN or CAN FD frame"),
+], ids=["unknown-profile", "profile-not-honoured", "data-id-base", "cycle-0", "cycle-negative", "length"])
+def test_a_dbc_declaration_the_bench_cannot_honour_is_refused_naming_the_dbc_line(
+        tmp_path: Path, old: str, new: str, entry: str, reason: str) -> None:
+    smap, text = _bench_with(tmp_path, old, new)
+    problems = [(p.file, p.entry, p.line, p.reason) for p in _refusal(smap).problems]
+    assert any(file == str(tmp_path / "hilbench.dbc") and got == entry and line == _line(text, new)
+               and reason in why for file, got, line, why in problems), problems

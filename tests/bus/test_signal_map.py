@@ -9,8 +9,15 @@ import cantools
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
-from hilbench.bus import (BenchCodec, compute_unit_dbc_path, default_dbc_path, default_signal_map_path,
-                          load_bus_description, load_dbc, load_signal_map)
+from hilbench.bus import (
+    BenchCodec,
+    compute_unit_dbc_path,
+    default_dbc_path,
+    default_signal_map_path,
+    load_bus_description,
+    load_dbc,
+    load_signal_map,
+)
 from hilbench.bus.roles import ROLES
 from hilbench.errors import ConfigError
 
@@ -102,7 +109,7 @@ def test_broken_map_is_refused_naming_file_and_entry(tmp_path, db, default_text,
     assert err.entry == entry
     assert reason in err.reason
     message = str(err)
-    assert message.startswith(f"{path}: {entry}: ")
+    assert re.match(rf"{re.escape(str(path))}: {re.escape(entry)} \(line \d+\): ", message), message
     assert reason in message
 
 
@@ -282,3 +289,20 @@ def test_foreign_message_without_cycle_time_needs_an_override(foreign, tmp_path)
         load_signal_map(path, load_dbc(dbc))
     assert info.value.entry == "cycle_ms.VCU_State"
     assert "GenMsgCycleTime" in str(info.value)
+
+
+def test_every_problem_of_a_map_is_reported_at_once(tmp_path, db, default_text) -> None:
+    text = (default_text.replace('signal = "SOC" }', 'signal = "PackVoltage" }')
+                        .replace('gear                      = { message = "VCU_VehicleStatus", signal = "Gear" }',
+                                 'gear = { message = "VCU_VehicleStatus", signal = "Gearr" }')
+                        .replace("[cells.voltage]", "[timing]\nstale_cycles = 0.5\n\n[cells.voltage]"))
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_signal_map(path, db)
+    got = [(p.entry, p.line) for p in info.value.problems]
+    lines = text.splitlines()
+    assert got == [("roles.soc_pct.signal", next(n for n, x in enumerate(lines, 1) if "PackVoltage\" }" in x
+                                                  and x.startswith("soc_pct"))),
+                   ("roles.gear.signal", next(n for n, x in enumerate(lines, 1) if '"Gearr"' in x)),
+                   ("timing.stale_cycles", next(n for n, x in enumerate(lines, 1) if x.startswith("stale_cycles")))]
+    assert 'is in "V" but role "soc_pct" is in "%"' in str(info.value)

@@ -8,9 +8,12 @@ protocol checks talk to the slave directly, byte by byte.
 
 from __future__ import annotations
 
+import errno
 import itertools
+import logging
 import os
 import select
+import termios
 import time
 from collections.abc import Iterator
 
@@ -20,7 +23,9 @@ import pytest
 from hilbench.bench import BenchConfig
 from hilbench.bus import BusConfig
 from hilbench.bus.emulated import SlcanAdapter
+from hilbench.bus.emulated import slcan_adapter
 from hilbench.bus.emulated.slcan_adapter import format_frame, parse_frame
+from hilbench.bus.open import rate_limited
 
 from _leaks import no_leaks
 from _wall_pair import _run_pair
@@ -32,6 +37,12 @@ _channels = itertools.count()
 def _no_leaks() -> Iterator[None]:
     """Every test leaves no adapter thread, pty, serial port or virtual channel behind."""
     yield from no_leaks("slcan-test-")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit() -> None:
+    """Each test sees the adapter's first warning of each kind (the limit is per second, process-wide)."""
+    rate_limited(logging.getLogger(slcan_adapter.__name__)).reset()
 
 
 @pytest.fixture
@@ -264,6 +275,106 @@ def test_a_host_that_does_not_read_sees_an_overrun(channel: str) -> None:
             os.close(fd)
 
 
+def _write_until_full(fd: int, data: bytes, limit_bytes: int) -> int:
+    """Write ``data`` over and over without reading, until the pty takes no more (or ``limit_bytes``)."""
+    os.set_blocking(fd, False)
+    written = 0
+    try:
+        while written < limit_bytes:
+            try:
+                written += os.write(fd, data)
+            except BlockingIOError:
+                if not select.select([], [fd], [], 0.3)[1]:
+                    break
+    finally:
+        os.set_blocking(fd, True)
+    return written
+
+
+def test_the_next_host_gets_no_stale_output(channel: str, adapter: SlcanAdapter, peer: can.BusABC) -> None:
+    """A host that floods the bus side and the command side, reads nothing and closes the port leaves
+    nothing behind: the next host's first reply is the answer to its first command, and frames flow
+    to it at once."""
+    first = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        assert _exchange(first, b"O\r", 1) == b"\r"
+        for i in range(5_000):
+            peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
+        written = _write_until_full(first, b"V\r" * 1024, 2_000_000)
+        assert written < 2_000_000                                 # the adapter stopped taking its input
+        assert _wait_for(lambda: len(adapter._pending) > 0)
+        assert len(adapter._pending) <= adapter.max_pending_bytes
+    finally:
+        os.close(first)
+    assert _wait_for(lambda: adapter.resets["host closed the port"] == 1)
+    assert not adapter.is_open and adapter._pending == bytearray()
+    second = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        assert _exchange(second, b"V\r", 1) == b"V1013\r"
+        assert _quiet(second) == b""
+    finally:
+        os.close(second)
+    client = can.Bus(interface="slcan", channel=adapter.slave_path, bitrate=500_000, sleep_after_open=0)
+    try:
+        started = time.monotonic()
+        peer.send(can.Message(arbitration_id=0x42, data=b"\x07", is_extended_id=False))
+        got = client.recv(2.0)
+        assert got is not None and got.arbitration_id == 0x42 and time.monotonic() - started < 0.5
+    finally:
+        client.shutdown()
+
+
+def test_a_host_that_flushes_its_input_is_sent_nothing_older(adapter: SlcanAdapter, peer: can.BusABC,
+                                                            serial_fd: int) -> None:
+    """pyserial flushes the port's input when it opens it: the output the adapter holds goes too, so a
+    host that opens the port before the adapter saw the last one close still starts clean."""
+    assert _exchange(serial_fd, b"O\r", 1) == b"\r"
+    for i in range(5_000):
+        peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
+    assert _wait_for(lambda: len(adapter._pending) > 0)
+    for _ in range(2):              # the second flush takes what the adapter wrote while seeing the first
+        termios.tcflush(serial_fd, termios.TCIFLUSH)
+        time.sleep(0.1)
+    assert adapter._pending == bytearray() and adapter.resets == {}
+    assert _quiet(serial_fd) == b""
+    assert _exchange(serial_fd, b"F\r", 1).startswith(b"F")   # the channel stayed open (F answers only then)
+
+
+def _wait_for(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_host_that_does_not_read_is_reset(channel: str, caplog: pytest.LogCaptureFixture) -> None:
+    with SlcanAdapter(BusConfig(interface="virtual", channel=channel), max_pending_bytes=4096,
+                      write_timeout_s=0.5) as adapter:
+        fd = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
+        peer = can.Bus(interface="virtual", channel=channel)
+        try:
+            assert _exchange(fd, b"O\r", 1) == b"\r"
+            for i in range(20_000):
+                peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
+            assert _wait_for(lambda: adapter.resets["not reading"] == 1)
+            assert not adapter.is_open and adapter.dropped_to_host > 0
+            assert "host not reading (4" in caplog.text             # "(4xxx bytes waiting, none taken ..."
+            assert _quiet(fd, 0.2) == b""                           # what it left unread is gone too
+            assert _exchange(fd, b"V\r", 1) == b"V1013\r"          # and the adapter still answers
+        finally:
+            peer.shutdown()
+            os.close(fd)
+
+
+def test_warnings_are_rate_limited(serial_fd: int, adapter: SlcanAdapter, caplog: pytest.LogCaptureFixture) -> None:
+    overlong = b"t123" + b"A" * adapter.max_line_bytes + b"\r"
+    os.write(serial_fd, overlong * 200)
+    _exchange(serial_fd, b"", 200)
+    assert adapter.overlong_lines == 200
+    lines = [r for r in caplog.records if "longer than" in r.getMessage()]
+    assert 1 <= len(lines) <= 2
+
+
 def test_fd_can_be_switched_off(channel: str) -> None:
     with SlcanAdapter(BusConfig(interface="virtual", channel=channel), fd=False) as adapter:
         fd = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
@@ -285,6 +396,30 @@ def test_frame_text_round_trips() -> None:
 def test_simtime_bridge_is_refused() -> None:
     with pytest.raises(ValueError, match="wall time"):
         SlcanAdapter(BusConfig(interface="simtime", channel="x"))
+
+
+def test_an_adapter_whose_thread_fails_hangs_up_the_port(channel: str, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """As if unplugged: the host's reads fail, rather than wait for replies that never come."""
+    with SlcanAdapter(BusConfig(interface="virtual", channel=channel)) as adapter:
+        fd = os.open(adapter.slave_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            assert _exchange(fd, b"V\r", 1) == b"V1013\r"
+
+            def broken(*args: object) -> None:
+                raise RuntimeError("broken on purpose")
+            monkeypatch.setattr(adapter, "_read_host", broken)
+            os.write(fd, b"V\r")
+            assert select.select([fd], [], [], 2.0)[0], "the port did not hang up"
+            try:
+                got = os.read(fd, 64)
+            except OSError as exc:
+                assert exc.errno == errno.EIO
+            else:
+                assert got == b"", f"a dead adapter answered {got!r}"          # end of file: hung up
+            assert isinstance(adapter.failure, RuntimeError) and "stopped" in caplog.text
+        finally:
+            os.close(fd)
 
 
 def test_stop_is_idempotent_and_releases_everything(channel: str) -> None:

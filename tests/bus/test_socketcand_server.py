@@ -7,20 +7,28 @@ python-can's client in between.
 
 from __future__ import annotations
 
+import gc
 import itertools
+import logging
 import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import can
+import can.interfaces.virtual  # noqa: F401  (the leak check reads its table of channels)
 import pytest
 
 from hilbench.bench import BenchConfig
-from hilbench.bus import BusConfig
+from hilbench.bus import BusConfig, open_bus
 from hilbench.bus.emulated import SocketcandServer
+from hilbench.bus.emulated import socketcand_server
 from hilbench.bus.emulated.socketcand_server import CommandError, format_frame, parse_send
+from hilbench.bus.open import rate_limited
+from hilbench.bus.port import BusPort
+from hilbench.errors import BusError
 
 from _leaks import no_leaks
 from _wall_pair import _run_pair
@@ -32,6 +40,12 @@ _channels = itertools.count()
 def _no_leaks() -> Iterator[None]:
     """Every test leaves no server thread, socket or virtual channel behind."""
     yield from no_leaks("socketcand-test-")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit() -> None:
+    """Each test sees the server's first warning of each kind (the limit is per second, process-wide)."""
+    rate_limited(logging.getLogger(socketcand_server.__name__)).reset()
 
 
 @pytest.fixture
@@ -294,9 +308,32 @@ def test_overlong_element_closes_the_connection_and_the_server_carries_on(
         again.close()
 
 
-def test_a_client_that_does_not_read_is_bounded(channel: str) -> None:
+def _wait_for(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def _closed_by_server(wire: Wire, timeout_s: float = 3.0) -> bool:
+    """True once the server has closed the connection (reads drain whatever was still in flight)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        wire.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not wire.sock.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+    return False
+
+
+def test_a_client_that_does_not_read_loses_frames_then_is_disconnected(
+        channel: str, caplog: pytest.LogCaptureFixture) -> None:
     with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)},
-                          max_pending_bytes=4096) as server:
+                          max_pending_bytes=4096, write_timeout_s=0.5) as server:
         wire = Wire(server.port)
         peer = can.Bus(interface="virtual", channel=channel)
         try:
@@ -305,14 +342,179 @@ def test_a_client_that_does_not_read_is_bounded(channel: str) -> None:
             time.sleep(0.1)
             for i in range(50_000):
                 peer.send(can.Message(arbitration_id=0x100, data=i.to_bytes(8, "big"), is_extended_id=False))
-            deadline = time.monotonic() + 5.0
-            while server.dropped_to_clients == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert server.dropped_to_clients > 0
-            assert server.failure is None
+            assert _wait_for(lambda: server.disconnected["not reading"] == 1)
+            assert server.dropped_to_clients > 0 and server.clients == 0 and server.failure is None
+            assert "disconnected: not reading (4" in caplog.text          # "(4xxx bytes waiting, ..."
+            assert server._clients == {}
         finally:
             peer.shutdown()
             wire.close()
+
+
+def test_junk_from_a_client_that_never_reads_is_bounded(channel: str) -> None:
+    """Every junk element earns an error reply; the replies wait within max_pending_bytes, the
+    client's input is left unread meanwhile, and the client is disconnected once it is seen not to read."""
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)},
+                          max_pending_bytes=8192, write_timeout_s=0.5) as server:
+        wire = Wire(server.port)
+        try:
+            wire.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            wire.sock.settimeout(0.05)
+            sent = 0
+            largest = 0
+            deadline = time.monotonic() + 5.0
+            while server.disconnected["not reading"] == 0 and time.monotonic() < deadline:
+                try:
+                    sent += wire.sock.send(b"<>" * 2048)
+                except TimeoutError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                largest = max([largest] + [len(c.outbuf) for c in list(server._clients.values())])
+            assert _wait_for(lambda: server.disconnected["not reading"] == 1)
+            assert largest <= 8192
+            assert server.bad_commands < sent // 2           # most of the junk was never even read
+        finally:
+            wire.close()
+
+
+def test_a_client_over_the_limit_is_refused_clearly(channel: str, caplog: pytest.LogCaptureFixture) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}, max_clients=2) as server:
+        first, second = Wire(server.port), Wire(server.port)
+        try:
+            assert first.element() == b"< hi >" and second.element() == b"< hi >"
+            third = Wire(server.port)
+            try:
+                assert third.element() == b"< error too many clients >"
+                assert _closed_by_server(third)
+            finally:
+                third.close()
+            with warnings.catch_warnings():
+                # python-can's client leaves its socket open when the handshake fails
+                warnings.simplefilter("ignore", ResourceWarning)
+                with pytest.raises(can.CanError, match="too many clients"):
+                    can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0")
+                gc.collect()
+            assert server.refused_clients == 2 and "refusing" in caplog.text
+        finally:
+            first.close()
+            second.close()
+
+
+def test_idle_connections_are_closed_and_do_not_lock_others_out(channel: str) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}, max_clients=4,
+                          handshake_timeout_s=0.3, idle_timeout_s=0.6) as server:
+        silent = [Wire(server.port) for _ in range(2)]       # never open a bus
+        opened = [Wire(server.port) for _ in range(2)]       # open one, then fall silent
+        try:
+            for wire in opened:
+                wire.raw_session()
+            assert _wait_for(lambda: server.clients == 0, 3.0)
+            assert server.disconnected == {"no bus opened": 2, "idle": 2}
+            assert all(_closed_by_server(wire) for wire in silent + opened)
+            bus = can.Bus(interface="socketcand", host="127.0.0.1", port=server.port, channel="vcan0")
+            bus.shutdown()
+        finally:
+            for wire in silent + opened:
+                wire.close()
+
+
+def test_a_listener_kept_busy_by_the_bus_is_not_idle(channel: str) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}, idle_timeout_s=0.3) as server:
+        wire = Wire(server.port)
+        peer = can.Bus(interface="virtual", channel=channel)
+        try:
+            wire.raw_session()
+            for i in range(8):
+                time.sleep(0.1)
+                peer.send(can.Message(arbitration_id=0x100, data=bytes([i]), is_extended_id=False))
+                assert wire.element().startswith(b"< frame 100 ")
+            assert server.clients == 1 and not server.disconnected
+        finally:
+            peer.shutdown()
+            wire.close()
+
+
+def test_warnings_are_rate_limited(wire: Wire, server: SocketcandServer, caplog: pytest.LogCaptureFixture) -> None:
+    wire.raw_session()
+    wire.send(b"< send 123 9 >" * 2000 + b"< echo >")
+    assert wire.element() == b"< echo >"
+    assert server.bad_commands == 2000
+    lines = [r for r in caplog.records if "syntax error" in r.getMessage()]
+    assert 1 <= len(lines) <= 2
+
+
+def test_python_cans_own_client_warnings_are_rate_limited(client: can.BusABC, peer: can.BusABC,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """python-can's client logs a warning for every element it cannot parse (here: CAN FD frames,
+    which it does not read); hilbench holds its logger to one line a second."""
+    python_can_log = logging.getLogger("can.interfaces.socketcand.socketcand")
+    rate_limited(python_can_log, per_message=False).reset()
+    for i in range(300):
+        peer.send(can.Message(arbitration_id=0x118, data=bytes([i % 256]) * 12, is_fd=True, is_extended_id=False))
+    peer.send(can.Message(arbitration_id=0x119, data=b"\x01", is_extended_id=False))
+    deadline = time.monotonic() + 5.0
+    while (got := client.recv(0.5)) is None or got.arbitration_id != 0x119:
+        assert time.monotonic() < deadline, "the classic frame after the FD ones never arrived"
+    unparsed = [r for r in caplog.records if r.name == python_can_log.name]
+    assert 1 <= len(unparsed) <= 3
+
+
+def test_a_bus_that_cannot_be_opened_is_refused_and_the_server_carries_on(caplog: pytest.LogCaptureFixture) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="no_such_interface", channel="x")}) as server:
+        wire = Wire(server.port)
+        try:
+            assert wire.element() == b"< hi >"
+            wire.send(b"< open vcan0 >< send 123 1 01 >< rawmode >< echo >")
+            assert [wire.element() for _ in range(4)] == [
+                b"< ok >", b"< error could not open bus >", b"< error could not open bus >", b"< echo >"]
+            assert server.failure is None and "no_such_interface" in caplog.text
+        finally:
+            wire.close()
+
+
+def test_a_server_whose_thread_fails_closes_its_connections(channel: str, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}) as server:
+        wire = Wire(server.port)
+        try:
+            wire.raw_session()
+
+            def broken(*args: object) -> None:
+                raise RuntimeError("broken on purpose")
+            monkeypatch.setattr(server, "_forward_frames", broken)
+            assert _closed_by_server(wire)
+            assert isinstance(server.failure, RuntimeError) and "stopped" in caplog.text
+        finally:
+            wire.close()
+
+
+def test_a_daemon_that_goes_away_is_a_bus_error_not_a_broken_pipe(channel: str) -> None:
+    """python-can's client raises a bare BrokenPipeError once the daemon has closed the connection;
+    the bench's port turns it into a BusError, which the CLI reports as one ``error:`` line."""
+    server = SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}).start()
+    try:
+        port = BusPort(open_bus(BusConfig(interface="socketcand", channel="vcan0",
+                                          kwargs={"host": "127.0.0.1", "port": server.port})))
+    finally:
+        server.stop()
+    try:
+        frame = can.Message(arbitration_id=0x123, data=b"\x01", is_extended_id=False)
+        with pytest.raises(BusError, match=r"the bus \(socketcand on vcan0@127\.0\.0\.1:\d+\) is gone: "
+                                           r"sending frame 0x123 failed: .*Broken pipe"):
+            for _ in range(10):          # the first send after the close may still be taken by the kernel
+                port.send(frame)
+    finally:
+        port.bus.shutdown()
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_pending_bytes"):
+        SocketcandServer(max_pending_bytes=100)
+    with pytest.raises(ValueError, match="idle_timeout_s"):
+        SocketcandServer(idle_timeout_s=0)
+    with pytest.raises(ValueError, match="max_clients"):
+        SocketcandServer(max_clients=0)
 
 
 def test_only_loopback() -> None:
@@ -349,3 +551,39 @@ def test_bench_runs_through_socketcand_in_wall_time(server: SocketcandServer, ch
     # the 64-byte BMS_ModuleCellsFD cannot cross: python-can sends it with 'send' (classic
     # only) and socketcand refuses it, as the real daemon would
     assert server.bad_commands > 0
+
+
+# ---------------------------------------------------------------- the bench's side when the server is down
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_server_that_is_down_is_waited_for_bounded_and_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = BusConfig(interface="socketcand", channel="vcan0",
+                       kwargs={"host": "127.0.0.1", "port": _free_port()}, connect_timeout_s=2.0)
+    started = time.monotonic()
+    with pytest.raises(BusError, match=r"no socketcand server at 127\.0\.0\.1:\d+ after 2 s"):
+        open_bus(config)
+    took_s = time.monotonic() - started
+    assert 1.9 <= took_s < 3.0
+    assert len(caplog.records) <= took_s + 1                 # at most one line a second, python-can's included
+    assert all(r.name == "hilbench.bus.open" for r in caplog.records)
+
+
+def test_a_server_that_comes_up_late_is_connected_to(channel: str) -> None:
+    port = _free_port()
+    server = SocketcandServer({"vcan0": BusConfig(interface="virtual", channel=channel)}, port=port)
+    late = threading.Timer(0.7, server.start)
+    late.start()
+    try:
+        bus = open_bus(BusConfig(interface="socketcand", channel="vcan0",
+                                 kwargs={"host": "127.0.0.1", "port": port}, connect_timeout_s=5.0))
+        bus.shutdown()
+    finally:
+        late.join()
+        server.stop()
+    assert server.connections == 2                           # the probe, then python-can's client

@@ -106,7 +106,7 @@ BUS_ARGV = ["--dbc", str(DBCS[0]), "--dbc", str(DBCS[1]), "--signal-map", str(SI
 EXPECTED = {"dbc": DBCS, "signal_map": SIGNAL_MAP, "bus": BusConfig("simtime", "other")}
 
 
-class _Captured(Exception):
+class _Captured(BaseException):
     def __init__(self, options: RunOptions) -> None:
         super().__init__("captured")
         self.options = options

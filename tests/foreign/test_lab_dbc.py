@@ -187,7 +187,9 @@ def test_an_e2e_profile_the_bench_cannot_honour_is_refused(tmp_path: Path) -> No
                           'BA_DEF_ BO_ "E2EProfile" STRING ;\nBA_DEF_DEF_ "GenMsgCycleTime" 0;\n'
                           'BA_DEF_DEF_ "E2EProfile" "";') + 'BA_ "E2EProfile" BO_ 1536 "P99";\n'
     err = _refusal(_write(tmp_path, dbc))
-    assert err.entry == "e2e.OBC_State" and '"P99"' in err.reason
+    # The DBC is named (file and the attribute's line), not the map: the DBC is what to fix.
+    assert err.entry == 'message "OBC_State" E2EProfile' and '"P99"' in err.reason
+    assert err.file.endswith(".dbc") and err.line == dbc.count("\n")
 
 
 def test_roles_are_required_only_where_used(tmp_path: Path) -> None:

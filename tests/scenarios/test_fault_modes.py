@@ -348,10 +348,10 @@ def test_replay_a_whole_node(make_bench, recording: Path) -> None:
 
 
 # -- refused before the run, with file, entry and reason ---------------------------------------------
+# Bad rates, frame counts, masquerade modes and reorder nodes are refused at load, with the other
+# parameter errors of a file: tests/scenarios/test_runnable.py.
 @pytest.mark.parametrize(("step", "key", "reason"), [
-    ('action = "corrupt"\nmessage = "BMS_PackStatus"\nrate = 1.5', "rate", "must be a share of frames in (0, 1]"),
     ('action = "corrupt"\nmessage = "BMS_PackStatus"\nrate = 0.25\nevery_n = 4', "rate", "not both"),
-    ('action = "drop"\nmessage = "BMS_PackStatus"\nframes = 0', "frames", "must be >= 1"),
     ('action = "corrupt"\nmessage = "BMS_PackStatus"\nburst = 60', "burst", "does not fit in the payload"),
     ('action = "corrupt"\nmessage = "BMS_PackStatus"\nburst = 4\nbits = 2', "burst", "not both"),
     ('action = "corrupt"\nmessage = "BMS_PackStatus"\nfield = "crc"', "field", "payload, checksum, counter, any"),
@@ -361,21 +361,17 @@ def test_replay_a_whole_node(make_bench, recording: Path) -> None:
     ('action = "insert"\nrole = "gear"\nafter_s = 0.15', "after_s", "not shorter than the 100 ms cycle"),
     ('action = "masquerade"\nrole = "gear"', "", "needs the other message"),
     ('action = "masquerade"\nrole = "gear"\nfrom_role = "ignition_on"', "from_role", "another one"),
-    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nmode = "id"', "mode", "payload, data_id"),
     ('action = "masquerade"\nrole = "gear"\nfrom_message = "ABS_Speed"', "from_message", "not in the DBC"),
     ('action = "masquerade"\nmessage = "BMS_CellTemps"\nfrom_role = "gear"\nmode = "data_id"', "from_role",
      "carries no checksum"),
-    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nrate = 0.0', "rate", "(0, 1]"),
     ('action = "masquerade"\nnode = "bms"\nfrom_message = "BMS_ModuleCellsFD"', "node",
      'no message of node "bms" can carry "BMS_ModuleCellsFD"'),
     ('action = "replay"\nrole = "gear"\nfile = "no/such.log"', "file", "cannot read the recording"),
     ('action = "replay"\nrole = "gear"\nfile = ""', "file", "needs the recording"),
-    ('action = "reorder"\nnode = "esp"', "node", 'unknown node "esp"'),
-], ids=["rate-range", "rate-and-every_n", "frames", "burst-too-long", "burst-and-bits", "field", "field-unprotected",
-        "repeat-after", "insert-zero", "insert-after", "masquerade-no-source", "masquerade-itself", "masquerade-mode",
-        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-rate", "masquerade-node-fd", "replay-missing",
-        "replay-empty",
-        "reorder-node"])
+], ids=["rate-and-every_n", "burst-too-long", "burst-and-bits", "field", "field-unprotected",
+        "repeat-after", "insert-zero", "insert-after", "masquerade-no-source", "masquerade-itself",
+        "masquerade-unknown", "masquerade-data-id-bare", "masquerade-node-fd", "replay-missing",
+        "replay-empty"])
 def test_bad_parameters_are_refused_before_the_run(tmp_path: Path, step: str, key: str, reason: str) -> None:
     s = scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\n{step}\n')
     with pytest.raises(NotRunnableError) as info:

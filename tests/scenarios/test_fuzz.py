@@ -191,6 +191,10 @@ def test_the_same_ranges_as_a_subtable(tmp_path):
     ("steps.0.gear = { choices = [] }", "fuzz.steps.0.gear", "at least one value"),
     ("steps.0.gear = { options = [\"D\"] }", "fuzz.steps.0.gear", "expected { choices"),
     ("", "fuzz", "the [fuzz] table is empty"),
+    # the loader's own schema: an end no scenario could hold is no more plausible fuzzed
+    ("initial.ambient_c = [-100.0, 20.0]", "fuzz.initial.ambient_c", "-100 C is outside -60..90 C"),
+    ("dut.tick_s = [0.0, 0.5]", "fuzz.dut.tick_s", "0 s is outside 0..1 s"),
+    ("steps.0.gear = { choices = [\"P\", \"X\"] }", "fuzz.steps.0.gear", 'expected one of P, R, N, D, got "X"'),
 ])
 def test_bad_ranges_are_refused_with_file_entry_and_reason(tmp_path, table, entry, reason):
     path = write(tmp_path, table + "\n")
@@ -209,7 +213,7 @@ def test_errors_in_the_rest_of_the_file_keep_their_line_numbers(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_fuzz_scenario(path)
     assert info.value.file == str(path)
-    assert info.value.entry == "steps[0].gear (line 14)"
+    assert (info.value.entry, info.value.line) == ("steps[0].gear", 14)
 
 
 def test_ranges_as_dotted_keys_outside_the_table(tmp_path):
@@ -218,6 +222,31 @@ def test_ranges_as_dotted_keys_outside_the_table(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_fuzz_scenario(path)
     assert info.value.entry == "fuzz.initial.soc_pct (line 1)"
+
+
+BAD_TABLE = ('initial.soc_pct = [40.0, 31.0]\ninitial.ambient_c = [-100.0, 20.0]\n'
+             'steps.0.gear = { choices = ["P", "X"] }\nsteps.3.at = [1, 2]\n')
+
+
+def test_every_bad_range_of_a_table_is_reported_at_once(tmp_path):
+    path = write(tmp_path, BAD_TABLE)
+    with pytest.raises(ConfigError) as info:
+        load_fuzz_scenario(path)
+    assert [p.entry.split(" ")[0] for p in info.value.problems] == [
+        "fuzz.initial.soc_pct", "fuzz.initial.ambient_c", "fuzz.steps.0.gear", "fuzz.steps.3.at"]
+    assert all(p.file == str(path) for p in info.value.problems)
+
+
+def test_hilbench_run_refuses_a_file_whose_fuzz_ranges_are_wrong(tmp_path, capsys):
+    """One validation pass: the [fuzz] table is checked at load by every command, not only by ``fuzz``."""
+    path = write(tmp_path, BAD_TABLE)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert len(info.value.problems) == 4
+    assert main(["run", "-j", "1", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: 4 problems in {path}") and "Traceback" not in err
+    assert "fuzz.steps.0.gear" in err and 'got "X"' in err
 
 
 # -- writing scenarios ----------------------------------------------------------------------------------

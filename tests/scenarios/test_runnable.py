@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hilbench.errors import ScenarioError
+from hilbench.errors import ConfigError, ScenarioError
 from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario
 from hilbench.scenarios import runner
 
@@ -141,22 +141,43 @@ def test_a_message_no_emulated_node_sends_is_refused(tmp_path: Path) -> None:
     ('action = "drop"\nnode = "vcu"\nrole = "soc_pct"', "node", 'role "soc_pct" comes from bms'),
     ('action = "drop"\nnode = "vcu"\nmessage = "BMS_Limits"', "node", 'node "vcu" does not send "BMS_Limits"'),
     ('action = "drop"\nrole = "state_of_health_pct"', "role", 'unknown role "state_of_health_pct"'),
-    ('action = "drop"\nnode = "esp"', "node", 'unknown node "esp"'),
     ('action = "drop"', "", "needs node"),
-    ('action = "drop"\nnode = "bms"\nevery_n = 0', "every_n", "must be >= 1"),
-    ('action = "wrong_counter"\nnode = "bms"\nmode = "backwards"', "mode", "repeat, skip"),
     ('action = "delay"\nnode = "bms"\ndelay_s = 0.0', "delay_s", "must be > 0"),
-    ('action = "sensor_offset"\nrole = "gear"\noffset = 1.0', "role", 'no BMS sensor "gear"'),
-    ('action = "shift"\ngear = "X"', "gear", "must be one of P, R, N, D"),
-    ('action = "set_reserve"\nsoc_pct = 120.0', "soc_pct", "within 0..100"),
-    ('action = "bus_off"\nduration_s = 0.0', "duration_s", "> 0"),
 ], ids=["checksum", "counter", "role-and-message", "node-vs-role", "node-vs-message", "unknown-role",
-        "unknown-node", "no-target", "every_n", "mode", "delay", "sensor-role", "gear", "reserve", "bus-off"])
+        "no-target", "delay"])
 def test_step_parameters_are_checked_before_the_run(tmp_path: Path, step: str, key: str, reason: str) -> None:
     s = scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\n{step}\n')
     problems = _problems([s], RunOptions())
     entry = f"steps[0].{key}" if key else "steps[0]"
     assert any(e.startswith(entry + " (line") and reason in r for _, e, r in problems), problems
+
+
+@pytest.mark.parametrize(("step", "key", "reason"), [
+    ('action = "drop"\nnode = "esp"', "node", 'unknown node "esp"'),
+    ('action = "drop"\nnode = "bms"\nevery_n = 0', "every_n", "expected a whole number >= 1, got 0"),
+    ('action = "wrong_counter"\nnode = "bms"\nmode = "backwards"', "mode", "repeat, skip"),
+    ('action = "sensor_offset"\nrole = "gear"\noffset = 1.0', "role", "expected one of pack_current_a"),
+    ('action = "shift"\ngear = "X"', "gear", 'expected one of P, R, N, D, got "X"'),
+    ('action = "set_reserve"\nsoc_pct = 120.0', "soc_pct", "120% is outside 0..100%"),
+    ('action = "bus_off"\nduration_s = 0.0', "duration_s", "expected > 0 s, got 0 s"),
+    ('action = "cold_soak"\ntemp_c = -1000.0', "temp_c", "-1000 C is outside -60..90 C"),
+    # moved here from tests/scenarios/test_fault_modes.py: refused at load now, no bus needed
+    ('action = "corrupt"\nmessage = "BMS_PackStatus"\nrate = 1.5', "rate", "1.5 is outside 0..1 (a share of frames"),
+    ('action = "drop"\nmessage = "BMS_PackStatus"\nframes = 0', "frames", "expected a whole number >= 1, got 0"),
+    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nmode = "id"', "mode",
+     'expected one of payload, data_id, got "id"'),
+    ('action = "masquerade"\nrole = "gear"\nfrom_role = "soc_pct"\nrate = 0.0', "rate", "0 is outside 0..1"),
+    ('action = "reorder"\nnode = "esp"', "node", 'unknown node "esp"'),
+], ids=["unknown-node", "every_n", "mode", "sensor-role", "gear", "reserve", "bus-off", "cold-soak", "rate-range",
+        "frames", "masquerade-mode", "masquerade-rate", "reorder-node"])
+def test_step_values_no_bus_could_take_are_refused_at_load(tmp_path: Path, step: str, key: str,
+                                                           reason: str) -> None:
+    """What needs no bus to judge (a gear "X", an SOC of 120 %, a cell at -1000 C) is refused when the
+    file is loaded, by itself: the pytest plugin, the TUI and ``hilbench fuzz`` refuse it too."""
+    with pytest.raises(ConfigError) as info:
+        scenario(tmp_path, "x", f'[[steps]]\nat = "1 s"\n{step}\n')
+    ((entry, line, got),) = [(p.entry, p.line, p.reason) for p in info.value.problems]
+    assert entry == f"steps[0].{key}" and line is not None and reason in got, info.value
 
 
 def test_bad_checksum_on_a_protected_role_or_node_is_fine(tmp_path: Path) -> None:

@@ -50,7 +50,14 @@ class TransitionLog(RichLog):
             text.append(f" {reason}")
             lines.append((at_s, 1, text))
         for event in events:
-            lines.append((event.at_s, 0, Text(f"{clock(event.at_s)}  > {event.text}", style="italic cyan")))
+            style = "bold red" if event.text.startswith("error:") else "italic cyan"
+            lines.append((event.at_s, 0, Text(f"{clock(event.at_s)}  > {event.text}", style=style)))
         for _at, _order, text in sorted(lines, key=lambda line: (line[0], line[1])):
             self.entries.append(text.plain)
             self.write(text)
+
+    def write_error(self, at_s: float, text: str, *, error: bool = True) -> None:
+        """One line from the app itself (an error advancing the bench, a scenario loaded again)."""
+        line = Text(f"{clock(at_s)}  ! {text}", style="bold red" if error else "bold")
+        self.entries.append(line.plain)
+        self.write(line)

@@ -31,28 +31,61 @@ python-can's client speaks):
 
 Every command is answered with CR on success or BEL on error (``V``, ``v``,
 ``N`` and ``F`` put their value before the CR).  ``\\r``, ``\\n`` and ``\\r\\n``
-all end a command.  A line longer than ``max_line_bytes`` is refused with one
-BEL and discarded up to its terminator; frames towards a host that does not
-read are dropped beyond ``max_pending_bytes`` and reported by the ``F``
-overrun flag, as a real adapter's FIFO would.
+all end a command.
+
+Sessions and limits (each limit is a constructor argument):
+
+- The host is whoever has the pty's slave open.  When the last one closes
+  it, the adapter resets as if unplugged: the channel closes, settings return
+  to their power-on values, and output not yet read (the adapter's and the
+  pty's) is discarded, so the next host starts with no stale replies.  A
+  host that flushes its input (pyserial does when it opens the port) has the
+  adapter's waiting output discarded too, so one that opens the port before
+  the adapter saw the last one close also starts clean, but for what the
+  adapter wrote in the instant between its flush and the adapter's next look.
+- ``max_line_bytes`` (2 x the longest valid command, 284 bytes): a longer line
+  is refused with one BEL and discarded up to its terminator.
+- ``max_pending_bytes`` (64 KiB): output waiting for the host.  A frame that
+  does not fit is dropped and reported by the ``F`` overrun flag, as a real
+  adapter's FIFO would; the host's input is not read while the replies to it
+  might not fit, so a host that writes and never reads is slowed to the pace
+  at which it reads (the pty holds at most a few KiB each way).
+- ``write_timeout_s`` (5 s): a host whose waiting output has not moved for
+  this long does not read; the adapter resets (channel closed, output
+  discarded) and logs why, the nearest a serial line comes to a disconnect.
+- A serial port has one host by nature, so there is no client count and no
+  connection slot an idle host could hold: an idle host costs nothing.
+  (The pty itself does not stop a second process from opening it; pyserial's
+  ``exclusive=True`` does, on the host's side.)
+
+Warnings are rate-limited to one line a second per kind.  Should the
+adapter's thread fail, it closes the pty's master (the host's port hangs up,
+as if the adapter were unplugged) and keeps the exception in ``failure``.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import re
-import selectors
+import select
+import struct
+import termios
 import threading
 import tty
+from collections import Counter
 from dataclasses import dataclass
 
 import can
 from can.util import CAN_FD_DLC, len2dlc
 
-from ..open import BusConfig, open_bus
+from ...clock import wall_time_s
+from ..open import BusConfig, open_bus, rate_limited
 
 log = logging.getLogger(__name__)
+rate_limited(log)
 
 OK = b"\r"
 ERROR = b"\a"
@@ -67,6 +100,13 @@ DATA_BITRATES: dict[str, int] = {"1": 1_000_000, "2": 2_000_000, "4": 4_000_000,
                                  "8": 8_000_000}
 #: longest valid line: ``B`` + 8 id digits + DLC + 64 data bytes + a 4-digit timestamp
 LONGEST_COMMAND = 1 + 8 + 1 + 128 + 4
+#: the most reply bytes one input byte can cause (``V\\r`` -> ``V1013\\r``)
+REPLY_BYTES_PER_INPUT_BYTE = 3
+#: the most read from the host in one turn of the adapter
+READ_BYTES = 64 * 1024
+#: output room kept free beyond that ratio: a line begun in an earlier read may end in this one
+READ_RESERVE_BYTES = 16
+MIN_PENDING_BYTES = 1024
 
 _HEX = "[0-9A-Fa-f]"
 
@@ -167,7 +207,7 @@ class SlcanAdapter:
     def __init__(self, bridge: BusConfig | None = None, *, fd: bool = True,
                  hardware_version: int = 10, software_version: int = 13, serial_number: str = "HB01",
                  max_line_bytes: int = 2 * LONGEST_COMMAND, max_pending_bytes: int = 64 * 1024,
-                 poll_interval_s: float = 0.002) -> None:
+                 write_timeout_s: float = 5.0, poll_interval_s: float = 0.002) -> None:
         self.bridge = bridge or BusConfig(interface="virtual", channel="slcan0")
         if self.bridge.interface == "simtime":
             raise ValueError("the SLCAN adapter runs in wall time: bridge it to 'virtual' or a real "
@@ -178,12 +218,17 @@ class SlcanAdapter:
             raise ValueError(f"expected a 4-character alphanumeric serial number, got {serial_number!r}")
         if max_line_bytes < LONGEST_COMMAND:
             raise ValueError(f"max_line_bytes must be at least {LONGEST_COMMAND} (the longest valid command)")
+        if max_pending_bytes < MIN_PENDING_BYTES:
+            raise ValueError(f"max_pending_bytes must be at least {MIN_PENDING_BYTES}, got {max_pending_bytes}")
+        if not write_timeout_s > 0:
+            raise ValueError(f"write_timeout_s must be > 0, got {write_timeout_s}")
         self.fd = fd
         self.hardware_version = hardware_version
         self.software_version = software_version
         self.serial_number = serial_number
         self.max_line_bytes = max_line_bytes
         self.max_pending_bytes = max_pending_bytes
+        self.write_timeout_s = write_timeout_s
         self.poll_interval_s = poll_interval_s
 
         # adapter state, touched only by the adapter thread once started
@@ -197,6 +242,10 @@ class SlcanAdapter:
         self._discarding = False
         self._after_cr = False
         self._pending = bytearray()
+        #: whether a host has the serial port (the pty's slave) open
+        self.host_present = False
+        self._output_moved_s = 0.0
+        self._own_flush = False
 
         #: counters, for tests and logs
         self.commands = 0
@@ -205,11 +254,13 @@ class SlcanAdapter:
         self.frames_to_host = 0
         self.dropped_to_host = 0
         self.overlong_lines = 0
+        self.hosts = 0
+        #: adapter resets, by reason ("host closed the port", "not reading")
+        self.resets: Counter[str] = Counter()
         #: the exception that stopped the adapter thread, if any
         self.failure: BaseException | None = None
 
         self._master: int | None = None
-        self._slave: int | None = None
         self.slave_path: str = ""
         self._bus: can.BusABC | None = None
         self._thread: threading.Thread | None = None
@@ -229,15 +280,19 @@ class SlcanAdapter:
         try:
             tty.setraw(slave)               # no echo, no CR/LF translation before pyserial configures it
             os.set_blocking(master, False)
+            # Packet mode: each read on the master starts with a status byte, which tells when the
+            # host flushed its input (pyserial does on every open).
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
             self._bus = open_bus(self.bridge)
         except BaseException:
             os.close(master)
             os.close(slave)
             raise
-        # The adapter keeps the slave open too, so the master never sees a hang-up
-        # when a client closes the port and another opens it later.
-        self._master, self._slave = master, slave
+        # The adapter does not keep the slave open: when the last host closes it, reads on the
+        # master fail (EIO), which is how a session's end is seen and its leftovers discarded.
         self.slave_path = os.ttyname(slave)
+        os.close(slave)
+        self._master = master
         self._stopping.clear()
         self._thread = threading.Thread(target=self._serve, name=f"slcan-adapter {self.slave_path}", daemon=True)
         self._thread.start()
@@ -253,10 +308,9 @@ class SlcanAdapter:
         if self._bus is not None:
             bus, self._bus = self._bus, None
             bus.shutdown()
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
+        if self._master is not None:
+            os.close(self._master)
+            self._master = None
 
     def __enter__(self) -> SlcanAdapter:
         return self.start()
@@ -268,31 +322,99 @@ class SlcanAdapter:
     def _serve(self) -> None:
         assert self._master is not None and self._bus is not None
         master, bus = self._master, self._bus
-        with selectors.DefaultSelector() as selector:
-            selector.register(master, selectors.EVENT_READ)
-            try:
-                while not self._stopping.is_set():
-                    selector.select(self.poll_interval_s)
-                    # Take the bus's frames first, then the host's commands: a frame that
-                    # arrived after the host's "O" was written is then never dropped as
-                    # "heard while closed" just because the "O" had not been read yet.
-                    frames = self._drain_bus(bus)
-                    self._read_host(master)
-                    self._to_host(frames)
-                    self._flush(master)
-            except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
-                self.failure = exc
-                log.exception("SLCAN adapter on %s stopped", self.slave_path)
+        poller = select.poll()
+        watching: int | None = None         # the events the master is registered for, if it is
+        try:
+            while not self._stopping.is_set():
+                # The master is watched only while a host is there (without one it reports a
+                # hang-up at once, and would spin the loop); for input only while input is wanted.
+                # A hang-up is reported whatever the events asked for.
+                hung_up = any(events & select.POLLHUP for _, events in poller.poll(self.poll_interval_s * 1000))
+                now = wall_time_s()
+                if hung_up and self.host_present:
+                    self._host_left()
+                # Take the bus's frames first, then the host's commands: a frame that
+                # arrived after the host's "O" was written is then never dropped as
+                # "heard while closed" just because the "O" had not been read yet.
+                frames = self._drain_bus(bus)
+                self._read_host(master, now)
+                self._to_host(frames)
+                if self._pending:
+                    # Once more just before writing: a host that opened the port meanwhile has
+                    # flushed it, and must not get what was meant for the one before.
+                    self._read_host(master, now)
+                self._flush(master, now)
+                self._enforce_limits(master, now)
+                wanted = None if not self.host_present else select.POLLIN if self._read_budget() > 0 else 0
+                if wanted != watching:
+                    if watching is not None:
+                        poller.unregister(master)
+                    if wanted is not None:
+                        poller.register(master, wanted)
+                    watching = wanted
+        except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
+            self.failure = exc
+            log.exception("SLCAN adapter on %s stopped", self.slave_path)
+            # Unplugged: the host's port hangs up, so that it does not wait on a dead adapter.
+            self._master = None
+            os.close(master)
 
-    def _read_host(self, master: int) -> None:
-        for _ in range(16):         # at most 64 KiB per turn, so a flooding host cannot starve the bus side
+    def _read_budget(self) -> int:
+        """How much host input the adapter may take now: its replies must fit the output cap."""
+        room = self.max_pending_bytes - len(self._pending) - READ_RESERVE_BYTES
+        return min(READ_BYTES, room // REPLY_BYTES_PER_INPUT_BYTE)
+
+    def _read_host(self, master: int, now: float) -> None:
+        budget = self._read_budget()
+        while budget > 0:       # at most 64 KiB per turn, so a flooding host cannot starve the bus side
             try:
-                data = os.read(master, 4096)
+                packet = os.read(master, 1 + min(4096, budget))
             except BlockingIOError:
+                self._host_is_there(now)
                 return
-            if not data:
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                packet = b""
+            if not packet:          # EIO (Linux) or end of file: no host has the port open
+                if self.host_present:
+                    self._host_left()
                 return
-            self._feed(data)
+            if packet[0] != termios.TIOCPKT_DATA:
+                if self._own_flush:         # the adapter's own flush in _reset: not a host
+                    self._own_flush = False
+                    continue
+                self._host_is_there(now)
+                if packet[0] & termios.TIOCPKT_FLUSHREAD:
+                    self._host_flushed()
+                continue
+            self._host_is_there(now)
+            budget -= len(packet) - 1
+            self._feed(packet[1:])
+
+    def _host_flushed(self) -> None:
+        """The host threw away what it had not read yet: what the adapter holds for it goes too.
+
+        pyserial flushes when it opens the port, so a host that opens the port right after
+        another closed it starts clean even if the close went unnoticed in between.
+        """
+        if self._pending:
+            log.debug("SLCAN adapter %s: host flushed its input; %d bytes of output discarded",
+                      self.slave_path, len(self._pending))
+            self._pending.clear()
+
+    def _host_is_there(self, now: float) -> None:
+        if not self.host_present:
+            self.host_present = True
+            self.hosts += 1
+            self._output_moved_s = now
+            log.debug("SLCAN adapter %s: a host opened the port", self.slave_path)
+
+    def _host_left(self) -> None:
+        assert self._master is not None
+        termios.tcflush(self._master, termios.TCIFLUSH)     # what it wrote and we did not read yet
+        self._reset("host closed the port", "")
+        self.host_present = False
 
     @staticmethod
     def _drain_bus(bus: can.BusABC) -> list[can.Message]:
@@ -304,30 +426,69 @@ class SlcanAdapter:
     def _to_host(self, frames: list[can.Message]) -> None:
         if not self.is_open:
             return                  # a closed adapter hears nothing
+        dropped = 0
         for msg in frames:
             line = format_frame(msg, timestamps=self.timestamps)
             if line is None or (msg.is_fd and not self.fd):
                 continue
             if len(self._pending) + len(line) > self.max_pending_bytes:
-                self.dropped_to_host += 1
+                dropped += 1
                 self._overrun = True
                 continue
             self._pending += line
             self.frames_to_host += 1
+        if dropped:
+            self.dropped_to_host += dropped
+            log.warning("SLCAN adapter %s: %d frame(s) dropped, %d bytes already waiting for the host "
+                        "(max_pending_bytes)", self.slave_path, dropped, len(self._pending))
 
-    def _flush(self, master: int) -> None:
-        if not self._pending:
+    def _flush(self, master: int, now: float) -> None:
+        if not self._pending or not self.host_present:
+            self._output_moved_s = now
             return
         try:
             written = os.write(master, self._pending)
         except BlockingIOError:
             return
-        del self._pending[:written]
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            return                  # the host just closed the port; the next read sees it
+        if written:
+            del self._pending[:written]
+            self._output_moved_s = now
+
+    def _enforce_limits(self, master: int, now: float) -> None:
+        if self._pending and now - self._output_moved_s > self.write_timeout_s:
+            self._reset("not reading", f"{len(self._pending)} bytes waiting, none taken for "
+                                       f"{self.write_timeout_s:g} s")
+            self._output_moved_s = now
+
+    def _reset(self, reason: str, detail: str) -> None:
+        """Back to power-on state, discarding every byte still meant for the host."""
+        discarded = len(self._pending)
+        self._pending.clear()
+        # ... and what the pty holds for the host: flushed from the slave's side, as only that
+        # empties its line discipline's buffer too (a flush on the master leaves up to 4 KiB)
+        slave = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            termios.tcflush(slave, termios.TCIFLUSH)
+        finally:
+            os.close(slave)
+        self._own_flush = True
+        self.is_open = self.listen_only = self.timestamps = self._overrun = False
+        self.bitrate = self.data_bitrate = None
+        self._line.clear()
+        self._discarding = self._after_cr = False
+        self.resets[reason] += 1
+        if reason == "host closed the port":
+            log.debug("SLCAN adapter %s: %s; reset, %d bytes of output discarded", self.slave_path, reason, discarded)
+        else:
+            log.warning(f"SLCAN adapter %s: host {reason} (%s); reset: channel closed, output discarded",
+                        self.slave_path, detail)
 
     def _reply(self, reply: bytes) -> None:
-        if len(self._pending) + len(reply) > 2 * self.max_pending_bytes:
-            return                  # a host that never reads: drop replies too, but stay bounded
-        self._pending += reply
+        self._pending += reply      # room for it was checked before the input was read
 
     # -- the serial protocol -------------------------------------------------
     def _feed(self, data: bytes) -> None:

@@ -22,15 +22,40 @@ like socketcand's one raw CAN socket per client):
 - ``< send ID LEN B0 B1 .. >`` sends a classic frame (LEN 0..8, bytes in hex
   of one or two digits; an 8-digit ID is extended), ``< fdsend ID FLAGS LEN
   B0 .. >`` a CAN FD frame (FLAGS: 0x01 bit-rate switch, 0x02 ESI);
-- ``< echo >`` is echoed; ``< bcmmode >`` leaves raw mode.
+- ``< echo >`` is echoed; ``< bcmmode >`` leaves raw mode;
+- a bridged bus that cannot be opened (at ``< rawmode >``, or for a ``send``
+  outside raw mode) is answered with ``< error could not open bus >`` and logged.
 
 As in socketcand, a malformed ``send`` is logged and counted but not
 answered, and an unknown command is answered with ``< error unknown command >``.
-Elements split across TCP reads are reassembled (buffered until ``>``); a
-partial element longer than ``max_element_bytes`` closes the connection, and
-output towards a client that does not read is dropped beyond
-``max_pending_bytes``.  The server listens on loopback only: socketcand has no
-authentication.  No UDP beacon is sent.
+Elements split across TCP reads are reassembled (buffered until ``>``).  The
+server listens on loopback only: socketcand has no authentication.  No UDP
+beacon is sent.
+
+Limits (real socketcand has none; each is a constructor argument):
+
+- the kernel's socket buffers are fixed at 16 KiB each way (Linux doubles
+  that), so a client that does not read is noticed after kilobytes, not the
+  megabytes to which loopback TCP would grow them.
+- ``max_element_bytes`` (256): a partial element longer than this closes the
+  connection.  Input is read 4 KiB at a time at most, so a client's input
+  buffer never holds more than 4 KiB + 256 bytes.
+- ``max_pending_bytes`` (64 KiB): output waiting for one client.  A frame
+  that does not fit is dropped and counted; the client's input is not read
+  while its replies might not fit, so a client that sends and never reads is
+  slowed to the pace at which it reads.
+- ``write_timeout_s`` (5 s): a client whose waiting output has not moved for
+  this long does not read; it is disconnected, with the reason logged.
+- ``handshake_timeout_s`` (10 s): a connection that has not opened a bus by
+  then is closed; ``idle_timeout_s`` (60 s, None for no limit): a connection
+  with no byte in either direction for that long is closed.
+- ``max_clients`` (16): one more is sent ``< error too many clients >`` and
+  closed.
+
+Every disconnect is logged with its reason and counted in ``disconnected``;
+the server's warnings are rate-limited to one line a second per kind.  Should
+the server's thread fail, it closes every connection (no client waits on a
+dead server) and keeps the exception in ``failure``.
 
 The first frames after ``< rawmode >``'s ``< ok >`` are held back for
 ``handshake_grace_s``: python-can's client reads the ``< ok >`` with a single
@@ -46,6 +71,7 @@ import re
 import selectors
 import socket
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -54,9 +80,10 @@ from can.util import CAN_FD_DLC
 
 from ...clock import wall_time_s
 from ...errors import BusError
-from ..open import BusConfig, open_bus
+from ..open import BusConfig, open_bus, rate_limited
 
 log = logging.getLogger(__name__)
+rate_limited(log)
 
 #: ``< fdsend 1FFFFFFF 03 64 `` + 64 ``XX `` + ``>``, with room for extra spaces
 LONGEST_ELEMENT = 256
@@ -66,6 +93,17 @@ _ID = re.compile("[0-9A-Fa-f]{1,8}")
 _BYTE = re.compile("[0-9A-Fa-f]{1,2}")
 _DECIMAL = re.compile("[0-9]{1,2}")
 _FD_LENGTHS = frozenset(CAN_FD_DLC)
+#: the most a client is read at once
+READ_BYTES = 4096
+#: the most reply bytes one input byte can cause (``<>`` -> ``< error unknown command >``), rounded up
+REPLY_BYTES_PER_INPUT_BYTE = 13
+TOO_MANY_CLIENTS = b"< error too many clients >"
+#: output room below which nothing more is read from a client (the replies might not fit)
+READ_RESERVE_BYTES = 64
+MIN_PENDING_BYTES = 1024
+#: the kernel's buffers per connection, each way (Linux doubles the value it is given); without a
+#: cap, loopback TCP grows them to megabytes and a client that does not read is noticed late
+KERNEL_BUFFER_BYTES = 16 * 1024
 
 
 class CommandError(ValueError):
@@ -150,12 +188,16 @@ def format_frame(msg: can.Message, *, fd: bool = True) -> bytes | None:
 class _Client:
     sock: socket.socket
     peer: str
+    connected_s: float
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
     state: str = "nobus"                  # nobus -> bcm (after open) -> raw (after rawmode)
     bus_name: str = ""
     bus: can.BusABC | None = None
     raw_since_s: float = 0.0
+    heard_s: float = 0.0                  # last byte in or out
+    output_moved_s: float = 0.0           # last time the output was empty or a byte of it was sent
+    reading: bool = True                  # registered for reading in the selector
 
 
 class SocketcandServer:
@@ -169,8 +211,9 @@ class SocketcandServer:
 
     def __init__(self, buses: Mapping[str, BusConfig] | None = None, *, host: str = "127.0.0.1", port: int = 0,
                  fd: bool = True, max_clients: int = 16, max_element_bytes: int = LONGEST_ELEMENT,
-                 max_pending_bytes: int = 256 * 1024, handshake_grace_s: float = 0.05,
-                 poll_interval_s: float = 0.002) -> None:
+                 max_pending_bytes: int = 64 * 1024, write_timeout_s: float = 5.0,
+                 handshake_timeout_s: float = 10.0, idle_timeout_s: float | None = 60.0,
+                 handshake_grace_s: float = 0.05, poll_interval_s: float = 0.002) -> None:
         self.buses = dict(buses) if buses is not None else {"vcan0": BusConfig(interface="virtual", channel="vcan0")}
         for name, config in self.buses.items():
             if not name or any(ch.isspace() or ch in "<>" for ch in name):
@@ -187,12 +230,23 @@ class SocketcandServer:
                              "no authentication, so the emulated daemon never listens beyond this host")
         if max_element_bytes < LONGEST_ELEMENT:
             raise ValueError(f"max_element_bytes must be at least {LONGEST_ELEMENT} (the longest valid element)")
+        if max_pending_bytes < MIN_PENDING_BYTES:
+            raise ValueError(f"max_pending_bytes must be at least {MIN_PENDING_BYTES}, got {max_pending_bytes}")
+        if max_clients < 1:
+            raise ValueError(f"max_clients must be at least 1, got {max_clients}")
+        for name, value in (("write_timeout_s", write_timeout_s), ("handshake_timeout_s", handshake_timeout_s),
+                            ("idle_timeout_s", idle_timeout_s)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
         self.host = host
         self.port = port
         self.fd = fd
         self.max_clients = max_clients
         self.max_element_bytes = max_element_bytes
         self.max_pending_bytes = max_pending_bytes
+        self.write_timeout_s = write_timeout_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self.handshake_grace_s = handshake_grace_s
         self.poll_interval_s = poll_interval_s
 
@@ -203,6 +257,9 @@ class SocketcandServer:
         self.dropped_to_clients = 0
         self.bad_commands = 0
         self.overlong_elements = 0
+        self.refused_clients = 0
+        #: connections the server closed, by reason ("not reading", "idle", "no bus opened", "overlong element")
+        self.disconnected: Counter[str] = Counter()
         #: the exception that stopped the server thread, if any
         self.failure: BaseException | None = None
 
@@ -225,6 +282,8 @@ class SocketcandServer:
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_BUFFER_BYTES)   # accepted sockets
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, KERNEL_BUFFER_BYTES)   # inherit both
             listener.bind((self.host, self.port))
             listener.listen(self.max_clients)
             listener.setblocking(False)
@@ -276,49 +335,65 @@ class SocketcandServer:
                             client = self._clients.get(key.fd)
                             if client is not None:
                                 self._read(client, selector)
+                    now = wall_time_s()
                     for client in list(self._clients.values()):
-                        self._forward_frames(client)
-                        self._flush(client, selector)
+                        self._forward_frames(client, now)
+                        self._flush(client, selector, now)
+                        if client.sock.fileno() in self._clients:
+                            self._enforce_limits(client, selector, now)
             except Exception as exc:   # keep the reason; the owner sees it in .failure and the log
                 self.failure = exc
                 log.exception("socketcand server on %s:%d stopped", self.host, self.port)
+                for client in list(self._clients.values()):   # so that no client waits on a dead server
+                    self._close(client)
 
     def _accept(self, listener: socket.socket, selector: selectors.BaseSelector) -> None:
         try:
             sock, address = listener.accept()
         except BlockingIOError:
             return
+        peer = f"{address[0]}:{address[1]}"
         if len(self._clients) >= self.max_clients:
-            log.warning("socketcand server: refusing %s, already %d clients", address, len(self._clients))
+            self.refused_clients += 1
+            log.warning("socketcand server: refusing %s: already %d clients (max_clients)", peer, len(self._clients))
+            try:
+                sock.setblocking(False)
+                sock.send(TOO_MANY_CLIENTS)
+            except OSError:
+                pass
             sock.close()
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = _Client(sock, f"{address[0]}:{address[1]}")
+        now = wall_time_s()
+        client = _Client(sock, peer, connected_s=now, heard_s=now, output_moved_s=now)
         self._clients[sock.fileno()] = client
         selector.register(sock, selectors.EVENT_READ)
         self.connections += 1
         client.outbuf += b"< hi >"
 
     def _read(self, client: _Client, selector: selectors.BaseSelector) -> None:
+        # Read no more than the replies to it could take: at most 13 reply bytes per input byte.
+        room = self.max_pending_bytes - len(client.outbuf)
+        size = min(READ_BYTES, (room - READ_RESERVE_BYTES) // REPLY_BYTES_PER_INPUT_BYTE)
+        if size <= 0:
+            return
         try:
-            data = client.sock.recv(4096)
+            data = client.sock.recv(size)
         except BlockingIOError:
             return
         except OSError as exc:
             log.info("socketcand client %s: %s", client.peer, exc)
             data = b""
         if not data:
-            selector.unregister(client.sock)
-            self._close(client)
+            self._close(client, selector)
             return
+        client.heard_s = wall_time_s()
         client.inbuf += data
         if not self._parse(client):
-            log.warning("socketcand client %s: element longer than %d bytes, closing the connection",
-                        client.peer, self.max_element_bytes)
             self.overlong_elements += 1
-            selector.unregister(client.sock)
-            self._close(client)
+            self._close(client, selector, reason="overlong element",
+                        detail=f"a partial element over {self.max_element_bytes} bytes (max_element_bytes)")
 
     def _parse(self, client: _Client) -> bool:
         """Execute every complete ``< .. >`` element; False if a partial one is over the cap."""
@@ -350,8 +425,10 @@ class SocketcandServer:
                 client.state = "bcm"
                 client.outbuf += b"< ok >"
             elif command == "open":
+                self.bad_commands += 1
                 client.outbuf += b"< error could not open bus >"
             else:
+                self.bad_commands += 1
                 client.outbuf += b"< error unknown command >"
         elif command in ("send", "fdsend") and client.state in ("bcm", "raw"):
             self._send(client, tokens)
@@ -386,7 +463,12 @@ class SocketcandServer:
         bus = client.bus
         opened_here = bus is None
         if bus is None:                   # a send in BCM mode: through a short-lived handle
-            bus = open_bus(self.buses[client.bus_name])
+            try:
+                bus = open_bus(self.buses[client.bus_name])
+            except BusError as exc:
+                log.error("socketcand client %s: %s", client.peer, exc)
+                client.outbuf += b"< error could not open bus >"
+                return
         try:
             bus.send(msg)
             self.frames_to_bus += 1
@@ -396,22 +478,28 @@ class SocketcandServer:
             if opened_here:
                 bus.shutdown()
 
-    def _forward_frames(self, client: _Client) -> None:
+    def _forward_frames(self, client: _Client, now: float) -> None:
         bus = client.bus
-        if bus is None or wall_time_s() - client.raw_since_s < self.handshake_grace_s:
+        if bus is None or now - client.raw_since_s < self.handshake_grace_s:
             return
+        dropped = 0
         while (msg := bus.recv(0.0)) is not None:
             text = format_frame(msg, fd=self.fd)
             if text is None:
                 continue
             if len(client.outbuf) + len(text) > self.max_pending_bytes:
-                self.dropped_to_clients += 1
+                dropped += 1
                 continue
             client.outbuf += text
             self.frames_to_clients += 1
+        if dropped:
+            self.dropped_to_clients += dropped
+            log.warning("socketcand client %s: %d frame(s) dropped, %d bytes already waiting (max_pending_bytes)",
+                        client.peer, dropped, len(client.outbuf))
 
-    def _flush(self, client: _Client, selector: selectors.BaseSelector) -> None:
+    def _flush(self, client: _Client, selector: selectors.BaseSelector, now: float) -> None:
         if not client.outbuf:
+            client.output_moved_s = now
             return
         try:
             sent = client.sock.send(client.outbuf)
@@ -419,10 +507,32 @@ class SocketcandServer:
             return
         except OSError as exc:
             log.info("socketcand client %s: %s", client.peer, exc)
-            selector.unregister(client.sock)
-            self._close(client)
+            self._close(client, selector)
             return
-        del client.outbuf[:sent]
+        if sent:
+            del client.outbuf[:sent]
+            client.output_moved_s = client.heard_s = now
+
+    def _enforce_limits(self, client: _Client, selector: selectors.BaseSelector, now: float) -> None:
+        """Close a client that does not read, never opened a bus, or went idle; pace its reading."""
+        if client.outbuf and now - client.output_moved_s > self.write_timeout_s:
+            self._close(client, selector, reason="not reading",
+                        detail=f"{len(client.outbuf)} bytes waiting, none taken for {self.write_timeout_s:g} s")
+        elif client.state == "nobus" and now - client.connected_s > self.handshake_timeout_s:
+            self._close(client, selector, reason="no bus opened",
+                        detail=f"no '< open .. >' within {self.handshake_timeout_s:g} s")
+        elif self.idle_timeout_s is not None and now - client.heard_s > self.idle_timeout_s:
+            self._close(client, selector, reason="idle",
+                        detail=f"no byte either way for {self.idle_timeout_s:g} s")
+        else:
+            room = self.max_pending_bytes - len(client.outbuf)
+            reading = (room - READ_RESERVE_BYTES) // REPLY_BYTES_PER_INPUT_BYTE > 0
+            if reading != client.reading:        # a full client is left unread, and not polled for
+                client.reading = reading
+                if reading:
+                    selector.register(client.sock, selectors.EVENT_READ)
+                else:
+                    selector.unregister(client.sock)
 
     def _leave_raw(self, client: _Client) -> None:
         if client.bus is not None:
@@ -431,7 +541,17 @@ class SocketcandServer:
         if client.state == "raw":
             client.state = "bcm"
 
-    def _close(self, client: _Client) -> None:
-        self._clients.pop(client.sock.fileno(), None)
+    def _close(self, client: _Client, selector: selectors.BaseSelector | None = None, *, reason: str = "",
+               detail: str = "") -> None:
+        """Drop a connection; a ``reason`` means the server chose to, and is logged and counted."""
+        if self._clients.pop(client.sock.fileno(), None) is None:
+            return
+        if reason:
+            self.disconnected[reason] += 1
+            # the reason in the message itself: each reason is its own kind for the rate limit
+            log.warning(f"socketcand client %s disconnected: {reason} (%s)", client.peer, detail)
+        if selector is not None and client.reading:
+            selector.unregister(client.sock)
+        client.reading = False
         self._leave_raw(client)
         client.sock.close()
