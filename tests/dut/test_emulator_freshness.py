@@ -165,10 +165,10 @@ class _Port:
 class Unit:
     """The emulator on a port the test feeds frame by frame, at exact times, on a clock it moves."""
 
-    def __init__(self, car) -> None:
+    def __init__(self, car, epoch_s: float = 0.0) -> None:
         codec, self.values = car
         self.codec = codec
-        self.clock = SimClock()
+        self.clock = SimClock(epoch_s=epoch_s)
         self.port = _Port()
         perf, table = reference_performance()
         self.emu = ComputeEmulator(codec, self.port, self.clock, ComputeUnit(perf, table=table),  # type: ignore[arg-type]
@@ -523,3 +523,17 @@ def test_the_snapshot_shows_each_receivers_state_data_age_and_errors(car) -> Non
     assert age == pytest.approx(0.05, abs=1e-3)
     assert snap["receivers"][VCU][0] == "VALID" and snap["receivers"][VCU][2] == {}
     assert snap["receivers"][VCU][1] == pytest.approx(0.05, abs=1e-3)
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_a_frame_is_timed_by_its_arrival_stamp_not_by_when_the_tick_reads_it(car, paged_car, paged: bool) -> None:
+    """The port hands frames over at the unit's next tick, up to 100 ms after they came: the data is
+    as old as the adapter's stamp says (taken against the clock's epoch, a Unix time on a real bus)."""
+    unit = Unit(paged_car if paged else car, epoch_s=1000.0)
+    name = PAGED if paged else PACK
+    cycle = unit.emu.receivers[name]._cycle_s
+    for k in range(1, 5):
+        unit.deliver(unit.make(name), 0.07 + k * cycle + 0.05, stamp_s=0.07 + k * cycle)
+    assert unit.emu.receivers[name].state is E2EStatus.VALID
+    times = sorted(unit.emu._last_valid_s.values())
+    assert times[-1] == pytest.approx(0.07 + 4 * cycle, abs=1e-9)
