@@ -537,3 +537,23 @@ def test_a_frame_is_timed_by_its_arrival_stamp_not_by_when_the_tick_reads_it(car
     assert unit.emu.receivers[name].state is E2EStatus.VALID
     times = sorted(unit.emu._last_valid_s.values())
     assert times[-1] == pytest.approx(0.07 + 4 * cycle, abs=1e-9)
+
+
+@pytest.mark.parametrize("paged", [False, True])
+def test_the_unit_hands_its_receivers_the_codecs_checksum_verdict(car, paged_car, monkeypatch, paged: bool) -> None:
+    """The codec has checked each payload's checksum once (its decode is cached): the receiver is told,
+    so the usual frame of a proven stream takes its one-frame fast path (simspeed: a hundred input
+    frames every simulated second)."""
+    from hilbench.bus.e2e_sm import E2EStateMachine
+    unit = Unit(paged_car if paged else car)
+    name = PAGED if paged else PACK
+    cycle = unit.emu.receivers[name]._cycle_s
+    for k in range(1, 11):
+        unit.deliver(unit.make(name), k * cycle)
+    assert unit.emu.receivers[name].state is E2EStatus.VALID
+    calls = []
+    full = E2EStateMachine._check
+    monkeypatch.setattr(E2EStateMachine, "_check", lambda sm, *a, **kw: calls.append(1) or full(sm, *a, **kw))
+    for k in range(11, 31):
+        unit.deliver(unit.make(name), k * cycle)
+    assert calls == [] and unit.emu.receivers[name].state is E2EStatus.VALID
