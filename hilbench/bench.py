@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_bus
-from .clock import US_PER_S, Clock, SimClock, WallClock, seconds_to_us, wall_time_s
+from .bus.recorder import FLUSH_INTERVAL_S
+from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
@@ -213,6 +214,11 @@ class Bench:
         if self.dut is not None:
             self.dut.start()
         self.clock.call_every(self.plant_step_s, self._plant_step)
+        if self.recorder is not None:
+            # The candump primary reaches the disk every interval of the bench's own time (simulated
+            # or wall), so a SIGKILL loses at most that; the task sends nothing, so the traffic and
+            # the recording are the same as without it.
+            self.clock.call_every(FLUSH_INTERVAL_S, self.recorder.flush, offset_s=FLUSH_INTERVAL_S)
 
     # -- the loop, closed through values -----------------------------------
     @property
@@ -302,8 +308,16 @@ class Bench:
 
     # -- running -----------------------------------------------------------
     def run_for(self, duration_s: float, *, progress: Callable[[float, float, float], None] | None = None,
-                chunk_s: float = 60.0) -> None:
-        """Advance ``duration_s`` seconds (simulated or wall), reporting progress per chunk."""
+                chunk_s: float = 60.0, stop: StopRequest | None = None) -> bool:
+        """Advance ``duration_s`` seconds (simulated or wall), reporting progress per chunk.
+
+        ``stop`` (set by a signal handler, say) ends the run early, after the task
+        running when it was requested: every frame sent by then has reached every
+        tap, the recorder's included.
+
+        Returns:
+            True if the whole duration ran, False if ``stop`` ended it early.
+        """
         self.start()
         # Whole microseconds, the clock's own unit: an end in float seconds that falls off the
         # microsecond grid would be rounded down by run_until and never reached.
@@ -311,10 +325,19 @@ class Bench:
         chunk_us = max(1, seconds_to_us(chunk_s))
         start_wall = wall_time_s()
         start_sim = self.clock.now
-        while self.clock.now_us < end_us:
-            self.clock.run_until(min(end_us, self.clock.now_us + chunk_us) / US_PER_S)
-            if progress is not None:
-                progress(self.clock.now - start_sim, duration_s, wall_time_s() - start_wall)
+        if stop is not None:
+            stop.bind(self.clock)
+        try:
+            while self.clock.now_us < end_us:
+                if stop is not None and stop.requested:
+                    return False
+                self.clock.run_until(min(end_us, self.clock.now_us + chunk_us) / US_PER_S)
+                if progress is not None:
+                    progress(self.clock.now - start_sim, duration_s, wall_time_s() - start_wall)
+        finally:
+            if stop is not None:
+                stop.bind(None)
+        return True
 
     @property
     def now(self) -> float:

@@ -140,8 +140,21 @@ class Clock(ABC):
         self._idle_hooks.append(hook)
 
     def stop(self) -> None:
-        """Ask :meth:`run_until` to return after the current event."""
+        """Ask :meth:`run_until` to return after the current event (with what it queued by
+        :meth:`call_soon`), leaving ``now`` there.
+
+        Safe from a signal handler: it only sets a flag, which the loop reads between
+        events.  The request holds until a run returns on it: made while no run is in
+        progress, it makes the next :meth:`run_until` return before its first event.
+        """
         self._stop_requested = True
+
+    def _consume_stop(self) -> bool:
+        """True (and the request cleared) if a stop was asked; the loops call it as they end."""
+        if self._stop_requested:
+            self._stop_requested = False
+            return True
+        return False
 
     def _push(self, due_us: int, callback: Callback, period_us: int) -> Task:
         self._seq += 1
@@ -179,7 +192,6 @@ class SimClock(Clock):
         heappop = heapq.heappop
         heapreplace = heapq.heapreplace
         soon = self._soon
-        self._stop_requested = False
         if soon:
             self._run_soon()
         while heap and not self._stop_requested:
@@ -202,7 +214,7 @@ class SimClock(Clock):
                 self._run_soon()
             for hook in hooks:
                 hook(0.0)
-        if not self._stop_requested and until_us > self._now_us:
+        if not self._consume_stop() and until_us > self._now_us:
             self._move_to(until_us)
 
 
@@ -246,7 +258,6 @@ class WallClock(Clock):
         heappop = heapq.heappop
         heappush = heapq.heappush
         soon = self._soon
-        self._stop_requested = False
         if soon:
             self._run_soon()
         while heap and heap[0][0] <= until_us and not self._stop_requested:
@@ -268,7 +279,7 @@ class WallClock(Clock):
                 self._run_soon()
             for hook in hooks:
                 hook(0.0)
-        if not self._stop_requested:
+        if not self._consume_stop():
             self._advance_to(max(until_us, self._now_us))
 
     def _skip_missed(self, next_due_us: int, period_us: int) -> int:
@@ -296,6 +307,49 @@ class WallClock(Clock):
         self._move_to(max(self._now_us, due_us))
 
 
+class StopRequest:
+    """A request to end a run early, made from outside the run loop: all a signal handler does.
+
+    :meth:`request` records why and asks the clock bound to it (the one running) to stop
+    after the task now running.  Nothing is raised, so no frame is cut in half inside a
+    recording writer or a bus driver; the run loop (:meth:`Bench.run_for
+    <hilbench.bench.Bench.run_for>`) sees :attr:`reason` between tasks and ends the run
+    there, with every frame sent so far delivered to every tap.  A request made before
+    a clock is bound stops that clock as soon as it is bound.
+    """
+
+    __slots__ = ("_clock", "reason")
+
+    def __init__(self) -> None:
+        #: Why the run was asked to end (e.g. ``"SIGINT"``); None while nobody asked.
+        self.reason: str | None = None
+        self._clock: Clock | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        """Ask the run to end after the current task; the first reason given is kept."""
+        if self.reason is None:
+            self.reason = reason
+        clock = self._clock
+        if clock is not None:
+            clock.stop()
+
+    def bind(self, clock: Clock | None) -> None:
+        """Make ``clock`` the one a request stops (None: no clock is running)."""
+        self._clock = clock
+        if clock is not None and self.reason is not None:
+            clock.stop()
+
+
 def wall_time_s() -> float:
     """Wall seconds from an arbitrary origin, for progress bars and benchmarks only."""
     return _time.perf_counter()
+
+
+def wall_sleep_s(seconds: float) -> None:
+    """Block ``seconds`` of wall time: for tests of wall-time code that need a slow caller
+    (a bench is never put to sleep; its clock waits through its idle hooks)."""
+    _time.sleep(seconds)

@@ -18,7 +18,9 @@ import pytest
 
 from hilbench.bench import Bench, BenchConfig
 from hilbench.bus import compute_unit_dbc_path, count_frames, default_dbc_path
+from hilbench.bus.recorder import read_recording
 from hilbench.bus.simtime import open_channels
+from hilbench.clock import StopRequest
 from hilbench.errors import ConfigError
 
 NO_DUT = frozenset({"bms", "vcu", "obc"})
@@ -112,6 +114,37 @@ def test_exception_mid_run_still_leaves_a_complete_readable_recording(tmp_path: 
     assert frames[-1].timestamp - bench.epoch_s == pytest.approx(7.5, abs=0.021)
     for frame in frames:
         DBC.decode_message(frame.arbitration_id, frame.data)
+
+
+def test_the_primary_is_on_disk_up_to_the_last_flush_while_the_bench_runs(tmp_path: Path) -> None:
+    """What a SIGKILL would leave: the candump primary holds every frame up to the last flush
+    instant (every FLUSH_INTERVAL_S of bench time) and nothing after it."""
+    path = tmp_path / "live.blf"
+    with Bench(_config(record=path)) as bench:
+        sent: list[can.Message] = []
+        bench.restbus.add_tap(sent.append)
+        bench.run_for(10.05)
+        on_disk = [(m.timestamp, m.arbitration_id, bytes(m.data)) for m in read_recording(path.with_suffix(".log"))]
+        assert on_disk == [(round(m.timestamp, 6), m.arbitration_id, bytes(m.data)) for m in sent[:len(on_disk)]]
+        last, following = (sent[len(on_disk) - 1].timestamp - bench.epoch_s,
+                           sent[len(on_disk)].timestamp - bench.epoch_s)
+        assert last <= 10.0 + 1e-6 <= following + 2e-6      # the flush at 10.0 s, not the one at 10.1 s
+        assert len(sent) - len(on_disk) < 0.1 * len(sent) / 10.0   # less than 100 ms of traffic not on disk
+    assert count_frames(path) == count_frames(path.with_suffix(".log")) == len(sent)
+
+
+def test_a_stop_request_ends_the_run_after_the_current_task_and_the_recording_holds_every_frame(
+        tmp_path: Path) -> None:
+    path = tmp_path / "stopped.blf"
+    stop = StopRequest()
+    with Bench(_config(record=path)) as bench:
+        bench.clock.call_at(4.25, lambda: stop.request("SIGINT"))   # as a signal handler would, mid-run
+        assert bench.run_for(30.0, stop=stop) is False
+        assert bench.now == pytest.approx(4.25)
+        seen = bench.monitor.frames
+    assert count_frames(path) == count_frames(path.with_suffix(".log")) == seen > 500
+    with Bench(_config()) as bench:
+        assert bench.run_for(1.0, stop=StopRequest()) is True
 
 
 def test_close_is_idempotent_and_shuts_every_bus(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hilbench.clock import US_PER_S, SimClock, seconds_to_us
+from hilbench.clock import US_PER_S, SimClock, StopRequest, WallClock, seconds_to_us
 
 
 def _recorder(clock: SimClock, trace: list):
@@ -200,6 +200,56 @@ def test_stop_returns_after_the_current_event_and_run_until_resumes() -> None:
     clock.run_until(10.0)                      # a later run picks up where it stopped
     assert [n for _, n in trace] == ["a", "stop", "same-instant-after-stop", "later"]
     assert clock.now_us == 10_000_000
+
+
+@pytest.mark.parametrize("clock_kind", ["sim", "wall"])
+def test_a_stop_asked_between_runs_ends_the_next_run_before_its_first_event(clock_kind: str) -> None:
+    """A signal handler may call stop() while no run is in progress (between two chunks of
+    Bench.run_for): the request must not be forgotten by the next run_until."""
+    clock = SimClock() if clock_kind == "sim" else WallClock(speed=1000.0)
+    ran: list[int] = []
+    clock.call_every(0.01, lambda: ran.append(clock.now_us))
+    clock.run_until(0.02)
+    before = list(ran)
+    clock.stop()
+    clock.run_until(1.0)
+    assert ran == before                       # nothing ran: the request was consumed here
+    clock.run_until(0.05)
+    assert len(ran) > len(before)              # and only once: the run after it goes on
+
+
+def test_a_stop_request_stops_the_clock_it_is_bound_to_after_the_current_task() -> None:
+    clock = SimClock()
+    stop = StopRequest()
+    ran: list[str] = []
+
+    def signal_arrives() -> None:             # what the handler does, from inside a task
+        ran.append("task with the signal")
+        stop.request("SIGINT")
+        stop.request("SIGTERM")                # the first reason is kept
+
+    clock.call_at(1.0, signal_arrives)
+    clock.call_at(1.0, lambda: ran.append("next task"))
+    clock.call_at(1.0, lambda: clock.call_soon(lambda: ran.append("never")))
+    stop.bind(clock)
+    clock.run_until(5.0)
+    assert ran == ["task with the signal"] and clock.now_us == 1_000_000
+    assert stop.requested and stop.reason == "SIGINT"
+
+
+def test_a_stop_requested_before_any_clock_is_bound_stops_the_first_clock_bound() -> None:
+    clock = SimClock()
+    stop = StopRequest()
+    stop.request("SIGTERM")                    # e.g. during start-up, before the bench runs
+    ran: list[int] = []
+    clock.call_every(0.1, lambda: ran.append(clock.now_us))
+    stop.bind(clock)
+    clock.run_until(1.0)
+    assert ran == [] and clock.now_us == 0
+    stop.bind(None)
+    stop.request("SIGINT")                     # no clock bound: only the reason stays
+    clock.run_until(0.25)
+    assert len(ran) == 3 and stop.reason == "SIGTERM"
 
 
 def test_now_only_moves_inside_run_until() -> None:

@@ -7,39 +7,42 @@ of an expected error stays behind ``--debug``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 
 from ..errors import HilbenchError
-from . import defects as defects_cmd
-from . import faults as faults_cmd
-from . import fuzz as fuzz_cmd
-from . import run as run_cmd
-from . import tui as tui_cmd
-from .interrupts import sigterm_to_interrupt
+from .interrupts import STOP_SIGNALS, Interrupts, sigterm_to_interrupt
 
 #: Exit codes: 0 passed, 1 a verdict failed, 2 bad input (refused with file, entry and reason),
 #: 3 an internal error (a bug: no input should ever reach one), 130 interrupted.
 INTERNAL_ERROR = 3
 
-SUBCOMMANDS = {"run": run_cmd, "fuzz": fuzz_cmd, "tui": tui_cmd, "defects": defects_cmd, "faults": faults_cmd}
+#: Subcommand modules, imported by build_parser(): importing this module stays cheap, so main()
+#: holds Ctrl-C as a flag while the bench, cantools and numpy load.
+SUBCOMMANDS = ("run", "fuzz", "tui", "defects", "faults")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hilbench", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
-        module.add_parser(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f".{name}", __package__).add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with Interrupts() as start_up:   # a signal while the subcommands load is a flag, not a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+    if start_up.requested:
+        print(f"interrupted by {start_up.reason} during start-up: nothing ran", file=sys.stderr)
+        return 130
     if args.command is None:
         parser.print_help()
         return 2
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"  this is a bug in hilbench, not in your input; rerun with --debug for the traceback and "
               f"report it", file=sys.stderr)
         return INTERNAL_ERROR
+    finally:
+        if argv is None:   # the process's own command is done: a signal on the way out is no traceback
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

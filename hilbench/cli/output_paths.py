@@ -14,12 +14,13 @@ from ..errors import ConfigError
 
 
 def check_writable(path: Path, option: str) -> None:
-    """Refuse an output path whose folder does not exist, or that names a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Make the output's folder (as ``--report`` does) and refuse a path no file can take."""
     if path.is_dir():
         raise ConfigError(path, option, "is a folder; give a file name")
-    if not folder.is_dir():
-        raise ConfigError(path, option, f"cannot be written: the folder {folder} does not exist")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(path, option, f"cannot be written: its folder cannot be made ({exc.strerror or exc})") from None
 
 
 def write_text(path: Path, option: str, text: str) -> Path:
@@ -27,5 +28,5 @@ def write_text(path: Path, option: str, text: str) -> Path:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(path, option, f"cannot be written: {exc.strerror or exc}") from exc
+        raise ConfigError(path, option, f"cannot be written: {exc.strerror or exc}") from None
     return path

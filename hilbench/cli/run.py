@@ -4,6 +4,11 @@ With ``--seeds 0-19`` every scenario runs once per seed (all runs spread over
 the ``-j`` worker pool) and a table says, per scenario, on how many seeds it
 passed: a verdict that depends on the noise seed is a defect of the scenario
 or of the DUT, and the command exits 1 if any seed fails any scenario.
+
+Ctrl-C or SIGTERM ends the run between two tasks of the bench (see
+:mod:`.interrupts`): the scenarios that ran are shown with their verdicts, the
+interrupted one with partial verdicts over the time it ran, every recording
+closed with every frame of the bus; the command exits 130.
 """
 
 from __future__ import annotations
@@ -18,21 +23,25 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..bus.recorder import count_frames
-from ..clock import wall_time_s
+from ..bus.recorder import FLUSH_INTERVAL_S, count_frames, primary_log_path
+from ..clock import StopRequest, wall_time_s
 from ..errors import ConfigError
 from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, check_runnable, discover,
                          load_scenario, run_scenario)
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
-from .interrupts import sigterm_to_interrupt
+from .interrupts import Interrupts, active_stop
+from .output_paths import check_writable
 from .progress import ProgressBar
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
                        description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
-                                   "in simulated time, or on a real bus with --interface.")
+                                   "in simulated time, or on a real bus with --interface.",
+                       epilog="Exit codes: 0 every scenario passed, 1 a verdict failed, 2 bad input, 130 stopped by "
+                              "Ctrl-C, SIGTERM or SIGHUP (between two bench tasks: the verdicts so far, partial for "
+                              "the scenario running, and every recording closed with every frame of the bus).")
     p.add_argument("paths", nargs="*", help="scenario files or folders")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=0, help="seed for every random source (default 0)")
@@ -41,8 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "how many seeds passed and exits 1 if any seed fails any scenario")
     p.add_argument("--skip-long", action="store_true",
                    help="skip scenarios marked 'long' (the 8 h overnight session)")
-    p.add_argument("--record", type=Path, help="record the bus (.blf, .asc, .log); with several scenarios, "
-                                               "the scenario name is added before the suffix")
+    p.add_argument("--record", type=Path, metavar="FILE",
+                   help="record the bus (.blf, .asc, .log, .csv, .trc) with python-can's writers; a recording in "
+                        "any format but candump .log gets a candump .log primary beside it (x.blf -> x.log), flushed "
+                        f"every {FLUSH_INTERVAL_S * 1000:g} ms of bench time, so a killed run loses at most that; "
+                        "on Ctrl-C, SIGTERM or SIGHUP every file is closed with every frame (docs/recordings.md). With "
+                        "several scenarios, the scenario name is added before the suffix")
     p.add_argument("--dut-defect", metavar="NAME", help="run against the compute emulator with a seeded defect")
     p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
                    help="a real ECU provides this node's frames, so the bench does not emulate it "
@@ -97,7 +110,17 @@ def _record_path(base: Path | None, name: str, index: int, many: bool, seed: int
     return base.with_name(f"{base.stem}{tag}-{index:02d}-{safe}{base.suffix}")
 
 
+#: Exit code of a run ended by SIGINT or SIGTERM (128 + SIGINT, as shells report Ctrl-C).
+EXIT_INTERRUPTED = 130
+
+
 def run(args: argparse.Namespace) -> int:
+    """Signals only set a flag from here on; see :class:`.interrupts.Interrupts`."""
+    with Interrupts() as interrupts:
+        return _run(args, interrupts)
+
+
+def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
     bus = BusOptions.from_args(args)
     dut_defect = bus.dut_defect(args.dut_defect, real=args.real)
     paths = args.paths or [bundled_scenarios_dir()]
@@ -116,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
     printed: set[str] = set()
     print_warnings(bus.load(real=args.real).warnings, already=printed)   # refuses a bad DBC or map first
-    if args.junit is not None and args.junit.is_dir():
-        raise ConfigError(args.junit, None, "--junit names a folder; give a file such as results.xml")
+    if args.junit is not None:
+        check_writable(args.junit, "--junit")
     html = None
     if args.report is not None:
         from ..scenarios.report import HtmlReport
@@ -138,8 +161,18 @@ def run(args: argparse.Namespace) -> int:
     # that needs an unmapped role or a node that is not emulated refuses the run, listing all.
     if plans:
         check_runnable(scenarios, plans[0][1])
+    if interrupts.requested:
+        print(f"interrupted by {interrupts.reason} before the first scenario started: nothing ran, nothing recorded",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     if many_seeds:
         print(f"{len(scenarios)} scenario(s) x {len(seeds)} seed(s) = {len(plans)} runs, {min(jobs, len(plans))} job(s)")
+    if args.record is not None:
+        first = plans[0][1].record
+        more = f" and {len(plans) - 1} more like it" if len(plans) > 1 else ""
+        print(f"recording to {first}{more}, candump primary {primary_log_path(first)} flushed every "
+              f"{FLUSH_INTERVAL_S * 1000:g} ms")
+    sys.stdout.flush()   # what a supervisor (or a test) reads to know the run has started
     results = []
     for result in _run_all(plans, jobs):
         results.append(result)
@@ -151,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         if html is not None:
             html.add(result, name=f"{result.scenario.name} [seed {result.options.seed}]" if many_seeds else None)
         result.traces = None   # plotted; a suite's traces need not all stay in memory
+    if interrupts.requested:
+        return _interrupted_summary(results, len(plans), interrupts.reason, args)
     failed = [r for r in results if not r.passed]
     if many_seeds:
         print(f"\n{seeds_table(results)}")
@@ -165,29 +200,51 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _interrupted_summary(results: list[ScenarioResult], planned: int, reason: str | None,
+                         args: argparse.Namespace) -> int:
+    """The last lines of a run a signal ended: what ran, what did not, and the exit code 130."""
+    cut = [r for r in results if r.interrupted]
+    whole = [r for r in results if not r.interrupted]
+    failed = [r for r in whole if not r.passed]
+    not_run = planned - len(results)
+    print(f"\ninterrupted by {reason}: {len(whole) - len(failed)} passed, {len(failed)} failed, "
+          f"{len(cut)} interrupted (partial verdicts), {not_run} not run")
+    for flag, what in ((args.junit, "JUnit"), (args.report, "HTML")):
+        if flag is not None:
+            print(f"{what} report not written: the run was interrupted")
+    sys.stdout.flush()
+    return EXIT_INTERRUPTED
+
+
 def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[ScenarioResult]:
     """Results in the order given; with ``jobs`` > 1 the scenarios run in worker processes.
 
     Each scenario runs on its own simulated bus and clock, so running several at
-    once changes nothing but the wall time.
+    once changes nothing but the wall time.  Once a signal asks to stop
+    (:func:`.interrupts.active_stop`), the scenario running ends between two tasks
+    (its partial result still comes) and no other starts.
     """
+    stop = active_stop()
     if jobs <= 1 or len(plans) <= 1:
         for scenario, options in plans:
+            if stop.requested:
+                return
             bar = ProgressBar(scenario.name)
             try:
-                yield run_scenario(scenario, options, progress=bar)
+                yield run_scenario(scenario, options, progress=bar, stop=stop)
             finally:
                 bar.close()
         return
     total_s = sum(scenario.duration_s for scenario, _ in plans)
     done_s = multiprocessing.RawArray("d", len(plans))   # each worker writes its scenario's progress
+    stop_all = multiprocessing.RawValue("i", 0)          # the parent's stop, as a signal number, for every worker
     workers = min(jobs, len(plans))
     bar = ProgressBar(f"{len(plans)} scenarios, {workers} jobs")
     start = wall_time_s()
-    # Pool rather than ProcessPoolExecutor: leaving the block early (an error, Ctrl-C,
-    # SIGTERM to this process alone) terminates the workers at once, and a worker running a
-    # scenario turns that SIGTERM into KeyboardInterrupt, so its recording is flushed.
-    with multiprocessing.Pool(workers, initializer=_worker_init, initargs=(done_s,)) as pool:
+    deadline = None
+    # Pool rather than ProcessPoolExecutor: leaving the block early (an error) terminates the
+    # workers at once; a worker running a scenario then closes its bench (and recording) first.
+    with multiprocessing.Pool(workers, initializer=_worker_init, initargs=(done_s, stop_all)) as pool:
         # Longest first, so a long scenario does not start last and hold up the end;
         # results still come out in the order given.
         longest_first = sorted(range(len(plans)), key=lambda i: -plans[i][0].duration_s)
@@ -196,17 +253,40 @@ def _run_all(plans: list[tuple[Scenario, RunOptions]], jobs: int) -> Iterator[Sc
             for index in range(len(plans)):
                 result = pending[index]
                 while not result.ready():
+                    if stop.requested and deadline is None:
+                        # Every worker ends its scenario at its next progress report (a minute of
+                        # simulated time) and starts no other; their partial results still come.
+                        stop_all.value = _signal_number(stop.reason)
+                        deadline = wall_time_s() + WORKER_GRACE_S
+                    if deadline is not None and wall_time_s() > deadline:
+                        break   # a worker the signal reached too closed its bench and left without a result
                     result.wait(0.25)
                     bar(sum(done_s), total_s, wall_time_s() - start)
-                bar.close()
-                yield result.get()   # a worker's exception is raised here
+                else:
+                    bar.close()
+                    outcome = result.get()   # a worker's exception is raised here
+                    if outcome is not None:  # None: not started, the run was stopped first
+                        yield outcome
         finally:
             bar.close()
             pool.terminate()
             pool.join()
 
 
+#: After a stop, how long the parent waits for the workers' partial results (wall seconds).
+WORKER_GRACE_S = 30.0
+
 _PROGRESS = None   # the worker's view of the parent's progress array
+_STOP_ALL = None   # the worker's view of the parent's stop (0, or the signal's number)
+_RUNNING: StopRequest | None = None   # the stop request of the scenario this worker runs
+_LEAVE = False     # SIGTERM came to this worker: leave once the bench is closed
+
+
+def _signal_number(name: str | None) -> int:
+    try:
+        return int(signal.Signals[name or "SIGTERM"])
+    except KeyError:
+        return int(signal.SIGTERM)
 
 
 def _usable_cpus() -> int:
@@ -216,29 +296,54 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _worker_init(done_s) -> None:
-    global _PROGRESS
+def _worker_init(done_s, stop_all) -> None:
+    global _PROGRESS, _STOP_ALL
     _PROGRESS = done_s
+    _STOP_ALL = stop_all
+    # Ctrl-C (and a closed terminal's SIGHUP) reach the whole process group: the parent decides
+    # and tells the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
 
 
-def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> ScenarioResult:
+def _worker_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM to a worker (``pool.terminate()``, or a signal to the whole process group): a running
+    scenario ends between two tasks and its bench closes its recording, then the worker leaves
+    (nothing is waiting for its result); an idle worker leaves at once."""
+    global _LEAVE
+    running = _RUNNING
+    if running is None:
+        os._exit(128 + signum)
+    _LEAVE = True
+    running.request(signal.Signals(signum).name)
+
+
+def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> ScenarioResult | None:
     """One scenario in a worker process, writing its simulated progress for the parent's bar.
 
-    While it runs, SIGTERM (the pool stopping early) unwinds like Ctrl-C, so the bench is
-    closed and the recording flushed; then the worker leaves quietly.  An idle worker
-    simply ends.
+    Returns None without running when the parent has stopped the run; a stop that comes
+    while it runs ends it between two tasks, with a partial result.
     """
+    global _RUNNING
+    if _STOP_ALL is not None and _STOP_ALL.value:
+        return None
+    stop = StopRequest()
+
     def progress(done: float, total_s: float, wall_s: float) -> None:
         if _PROGRESS is not None:
             _PROGRESS[index] = done
+        if _STOP_ALL is not None and _STOP_ALL.value:
+            stop.request(signal.Signals(_STOP_ALL.value).name)
 
-    signal.signal(signal.SIGTERM, sigterm_to_interrupt)
+    _RUNNING = stop
     try:
-        result = run_scenario(scenario, options, progress=progress)
-    except KeyboardInterrupt:
-        os._exit(130)   # the bench is closed; nothing is waiting for this result
+        result = run_scenario(scenario, options, progress=progress, stop=stop)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _RUNNING = None
+        if _LEAVE:
+            os._exit(EXIT_INTERRUPTED)   # the bench is closed; nothing is waiting for this result
     if _PROGRESS is not None:
         _PROGRESS[index] = scenario.duration_s
     return result
@@ -247,12 +352,18 @@ def _run_in_worker(index: int, scenario: Scenario, options: RunOptions) -> Scena
 def _print_result(result: ScenarioResult, record: Path | None, *, seed: int | None = None) -> None:
     s = result.scenario
     label = f"{s.name}  seed {seed}" if seed is not None else s.name
-    print(f"\n{label}  [{result.verdict}]  {s.duration_s / 3600:.2f} h simulated, {result.frames} frames")
+    if result.interrupted:
+        print(f"\n{label}  [{result.verdict}]  by {result.interrupted} at {result.duration_s:.1f} s of "
+              f"{s.duration_s:g} s simulated, {result.frames} frames on the bus")
+        print(f"  partial verdicts: the checks were judged over 0-{result.duration_s:.1f} s only")
+    else:
+        print(f"\n{label}  [{result.verdict}]  {s.duration_s / 3600:.2f} h simulated, {result.frames} frames")
     print(checks_table(result))
     details = failure_details(result)
     if details:
         print(textwrap.indent(details, "  "))
     print(f"  {economics_line(result)}")
     if record is not None:
-        print(f"  recording {record}: {count_frames(record)} frames")
+        files = dict.fromkeys([record, primary_log_path(record)])
+        print("  recording " + "; ".join(f"{path}: {count_frames(path)} frames" for path in files if path.is_file()))
     sys.stdout.flush()

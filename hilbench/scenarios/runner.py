@@ -23,7 +23,8 @@ import numpy as np
 from ..bench import NODE_NAMES, Bench, BenchConfig
 from ..bus import BenchCodec, SignalMap, load_bus_description
 from ..bus.open import BusConfig
-from ..clock import wall_time_s
+from ..bus.recorder import primary_log_path
+from ..clock import StopRequest, wall_time_s
 from ..errors import ScenarioError
 from .actions import ACTIONS, BusView, apply, step_problems
 from .checks import VACUOUS, VERDICTS, CheckResult, TraceGrid, evaluate_check
@@ -177,11 +178,15 @@ class ScenarioResult:
     #: What the bench warned about (load and run time: a lenient DBC's offenders, a value clipped to a
     #: DBC range): shown with the verdicts, never silent.
     warnings: list[str] = field(default_factory=list)
+    #: Why the run ended before the scenario's end (e.g. ``"SIGINT"``); None when it ran whole.
+    #: The checks were then judged over ``0..duration_s`` only: partial verdicts.
+    interrupted: str | None = None
 
     @property
     def passed(self) -> bool:
-        """No error, no check FAILED and none VACUOUS (NOT MAPPED checks neither pass nor fail the scenario)."""
-        return self.error is None and not any(c.fails_scenario for c in self.checks)
+        """Ran whole, no error, no check FAILED and none VACUOUS (NOT MAPPED checks neither pass nor fail)."""
+        return (self.error is None and self.interrupted is None
+                and not any(c.fails_scenario for c in self.checks))
 
     @property
     def step_times(self) -> list[tuple[float, str]]:
@@ -190,7 +195,11 @@ class ScenarioResult:
 
     @property
     def verdict(self) -> str:
-        return "ERROR" if self.error else ("PASS" if self.passed else "FAIL")
+        if self.error:
+            return "ERROR"
+        if self.interrupted:
+            return "INTERRUPTED"
+        return "PASS" if self.passed else "FAIL"
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -432,9 +441,13 @@ def schedule_steps(bench: Bench, scenario: Scenario) -> list[FiredStep]:
 
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
-                 progress: Callable[[float, float, float], None] | None = None, keep_bench: bool = False
-                 ) -> ScenarioResult:
+                 progress: Callable[[float, float, float], None] | None = None, keep_bench: bool = False,
+                 stop: StopRequest | None = None) -> ScenarioResult:
     """Build a bench for ``scenario``, play its steps, judge its checks; the bench is always closed.
+
+    ``stop`` (a signal handler's request) ends the run early, between two tasks: the
+    checks are then judged over the time that ran (partial verdicts), the result says
+    :attr:`~ScenarioResult.interrupted`, and the recording holds every frame of the bus.
 
     Raises:
         NotRunnableError: a step cannot act on this bus (see :func:`check_runnable`); no bench is built.
@@ -445,9 +458,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     start_wall = wall_time_s()
     with Bench(bench_config(scenario, options)) as bench:
         fired = schedule_steps(bench, scenario)
-        bench.run_for(scenario.duration_s, progress=progress)
-        grid = TraceGrid(bench.monitor, scenario.duration_s)
+        whole = bench.run_for(scenario.duration_s, progress=progress, stop=stop)
+        ran_s = scenario.duration_s if whole else bench.now
+        grid = TraceGrid(bench.monitor, ran_s)
         results = [_judge(check, bench, grid) for check in scenario.checks]
+        if not whole:
+            results = [_partial(result, ran_s) for result in results]
         check_roles = {r.check.name: _check_roles(r.check, grid.known) for r in results}
         roles = list(REPORT_ROLES) + [role for names in check_roles.values() for role in names]
         traces = Traces.from_grid(grid, roles) if options.keep_traces else None
@@ -460,16 +476,30 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
         warnings = list(bench.warnings)
-    # The recording is complete (flushed and closed) only now.
+    # The recording is complete (flushed and closed) only now; its candump primary has the payloads.
     record = options.record
-    if record is not None and record.suffix.lower() == ".log" and record.is_file():
+    if record is not None and primary_log_path(record).is_file():
         for violation in violations:
             if violation.frames:
-                violation.frames = with_recorded_data(violation.frames, record, epoch_s)
-    return ScenarioResult(scenario, results, economics, frames, scenario.duration_s,
+                violation.frames = with_recorded_data(violation.frames, primary_log_path(record), epoch_s)
+    return ScenarioResult(scenario, results, economics, frames, ran_s,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
-                          warnings=warnings)
+                          warnings=warnings, interrupted=None if whole else (stop.reason if stop else "stopped"))
+
+
+def _partial(result: CheckResult, ran_s: float) -> CheckResult:
+    """A check of a run stopped at ``ran_s`` that the time that ran cannot decide (its window starts
+    after the stop, or was still open at it: a first violation after the stop) says so beside its
+    verdict, and loses the violation, which did not happen in the time that ran."""
+    check = result.check
+    if check.from_s > ran_s + 1e-9:
+        why = f"its window starts at {check.from_s:g} s, after the stop at {ran_s:.1f} s"
+    elif result.violation_s is not None and result.violation_s > ran_s + 1e-9:
+        why = f"its window was still open when the run stopped at {ran_s:.1f} s"
+    else:
+        return result
+    return replace(result, violation_s=None, detail=f"undecided: {why} ({result.detail})")
 
 
 def frames_around(bench: Bench, roles: Iterable[str], t_s: float,

@@ -203,7 +203,7 @@ def test_the_cli_fails_with_exit_1_and_prints_the_frames(files, tmp_path: Path, 
 def test_the_cli_refuses_a_folder_as_junit_file(files, tmp_path: Path, capsys) -> None:
     assert main(["run", str(files[0]), "--junit", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "--junit names a folder" in err
+    assert err.startswith("error: ") and "--junit: is a folder; give a file name" in err
 
 
 def test_decimation_keeps_a_short_spike() -> None:
