@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import can
 import pytest
 
-from hilbench.dut.compute.supervisor import SupervisorParams
-from hilbench.dut.emulator import ComputeEmulator, _data_time_s, _read_pages, stale_timeouts_s
+from hilbench.bench import Bench, BenchConfig
+from hilbench.bus.e2e import E2EStatus
+from hilbench.bus.e2e_sm import E2EStateMachine
+from hilbench.clock import SimClock
+from hilbench.dut.compute.supervisor import State, Supervisor, SupervisorParams
+from hilbench.dut.compute.unit import ComputeUnit
+from hilbench.dut.emulator import (
+    ComputeEmulator,
+    _data_time_s,
+    _read_pages,
+    reference_performance,
+    stale_timeouts_s,
+)
 from hilbench.errors import ConfigError
 
 
@@ -122,14 +134,6 @@ def test_each_timeout_group_is_judged_on_its_own_timeout() -> None:
 
 
 # -- the frame handlers and observe, on the bench's own messages ----------------------------------
-import can  # noqa: E402
-
-from hilbench.bench import Bench, BenchConfig  # noqa: E402
-from hilbench.bus.e2e import E2EStatus  # noqa: E402
-from hilbench.clock import SimClock  # noqa: E402
-from hilbench.dut.compute.supervisor import State, Supervisor  # noqa: E402
-from hilbench.dut.compute.unit import ComputeUnit  # noqa: E402
-from hilbench.dut.emulator import reference_performance  # noqa: E402
 
 PACK, LIMITS, VCU, OBC = "BMS_PackStatus", "BMS_Limits", "VCU_VehicleStatus", "OBC_ChargerStatus"
 
@@ -544,7 +548,6 @@ def test_the_unit_hands_its_receivers_the_codecs_checksum_verdict(car, paged_car
     """The codec has checked each payload's checksum once (its decode is cached): the receiver is told,
     so the usual frame of a proven stream takes its one-frame fast path (simspeed: a hundred input
     frames every simulated second)."""
-    from hilbench.bus.e2e_sm import E2EStateMachine
     unit = Unit(paged_car if paged else car)
     name = PAGED if paged else PACK
     cycle = unit.emu.receivers[name]._cycle_s
