@@ -100,10 +100,21 @@ class E2EConfig:
         Raises:
             ConfigError: an unknown key, or a value that makes no state machine.
         """
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-        values = {**data["state_machine"], **data["tally"], **data["timing"]}
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(path, None, f"cannot read the E2E receiver settings: {exc}") from None
+        values: dict[str, Any] = {}
+        for table in ("state_machine", "tally", "timing"):
+            if not isinstance(data.get(table), dict):
+                raise ConfigError(path, f"[{table}]", "missing table")
+            values.update(data[table])
+        missing = [f.name for f in fields(cls) if f.name not in values]
+        if missing:
+            raise ConfigError(path, missing[0], "missing")
         config = cls(**{f.name: values[f.name] for f in fields(cls)})
+        config.validate(path)
         return config.with_(**overrides) if overrides else config
 
     def with_(self, **overrides: Any) -> E2EConfig:
@@ -115,7 +126,8 @@ class E2EConfig:
         config.validate()
         return config
 
-    def validate(self) -> None:
+    def validate(self, file: Path | None = None) -> None:
+        """Refuse figures that make no state machine; ``file`` is named in the error when they came from one."""
         for state in ("init", "valid", "invalid"):
             window = getattr(self, f"window_{state}")
             min_ok = getattr(self, f"min_ok_{state}")
@@ -123,17 +135,17 @@ class E2EConfig:
             for key, value in ((f"window_{state}", window), (f"min_ok_{state}", min_ok),
                                (f"max_error_{state}", max_error)):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ConfigError(None, f"e2e.{key}", f"expected a whole number >= 0, got {value!r}")
+                    raise ConfigError(file, f"e2e.{key}", f"expected a whole number >= 0, got {value!r}")
             if not 1 <= min_ok <= window:
-                raise ConfigError(None, f"e2e.min_ok_{state}", f"must be 1..window_{state} ({window}), got {min_ok}")
+                raise ConfigError(file, f"e2e.min_ok_{state}", f"must be 1..window_{state} ({window}), got {min_ok}")
         for key in ("tally_error_weight", "tally_cap", "max_delta_counter"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(None, f"e2e.{key}", f"expected a whole number >= 1, got {value!r}")
+                raise ConfigError(file, f"e2e.{key}", f"expected a whole number >= 1, got {value!r}")
         for key in ("timing_tolerance_cycles", "wall_timing_tolerance_cycles"):
             tol = getattr(self, key)
             if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
-                raise ConfigError(None, f"e2e.{key}", f"expected a number in (0, 1), got {tol!r}")
+                raise ConfigError(file, f"e2e.{key}", f"expected a number in (0, 1), got {tol!r}")
 
 
 class E2EStateMachine:
@@ -312,10 +324,11 @@ class E2EStateMachine:
                     self._impostor = True   # a proven stream displaced (by a single frame this clears below)
                 return FrameStatus.WRONG_SEQUENCE   # ahead of the time: inserted by someone else
             else:
-                # A lagging stream catching up (the gateway's queue flushed, or the delay over):
-                # the counter may have wrapped while it lagged; take the most progress the lag
-                # allows.  What the wrap hides stays as lag (under 16 cycles).
-                progress = step + modulus * math.floor((lag / cycle + elapsed - step + tolerance) / modulus)
+                # A lagging stream catching up (a gateway's held frames draining): the least
+                # progress the counter allows, so the data is never judged younger than it may be.
+                # Where the lag was 16 cycles or more the counter may also have wrapped; a sender
+                # truly back on schedule is recognised above, by the lag and the time together.
+                progress = step
             lag = max(0.0, lag + (elapsed - progress) * cycle)
         self._anchor_s, self._anchor_counter, self.lag_s = now_s, counter, lag
         return FrameStatus.OK if lag <= self.timeout_s else FrameStatus.WRONG_SEQUENCE

@@ -4,6 +4,8 @@ written, and every value that makes no state machine is refused with the entry a
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,21 @@ def test_timing_tolerances_must_lie_strictly_between_zero_and_one_cycle(key: str
 def test_timing_tolerances_just_inside_the_range_are_taken(key: str) -> None:
     for value in (1e-6, 0.999):
         assert getattr(E2EConfig.load(**{key: value}), key) == value
+
+
+@pytest.mark.parametrize(("edit", "entry", "reason"), [
+    (("min_ok_valid = 6", "min_ok_valid = 0"), "e2e.min_ok_valid", "must be 1..window_valid"),
+    (("tally_cap = 32", "tally_cap = 0"), "e2e.tally_cap", "whole number >= 1"),
+    (("[tally]", "[tallies]"), "[tally]", "missing table"),
+    (("max_delta_counter = 2", ""), "max_delta_counter", "missing"),
+    (("[timing]", "[timing"), None, "cannot read the E2E receiver settings"),
+])
+def test_a_bad_settings_file_is_refused_naming_the_file_entry_and_reason(tmp_path: Path, edit: tuple[str, str],
+                                                                          entry: str | None, reason: str) -> None:
+    text = CONFIG_FILE.read_text()
+    assert edit[0] in text
+    path = tmp_path / "e2e.toml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError, match=re.escape(reason)) as info:
+        E2EConfig.load(path)
+    assert info.value.file == str(path) and info.value.entry == entry
