@@ -206,7 +206,9 @@ def test_stop_returns_after_the_current_event_and_run_until_resumes() -> None:
 def test_a_stop_asked_between_runs_ends_the_next_run_before_its_first_event(clock_kind: str) -> None:
     """A signal handler may call stop() while no run is in progress (between two chunks of
     Bench.run_for): the request must not be forgotten by the next run_until."""
-    clock = SimClock() if clock_kind == "sim" else WallClock(speed=1000.0)
+    # Wall time at real speed: a wall clock skips the periods a descheduled process missed, so at
+    # 1000x a pause of 10 us under load would skip the task past a whole short run.
+    clock = SimClock() if clock_kind == "sim" else WallClock(speed=1.0)
     ran: list[int] = []
     clock.call_every(0.01, lambda: ran.append(clock.now_us))
     clock.run_until(0.02)
@@ -214,7 +216,7 @@ def test_a_stop_asked_between_runs_ends_the_next_run_before_its_first_event(cloc
     clock.stop()
     clock.run_until(1.0)
     assert ran == before                       # nothing ran: the request was consumed here
-    clock.run_until(0.05)
+    clock.run_until(clock.stamp() + 0.05)      # five periods on from this moment
     assert len(ran) > len(before)              # and only once: the run after it goes on
 
 
