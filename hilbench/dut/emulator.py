@@ -56,18 +56,6 @@ DUT_CONFIG_KEYS: dict[str, type] = {
 }
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
-#: The order in which ``observe`` passes the Observation's fields (positionally, for speed).
-#: Checked against the dataclass when this module loads, so a field added or moved there
-#: cannot silently shift every value after it into the wrong safety input.
-_OBSERVATION_ORDER = (
-    "now_s", "bms_fresh", "vcu_fresh", "obc_fresh", "e2e_ok", "inputs_seen",
-    "gear", "drive_requested", "compute_allowed", "coolant_c", "soc_pct", "reserve_soc_pct",
-    "pack_voltage_v", "pack_current_a", "dcl_a", "min_cell_voltage_v", "cell_voltage_min_limit_v",
-    "bms_fault_level", "temp_fault_level", "contactor_closed", "plug_present", "cp_state", "charge_power_w",
-    "junction_c", "compute_power_w",
-)
-if tuple(f.name for f in dataclasses.fields(Observation)) != _OBSERVATION_ORDER:
-    raise ImportError("Observation's fields changed: update _OBSERVATION_ORDER and observe() in dut/emulator.py")
 _INPUT_PRODUCERS = ("bms", "vcu", "obc")
 _FRAME_OK, _E2E_VALID, _E2E_INVALID = FrameStatus.OK, E2EStatus.VALID, E2EStatus.INVALID
 #: Reasons that name an input message on the bus (CU_InputHealth), and the producer a STALE one means.
@@ -286,7 +274,10 @@ class ComputeEmulator(FrameSource):
         self._senders = {name: codec.fresh_sender(name) for name in codec.signal_map.messages_of("cu")}
         self._lsb = codec.resolutions(("compute_power_w", "junction_temp_c", "tokens_per_s",
                                        "cu_requested_pack_current_a", "energy_from_pack_wh", "energy_from_grid_wh"))
-        self._observed_inputs: tuple[object, ...] | None = None
+        #: The one Observation the supervisor is given, updated in place each tick.  Its input
+        #: fields are rewritten only when a merge may have changed ``inputs`` (see observe).
+        self.observation = Observation(now_s=clock.now)
+        self._observation_current = False
         self._started = False
         # The message that names the input behind a stop (role cu_reason_frame_id), sent on change.
         binding = codec.signal_map.binding("cu_reason_frame_id")
@@ -466,38 +457,40 @@ class ComputeEmulator(FrameSource):
         return True
 
     def observe(self) -> Observation:
-        """What the unit knows now, from valid, fresh frames only."""
-        if self._merge_latest() or self._observed_inputs is None:
-            self._observed_inputs = self._observe_inputs()
+        """What the unit knows now, from valid, fresh frames only.
+
+        The same :class:`Observation` each tick, updated in place: the supervisor reads it
+        within the tick and keeps nothing of it.
+        """
+        obs = self.observation
+        if self._merge_latest() or not self._observation_current:
+            self._write_inputs(obs)
+            self._observation_current = True
         now = self.clock.now
+        obs.now_s = now
         e2e_ok = True
         for receiver in self._receivers_list:
             if receiver.state is _E2E_INVALID:
                 e2e_ok = False
                 break
+        obs.e2e_ok = e2e_ok
         uniform_s = self._uniform_stale_s
         if uniform_s is not None:
             oldest = now - uniform_s
             bms_keys, vcu_keys, obc_keys = self._keys_by_producer
             fresh_since = self._fresh_since
-            bms_fresh = fresh_since(bms_keys, oldest)
-            vcu_fresh = fresh_since(vcu_keys, oldest)
-            obc_fresh = fresh_since(obc_keys, oldest)
+            obs.bms_fresh = fresh_since(bms_keys, oldest)
+            obs.vcu_fresh = fresh_since(vcu_keys, oldest)
+            obs.obc_fresh = fresh_since(obc_keys, oldest)
         else:
             groups = self._stale_groups
-            fresh = self._fresh
-            bms_fresh, vcu_fresh, obc_fresh = fresh(groups["bms"], now), fresh(groups["vcu"], now), fresh(groups["obc"], now)
+            obs.bms_fresh = self._fresh(groups["bms"], now)
+            obs.vcu_fresh = self._fresh(groups["vcu"], now)
+            obs.obc_fresh = self._fresh(groups["obc"], now)
         last = self.unit.last
-        # Positional, in the dataclass's field order (tests/dut/test_emulator_inputs.py checks it against
-        # the keyword form): passing two dozen arguments by keyword costs more than the rest of observe.
-        return Observation(
-            now,
-            bms_fresh, vcu_fresh, obc_fresh,
-            e2e_ok,
-            *self._observed_inputs,
-            self.unit.thermal.junction_c,
-            last.power_w if last else 0.0,
-        )
+        obs.junction_c = self.unit.thermal.junction_c
+        obs.compute_power_w = last.power_w if last else 0.0
+        return obs
 
     def _merge_latest(self) -> bool:
         """Merge the roles each message last brought into ``inputs``; True if ``inputs`` may have changed."""
@@ -522,34 +515,33 @@ class ComputeEmulator(FrameSource):
         latest.clear()
         return changed
 
-    def _observe_inputs(self) -> tuple[object, ...]:
-        """The Observation fields that come from ``inputs``: ``inputs_seen`` to ``charge_power_w``, in the
-        dataclass's order.  They change only when a merge changes ``inputs``; observe keeps them until then."""
+    def _write_inputs(self, obs: Observation) -> None:
+        """Set the fields of ``obs`` that come from ``inputs`` (the decoded roles), by name.
+
+        They change only when a merge changes ``inputs``; observe calls this only then.
+        """
         get = self.inputs.get
         if not self._inputs_seen:
             self._inputs_seen = all(get(role) is not None for role in REQUIRED_INPUT_ROLES)
-        temp_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
-                         _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
-        return (
-            self._inputs_seen,                                  # inputs_seen
-            get("gear"),                                        # gear
-            bool(get("drive_requested", 0)),                    # drive_requested
-            bool(get("compute_allowed", 1)),                    # compute_allowed
-            get("coolant_temp_c"),                              # coolant_c
-            get("soc_pct"),                                     # soc_pct
-            get("range_reserve_soc_pct"),                       # reserve_soc_pct
-            get("pack_voltage_v"),                              # pack_voltage_v
-            get("pack_current_a"),                              # pack_current_a
-            get("discharge_current_limit_a"),                   # dcl_a
-            get("min_cell_voltage_v"),                          # min_cell_voltage_v
-            get("cell_voltage_min_limit_v"),                    # cell_voltage_min_limit_v
-            get("bms_fault_level"),                             # bms_fault_level
-            temp_level,                                         # temp_fault_level
-            get("contactor_state", "CLOSED") == "CLOSED",       # contactor_closed
-            bool(get("plug_present", 0)),                       # plug_present
-            get("cp_state"),                                    # cp_state
-            get("charge_power_w") or 0.0,                       # charge_power_w
-        )
+        obs.inputs_seen = self._inputs_seen
+        obs.gear = get("gear")  # type: ignore[assignment]
+        obs.drive_requested = bool(get("drive_requested", 0))
+        obs.compute_allowed = bool(get("compute_allowed", 1))
+        obs.coolant_c = get("coolant_temp_c")  # type: ignore[assignment]
+        obs.soc_pct = get("soc_pct")  # type: ignore[assignment]
+        obs.reserve_soc_pct = get("range_reserve_soc_pct")  # type: ignore[assignment]
+        obs.pack_voltage_v = get("pack_voltage_v")  # type: ignore[assignment]
+        obs.pack_current_a = get("pack_current_a")  # type: ignore[assignment]
+        obs.dcl_a = get("discharge_current_limit_a")  # type: ignore[assignment]
+        obs.min_cell_voltage_v = get("min_cell_voltage_v")  # type: ignore[assignment]
+        obs.cell_voltage_min_limit_v = get("cell_voltage_min_limit_v")  # type: ignore[assignment]
+        obs.bms_fault_level = get("bms_fault_level")  # type: ignore[assignment]
+        obs.temp_fault_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
+                                   _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
+        obs.contactor_closed = get("contactor_state", "CLOSED") == "CLOSED"
+        obs.plug_present = bool(get("plug_present", 0))
+        obs.cp_state = get("cp_state")  # type: ignore[assignment]
+        obs.charge_power_w = get("charge_power_w") or 0.0  # type: ignore[assignment]
 
     # -- the tick ----------------------------------------------------------------
     def tick(self) -> None:

@@ -62,9 +62,14 @@ DEFECTS: dict[str, str] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Observation:
-    """What the compute unit knows, all of it decoded from CAN (None: never received)."""
+    """What the compute unit knows, all of it decoded from CAN (None: never received).
+
+    Named fields on the safety path: the emulator keeps one and updates it in place as
+    frames arrive, so no field can be passed in the wrong place.  Slotted, so a misspelt
+    field is an error rather than a new attribute the supervisor never reads.
+    """
 
     now_s: float
     bms_fresh: bool = False
