@@ -1,6 +1,7 @@
 """The arrows of DESIGN.md, checked on the source: no upward import, one clock, lazy heavy imports.
 
-``cli, pytest_plugin -> scenarios -> bench -> nodes, dut -> bus``; ``plant`` and
+``cli, pytest_plugin -> scenarios -> bench -> nodes, dut -> bus``; only ``bus`` imports
+python-can and cantools; ``plant`` and
 ``dut/compute`` import neither ``bus`` nor python-can.  Imports are read with
 ``ast`` (function-level ones included), so a lazy import that breaks the
 layering is caught as well as a top-level one.
@@ -199,16 +200,56 @@ def test_no_upward_imports() -> None:
     assert bad == [], "upward imports:\n" + "\n".join(bad)
 
 
-def test_bus_is_the_only_layer_that_imports_python_can_and_cantools() -> None:
-    allowed = ("hilbench.bus", "hilbench.nodes", "hilbench.dut", "hilbench.bench", "hilbench.scenarios",
-               "hilbench.cli", "hilbench.pytest_plugin")
+def python_can_imports(package_dir: Path) -> list[str]:
+    """Every import of python-can or cantools in ``package_dir`` outside its ``bus`` package."""
     bad = []
-    for path, module, source in _sources():
-        for edge in imports_of(source, module, _is_package(path)):
-            if (_under(edge.target, "can") or _under(edge.target, "cantools")) and not any(
-                    _under(module, a) for a in allowed):
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        module = ".".join(parts)
+        if _under(module, "hilbench.bus"):
+            continue
+        for edge in imports_of(path.read_text(encoding="utf-8"), module, _is_package(path)):
+            if _under(edge.target, "can") or _under(edge.target, "cantools"):
                 bad.append(f"{module} line {edge.line} imports {edge.target}")
-    assert bad == []
+    return bad
+
+
+def test_bus_is_the_only_layer_that_imports_python_can_and_cantools() -> None:
+    """Nodes, the DUT, scenarios, the CLI and the plugin speak frames through ``hilbench.bus.frames``."""
+    assert python_can_imports(PACKAGE_DIR) == []
+    assert python_can_imports(ROOT / "tui") == []
+
+
+@pytest.mark.parametrize(("where", "planted"), [
+    ("nodes/obc.py", "import can\n"),
+    ("dut/emulator.py", "def later():\n    import cantools.database\n"),
+    ("scenarios/faults.py", "from can import Message\n"),
+    ("cli/main.py", "import can.interfaces.virtual\n"),
+    ("bench.py", "from cantools import database\n"),
+])
+def test_the_python_can_rule_fails_on_a_planted_import(tmp_path: Path, where: str, planted: str) -> None:
+    """The rule above fails when any module outside bus/ imports python-can or cantools, lazily or not."""
+    import shutil
+
+    copy = tmp_path / "hilbench"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    assert python_can_imports(copy) == []
+    target = copy / where
+    target.write_text(target.read_text(encoding="utf-8") + "\n" + planted, encoding="utf-8")
+    found = python_can_imports(copy)
+    module = "hilbench." + where.removesuffix(".py").replace("/", ".")
+    assert found and all(f.startswith(module + " line ") for f in found), found
+
+
+def test_the_python_can_rule_allows_the_bus(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "hilbench"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    (copy / "bus" / "extra.py").write_text("import can\nimport cantools\n", encoding="utf-8")
+    assert python_can_imports(copy) == []
 
 
 #: Modules with a reported wall-clock read, each guarded by its own strict xfail below.

@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import can
-
 from ..bus.codec import BenchCodec, MessageCodec, quantize
 from ..bus.e2e import E2EStatus
 from ..bus.e2e_sm import E2EConfig, E2EStateMachine, FrameStatus
+from ..bus.frames import Frame
 from ..bus.port import BusPort
 from ..bus.sender import FrameSource
 from ..bus.signal_map import SignalMap
@@ -350,7 +349,7 @@ class ComputeEmulator(FrameSource):
 
     # -- receiving -------------------------------------------------------------
     def _frame_handler(self, msg_codec: MessageCodec, receiver: E2EStateMachine | None,
-                       pages: tuple[tuple[int, str], ...] = ()) -> Callable[[can.Message], None]:
+                       pages: tuple[tuple[int, str], ...] = ()) -> Callable[[Frame], None]:
         """The port handler for one input message.
 
         Each message gets its own handler with its codec, E2E receiver and name
@@ -366,7 +365,7 @@ class ComputeEmulator(FrameSource):
         receive = msg_codec.receive
         check = receiver.on_frame if receiver is not None else None
 
-        def on_frame(msg: can.Message) -> None:
+        def on_frame(msg: Frame) -> None:
             data = msg.data
             try:
                 roles, crc_ok = receive(data)
@@ -394,7 +393,7 @@ class ComputeEmulator(FrameSource):
         return on_frame
 
     def _paged_frame_handler(self, msg_codec: MessageCodec, receiver: E2EStateMachine | None,
-                             pages: tuple[tuple[int, str], ...]) -> Callable[[can.Message], None]:
+                             pages: tuple[tuple[int, str], ...]) -> Callable[[Frame], None]:
         """As :meth:`_frame_handler`, for a multiplexed message: each page is its own input.
 
         A frame's page is told by a role only that page carries; a frame of a page
@@ -408,7 +407,7 @@ class ComputeEmulator(FrameSource):
         check = receiver.on_frame if receiver is not None else None
         marker_of = tuple((next(s.role for s in msg_codec.slots if s.mux == page), key) for page, key in pages)
 
-        def on_frame(msg: can.Message) -> None:
+        def on_frame(msg: Frame) -> None:
             data = msg.data
             try:
                 roles, crc_ok = receive(data)

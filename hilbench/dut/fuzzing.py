@@ -37,11 +37,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import can
 import numpy as np
 
 from ..bus.codec import BenchCodec, MessageCodec
 from ..bus.e2e import E2EStatus
+from ..bus.frames import Frame
 from ..bus.port import BusPort
 from ..bus.protection import Protection
 from ..clock import Clock, wall_time_s
@@ -71,7 +71,7 @@ MAX_BURST = 8
 _VALID = E2EStatus.VALID
 _PRODUCERS = ("bms", "vcu", "obc")
 
-Injection = tuple[float, can.Message]   # (delay after the injection instant in seconds, frame)
+Injection = tuple[float, Frame]   # (delay after the injection instant in seconds, frame)
 Mute = Callable[[bool], None]            # switches an outage of a real sender on (True) and off
 
 
@@ -155,7 +155,7 @@ class FrameFuzzer:
         return [{"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
                 for frame_id, extended in self._targets]
 
-    def observe(self, msg: can.Message, now_s: float) -> None:
+    def observe(self, msg: Frame, now_s: float) -> None:
         """Remember a real frame seen on the bus (replays and mutations start from these)."""
         target = self._targets.get((msg.arbitration_id, bool(msg.is_extended_id)))
         if target is None or msg.is_remote_frame or msg.is_error_frame:
@@ -201,9 +201,9 @@ class FrameFuzzer:
         return out
 
     def _frame(self, frame_id: int, data: bytes | bytearray, *, extended: bool = False, fd: bool | None = None,
-               brs: bool = False) -> can.Message:
+               brs: bool = False) -> Frame:
         fd = len(data) > 8 if fd is None else (fd or len(data) > 8)
-        return can.Message(arbitration_id=frame_id, is_extended_id=extended, data=bytes(data), is_fd=fd,
+        return Frame(arbitration_id=frame_id, is_extended_id=extended, data=bytes(data), is_fd=fd,
                            bitrate_switch=brs and fd, check=True)
 
     def _random_payload(self, length: int) -> bytes:
@@ -219,7 +219,7 @@ class FrameFuzzer:
         rng = self._rng
         roll = rng.random()
         if roll < 0.02:    # an error frame
-            return [(0.0, can.Message(is_error_frame=True, arbitration_id=0, is_extended_id=False, check=True))]
+            return [(0.0, Frame(is_error_frame=True, arbitration_id=0, is_extended_id=False, check=True))]
         if roll < 0.07:    # an extended ID: random, or one of the inputs' IDs in the 29-bit space
             if rng.random() < 0.5 and self._inputs:
                 ext_id = self._inputs[int(rng.integers(len(self._inputs)))].codec.frame_id
@@ -232,7 +232,7 @@ class FrameFuzzer:
         self._id_pos = (self._id_pos + 1) % len(self._id_order)
         self.ids_covered.add(frame_id)
         if roll < 0.12:    # a remote frame: a DLC and no data
-            return [(0.0, can.Message(arbitration_id=frame_id, is_extended_id=False, is_remote_frame=True,
+            return [(0.0, Frame(arbitration_id=frame_id, is_extended_id=False, is_remote_frame=True,
                                       dlc=int(rng.integers(0, 9)), check=True))]
         if rng.random() < 0.3:
             length = int(rng.choice(_ALL_LENGTHS))
@@ -495,13 +495,13 @@ class InvariantWatch:
             self.emulator.port.subscribe(msg_codec.frame_id, self._probe(msg_codec, keys),
                                          extended=msg_codec.is_extended_id)
 
-    def _probe(self, msg_codec: MessageCodec, keys: list[tuple[str, str | None]]) -> Callable[[can.Message], None]:
+    def _probe(self, msg_codec: MessageCodec, keys: list[tuple[str, str | None]]) -> Callable[[Frame], None]:
         clock = self.clock
         seen = self._last_seen
         plain = [key for key, marker in keys if marker is None]
         paged = [(key, marker) for key, marker in keys if marker is not None]
 
-        def probe(msg: can.Message) -> None:
+        def probe(msg: Frame) -> None:
             try:
                 roles, _crc_ok = msg_codec.receive(msg.data)
             except Exception:   # noqa: BLE001 - a frame the unit cannot decode brings no data
@@ -650,11 +650,11 @@ class FuzzSession:
         self._rate = 1.0
         self._started = False
         #: The last frames injected (time, strategy, frame), for the note on an exception.
-        self.recent: deque[tuple[float, str, can.Message]] = deque(maxlen=history)
+        self.recent: deque[tuple[float, str, Frame]] = deque(maxlen=history)
         port.add_tap(self._observe)
         port.bus.set_filters(fuzzer.can_filters)   # it learns from the input messages only
 
-    def _observe(self, msg: can.Message) -> None:
+    def _observe(self, msg: Frame) -> None:
         self.fuzzer.observe(msg, self.clock.now)
 
     def start(self) -> None:
@@ -722,7 +722,7 @@ class FuzzSession:
             gap = float(self._rng.exponential(1.0 / self._rate))
             clock.call_at(now + max(gap, 1e-6), self._inject)
 
-    def _send(self, strategy: str, msg: can.Message) -> None:
+    def _send(self, strategy: str, msg: Frame) -> None:
         if self.sent >= self.target:
             return
         self.recent.append((self.clock.now, strategy, msg))

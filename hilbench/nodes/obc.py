@@ -8,10 +8,9 @@ BMS goes quiet, as a real OBC must.
 
 from __future__ import annotations
 
-import can
-
 from ..bus.codec import BenchCodec, quantize
 from ..bus.e2e import E2EStatus
+from ..bus.frames import Frame
 from ..bus.port import BusPort
 from ..clock import Clock
 from ..plant.evse import Evse, OnBoardCharger
@@ -46,7 +45,7 @@ class ObcNode(EmulatedNode):
                            extended=self._limits_codec.is_extended_id)
         self.sample()
 
-    def _on_limits(self, msg: can.Message) -> None:
+    def _on_limits(self, msg: Frame) -> None:
         try:
             roles, crc_ok = self._limits_codec.receive(msg.data)  # type: ignore[union-attr]
         except Exception:

@@ -38,12 +38,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import can
 import numpy as np
 
 from ..bench import Bench, BenchConfig
 from ..bus import load_bus_description
 from ..bus.codec import BenchCodec
+from ..bus.frames import Frame
 from ..bus.signal_map import SignalMap
 from ..clock import wall_time_s
 from ..errors import ConfigError
@@ -385,7 +385,7 @@ def _watch_counter(bench: Bench, message: str) -> list[tuple[float, int]] | None
     seen: list[tuple[float, int]] = []
     frame_id, epoch_s = codec.frame_id, bench.epoch_s
 
-    def tap(msg: can.Message) -> None:
+    def tap(msg: Frame) -> None:
         if msg.arbitration_id == frame_id and len(msg.data) * 8 >= protection.message_bits:
             seen.append((msg.timestamp - epoch_s, protection.counter(msg.data)))
 

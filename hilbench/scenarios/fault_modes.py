@@ -36,17 +36,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import can
-
 from ..bench import Bench
+from ..bus.frames import Frame, frame_with_data, read_log
 from ..bus.protection import Protection
 from ..bus.sender import FrameSource
 from ..clock import Task
 from ..errors import ScenarioError
 from .actions import BusView, Problem, action
-from .faults import (_FrameFault, _install, _protection, _refuse, _source, _targets, _with_data, frame_targets,
-                     pattern_rng)
-from .faults import _duration_problems, _frame_validator  # noqa: PLC2701  (shared validators)
+from .faults import (  # noqa: PLC2701  (shared validators)
+    _duration_problems,
+    _frame_validator,
+    _FrameFault,
+    _install,
+    _protection,
+    _refuse,
+    _source,
+    _targets,
+    frame_targets,
+    pattern_rng,
+)
 
 MASQUERADE_MODES = ("payload", "data_id")
 
@@ -90,7 +98,7 @@ class _Sender:
         self.pending: set[Task] = set()
         self.sent = 0
 
-    def later(self, delay_s: float, msg: can.Message) -> None:
+    def later(self, delay_s: float, msg: Frame) -> None:
         def send() -> None:
             self.pending.discard(task)
             if self.port.send(msg):
@@ -105,8 +113,8 @@ class _Sender:
         self.pending.clear()
 
 
-def _copy(msg: can.Message) -> can.Message:
-    return _with_data(msg, msg.data)
+def _copy(msg: Frame) -> Frame:
+    return frame_with_data(msg, msg.data)
 
 
 # -- repetition ---------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ class _Repeat(_FrameFault):
         self.after_s = after_s
         self.sender = _Sender(bench, source)
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         self.sender.later(self.after_s, _copy(msg))
         return msg
 
@@ -158,12 +166,12 @@ class _Insert(_FrameFault):
             self.after_s[name] = after_s if after_s is not None else cycle / 2.0   # type: ignore[operator]
         self.sender = _Sender(bench, source)
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         data = bytearray(msg.data)
         protection = self.protections[name]
         if protection is not None and protection.has_counter:
             protection.protect(data, protection.counter(data) + 1)
-        self.sender.later(self.after_s[name], _with_data(msg, data))
+        self.sender.later(self.after_s[name], frame_with_data(msg, data))
         return msg
 
 
@@ -276,28 +284,28 @@ class _Masquerade(_FrameFault):
         self.mode = mode
         self.other_protection = _protection(bench, other)
         self.mine = {name: _protection(bench, name) for name in self.names}
-        self.latest: can.Message | None = None
+        self.latest: Frame | None = None
 
-    def record(self, name: str, msg: can.Message) -> can.Message:
+    def record(self, name: str, msg: Frame) -> Frame:
         """The transmit filter on the other message's sender: remember its latest frame, change nothing."""
         if name == self.other:
             self.latest = msg
         return msg
 
-    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+    def __call__(self, name: str, msg: Frame) -> Frame | None:
         if name == self.other:
             return self.record(name, msg)
         return super().__call__(name, msg)
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         if self.mode == "payload":
             if self.latest is None:     # the other message has not been sent yet: nothing to pass off
                 return msg
-            return _with_data(msg, self.latest.data)
+            return frame_with_data(msg, self.latest.data)
         mine, other = self.mine[name], self.other_protection
         data = bytearray(msg.data)
         other.protect(data, mine.counter(data))   # type: ignore[union-attr]
-        return _with_data(msg, data)
+        return frame_with_data(msg, data)
 
 
 @action(validate=_frame_validator(extra=_masquerade_problems))
@@ -337,19 +345,19 @@ class _Reorder(_FrameFault):
         super().__init__(names, every_n, count, **pattern)
         self.clock = bench.clock
         self.port = source.port
-        self.held: dict[str, can.Message] = {}
+        self.held: dict[str, Frame] = {}
 
-    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+    def __call__(self, name: str, msg: Frame) -> Frame | None:
         held = self.held.pop(name, None)
         if held is not None:
             self.clock.call_soon(lambda: self._send(held))   # right after this (the later) frame
             return msg
         return super().__call__(name, msg)
 
-    def apply(self, name: str, msg: can.Message) -> None:
+    def apply(self, name: str, msg: Frame) -> None:
         self.held[name] = msg
 
-    def _send(self, msg: can.Message) -> None:
+    def _send(self, msg: Frame) -> None:
         self.port.send(msg)
 
     def flush(self) -> None:
@@ -388,13 +396,12 @@ def _read_recording(path: str, mtime_ns: int, size: int) -> tuple[_Recorded, ...
     """Every data frame of a recording, read with python-can's reader for its suffix (cached per file version)."""
     frames: list[_Recorded] = []
     first: float | None = None
-    with can.LogReader(path) as reader:
-        for msg in reader:
-            if msg.is_error_frame or msg.is_remote_frame:
-                continue
-            first = msg.timestamp if first is None else first
-            frames.append(_Recorded(msg.timestamp - first, msg.arbitration_id, bool(msg.is_extended_id),
-                                    bytes(msg.data), bool(msg.is_fd), bool(msg.bitrate_switch)))
+    for msg in read_log(path):
+        if msg.is_error_frame or msg.is_remote_frame:
+            continue
+        first = msg.timestamp if first is None else first
+        frames.append(_Recorded(msg.timestamp - first, msg.arbitration_id, bool(msg.is_extended_id),
+                                bytes(msg.data), bool(msg.is_fd), bool(msg.bitrate_switch)))
     return tuple(frames)
 
 
@@ -468,7 +475,7 @@ class _Replay:
         self.task: Task | None = None
         self.done = False
 
-    def suppress(self, name: str, msg: can.Message) -> can.Message | None:
+    def suppress(self, name: str, msg: Frame) -> Frame | None:
         """The transmit filter on the node: its own frames of the replayed messages stay off the bus."""
         return None if name in self.names else msg
 
@@ -481,7 +488,7 @@ class _Replay:
         if self.done:
             return
         f = self.frames[self.index]
-        msg = can.Message(arbitration_id=f.arbitration_id, is_extended_id=f.is_extended_id, data=bytearray(f.data),
+        msg = Frame(arbitration_id=f.arbitration_id, is_extended_id=f.is_extended_id, data=bytearray(f.data),
                           is_fd=f.is_fd, bitrate_switch=f.bitrate_switch, check=False)
         if self.port.send(msg):
             self.sent += 1

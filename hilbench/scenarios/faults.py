@@ -41,11 +41,11 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import can
 import numpy as np
 
 from ..bench import Bench
 from ..bus.e2e import profile2_crc, protect
+from ..bus.frames import Frame, frame_with_data
 from ..bus.protection import Protection
 from ..bus.roles import ROLES
 from ..bus.sender import FrameSource
@@ -171,15 +171,6 @@ def _targets(bench: Bench, node: str, message: str, role: str = "") -> tuple[Fra
     return _source(bench, producer), frozenset(names)
 
 
-def _with_data(msg: can.Message, data: bytes | bytearray) -> can.Message:
-    """A copy of ``msg`` (same ID and flags) carrying ``data``."""
-    return can.Message(
-        arbitration_id=msg.arbitration_id, data=bytearray(data), is_extended_id=msg.is_extended_id,
-        is_fd=msg.is_fd, bitrate_switch=msg.bitrate_switch, is_remote_frame=msg.is_remote_frame,
-        is_error_frame=msg.is_error_frame, channel=msg.channel, check=False,
-    )
-
-
 class _FrameFault(abc.ABC):
     """A transmit filter that acts on selected frames of some messages, at most ``count`` times.
 
@@ -213,7 +204,7 @@ class _FrameFault(abc.ABC):
         seen = self.seen[name] = self.seen.get(name, 0) + 1
         return (seen - 1) % self.every_n == 0
 
-    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+    def __call__(self, name: str, msg: Frame) -> Frame | None:
         if name not in self.names or (self.count and self.applied >= self.count):
             return msg
         if not self.selects(name):
@@ -222,7 +213,7 @@ class _FrameFault(abc.ABC):
         return self.apply(name, msg)
 
     @abc.abstractmethod
-    def apply(self, name: str, msg: can.Message) -> can.Message | None:
+    def apply(self, name: str, msg: Frame) -> Frame | None:
         """What the fault does to one selected frame (None drops it)."""
 
 
@@ -235,7 +226,7 @@ def pattern_rng(bench: Bench, kind: str, names: frozenset[str], rate: float | No
     return _rng(bench, kind, "rate", *sorted(names), int(seed), bench.clock.now_us)
 
 
-def _install(bench: Bench, source: FrameSource, fault: Callable[[str, can.Message], can.Message | None],
+def _install(bench: Bench, source: FrameSource, fault: Callable[[str, Frame], Frame | None],
              duration_s: float, on_end: Callable[[], None] | None = None) -> None:
     _check_duration(duration_s)
     source.tx_filters.append(fault)
@@ -437,14 +428,14 @@ class _Drop(_FrameFault):
         self.frames = frames
         self.left: dict[str, int] = {}
 
-    def __call__(self, name: str, msg: can.Message) -> can.Message | None:
+    def __call__(self, name: str, msg: Frame) -> Frame | None:
         left = self.left.get(name)
         if left:
             self.left[name] = left - 1
             return None
         return super().__call__(name, msg)
 
-    def apply(self, name: str, msg: can.Message) -> None:
+    def apply(self, name: str, msg: Frame) -> None:
         if self.frames > 1:
             self.left[name] = self.frames - 1
         return None
@@ -516,7 +507,7 @@ class _Corrupt(_FrameFault):
             if burst and max(map(len, field_runs(bench.codec.message(name), field)), default=0) < burst:
                 raise ScenarioError(f'a burst of {burst} bits does not fit in the {field} of message "{name}"')
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         data = bytearray(msg.data)
         codec = self.bench.codec.message(name)
         base = codec.e2e_base
@@ -529,7 +520,7 @@ class _Corrupt(_FrameFault):
                 data[bit // 8] ^= 1 << (bit % 8)
             if profile2_crc(data, base) == data[0]:
                 data[0] ^= 0x01    # (never for 1-3 flipped bits, but the promise is that the CRC fails)
-            return _with_data(msg, data)
+            return frame_with_data(msg, data)
         runs = field_runs(codec, self.field, len(data))
         if self.burst:
             hit = self._burst(runs)
@@ -541,7 +532,7 @@ class _Corrupt(_FrameFault):
         protection = codec.protection
         if protection is not None and protection.has_checksum and protection.checksum_ok(data):
             protection.corrupt_checksum(data)     # a checksum that still fits: the promise is that it fails
-        return _with_data(msg, data)
+        return frame_with_data(msg, data)
 
     def _burst(self, runs: list[list[int]]) -> list[int]:
         """A burst error of ``burst`` bits adjacent on the wire: its first and last bit flipped, each bit in
@@ -631,13 +622,13 @@ class _BadChecksum(_FrameFault):
             if protection is None or not protection.has_checksum:
                 raise ScenarioError(f'message "{name}" carries no checksum; bad_checksum needs a protected message')
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         data = bytearray(msg.data)
         if self.bench.codec.message(name).e2e_base is not None:
             data[0] ^= 0xA5     # the payload stays right, only the CRC byte is wrong
         else:
             _protection(self.bench, name).corrupt_checksum(data)   # type: ignore[union-attr]
-        return _with_data(msg, data)
+        return frame_with_data(msg, data)
 
 
 @action(validate=_frame_validator("checksum"))
@@ -671,7 +662,7 @@ class _WrongCounter(_FrameFault):
             self.protections[name] = protection
         self.last: dict[str, int] = {}
 
-    def apply(self, name: str, msg: can.Message) -> can.Message:
+    def apply(self, name: str, msg: Frame) -> Frame:
         data = bytearray(msg.data)
         base = self.bases[name]
         protection = self.protections[name]
@@ -684,8 +675,8 @@ class _WrongCounter(_FrameFault):
             counter = (original + 1) % modulus if last is None else (last + 2) % modulus
         self.last[name] = counter
         if base is not None:
-            return _with_data(msg, protect(data, base, counter))
-        return _with_data(msg, protection.protect(data, counter))
+            return frame_with_data(msg, protect(data, base, counter))
+        return frame_with_data(msg, protection.protect(data, counter))
 
 
 def _mode_problems(params: Mapping[str, Any], view: BusView, names: tuple[str, ...]) -> list[Problem]:
@@ -715,7 +706,7 @@ class _Delay(_FrameFault):
         self.delay_s = delay_s
         self.pending: set = set()
 
-    def apply(self, name: str, msg: can.Message) -> None:
+    def apply(self, name: str, msg: Frame) -> None:
         def release() -> None:
             self.pending.discard(task)
             if self.source.port.send(msg):

@@ -13,6 +13,7 @@ read back from the recording as well.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,14 +24,16 @@ import numpy as np
 from ..bench import NODE_NAMES, Bench, BenchConfig
 from ..bus import BenchCodec, SignalMap, load_bus_description
 from ..bus.open import BusConfig
-from ..bus.recorder import primary_log_path
+from ..bus.recorder import primary_log_path, read_recording
 from ..clock import StopRequest, wall_time_s
-from ..errors import ScenarioError
+from ..errors import BusError, ScenarioError
 from .actions import ACTIONS, BusView, apply, step_problems
 from .checks import VACUOUS, VERDICTS, CheckResult, TraceGrid, evaluate_check
 from .expr import ExprError, compile_expr
 from .loader import _Locator
 from .model import Check, Scenario
+
+log = logging.getLogger(__name__)
 
 #: Roles kept on every result for plots and trace files (those the signal map lacks are skipped).
 REPORT_ROLES = (
@@ -542,33 +545,27 @@ def frames_around(bench: Bench, roles: Iterable[str], t_s: float,
 
 
 def with_recorded_data(frames: list[DecodedFrame], path: Path, epoch_s: float) -> list[DecodedFrame]:
-    """``frames`` with their payloads (hex) read back from a candump ``.log`` recording.
+    """``frames`` with their payloads (hex) read back from the run's recording (python-can's reader).
 
-    The recording is in time order, so reading stops at the first line past the window.
+    The recording is in time order, so reading stops at the first frame past the window.
     """
     if not frames:
         return frames
     wanted = {(round(f.t_s, 6), f.frame_id) for f in frames}
     t0, t1 = frames[0].t_s - 1e-3, frames[-1].t_s + 1e-3
     found: dict[tuple[float, int], str] = {}
-    with Path(path).open(encoding="ascii", errors="replace") as fh:
-        for line in fh:
-            if not line.startswith("("):
+    try:
+        for msg in read_recording(path):
+            t = msg.timestamp - epoch_s
+            if t < t0:
                 continue
-            try:
-                stamp_end = line.index(")")
-                t = float(line[1:stamp_end]) - epoch_s
-                if t < t0:
-                    continue
-                if t > t1:
-                    break
-                frame = line[stamp_end + 1:].split()[1]
-                ident, _, data = frame.partition("#")
-                key = (round(t, 6), int(ident, 16))
-            except (ValueError, IndexError):
-                continue
+            if t > t1:
+                break
+            key = (round(t, 6), msg.arbitration_id)
             if key in wanted:
-                found[key] = data.lstrip("#")
+                found[key] = bytes(msg.data).hex().upper()
+    except BusError as exc:   # the frames are reported without payloads rather than not at all
+        log.warning("cannot read payloads back from the recording: %s", exc)
     return [replace(f, data=found.get((round(f.t_s, 6), f.frame_id), "")) for f in frames]
 
 
