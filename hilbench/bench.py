@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_bus
+from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_port
 from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
 from .errors import ConfigError
@@ -154,19 +154,10 @@ class Bench:
 
     # -- assembly ----------------------------------------------------------
     def _open(self, *, polled_by_owner: bool = False) -> BusPort:
-        """Open a handle; ``polled_by_owner``: in simulated time its owner drains it in its own task."""
-        bus = open_bus(self.config.bus, clock=self.clock)
-        self._buses.append(bus)
-        port = BusPort(bus, clock=self.clock, epoch_s=self.epoch_s)
+        """Open a handle (see :func:`open_port`); ``polled_by_owner``: its owner drains it in its own task."""
+        port = open_port(self.config.bus, self.clock, epoch_s=self.epoch_s, polled_by_owner=polled_by_owner)
+        self._buses.append(port.bus)
         self._ports.append(port)
-        if self.clock.is_simulated and hasattr(bus, "on_pending"):
-            if not polled_by_owner:
-                # Frames arriving on a simulated bus wake the port: one poll, right after the
-                # task that sent them (as if the port were looked at after every task).
-                clock = self.clock
-                bus.on_pending = lambda: clock.call_soon(port.poll)
-        else:
-            self.clock.add_idle_hook(port.poll)
         return port
 
     def _build_bus_side(self) -> None:

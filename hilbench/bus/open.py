@@ -20,12 +20,17 @@ import math
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import can
 
 from ..clock import WallClock, wall_time_s
 from ..errors import BusError
+from .port import BusPort
+from .simtime import SimTimeBus
+
+if TYPE_CHECKING:
+    from ..clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +196,42 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
         raise BusError(
             f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
         ) from None
+
+
+def open_port(config: BusConfig, clock: Clock, *, epoch_s: float | None = None,
+              polled_by_owner: bool = False) -> BusPort:
+    """Open a handle on the configured bus and arrange how its frames reach their handlers.
+
+    The one place that knows the difference between the bench's simulated-time bus and
+    every other interface:
+
+    * On the simulated-time bus (``simtime``) frames are delivered to the handle's queue,
+      stamped with simulated time.  Unless ``polled_by_owner``, a frame landing in an empty
+      queue schedules one poll right after the task that sent it, as if the handle were
+      looked at after every task.  With ``polled_by_owner`` the owner drains the handle in
+      its own task (the compute unit's tick, as an ECU's periodic CAN task does).
+    * On any other interface (python-can's ``virtual``, SocketCAN, SLCAN, socketcand, ...)
+      the clock polls the handle whenever it is idle, and the handle stamps what it sends
+      with the clock's time.
+
+    Args:
+        config: which interface and channel.
+        clock: the bench's clock (simulated or wall).
+        epoch_s: the time zero of the frames' time axis; the clock's by default.
+        polled_by_owner: in simulated time, leave draining to the owner (see above).
+
+    Raises:
+        BusError: as :func:`open_bus`.
+    """
+    bus = open_bus(config, clock=clock)
+    epoch = clock.epoch_s if epoch_s is None else epoch_s
+    if isinstance(bus, SimTimeBus):
+        port = BusPort(bus, epoch_s=epoch, delivered=bus.queue)
+    else:
+        port = BusPort(bus, clock=clock, epoch_s=epoch)
+    if clock.is_simulated and isinstance(bus, SimTimeBus):
+        if not polled_by_owner:
+            bus.on_pending = lambda: clock.call_soon(port.poll)
+    else:
+        clock.add_idle_hook(port.poll)
+    return port

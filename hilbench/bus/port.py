@@ -8,24 +8,43 @@ other side is emulated or a real ECU.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import can
 
 from ..errors import BusError
 from .simtime import DEFAULT_EPOCH_S
 
+if TYPE_CHECKING:
+    from ..clock import Clock
+
 FrameHandler = Callable[[can.Message], None]
 
 
 class BusPort:
-    def __init__(self, bus: can.BusABC, *, clock=None, epoch_s: float = DEFAULT_EPOCH_S) -> None:
+    """One participant's handle on the bus: it sends, and hands each frame that arrives to
+    the handlers subscribed to its ID (and to every tap).
+
+    Open one with :func:`hilbench.bus.open_port`, which knows how frames reach the handle
+    in simulated and in wall time; construct one directly only around a bus you opened.
+
+    Args:
+        bus: the python-can bus this handle sends on and receives from.
+        clock: stamps each sent frame with the bench's time (simulated, or the wall time of
+            the send), so recordings and the monitor agree.  None when the bus stamps its
+            frames itself (the simulated-time bus) or nothing needs the stamps.
+        epoch_s: the bench's time zero on the frames' time axis (s).
+        delivered: the queue the simulated-time bus delivers this handle's frames to, already
+            filtered and stamped; ``poll`` drains it directly (no ``recv`` timeout bookkeeping
+            per frame).  None: frames are read with ``bus.recv``.
+    """
+
+    def __init__(self, bus: can.BusABC, *, clock: Clock | None = None, epoch_s: float = DEFAULT_EPOCH_S,
+                 delivered: deque[can.Message] | None = None) -> None:
         self.bus = bus
-        # Sent frames carry the bench clock's time (simulated, or the real wall
-        # time of the send), so recordings and the monitor agree; the simtime
-        # interface stamps them itself.
-        stamps_itself = getattr(bus, "stamps_simulated_time", False)
-        self._clock = clock if clock is not None and not stamps_itself else None
+        self._clock = clock
         self.epoch_s = epoch_s
         # Handlers by frame ID, for standard and extended IDs (indexed by ``is_extended_id``):
         # int keys hash and compare much faster than ``(id, extended)`` tuples, once per frame.
@@ -36,9 +55,7 @@ class BusPort:
         self.received = 0
         self.unhandled = 0
         self.send_errors = 0
-        # The bench's own interface is drained straight from its queue (filters were applied
-        # on delivery): no BusABC.recv timeout bookkeeping, no call per frame.
-        self._sim_queue = bus.queue if stamps_itself else None
+        self._sim_queue = delivered
 
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
         self._handlers[bool(extended)].setdefault(frame_id, []).append(handler)

@@ -30,10 +30,11 @@ DEFAULT_EPOCH_S = 1767225600.0
 
 
 class SimTimeBus(can.BusABC):
-    """One node's handle on a simulated-time virtual CAN channel."""
+    """One node's handle on a simulated-time virtual CAN channel.
 
-    #: Frames sent here get ``epoch + clock.now`` as their timestamp.
-    stamps_simulated_time = True
+    Frames sent here get ``epoch + clock.now`` as their timestamp, and land in each
+    peer's :attr:`queue` (``hilbench.bus.open_port`` hands that queue to the handle's port).
+    """
 
     def __init__(self, channel: Any = "bench", can_filters: Any = None, *, clock: Any = None,
                  epoch_s: float = DEFAULT_EPOCH_S, receive_own_messages: bool = False,

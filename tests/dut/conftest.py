@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 from hilbench.bus import BenchCodec, BusConfig, load_bus_description
-from hilbench.bus.open import open_bus
-from hilbench.bus.port import BusPort
+from hilbench.bus.open import open_port
 from hilbench.bus.roles import REASONS
 from hilbench.clock import SimClock
 from hilbench.dut.emulator import ComputeEmulator
@@ -163,16 +162,18 @@ class Rig:
         self.last_sent_s: dict[str, float] = {}
         self.sent: list[tuple[float, str, bytes]] = []   # (time, message, payload) of every car frame
         config = BusConfig("simtime", f"dut-rig-{next(_CHANNELS)}")
-        self._buses = [open_bus(config, clock=self.clock), open_bus(config, clock=self.clock)]
+        self.car = open_port(config, self.clock, polled_by_owner=True)
+        self._buses = [self.car.bus]
         try:
+            self._dut_port = open_port(config, self.clock, polled_by_owner=True)
+            self._buses.append(self._dut_port.bus)
             self._build(codec, dut)
         except BaseException:
             self.close()
             raise
 
     def _build(self, codec: BenchCodec, dut: Mapping[str, object] | None) -> None:
-        self.car = BusPort(self._buses[0], clock=self.clock, epoch_s=self.clock.epoch_s)
-        dut_port = BusPort(self._buses[1], clock=self.clock, epoch_s=self.clock.epoch_s)
+        dut_port = self._dut_port
         self.emulator = ComputeEmulator.from_config(codec, dut_port, self.clock, **(dut or {}))
         self.seen: list[tuple[float, dict[str, object]]] = []   # the unit's status frames, decoded
         status = codec.message(codec.signal_map.binding("cu_state").message)

@@ -33,9 +33,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from hilbench.bench import Bench, BenchConfig
-from hilbench.bus import BusConfig, load_bus_description, open_bus
+from hilbench.bus import BusConfig, load_bus_description, open_port
 from hilbench.bus.codec import BenchCodec
-from hilbench.bus.port import BusPort
 from hilbench.dut.emulator import ComputeEmulator
 from hilbench.dut.fuzzing import (
     FD_LENGTHS,
@@ -103,9 +102,9 @@ def run_fuzz(*, frames: int, seed: int, signal_map: Path | None = None, dut: dic
                          bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"), dut=dut or {})
     with Bench(config) as bench:
         assert bench.dut is not None
-        bus = open_bus(config.bus, clock=bench.clock)
+        port = open_port(config.bus, bench.clock, epoch_s=bench.epoch_s, polled_by_owner=True)
+        bus = port.bus
         try:
-            port = BusPort(bus, clock=bench.clock, epoch_s=bench.epoch_s)
             watch = InvariantWatch(bench.dut).install()
             fuzz = FuzzSession(bench.clock, port, FrameFuzzer(bench.codec, seed), frames=frames, seed=seed,
                                watch=watch, mutes=_mutes(bench), **session)  # type: ignore[arg-type]
@@ -401,8 +400,8 @@ class FuzzedBench(RuleBasedStateMachine):
                              bus=BusConfig("simtime", f"fuzz-{next(_CHANNELS)}"))
         self.bench = bench = Bench(config)
         assert bench.dut is not None
-        self.bus = open_bus(config.bus, clock=bench.clock)
-        self.port = BusPort(self.bus, clock=bench.clock, epoch_s=bench.epoch_s)
+        self.port = open_port(config.bus, bench.clock, epoch_s=bench.epoch_s, polled_by_owner=True)
+        self.bus = self.port.bus
         self.fuzzer = FrameFuzzer(bench.codec, seed)
         self.port.add_tap(lambda msg: self.fuzzer.observe(msg, bench.now))
         self.watch = InvariantWatch(bench.dut).install()

@@ -29,7 +29,7 @@ import can
 import pytest
 
 from hilbench.bench import DEFAULTS_FILE
-from hilbench.bus import BenchCodec, BusConfig, BusPort, load_bus_description, open_bus
+from hilbench.bus import BenchCodec, BusConfig, load_bus_description, open_port
 from hilbench.clock import SimClock, seconds_to_us, wall_time_s
 from hilbench.dut.emulator import ComputeEmulator
 from hilbench.scenarios import RunOptions, load_scenario, run_scenario
@@ -123,13 +123,13 @@ def replay(recording: Path, *, codec: BenchCodec | None = None, epoch_s: float |
     status = codec.message(signal_map.binding("cu_state").message)
     clock = SimClock(epoch_s=epoch_s)
     config = BusConfig("simtime", f"replay-{next(_CHANNELS)}")
-    player_bus = open_bus(config, clock=clock)
-    unit_bus = open_bus(config, clock=clock)
+    player = open_port(config, clock, epoch_s=epoch_s, polled_by_owner=True)
+    player_bus = player.bus
+    unit_port = open_port(config, clock, epoch_s=epoch_s, polled_by_owner=True)
+    unit_bus = unit_port.bus
     try:
         # The player hears nothing back: the replayed unit's own status frames stay off its queue.
         player_bus.set_filters([{"can_id": 0x1FFFFFFF, "can_mask": 0x1FFFFFFF, "extended": True}])
-        player = BusPort(player_bus, clock=clock, epoch_s=epoch_s)
-        unit_port = BusPort(unit_bus, clock=clock, epoch_s=epoch_s)
         unit = ComputeEmulator.from_config(codec, unit_port, clock, seed=seed)
         unit_port.accept_only_subscribed()
 
