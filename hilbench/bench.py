@@ -20,12 +20,12 @@ from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
+from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
+from .plant.powertrain import ParkedPowertrain
 
 DEFAULTS_FILE = Path(__file__).with_name("data") / "bench_defaults.toml"
 NODE_NAMES = ("bms", "vcu", "obc", "cu")
-#: A real compute unit whose status has not been seen for this long is assumed to draw its most.
-REAL_DUT_STALE_S = 0.5
 
 
 def _defaults() -> dict[str, Any]:
@@ -105,8 +105,6 @@ class Bench:
         if unknown:
             raise ConfigError(None, "emulate", f"unknown node(s) {sorted(unknown)}; known: {', '.join(NODE_NAMES)}")
         self.epoch_s = float(defaults["session"]["epoch_s"])
-        self.aux_load_w = float(defaults["vehicle_loads"]["aux_load_w"])
-        self.dcdc_efficiency = float(defaults["vehicle_loads"]["dcdc_efficiency"])
         self.plant_step_s = config.plant_step_s or float(defaults["timing"]["plant_step_s"])
 
         # Validate every input before opening anything.  Roles are required only where
@@ -136,6 +134,11 @@ class Bench:
         self.charger = OnBoardCharger(self.evse)
         if config.plugged_in:
             self.evse.plug_in()
+        self.powertrain = ParkedPowertrain(
+            self.pack, self.vehicle, self.charger, aux_load_w=float(defaults["vehicle_loads"]["aux_load_w"]),
+            dcdc_efficiency=float(defaults["vehicle_loads"]["dcdc_efficiency"]))
+        #: How the plant knows a real compute unit's draw (unused while the bundled emulator runs).
+        self.reported_power = ReportedPower(REAL_DUT_STALE_S)
 
         self._buses: list[Any] = []
         self._ports: list[BusPort] = []
@@ -146,11 +149,6 @@ class Bench:
         except BaseException:
             self.close()
             raise
-        self._max_reported_w = 0.0
-        self.energy_from_pack_j = 0.0
-        self.compute_energy_j = 0.0
-        self.charge_energy_j = 0.0
-        self._actions: list[Callable[[], None]] = []
 
     # -- assembly ----------------------------------------------------------
     def _open(self, *, polled_by_owner: bool = False) -> BusPort:
@@ -214,47 +212,52 @@ class Bench:
     # -- the loop, closed through values -----------------------------------
     @property
     def compute_power_w(self) -> float:
-        """What the compute unit draws, for the plant.
+        """What the compute unit draws, for the plant (W).
 
         The bundled emulator's own draw is known, so the plant uses it (a lost or
         corrupted status frame must not change the physics).  A real unit is known
-        only by what it reports: while its status is fresh the bus value is used;
-        when it goes quiet the plant assumes the most it has ever reported, so a
-        silent unit cannot hide a drain.
+        only by what it reports: :class:`~hilbench.dut.reported_power.ReportedPower`.
         """
         if self.dut is not None:
             last = self.dut.unit.last
             return last.power_w if last is not None else 0.0
-        value = self.monitor.latest.get("compute_power_w")
-        if not isinstance(value, (int, float)):
-            return 0.0
-        self._max_reported_w = max(self._max_reported_w, float(value))
         binding = self.signal_map.binding("compute_power_w")
         seen = self.monitor.last_valid_s(binding.message) if binding is not None else None
-        if seen is not None and self.clock.now - seen > REAL_DUT_STALE_S:
-            return self._max_reported_w
-        return float(value)
+        return self.reported_power.power_w(self.monitor.latest.get("compute_power_w"), seen, self.clock.now)
 
     def _plant_step(self) -> None:
-        dt = self.plant_step_s
-        pack = self.pack
-        pack_v = pack.pack_voltage_v
-        compute_w = self.compute_power_w
-        load_w = self.aux_load_w + compute_w / self.dcdc_efficiency
-        charge_a = self.charger.step(dt, pack_v, self.obc.max_charge_voltage_v or pack.chemistry.max_voltage_v * pack.series,
-                                     self.obc.granted_ccl_a)
-        current = load_w / pack_v - charge_a if pack_v > 0 else 0.0
-        if not self.bms.contactor_closed:
-            current = 0.0
-        self.vehicle_ambient_to_plant()
-        pack.step(dt, current)
-        self.compute_energy_j += compute_w * dt
-        if current > 0:
-            self.energy_from_pack_j += current * pack_v * dt
-        self.charge_energy_j += self.charger.dc_power_w * dt
+        self.powertrain.step(self.plant_step_s, self.compute_power_w, contactors_closed=self.bms.contactor_closed,
+                             max_charge_voltage_v=self.obc.max_charge_voltage_v, granted_ccl_a=self.obc.granted_ccl_a)
 
-    def vehicle_ambient_to_plant(self) -> None:
-        self.pack.ambient_c = self.vehicle.ambient_c
+    # -- energy, counted by the powertrain ---------------------------------
+    @property
+    def aux_load_w(self) -> float:
+        """The vehicle's own parked load (W) on the 12 V side; settable (a test's heavy discharge)."""
+        return self.powertrain.aux_load_w
+
+    @aux_load_w.setter
+    def aux_load_w(self, value_w: float) -> None:
+        self.powertrain.aux_load_w = value_w
+
+    @property
+    def dcdc_efficiency(self) -> float:
+        """Of the HV -> 12 V DC-DC converter the compute unit sits behind."""
+        return self.powertrain.dcdc_efficiency
+
+    @property
+    def compute_energy_j(self) -> float:
+        """Energy the compute unit drew so far (J)."""
+        return self.powertrain.compute_energy_j
+
+    @property
+    def energy_from_pack_j(self) -> float:
+        """Energy that left the pack so far (J, discharge only)."""
+        return self.powertrain.energy_from_pack_j
+
+    @property
+    def charge_energy_j(self) -> float:
+        """Energy the charger delivered so far (J, DC side)."""
+        return self.powertrain.charge_energy_j
 
     # -- observing ---------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from hilbench.plant.evse import (
     pwm_duty_to_current_a,
 )
 from hilbench.plant.pack import CellSpread, Pack, PackSnapshot
+from hilbench.plant.powertrain import ParkedPowertrain
 from hilbench.plant.vehicle import Gear, Vehicle
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "OnBoardCharger",
     "Pack",
     "PackSnapshot",
+    "ParkedPowertrain",
     "Vehicle",
     "available_chemistries",
     "current_to_pwm_duty_pct",
