@@ -358,3 +358,123 @@ def test_clock_read_checker_allows(module: str, source: str) -> None:
 def test_clock_read_checker_limits_calibration_to_its_function() -> None:
     source = "import time\ndef other():\n    return time.perf_counter()\n"
     assert clock_reads(source, "hilbench.dut.compute.calibration")
+
+
+# ---------------------------------------------------------------- cycles and module-level fault state
+
+def import_cycles(package_dir: Path) -> list[list[str]]:
+    """Cycles among the package's modules through top-level imports (function-level ones are lazy
+    and cannot deadlock an import, so they do not count)."""
+    graph: dict[str, set[str]] = {}
+    modules: set[str] = set()
+    sources: list[tuple[str, Path]] = []
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules.add(".".join(parts))
+        sources.append((".".join(parts), path))
+    for module, path in sources:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))],
+                         type_ignores=[])
+        targets = {e.target for e in imports_of(ast.unparse(top), module, _is_package(path))}
+        # ``from . import x`` names a module; ``from .x import y`` names x (and x.y when y is a module)
+        graph[module] = {t for t in targets if t in modules and t != module
+                         and not _under(module, t)}     # a package's own parents are not a cycle
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def _scenarios_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "hilbench"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    return copy
+
+
+def test_the_modules_that_define_actions_do_not_import_each_other_in_a_cycle() -> None:
+    cycles = [c for c in import_cycles(PACKAGE_DIR) if any(_under(m, "hilbench.scenarios") for m in c)]
+    assert cycles == [], "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_rule_fails_on_a_planted_cycle(tmp_path: Path) -> None:
+    copy = _scenarios_copy(tmp_path)
+    registry = copy / "scenarios" / "registry.py"
+    registry.write_text(registry.read_text(encoding="utf-8") + "\nfrom . import faults\n", encoding="utf-8")
+    cycles = import_cycles(copy)
+    assert any("hilbench.scenarios.registry" in c and "hilbench.scenarios.faults" in c for c in cycles), cycles
+
+
+#: Calls that make an empty container at module level: state to be filled while benches run.
+_MUTABLE_FACTORIES = {"dict", "list", "set", "defaultdict", "WeakKeyDictionary", "WeakValueDictionary", "deque",
+                      "OrderedDict", "Counter"}
+
+
+def module_level_state(source: str) -> list[str]:
+    """Module-level names bound to an empty container (``{}``, ``[]``, ``dict()``, a weak dictionary...):
+    state a module would share between every bench in the process."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        empty_display = (isinstance(value, (ast.Dict, ast.List, ast.Set)) and not getattr(
+            value, "keys", getattr(value, "elts", None)))
+        call = isinstance(value, ast.Call) and (
+            (isinstance(value.func, ast.Name) and value.func.id in _MUTABLE_FACTORIES)
+            or (isinstance(value.func, ast.Attribute) and value.func.attr in _MUTABLE_FACTORIES))
+        if empty_display or call:
+            found.extend(f"line {node.lineno}: {ast.unparse(t)}" for t in targets)
+    return found
+
+
+#: Registries filled once at import (by decorators), never while a bench runs.
+_REGISTRIES = {("hilbench.scenarios.registry", "ACTIONS")}
+
+
+def test_fault_injection_keeps_no_state_at_module_level() -> None:
+    """Faults live on the bench they act on (the BMS node holds its sensor faults), so two benches in
+    one process, or one after another, never share a fault."""
+    bad = []
+    for path, module, source in _sources():
+        if not _under(module, "hilbench.scenarios") and not _under(module, "hilbench.nodes"):
+            continue
+        for item in module_level_state(source):
+            name = item.partition(": ")[2]
+            if (module, name.split(":")[0].strip()) not in _REGISTRIES:
+                bad.append(f"{module} {item}")
+    assert bad == [], "module-level state:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("planted", [
+    "_CHAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()",
+    "_ACTIVE = {}",
+    "_RUNNING: list[object] = []",
+    "_HELD = dict()",
+])
+def test_the_module_state_rule_fails_on_planted_state(planted: str) -> None:
+    source = (PACKAGE_DIR / "scenarios" / "faults.py").read_text(encoding="utf-8")
+    assert module_level_state(source) == []
+    assert module_level_state(source + "\n" + planted + "\n")

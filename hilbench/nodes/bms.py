@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +174,7 @@ class BmsNode(EmulatedNode):
         self._last_sample_s: float | None = None
         #: Sensor faults injected by scenarios: role -> callable(value, now_s) -> value
         self.sensor_faults: dict[str, object] = {}
+        self._sensor_chains: dict[str, list[Callable[[float, float], float]]] = {}
         temp_cell = codec.signal_map.cells.get("temperature")
         # A 0-d array: numpy would convert a Python float operand anew at every call.
         self._temp_lsb_c = np.array(codec.message(temp_cell.message).message.get_signal_by_name(
@@ -246,6 +247,33 @@ class BmsNode(EmulatedNode):
         self._chemistry_code = CHEMISTRY_CODES.get(chem.name, "NMC")
         self._series = pack.series
         self._min_limit_v = chem.min_voltage_v
+
+    def add_sensor_fault(self, role: str, fault: Callable[[float, float], float]) -> Callable[[], None]:
+        """Make the sensor behind ``role`` read ``fault(value, now_s)``: a scenario's sensor fault.
+
+        Several faults on one sensor act in the order they were added, each on what the one
+        before it made of the reading.  The node holds them, so two benches never share one.
+
+        Returns:
+            The call that removes this fault again (the sensor reads true once none is left).
+        """
+        chain = self._sensor_chains.setdefault(role, [])
+        if not chain:
+            def chained(value: float, now_s: float) -> float:
+                for link in chain:
+                    value = link(value, now_s)
+                return value
+
+            self.sensor_faults[role] = chained
+        chain.append(fault)
+
+        def remove() -> None:
+            if fault in chain:
+                chain.remove(fault)
+            if not chain:
+                self.sensor_faults.pop(role, None)
+
+        return remove
 
     # -- measurement -------------------------------------------------------
     def _fault(self, role: str, value: float) -> float:

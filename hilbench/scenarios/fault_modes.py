@@ -42,7 +42,7 @@ from ..bus.protection import Protection
 from ..bus.sender import FrameSource
 from ..clock import Task
 from ..errors import ScenarioError
-from .actions import BusView, Problem, action
+from .registry import BusView, Problem, action
 from .faults import (  # noqa: PLC2701  (shared validators)
     _duration_problems,
     _frame_validator,

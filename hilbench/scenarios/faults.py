@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import abc
 import math
-import weakref
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,7 +49,7 @@ from ..bus.protection import Protection
 from ..bus.roles import ROLES
 from ..bus.sender import FrameSource
 from ..errors import ScenarioError
-from .actions import BusView, Problem, action
+from .registry import BusView, Problem, action
 
 #: BMS measurements a sensor fault can act on (``bench.bms.sensor_faults`` keys).
 SENSOR_ROLES = ("pack_current_a", "pack_voltage_v", "soc_pct", "min_cell_voltage_v", "max_cell_voltage_v",
@@ -62,8 +61,6 @@ WRONG_COUNTER_MODES = ("repeat", "skip")
 PRODUCERS = ("bms", "vcu", "obc", "cu")
 
 SensorFault = Callable[[float, float], float]
-#: BMS node -> role -> the sensor faults active on it, oldest first.
-_SENSOR_CHAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # -- shared plumbing ----------------------------------------------------------------------
@@ -359,23 +356,7 @@ def _heat_wave_validator(params: Mapping[str, Any], view: BusView) -> list[Probl
 def _sensor(bench: Bench, role: str, fault: SensorFault, duration_s: float) -> None:
     """Install ``fault`` on one BMS sensor; several faults on one sensor act in the order they started."""
     _refuse(_sensor_validator({"role": role, "duration_s": duration_s}, BusView.of(bench)))
-    bms = bench.bms
-    chain = _SENSOR_CHAINS.setdefault(bms, {}).setdefault(role, [])
-    if not chain:
-        def chained(value: float, now_s: float) -> float:
-            for link in chain:
-                value = link(value, now_s)
-            return value
-
-        bms.sensor_faults[role] = chained
-    chain.append(fault)
-
-    def end() -> None:
-        if fault in chain:
-            chain.remove(fault)
-        if not chain:
-            bms.sensor_faults.pop(role, None)
-
+    end = bench.bms.add_sensor_fault(role, fault)
     _end_after(bench, duration_s, end)
 
 
