@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from _report import Report
 
 NAME = "inference"

@@ -22,7 +22,6 @@ from . import e2e
 from .protection import AutosarP2, Protection
 from .signal_map import RoleBinding, SignalMap
 
-
 CACHE_SIZE = 4096
 
 

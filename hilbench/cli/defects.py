@@ -32,8 +32,15 @@ from pathlib import Path
 from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
-from ..scenarios import (RunOptions, Scenario, bundled_scenarios_dir, check_runnable, discover, load_scenario,
-                         run_scenario)
+from ..scenarios import (
+    RunOptions,
+    Scenario,
+    bundled_scenarios_dir,
+    check_runnable,
+    discover,
+    load_scenario,
+    run_scenario,
+)
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .output_paths import check_writable, write_text
 

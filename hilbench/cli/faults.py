@@ -15,8 +15,15 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..scenarios.fault_matrix import (FttiSpec, MatrixSettings, format_summary, format_table, load_ftti, parse_seeds,
-                                      run_matrix)
+from ..scenarios.fault_matrix import (
+    FttiSpec,
+    MatrixSettings,
+    format_summary,
+    format_table,
+    load_ftti,
+    parse_seeds,
+    run_matrix,
+)
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .output_paths import check_writable, write_text
 

@@ -12,8 +12,15 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..scenarios.fuzz import (
-    DEFAULT_MAX_EXAMPLES, DEFAULT_SHRINK_RUNS, FuzzOutcome, FuzzRun, fuzz, load_fuzz_scenario, reproduce_command,
-    write_counterexample, write_scenario_run,
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_SHRINK_RUNS,
+    FuzzOutcome,
+    FuzzRun,
+    fuzz,
+    load_fuzz_scenario,
+    reproduce_command,
+    write_counterexample,
+    write_scenario_run,
 )
 from .bus_options import BusOptions, add_bus_options, print_warnings
 

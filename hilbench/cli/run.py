@@ -26,8 +26,16 @@ from pathlib import Path
 from ..bus.recorder import FLUSH_INTERVAL_S, count_frames, primary_log_path
 from ..clock import StopRequest, wall_time_s
 from ..errors import ConfigError
-from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, check_runnable, discover,
-                         load_scenario, run_scenario)
+from ..scenarios import (
+    RunOptions,
+    Scenario,
+    ScenarioResult,
+    bundled_scenarios_dir,
+    check_runnable,
+    discover,
+    load_scenario,
+    run_scenario,
+)
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .interrupts import Interrupts, active_stop

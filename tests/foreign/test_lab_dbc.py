@@ -13,7 +13,8 @@ from hilbench.bus import BenchCodec, compute_unit_dbc_path, load_bus_description
 from hilbench.bus.protection import AutosarP5, BitField, OemChecksum
 from hilbench.errors import ConfigError
 
-from lab_car import CAR_DBC, CAR_MAP, NO_DUT, write_car as _write
+from lab_car import CAR_DBC, CAR_MAP, NO_DUT
+from lab_car import write_car as _write
 
 
 @pytest.fixture

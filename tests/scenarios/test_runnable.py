@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from hilbench.errors import ConfigError, ScenarioError
-from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario
-from hilbench.scenarios import runner
+from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario, runner
 
 from .helpers import CAR_MESSAGE, car_dbcs, map_without, scenario
 
