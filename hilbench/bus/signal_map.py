@@ -484,8 +484,8 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal,
             raw_by_state[state] = raws[0]
             for raw in raws:
                 if raw in state_by_raw:
-                    raise ConfigError(path, f"{entry}.states",
-                                      f"states {state_by_raw[raw]}, {state} map to the same DBC value; each needs its own")
+                    raise ConfigError(path, f"{entry}.states", f"states {state_by_raw[raw]}, {state} map to the "
+                                      "same DBC value; each needs its own")
                 state_by_raw[raw] = state
             continue
         if isinstance(target, int) and not isinstance(target, bool):
@@ -501,8 +501,8 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal,
             )
         if raw_by_state[state] in state_by_raw:
             other = state_by_raw[raw_by_state[state]]
-            raise ConfigError(path, f"{entry}.states",
-                              f"states {', '.join(sorted((other, state)))} map to the same DBC value; each needs its own")
+            raise ConfigError(path, f"{entry}.states", f"states {', '.join(sorted((other, state)))} map to the "
+                              "same DBC value; each needs its own")
         state_by_raw[raw_by_state[state]] = state
     return raw_by_state, state_by_raw
 

@@ -115,7 +115,8 @@ class BusOptions:
         interface = get("interface") or None
         channel = get("channel") or None
         if channel is None and interface is not None and interface not in SIMULATED_INTERFACES:
-            raise ConfigError(None, f"{prefix}interface", f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)")
+            raise ConfigError(None, f"{prefix}interface",
+                              f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)")
         bitrate = get("bitrate")
         if bitrate is not None and bitrate <= 0:
             raise ConfigError(None, f"{prefix}bitrate", f"must be positive, got {bitrate}")
@@ -172,7 +173,8 @@ class BusOptions:
         from ..dut.compute.supervisor import DEFECTS
 
         if defect not in DEFECTS:
-            raise ConfigError(None, f"{prefix}dut-defect", f"{defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
+            raise ConfigError(None, f"{prefix}dut-defect",
+                              f"{defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
         if self.no_dut or "cu" in set(real):
             raise ConfigError(None, f"{prefix}dut-defect", f"needs the emulated compute unit; a real one is on the "
                                                            f"bus ({prefix}no-dut)")

@@ -207,8 +207,8 @@ def format_markdown(report: DefectReport, command: str) -> str:
         missed = [name for d, name in report.missed if d == defect]
         if missed:
             built += ("<br>" if built else "") + "<br>".join(f"**MISSED** by `{name}`" for name in missed)
-        rows.append(f"| `{defect}` | {DEFECTS.get(defect, '')} | {built or '**NONE**'} | "
-                    f"{cell([o for o in catches if o.scenario not in own]) or ('**ESCAPED**' if not catches else '')} |")
+        others = cell([o for o in catches if o.scenario not in own]) or ("**ESCAPED**" if not catches else "")
+        rows.append(f"| `{defect}` | {DEFECTS.get(defect, '')} | {built or '**NONE**'} | {others} |")
     text = [
         "# Seeded DUT defects and the scenarios that catch them", "",
         ("The compute emulator can be built with a seeded defect (`hilbench run --dut-defect NAME`): each one "

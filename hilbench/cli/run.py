@@ -174,7 +174,8 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if many_seeds:
-        print(f"{len(scenarios)} scenario(s) x {len(seeds)} seed(s) = {len(plans)} runs, {min(jobs, len(plans))} job(s)")
+        print(f"{len(scenarios)} scenario(s) x {len(seeds)} seed(s) = {len(plans)} runs, "
+              f"{min(jobs, len(plans))} job(s)")
     if args.record is not None:
         first = plans[0][1].record
         more = f" and {len(plans) - 1} more like it" if len(plans) > 1 else ""

@@ -124,7 +124,8 @@ def _compare(left: ast.AST, op: ast.cmpop, right: ast.AST, lookup: Lookup) -> tu
     if isinstance(a, str) or isinstance(b, str):
         states = a_states or b_states
         if not states:
-            raise ExprError(f"{ast.unparse(left)} {ast.unparse(right)}: a state name compares only with an enumerated signal")
+            raise ExprError(f"{ast.unparse(left)} {ast.unparse(right)}: "
+                            "a state name compares only with an enumerated signal")
         if isinstance(a, str):
             a, b = b, a
         if b not in states:
@@ -146,4 +147,5 @@ def _compare(left: ast.AST, op: ast.cmpop, right: ast.AST, lookup: Lookup) -> tu
         gap = np.abs(a - b)
         sat = gap == 0 if isinstance(op, ast.Eq) else gap != 0
         diff = -gap if isinstance(op, ast.Eq) else gap
-    return np.broadcast_to(sat, np.broadcast(a, b).shape).copy(), np.broadcast_to(diff, np.broadcast(a, b).shape).astype(float)
+    shape = np.broadcast(a, b).shape
+    return np.broadcast_to(sat, shape).copy(), np.broadcast_to(diff, shape).astype(float)

@@ -598,7 +598,8 @@ def write_scenario_run(outcome: FuzzOutcome, run: FuzzRun, out_dir: str | Path, 
     description = f"{suffix.capitalize()} of {base.name} found by hilbench fuzz: {varied}."
     concrete = replace(concrete, name=f"{base.name}-{suffix}", description=description, source=path, fuzz={})
     header = [f"{suffix.capitalize()} written by `hilbench fuzz` from {base.source or base.name}",
-              f"(DUT defect: {outcome.dut_defect or 'none'}, seed {outcome.seed}, run {run.number} of {len(outcome.runs)}).",
+              f"(DUT defect: {outcome.dut_defect or 'none'}, seed {outcome.seed}, "
+              f"run {run.number} of {len(outcome.runs)}).",
               ""]
     for c in run.result.checks:
         rob = "" if c.robustness is None else f", robustness {c.robustness:+.6g} {c.check.unit}".rstrip()

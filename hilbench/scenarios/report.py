@@ -88,9 +88,9 @@ VERDICT_NOTES = {
 def checks_table(result: ScenarioResult) -> str:
     """The verdict table: one line per check, then the count of each verdict when any is VACUOUS or NOT MAPPED.
 
-    The count appears only then, so a plain run reads as it always did.  The bench's warnings are not in the table (``hilbench run``
-    prints each once for the whole run); :func:`format_failure`, JUnit and the
-    HTML page carry them with the verdicts.
+    The count appears only then, so a plain run reads as it always did.  The bench's warnings are
+    not in the table (``hilbench run`` prints each once for the whole run); :func:`format_failure`,
+    JUnit and the HTML page carry them with the verdicts.
     """
     width = max((len(c.check.name) for c in result.checks), default=10)
     vwidth = max([7, *(len(c.verdict) for c in result.checks)])

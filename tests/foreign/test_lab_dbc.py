@@ -358,7 +358,8 @@ def test_the_foreign_dbc_guide_lists_every_role_with_its_meaning() -> None:
         assert f"| `{role.name}` |" in guide and role.meaning in guide, role.name
 
 
-@pytest.mark.parametrize("scenario", ["vehicle/shift_to_drive_lfp_-20c.toml", "battery/reserve_hysteresis_nmc_25c.toml"])
+@pytest.mark.parametrize("scenario",
+                         ["vehicle/shift_to_drive_lfp_-20c.toml", "battery/reserve_hysteresis_nmc_25c.toml"])
 def test_bundled_scenarios_pass_on_multiplexed_roles_and_cells_from_zero(car: Path, tmp_path: Path,
                                                                           scenario: str) -> None:
     """End to end through a scenario: the pack values, cell extremes and limits come from three pages

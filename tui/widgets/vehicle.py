@@ -33,7 +33,8 @@ class VehiclePanel(ReadoutPanel):
             ("ambient", number(s.ambient_c, ".1f", "C"), number(bus.get("ambient_temp_c"), ".1f", "C")),
             ("coolant", number(s.coolant_c if s.coolant_c is not None else s.ambient_c, ".1f", "C"),
              number(bus.get("coolant_temp_c"), ".1f", "C")),
-            ("range reserve", number(s.reserve_soc_pct, ".0f", "%"), number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
+            ("range reserve", number(s.reserve_soc_pct, ".0f", "%"),
+             number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
         ]
 
 

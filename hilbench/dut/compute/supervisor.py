@@ -266,7 +266,8 @@ class Supervisor:
             problem = "E2E_ERROR"
         if problem is not None:
             self._valid_since_s = None
-            state = State.STANDBY if problem == "NO_DATA" and self.state in (State.OFF, State.STANDBY) else State.SAFE_STOP
+            state = (State.STANDBY if problem == "NO_DATA" and self.state in (State.OFF, State.STANDBY)
+                     else State.SAFE_STOP)
             self._was_safe_stop = self._was_safe_stop or state is State.SAFE_STOP
             return Decision(state, problem, 0.0)
         if self._was_safe_stop:
@@ -319,7 +320,8 @@ class Supervisor:
             return None
         p = self.params
         stop_at = obs.cell_voltage_min_limit_v + p.min_cell_voltage_margin_v
-        resume_at = stop_at if "wrong_hysteresis" in self.defects else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v
+        resume_at = (stop_at if "wrong_hysteresis" in self.defects
+                     else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v)
         v = obs.min_cell_voltage_v
         self._cell_latched = v <= stop_at or (self._cell_latched and not v > resume_at)
         return (0.0, "CELL_VOLTAGE_LOW") if self._cell_latched else None
