@@ -308,6 +308,10 @@ class MessageCodec:
         return _remember(self._received, key, (roles, crc_ok))
 
     def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:
+        """Every DBC signal of a frame by its DBC name, scaled, enumerations as raw numbers (not cached).
+
+        Unlike :meth:`receive` it ignores the signal map and the E2E fields: for tools that show a whole frame.
+        """
         return self.message.decode(data, decode_choices=False, scaling=True)  # type: ignore[return-value]
 
     def decode_roles(self, data: bytes | bytearray) -> dict[str, object]:
@@ -362,6 +366,7 @@ class BenchCodec:
             self.by_id[(message.frame_id, message.is_extended_frame)] = codec
 
     def message(self, name: str) -> MessageCodec:
+        """The codec of the message DBC-named ``name``; raises KeyError if no loaded DBC defines it."""
         return self.by_name[name]
 
     def resolutions(self, roles: Iterable[str]) -> dict[str, float]:
@@ -378,6 +383,7 @@ class BenchCodec:
         return out
 
     def for_frame(self, msg: can.Message) -> MessageCodec | None:
+        """The codec of a received frame by ID and ID width, or None for an ID no loaded DBC defines."""
         return self.by_id.get((msg.arbitration_id, msg.is_extended_id))
 
     def fresh_sender(self, name: str) -> MessageCodec:

@@ -372,10 +372,12 @@ class DbcOverlay:
 
     @property
     def paths(self) -> tuple[Path, ...]:
+        """The overlaid DBC files, in overlay order."""
         return tuple(source.path for source in self.sources)
 
     @property
     def offenders(self) -> tuple[DbcOffender, ...]:
+        """What the lenient load let through in every file: a strict load would refuse each of these."""
         return tuple(o for source in self.sources for o in source.offenders)
 
     def where(self, message: str) -> str:

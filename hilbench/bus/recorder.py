@@ -137,6 +137,11 @@ class Recorder(can.Listener):
         return [self.path, self.primary_path]
 
     def on_message_received(self, msg: can.Message) -> None:
+        """Write one frame to every file of the recording.
+
+        Raises:
+            BusError: the recording was already stopped (a frame would be silently lost).
+        """
         if self._stopped:
             raise BusError(f"{self.path}: frame arrived after the recording was stopped")
         for receive in self._receivers:

@@ -28,6 +28,7 @@ class Role:
 
     @property
     def is_enum(self) -> bool:
+        """Whether the role takes named states (gear, contactor state, ...) rather than a number."""
         return bool(self.states)
 
 

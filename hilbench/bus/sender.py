@@ -21,6 +21,12 @@ FrameBuilder = Callable[[MessageCodec], can.Message]
 
 
 class FrameSource:
+    """The periodic transmitter of one bench node: its messages on the clock, through its filters.
+
+    ``tx_filters`` see every frame before it is sent and may change or drop it (the fault seam);
+    ``silent`` mutes the transmitter while the application, and so the alive counters, runs on.
+    """
+
     def __init__(self, port: BusPort, clock: Clock) -> None:
         self.port = port
         self.clock = clock

@@ -69,6 +69,11 @@ Locate = Any
 
 @dataclass(frozen=True)
 class RoleBinding:
+    """Where one role sits in a DBC and how to convert it: ``role = dbc_value * scale + offset``.
+
+    Enumerated roles carry their state <-> raw value tables; a signal under a multiplexer its ``mux`` value.
+    """
+
     role: Role
     message: str
     signal: str
@@ -102,6 +107,7 @@ class CellBinding:
     frames: int = 1
 
     def signal_name(self, frame: int, k: int) -> str:
+        """The DBC name of cell ``k`` of multiplexed frame ``frame`` (both from 0), from the name pattern."""
         if "{module" in self.signal:
             return self.signal.format(module=frame + self.first_module, cell=k + self.first_index)
         return self.signal.format(index=frame * self.per_frame + k + self.first_index)
@@ -152,6 +158,12 @@ class ProtectionSpec:
 
 @dataclass(frozen=True)
 class SignalMap:
+    """A loaded signal map: which DBC signal carries each role, and per-message timing and protection.
+
+    Built and validated against its DBCs by the loader; immutable afterwards.  ``warnings`` are the
+    lenient parts of the load, for the bench to show.
+    """
+
     path: Path
     roles: dict[str, RoleBinding]
     cells: dict[str, CellBinding]
@@ -170,9 +182,11 @@ class SignalMap:
     receivers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def binding(self, role: str) -> RoleBinding | None:
+        """The binding of ``role``, or None where the map leaves it unmapped."""
         return self.roles.get(role)
 
     def is_mapped(self, role: str) -> bool:
+        """Whether the map binds ``role`` to a DBC signal."""
         return role in self.roles
 
     def messages_of(self, producer: str) -> list[str]:
@@ -225,6 +239,7 @@ class SignalMap:
 
 
 def default_signal_map_path() -> Path:
+    """The bench's own map, ``hilbench.signals.toml`` beside its vehicle DBC."""
     from .dbc import default_dbc_path
 
     return default_dbc_path().with_name("hilbench.signals.toml")

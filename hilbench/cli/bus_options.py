@@ -125,15 +125,26 @@ class BusOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BusOptions:
+        """The options of a parsed ``hilbench`` command line.
+
+        Raises:
+            ConfigError: as :meth:`from_values`.
+        """
         return cls.from_values(lambda dest: getattr(args, dest, None))
 
     @classmethod
     def from_pytest(cls, config: Any) -> BusOptions:
+        """The ``--hil-*`` options of a pytest session; errors name them with that prefix.
+
+        Raises:
+            ConfigError: as :meth:`from_values`.
+        """
         return cls.from_values(lambda dest: config.getoption(f"hil_{dest}"), prefix="--hil-")
 
     # -- what they mean ------------------------------------------------------------
     @property
     def bus(self) -> BusConfig:
+        """The bus to open: the given interface, channel and bitrate, else the simulated default."""
         from ..bus.open import BusConfig
 
         return BusConfig(self.interface or DEFAULT_INTERFACE, self.channel or DEFAULT_CHANNEL, self.bitrate)

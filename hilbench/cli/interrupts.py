@@ -52,10 +52,12 @@ class Interrupts:
 
     @property
     def requested(self) -> bool:
+        """Whether a stop signal arrived while the handlers were installed."""
         return self.stop.requested
 
     @property
     def reason(self) -> str | None:
+        """Name of the first stop signal received (e.g. ``"SIGINT"``), or None."""
         return self.stop.reason
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -44,6 +44,7 @@ from .progress import ProgressBar
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench run`` and its options to the subcommands."""
     p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
                        description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
                                    "in simulated time, or on a real bus with --interface.",

@@ -26,6 +26,8 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Compiled:
+    """A checked expression, ready for :func:`evaluate`: its text, the roles it names and its syntax tree."""
+
     source: str
     names: frozenset[str]
     tree: ast.Expression

@@ -83,6 +83,7 @@ class FuzzParam:
     is_time: bool = False
 
     def describe(self) -> str:
+        """The range as written in ``[fuzz]``: ``[low, high]`` (with `` s`` for times) or ``{ choices = [...] }``."""
         if self.choices:
             return f"{{ choices = {list(self.choices)!r} }}"
         unit = " s" if self.is_time else ""
@@ -358,15 +359,22 @@ class FuzzRun:
 
     @property
     def robustness(self) -> dict[str, float]:
+        """Each check's robustness in this run (checks without one left out)."""
         return {c.check.name: c.robustness for c in self.result.checks if c.robustness is not None}
 
     @property
     def failed(self) -> list[CheckResult]:
+        """The checks that failed in this run."""
         return [c for c in self.result.checks if c.failed]
 
 
 @dataclass
 class FuzzOutcome:
+    """The result of a whole search: every run, the shrunk counterexample if one was found.
+
+    ``lowest`` keeps each check's lowest robustness seen (and its unit), for the summary.
+    """
+
     scenario: Scenario
     space: FuzzSpace
     dut_defect: str | None
@@ -378,14 +386,17 @@ class FuzzOutcome:
 
     @property
     def found(self) -> bool:
+        """Whether the search found a run that violates a check."""
         return self.counterexample is not None
 
     @property
     def examples(self) -> int:
+        """Runs spent searching (shrinking runs not counted)."""
         return sum(1 for r in self.runs if not r.shrinking)
 
     @property
     def shrink_runs(self) -> int:
+        """Runs spent shrinking the violation found."""
         return sum(1 for r in self.runs if r.shrinking)
 
     def closest(self) -> FuzzRun | None:
@@ -571,6 +582,7 @@ def _check_lines(check: Check) -> list[str]:
 
 
 def reproduce_command(path: Path, dut_defect: str | None, seed: int) -> str:
+    """The ``hilbench run`` command line that replays the scenario at ``path`` as the search ran it."""
     parts = ["hilbench", "run", str(path)]
     if dut_defect:
         parts += ["--dut-defect", dut_defect]

@@ -351,6 +351,7 @@ VACUOUS_KINDS = ("response", "eventually")
 
 
 def bundled_scenarios_dir() -> Path:
+    """The folder ``hilbench run`` runs when given no paths: the bundled scenario suite."""
     return scenarios_dir()
 
 

@@ -24,6 +24,7 @@ class PackPanel(ReadoutPanel):
     VALUE_WIDTH = 12
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """The plant's true pack and cell values beside what the BMS frames say (limits and faults: bus only)."""
         s, bus = snapshot, snapshot.bus
         return [
             ("SOC", number(s.soc_true_pct, ".2f", "%"), number(bus.get("soc_pct"), ".1f", "%")),

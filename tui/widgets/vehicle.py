@@ -19,6 +19,7 @@ class VehiclePanel(ReadoutPanel):
     VALUE_WIDTH = 9
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """The plant's vehicle and charging state beside what the VCU and OBC frames say."""
         s, bus = snapshot, snapshot.bus
         plug_bus = bus.get("plug_present")
         return [

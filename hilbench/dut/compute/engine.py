@@ -189,6 +189,7 @@ class GenerationState:
 
     @property
     def batch_size(self) -> int:
+        """Sequences generated side by side in this state."""
         return int(self._mask.shape[0])
 
     @property
@@ -220,6 +221,7 @@ class GenerationState:
 
     @property
     def n_generated(self) -> int:
+        """Tokens generated so far over all sequences (steps x batch size)."""
         return len(self._steps) * self.batch_size
 
     @property

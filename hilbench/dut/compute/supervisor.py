@@ -36,6 +36,13 @@ def _finite(*values: float | None) -> bool:
 
 
 class State(enum.IntEnum):
+    """Supervisor state as the unit reports it on CAN; the value is the DBC's raw value.
+
+    RUNNING and DERATED compute; OFF (not allowed) and STANDBY (not parked, driving asked for, no
+    data yet) wait for the car; SAFE_STOP stops for stale or failing inputs, a BMS stop request or a
+    battery rule, and holds until the inputs look good again; FAULT is a BMS hard limit or open contactors.
+    """
+
     OFF = 0
     STANDBY = 1
     RUNNING = 2
@@ -121,6 +128,8 @@ class Decision(NamedTuple):
 
 @dataclass
 class SupervisorParams:
+    """Thresholds and margins of the supervisor's rules (``supervisor.toml``); percent SOC, volts, watts, seconds."""
+
     #: An input message is stale after ``max(stale_cycles x its cycle time, min_stale_s)``
     #: (applied per message by the CAN side, which knows the cycle times).
     stale_cycles: float
@@ -139,6 +148,11 @@ class SupervisorParams:
 
     @classmethod
     def load(cls, path: Path = PARAMS_FILE) -> SupervisorParams:
+        """Read the parameters from ``path`` (by default the bundled ``supervisor.toml``).
+
+        Raises:
+            ConfigError: the file cannot be read or parsed, or an entry is missing (named).
+        """
         try:
             with path.open("rb") as fh:
                 d = tomllib.load(fh)
@@ -157,6 +171,15 @@ class SupervisorParams:
 
 @dataclass
 class Supervisor:
+    """The compute unit's safety supervisor: state, reason and power budget from each :class:`Observation`.
+
+    Its latches and hold timers are the only memory between decisions; ``defects`` switch single
+    rules off (see :data:`DEFECTS`).  ``transitions`` logs (time s, state, reason) as reported on CAN.
+
+    Raises:
+        ConfigError: an unknown defect name.
+    """
+
     max_power_w: float
     params: SupervisorParams = field(default_factory=SupervisorParams.load)
     defects: frozenset[str] = frozenset()
@@ -184,6 +207,7 @@ class Supervisor:
 
     # -- the decision --------------------------------------------------------
     def decide(self, obs: Observation) -> Decision:
+        """Apply the rules in precedence order to ``obs``, make the result the current state, and return it."""
         decision = self._decide(obs)
         self.state = decision.state
         self.reason = decision.reason
@@ -392,6 +416,7 @@ class Supervisor:
         return None
 
     def snapshot(self) -> dict[str, Any]:
+        """State, reason and the number of logged transitions, for bench snapshots and the TUI."""
         return {"state": self.state.name, "reason": self.reason, "transitions": len(self.transitions)}
 
 
