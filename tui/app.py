@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
@@ -70,7 +70,7 @@ class HilbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "hilbench"
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_pause", "pause/run"),
         Binding("plus,equals_sign", "faster", "faster", key_display="+"),
         Binding("minus", "slower", "slower", key_display="-"),
@@ -238,6 +238,7 @@ class HilbenchApp(App[None]):
         status.achieved = self._achieved()
         end = self.session.end_s
         if end is not None and not self.paused and self._ended(snapshot.now_s, end):
+            assert self.session.scenario is not None   # only a scenario has an end
             self.paused = True
             self.notify("scenario finished; space runs on in free play", title=self.session.scenario.name)
 
@@ -262,13 +263,15 @@ class HilbenchApp(App[None]):
     def watch_paused(self, paused: bool) -> None:
         """Restart the achieved-speed measurement (a pause is no bench time) and show the state."""
         self._rate_window.clear()
-        if self.is_mounted:
+        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
+        if self.is_mounted:  # type: ignore[truthy-function]
             self.query_one(StatusBar).paused = paused
 
     def watch_speed_index(self, index: int) -> None:
         """Restart the achieved-speed measurement (the rate changed) and show the new setting."""
         self._rate_window.clear()
-        if self.is_mounted:
+        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
+        if self.is_mounted:  # type: ignore[truthy-function]
             self.query_one(StatusBar).speed = speed_label(SPEEDS[index])
 
     # -- actions (keys) -------------------------------------------------------
@@ -333,6 +336,7 @@ class HilbenchApp(App[None]):
         self._events_shown = self._errors_shown = 0
         self._end_seen = False
         self._rate_window.clear()
+        assert fresh.scenario is not None   # opened from a scenario file
         self.query_one(TransitionLog).write_error(0.0, f"scenario {fresh.scenario.name} loaded again", error=False)
         self._show_session()
 

@@ -184,7 +184,7 @@ class _Track:
             for row in rows:
                 if row is not None and role in row:
                     value = row[role]
-                    last = value if index is None else index.get(value, -1.0)  # type: ignore[assignment, arg-type]
+                    last = value if index is None else index.get(value, -1.0)  # type: ignore[call-overload]
                 out.append(last)
             values.extend(out)
 

@@ -23,6 +23,7 @@ wrong counter or a bad checksum without knowing the scheme.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,7 +74,7 @@ class BitField:
         """Indices of the payload bytes the field touches."""
         return frozenset(bit // 8 for bit in self.bits)
 
-    def get(self, payload: bytes | bytearray) -> int:
+    def get(self, payload: builtins.bytes | bytearray) -> int:   # in this class, ``bytes`` is the property above
         """The field's unsigned value in ``payload``; IndexError if the payload is too short to hold it."""
         value = 0
         for bit in self.bits:

@@ -51,10 +51,11 @@ class FrameSource:
             if self.silent:
                 return
             for tx_filter in self.tx_filters:
-                msg = tx_filter(name, msg)
-                if msg is None:
+                filtered = tx_filter(name, msg)
+                if filtered is None:
                     self.frames_dropped += 1
                     return
+                msg = filtered
             if self.port.send(msg):
                 self.frames_sent += 1
 

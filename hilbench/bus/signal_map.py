@@ -145,6 +145,7 @@ class ProtectionSpec:
             return prot.AutosarP2(self.data_ids)
         if self.scheme == "autosar_p5":
             return prot.AutosarP5(self.data_id or 0)
+        assert self.checksum is not None   # every scheme but the AUTOSAR ones names it (checked at load)
         checksum = prot.BitField.of(message.get_signal_by_name(self.checksum))
         counter = prot.BitField.of(message.get_signal_by_name(self.counter)) if self.counter else None
         covered = self.covered
@@ -654,29 +655,29 @@ def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str], problem
         if profile is None or profile.value in ("", None):
             continue
         file, line = locate(message.name, "E2EProfile") if locate is not None else (None, None)
-        where = {"file": file or path, "line": line}
+        where_file = file or path
         entry = f'message "{message.name}" E2EProfile' if file else f"e2e.{message.name}"
         name = str(profile.value).strip().upper()
         if name not in AUTOSAR_E2E_PROFILES:
             problems.add(entry, f'unknown E2E profile "{profile.value}"{suggest(name, AUTOSAR_E2E_PROFILES)}: no '
                                 "AUTOSAR profile has that name, and the message would go unprotected; the bench "
                                 "reads P02 from DBC attributes (declare other schemes in the map's [protection])",
-                         **where)
+                         file=where_file, line=line)
             continue
         scheme = DBC_E2E_PROFILES.get(name)
         if scheme != "autosar_p2":
             problem = (f'message "{message.name}" declares E2EProfile "{profile.value}", which the bench '
                        "cannot honour (it reads P02 from DBC attributes; declare other schemes in [protection])")
             if message.name in used:
-                problems.add(entry, problem, **where)
+                problems.add(entry, problem, file=where_file, line=line)
             else:
-                notes.append(f"{where['file']}: {problem}; the message is not used, so this is only a warning")
+                notes.append(f"{where_file}: {problem}; the message is not used, so this is only a warning")
             continue
         base = attrs.get("E2EDataIdBase")
         if base is None:
             if message.name in used:
                 problems.add(entry, f'message "{message.name}" declares E2EProfile P02 but no E2EDataIdBase',
-                             **where)
+                             file=where_file, line=line)
             continue
         if isinstance(base.value, bool) or not isinstance(base.value, int) or not 0 <= base.value <= 255:
             file, line = locate(message.name, "E2EDataIdBase") if locate is not None else (None, None)
@@ -966,6 +967,7 @@ def load_signal_map(path: str | Path, db: Database, *,
                          f"a cycle time must be > 0 ms, got {ms!r}; fix the DBC or give one in the map's "
                          "[cycle_ms]", file=file or path, line=line)
             continue
+        assert ms is not None   # an override is a number (checked when read), and None is refused above
         sm.cycle_time_s[name] = ms / 1000.0
     # A required role whose binding was refused is reported there, not again as missing.
     missing = [role for role in sm.missing_roles(require) if role not in roles_spec]

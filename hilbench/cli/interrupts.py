@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from ..clock import StopRequest
 
@@ -47,7 +49,8 @@ class Interrupts:
         self.stop = StopRequest()
         #: Names of the signals received, in order.
         self.received: list[str] = []
-        self._previous: dict[int, object] = {}
+        #: The handlers replaced, by signal, as ``signal.signal`` returned them (None: not set from Python).
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._outer: Interrupts | None = None
 
     @property

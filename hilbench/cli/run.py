@@ -179,12 +179,14 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
               f"{min(jobs, len(plans))} job(s)")
     if args.record is not None:
         first = plans[0][1].record
+        assert first is not None   # --record gives every plan a recording
         more = f" and {len(plans) - 1} more like it" if len(plans) > 1 else ""
         print(f"recording to {first}{more}, candump primary {primary_log_path(first)} flushed every "
               f"{FLUSH_INTERVAL_S * 1000:g} ms")
     sys.stdout.flush()   # what a supervisor (or a test) reads to know the run has started
     results = []
     for result in _run_all(plans, jobs):
+        assert result.options is not None   # run_scenario's results carry the options they ran with
         results.append(result)
         # Across seeds only the runs that did not pass are shown in full; the table below says the rest.
         if not many_seeds or not result.passed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -84,7 +85,7 @@ def evaluate(compiled: Compiled, lookup: Lookup) -> tuple[np.ndarray, np.ndarray
 
 def _value(node: ast.AST, lookup: Lookup) -> tuple[np.ndarray | float | str, tuple[str, ...]]:
     if isinstance(node, ast.Constant):
-        return node.value, ()
+        return cast("float | str", node.value), ()   # compile_expr admitted numbers and strings only
     if isinstance(node, ast.Name):
         return lookup(node.id)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):

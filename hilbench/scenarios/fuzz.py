@@ -48,7 +48,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..clock import wall_time_s
 from ..errors import ConfigError, HilbenchError, ScenarioError
@@ -110,7 +110,10 @@ class FuzzSpace:
                 low, high = float(p.low), float(p.high)  # type: ignore[arg-type]
                 # hypothesis' floats favour simple and extreme values (good for shrinking, and
                 # they shrink to round numbers); a uniform draw covers the inside of the range.
-                uniform = st.integers(0, _STEPS).map(lambda k, low=low, high=high: low + (high - low) * k / _STEPS)
+                def spread(k: int, low: float = low, high: float = high) -> float:
+                    return low + (high - low) * k / _STEPS
+
+                uniform = st.integers(0, _STEPS).map(spread)
                 parts[p.path] = st.one_of(st.floats(low, high, allow_nan=False, allow_infinity=False), uniform)
         return st.fixed_dictionaries(parts)
 
@@ -177,7 +180,7 @@ def load_fuzz_scenario(path: str | Path) -> tuple[Scenario, FuzzSpace]:
     scenario = load_scenario(file)
     text = file.read_text(encoding="utf-8")
     if not scenario.fuzz:
-        raw = {} if "fuzz" in tomllib.loads(text) else None
+        raw: dict[str, Any] | None = {} if "fuzz" in tomllib.loads(text) else None
         return scenario, parse_fuzz_table(raw, scenario, file, _FuzzLocator(text).line)
     return scenario, fuzz_space(scenario, text)
 
@@ -348,6 +351,13 @@ def _check_step_order(params: list[FuzzParam], scenario: Scenario, file: Path | 
 
 
 # -- the search -------------------------------------------------------------------------
+class _SearchState(TypedDict):
+    """What the search's probe keeps between runs."""
+
+    shrinking: bool     # hypothesis reports a failure and is shrinking it
+    shrink_used: int    # runs spent shrinking so far
+
+
 @dataclass
 class FuzzRun:
     """One bench run of the search."""
@@ -464,7 +474,7 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
     check_runnable([scenario, *(space.apply(scenario, values) for values in space.corners())], run_options)
     runs: list[FuzzRun] = []
     cache: dict[str, FuzzRun | None] = {}
-    state = {"shrinking": False, "shrink_used": 0}
+    state: _SearchState = {"shrinking": False, "shrink_used": 0}
     started = wall_time_s()
 
     def probe(values: dict[str, Any]) -> None:
@@ -571,9 +581,9 @@ def _check_lines(check: Check) -> list[str]:
     for key, value in (("expr", check.expr), ("trigger", check.trigger), ("unit", check.unit)):
         if value:
             lines.append(f"{key} = {_toml_value(value)}")
-    for key, value in (("within", check.within_s), ("duration", check.duration_s), ("until", check.until_s)):
-        if value is not None:
-            lines.append(f"{key} = {_toml_value(float(value))}")
+    for key, seconds in (("within", check.within_s), ("duration", check.duration_s), ("until", check.until_s)):
+        if seconds is not None:
+            lines.append(f"{key} = {_toml_value(float(seconds))}")
     if check.from_s:
         lines.append(f"from = {_toml_value(float(check.from_s))}")
     if check.tolerance_pct != 1.0:

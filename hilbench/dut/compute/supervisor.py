@@ -112,16 +112,22 @@ def _computes(decision: Decision) -> bool:
     return decision.state in _COMPUTING_STATES and decision.budget_w > 0
 
 
-class Decision(NamedTuple):
-    """What the supervisor allows: a state, its reason and the power budget.
-
-    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
-    dataclass's ``__init__`` costs several times as much.
-    """
-
+class _DecisionFields(NamedTuple):
     state: State
     reason: str
     budget_w: float
+
+
+class Decision(_DecisionFields):
+    """What the supervisor allows: a state, its reason and the power budget (W).
+
+    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
+    dataclass's ``__init__`` costs several times as much.  The fields are declared on a base
+    class because a ``NamedTuple`` body takes no plain assignment such as ``computes`` below
+    (type checkers refuse it); construction and field access cost the same.
+    """
+
+    __slots__ = ()
 
     computes = property(_computes, doc="Whether the unit may compute: a computing state and a budget above zero.")
 
@@ -321,19 +327,21 @@ class Supervisor:
 
     def _soc_reserve(self, obs: Observation) -> tuple[float, str] | None:
         # SOC and reserve are finite here: _decide answers NO_DATA before any battery rule otherwise.
+        # (So their Optional is ignored below rather than asserted: an assert on the decision path
+        # would cost every tick and add mutants no test can kill.)
         if "ignore_reserve" in self.defects:
             return None
         if self._charging(obs):
             return None   # the rule rests while charging; its latch releases only on SOC (hysteresis)
         p = self.params
-        stop_at = obs.reserve_soc_pct + p.soc_stop_margin_pct
+        stop_at: float = obs.reserve_soc_pct + p.soc_stop_margin_pct  # type: ignore[operator]
         hysteresis = 0.0 if "wrong_hysteresis" in self.defects else p.soc_resume_hysteresis_pct
         # Latched at or below the stop point; released only above it plus the hysteresis.
-        soc = obs.soc_pct
+        soc: float = obs.soc_pct  # type: ignore[assignment]
         self._soc_latched = soc <= stop_at or (self._soc_latched and not soc > stop_at + hysteresis)
         if self._soc_latched:
             return 0.0, "SOC_RESERVE"
-        if obs.soc_pct <= stop_at + p.soc_derate_band_pct:
+        if soc <= stop_at + p.soc_derate_band_pct:
             return self.max_power_w * 0.5, "SOC_RESERVE"
         return None
 
