@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 import os
 
-from _report import Report
-
 from hilbench.scenarios.fault_matrix import load_ftti, run_matrix
+
+from _report import Report
 
 NAME = "faults"
 DESCRIPTION = "fault matrix: p50/p99 fault-handling time per failure mode against the declared FTTIs"

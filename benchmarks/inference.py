@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from _report import Report
 
 NAME = "inference"
@@ -286,7 +287,8 @@ def run(quick: bool = False) -> Report:
                    f"batch {prof.batch_size}, threads {prof.threads}, duty {prof.duty:g}; median of "
                    + ", ".join(f"{r:,.0f}" for r in calibrated[level]))
         report.add(f"level_{name}_measured_tok_s", m, f"{name} measured", "{:,.0f}", "tok/s",
-                   f"median of {level_repeats} x {level_s:g} s wall: " + ", ".join(f"{r:,.0f}" for r in measured[level]))
+                   f"median of {level_repeats} x {level_s:g} s wall: "
+                   + ", ".join(f"{r:,.0f}" for r in measured[level]))
         report.within(f"level_{name}_error_pct", err, f"{name} measured vs calibrated", TARGET_LEVEL_ERROR_PCT)
     busy = statistics.median(calibrated[PowerLevel.P100]) / table.profile(PowerLevel.P100).duty
     report.note(f"P100 decomposition: calibration busy {busy:,.0f} tok/s (sampled {request_tokens}-token requests "

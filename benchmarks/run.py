@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _report import format_table
+from _report import format_table  # noqa: E402 -- importable only after HERE is on sys.path above
 
 # name -> module in benchmarks/; imported only when run (onnxruntime is heavy).
 BENCHMARKS = {

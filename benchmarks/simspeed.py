@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import can
+
 from _report import Report
 
 NAME = "simspeed"

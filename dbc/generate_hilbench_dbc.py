@@ -77,7 +77,8 @@ def build(part: str = "vehicle") -> str:
         match = _REFERENCE.match(piece.lstrip("\n"))
         if match is None or (int(match.group(1)) in COMPUTE_UNIT_IDS) == keep_cu:
             if match is None and keep_cu and piece.startswith('\nCM_ "hilbench bench DBC'):
-                piece = '\nCM_ "hilbench compute unit DBC: the status, power request and energy messages of a compute unit running inference on a parked EV. Overlay it on a car\'s DBC through a signal map.";\n'
+                piece = ('\nCM_ "hilbench compute unit DBC: the status, power request and energy messages of a compute '
+                         'unit running inference on a parked EV. Overlay it on a car\'s DBC through a signal map.";\n')
             out.append(piece)
     return "".join(out)
 
@@ -215,8 +216,10 @@ def _build_all() -> list[str]:
     comments = {
         0x100: "Pack values, sampled every cycle. Current positive = discharge.",
         0x101: "Extremes over all cells and sensors.",
-        0x102: "Discharge/charge current limits derated by the BMS with temperature and SOC; consumers must stay within them.",
-        0x103: "Safe-operating-area levels per check: 0 none, 1 warning/derate, 2 request to stop, 3 hard limit (contactors open).",
+        0x102: "Discharge/charge current limits derated by the BMS with temperature and SOC; "
+               "consumers must stay within them.",
+        0x103: "Safe-operating-area levels per check: 0 none, 1 warning/derate, 2 request to stop, "
+               "3 hard limit (contactors open).",
         0x110: "Cell voltages, 4 cells per frame, groups sent round robin (one frame per cycle).",
         0x111: "Cell temperature sensors, 7 per frame, groups sent round robin.",
         0x118: "CAN FD: all cell voltages of one module (up to 24) per frame, modules round robin.",
@@ -225,18 +228,23 @@ def _build_all() -> list[str]:
         0x400: "Compute unit status: supervisor state and reason, power level, power, junction temperature, tokens/s.",
         0x401: "Compute unit request for HV power.",
         0x402: "Compute unit energy and token accounting.",
-        0x403: "Which input the compute unit stopped for (stale or failing E2E): its frame ID (0: none) and its E2E receiver state.",
+        0x403: "Which input the compute unit stopped for (stale or failing E2E): its frame ID (0: none) "
+               "and its E2E receiver state.",
     }
 
-    out.append('\nCM_ "hilbench bench DBC: BMS, VCU and OBC/EVSE of a parked EV whose compute unit runs inference (its messages are in compute_unit.dbc). 500 kbit/s classic CAN, one CAN FD message (2 Mbit/s data phase).";\n')
+    out.append('\nCM_ "hilbench bench DBC: BMS, VCU and OBC/EVSE of a parked EV whose compute unit runs inference '
+               '(its messages are in compute_unit.dbc). 500 kbit/s classic CAN, one CAN FD message '
+               '(2 Mbit/s data phase).";\n')
     for fid, text in comments.items():
         out.append(f'CM_ BO_ {fid} "{text}";\n')
     out.append('CM_ SG_ 256 PackCurrent "Positive when current leaves the pack (discharge).";\n')
-    out.append('CM_ SG_ 512 RangeReserveSOC "SOC the driver wants kept for driving; compute must never take the pack below it.";\n')
+    out.append('CM_ SG_ 512 RangeReserveSOC "SOC the driver wants kept for driving; '
+               'compute must never take the pack below it.";\n')
 
     out.append('\nBA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;\n')
     out.append('BA_DEF_ BO_ "GenMsgSendType" ENUM "Cyclic","Event","IfActive";\n')
-    out.append('BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","reserved","StandardCAN_FD","ExtendedCAN_FD";\n')
+    out.append('BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN",'
+               + ",".join(['"reserved"'] * 12) + ',"StandardCAN_FD","ExtendedCAN_FD";\n')
     out.append('BA_DEF_ BO_ "E2EProfile" STRING ;\n')
     out.append('BA_DEF_ BO_ "E2EDataIdBase" INT 0 255;\n')
     out.append('BA_DEF_ "BusType" STRING ;\n')

@@ -41,7 +41,23 @@ _PUBLIC = {
     "ConfigError": "hilbench.errors",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+# A literal list (not built from _PUBLIC) so linters and type checkers see these names as exported;
+# tests/test_public_api.py checks it names exactly _PUBLIC's keys and __version__.
+__all__ = [
+    "Bench",
+    "BenchConfig",
+    "BenchSnapshot",
+    "CheckResult",
+    "ConfigError",
+    "HilbenchError",
+    "RunOptions",
+    "Scenario",
+    "ScenarioResult",
+    "__version__",
+    "discover",
+    "load_scenario",
+    "run_scenario",
+]
 
 if TYPE_CHECKING:
     from hilbench.bench import Bench, BenchConfig, BenchSnapshot
@@ -61,4 +77,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """List the public names, including those not imported yet, for ``dir()`` and completion."""
     return sorted(__all__)

@@ -49,10 +49,12 @@ class Task:
         self._event = event
 
     def cancel(self) -> None:
+        """Stop the callback from running again; a no-op if it already ran or was cancelled."""
         self._event.cancelled = True
 
     @property
     def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
         return self._event.cancelled
 
 
@@ -80,6 +82,7 @@ class Clock(ABC):
     # -- reading -----------------------------------------------------------
     @property
     def now_us(self) -> int:
+        """Time since the start in whole microseconds, the clock's exact count (``now`` is derived from it)."""
         return self._now_us
 
     def stamp(self) -> float:
@@ -103,6 +106,11 @@ class Clock(ABC):
         return self._push(due, callback, 0)
 
     def call_later(self, delay_s: float, callback: Callback) -> Task:
+        """Run ``callback`` once, ``delay_s`` seconds from now (rounded to the microsecond).
+
+        Raises:
+            ValueError: a negative delay.
+        """
         if delay_s < 0:
             raise ValueError(f"delay must be >= 0 s, got {delay_s}")
         return self._push(self._now_us + seconds_to_us(delay_s), callback, 0)
@@ -177,6 +185,7 @@ class SimClock(Clock):
 
     @property
     def is_simulated(self) -> bool:
+        """Always True: time jumps from task to task."""
         return True
 
     def run_until(self, until_s: float) -> None:
@@ -231,6 +240,7 @@ class WallClock(Clock):
 
     @property
     def is_simulated(self) -> bool:
+        """Always False: time follows the host's clock (scaled by ``speed``)."""
         return False
 
     def _elapsed_us(self) -> int:
@@ -248,6 +258,7 @@ class WallClock(Clock):
         self.epoch_s = _time.time()
 
     def stamp(self) -> float:
+        """Seconds since the start at this very moment, read from the host clock (not the last task's time)."""
         return self._elapsed_us() / US_PER_S
 
     def run_until(self, until_s: float) -> None:
@@ -327,6 +338,7 @@ class StopRequest:
 
     @property
     def requested(self) -> bool:
+        """Whether anyone asked the run to end."""
         return self.reason is not None
 
     def request(self, reason: str) -> None:

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,7 @@ _BUS_KEY = pytest.StashKey[BusOptions]()
 
 # -- options and markers -------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--hil-*`` options: the bus options every subcommand shares, seed, DUT defect, artifacts."""
     group = parser.getgroup("hilbench", "hilbench hardware-in-the-loop bench")
     # --hil-dbc, --hil-signal-map, --hil-interface, --hil-channel, --hil-bitrate, --hil-no-dut: the
     # same table as every hilbench subcommand's bus options.
@@ -103,6 +104,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers and check the ``--hil-*`` options once, before collection.
+
+    Raises:
+        pytest.UsageError: a bad bus option or an unknown DUT defect, with the option named.
+    """
     config.addinivalue_line("markers", "scenario: a hilbench scenario file run as a test")
     for name, doc in {**CHEMISTRY_MARKERS, **DURATION_MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
@@ -251,7 +257,9 @@ class _WarningSummary:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so the artifacts written at teardown know the verdict."""
     report = yield
     item.stash.setdefault(_REPORT_KEY, {})[report.when] = report
     return report
@@ -273,6 +281,7 @@ def is_scenario_file(path: Path) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect a scenario file (a ``.toml`` with a ``[scenario]`` table) as one test."""
     if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
@@ -283,7 +292,14 @@ class ScenarioLoadError(Exception):
 
 
 class ScenarioFile(pytest.File):
+    """A scenario ``.toml`` file as collected by pytest: one :class:`ScenarioItem`."""
+
     def collect(self) -> Iterator[ScenarioItem]:
+        """Load the scenario and yield its item.
+
+        Raises:
+            ScenarioLoadError: the file does not load; reported as its message alone.
+        """
         from .errors import ConfigError
         from .scenarios import load_scenario
 
@@ -294,6 +310,7 @@ class ScenarioFile(pytest.File):
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """The load error's message alone, without a traceback through the loader."""
         if isinstance(excinfo.value, ScenarioLoadError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -309,6 +326,8 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    """One scenario run as a test, marked ``scenario``, with its own markers and ``short`` or ``long``."""
+
     def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
@@ -319,6 +338,11 @@ class ScenarioItem(pytest.Item):
             self.add_marker("long" if scenario.duration_s >= LONG_FROM_S else "short")
 
     def runtest(self) -> None:
+        """Run the scenario with the session's ``--hil-*`` options and write its artifacts if asked.
+
+        Raises:
+            ScenarioFailed: a check failed or the run reported an error; carries the failure report.
+        """
         from .scenarios import run_scenario
         from .scenarios.report import failure_message, format_failure
 
@@ -353,6 +377,7 @@ class ScenarioItem(pytest.Item):
         html.write()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """The scenario's failure report, or ``error: ...`` for a bench error, instead of a traceback."""
         from .errors import HilbenchError
 
         if isinstance(excinfo.value, ScenarioFailed):
@@ -362,6 +387,7 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Where pytest says the test is: the scenario file, no line."""
         return self.path, None, f"scenario: {self.name}"
 
 

@@ -19,12 +19,15 @@ def _pick(checkout: Path, installed: Path) -> Path:
 
 
 def dbc_dir() -> Path:
+    """The bench's DBCs and signal map: ``dbc/`` in a checkout, else the installed copy."""
     return _pick(_CHECKOUT / "dbc", _PACKAGE / "_data" / "dbc")
 
 
 def scenarios_dir() -> Path:
+    """The bundled scenario suite: ``fixtures/scenarios/`` in a checkout, else the installed copy."""
     return _pick(_CHECKOUT / "fixtures" / "scenarios", _PACKAGE / "_data" / "scenarios")
 
 
 def models_dir() -> Path:
+    """The bundled ONNX models and their manifest: ``fixtures/models/`` in a checkout, else the installed copy."""
     return _pick(_CHECKOUT / "fixtures" / "models", _PACKAGE / "_data" / "models")

@@ -60,6 +60,7 @@ class Quantity:
         return f"expected {self.range_text()}, got {_fmt(value)}{self._unit()}{why}"
 
     def range_text(self) -> str:
+        """The accepted range as shown in errors, e.g. ``-60..90 in C`` or ``> 0 in s``."""
         low, high = math.isfinite(self.low), math.isfinite(self.high)
         if low and high:
             return f"{_fmt(self.low)}..{_fmt(self.high)}{self._unit()}"
@@ -76,6 +77,7 @@ class Quantity:
         return f" in {self.unit}" if self.unit else ""
 
     def narrowed(self, **changes: Any) -> Quantity:
+        """A copy with some fields changed: a narrower range (or other reason) for one input."""
         return dataclasses.replace(self, **changes)
 
 
@@ -132,6 +134,7 @@ class Field:
     check: Callable[[Any], str | None] | None = None
 
     def expected(self) -> str:
+        """What the field accepts, in words, for "expected ..." errors."""
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
         text = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types)
@@ -281,6 +284,11 @@ class TomlLines:
                 self.headers.append((n, name, match.group(1) == "[["))
 
     def line(self, entry: str) -> int | None:
+        """The 1-based line of ``entry`` in the text, or None where it cannot be found (or there is no text).
+
+        The entry's deepest ``[table]`` or ``[[array]]`` element is found first, then its key inside;
+        a key in an inline table is found on the line that holds it.
+        """
         if not self.lines:
             return None
         parts = [(name, [int(i) for i in re.findall(r"\d+", idx)]) for name, idx in _SEGMENT.findall(entry)]
@@ -339,6 +347,7 @@ class Problems:
         self.found: list[Problem] = []
 
     def add(self, entry: str | None, reason: str, *, line: int | None = None, file: str | Path | None = None) -> None:
+        """Record one problem; its line is looked up from ``entry`` when not given and the file is this one."""
         if line is None and entry and self.lines is not None and (file is None or str(file) == self.file):
             line = self.lines.line(entry)
         self.found.append(Problem(str(file) if file is not None else self.file, entry, reason, line))

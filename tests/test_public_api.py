@@ -23,6 +23,11 @@ def test_every_promised_name_resolves_and_is_documented() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*|0\+unknown", hilbench.__version__)
 
 
+def test_all_is_exactly_the_lazily_loaded_names_and_the_version() -> None:
+    assert sorted(hilbench.__all__) == sorted(["__version__", *hilbench._PUBLIC])
+    assert len(set(hilbench.__all__)) == len(hilbench.__all__)
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Benchh'"):
         hilbench.Benchh  # noqa: B018

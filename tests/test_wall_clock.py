@@ -1,4 +1,5 @@
-"""Wall time: the clock starts with the run, a late periodic task skips what it missed, and a\nrecording's primary is flushed every interval of wall time."""
+"""Wall time: the clock starts with the run, a late periodic task skips what it missed, and a
+recording's primary is flushed every interval of wall time."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import reactive
@@ -54,6 +54,7 @@ COOLANT_STEP_C = 10.0
 
 
 def speed_label(speed: float | None) -> str:
+    """The status bar's label of a speed setting: ``60x``, or ``max`` for None."""
     return "max" if speed is None else f"{speed:g}x"
 
 
@@ -69,7 +70,7 @@ class HilbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "hilbench"
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_pause", "pause/run"),
         Binding("plus,equals_sign", "faster", "faster", key_display="+"),
         Binding("minus", "slower", "slower", key_display="-"),
@@ -121,6 +122,7 @@ class HilbenchApp(App[None]):
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        """Lay out the status bar, problems, the three readouts, bus and trend, the transition log, the key footer."""
         yield StatusBar()
         yield ProblemsPanel()
         with Horizontal(id="readouts"):
@@ -134,6 +136,7 @@ class HilbenchApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        """Show the session, then start the wall-clock timer that advances it (unless ``autorun`` is off)."""
         self._show_session()
         if self.autorun:
             self._timer = self.set_interval(TICK_S, self._tick)
@@ -235,6 +238,7 @@ class HilbenchApp(App[None]):
         status.achieved = self._achieved()
         end = self.session.end_s
         if end is not None and not self.paused and self._ended(snapshot.now_s, end):
+            assert self.session.scenario is not None   # only a scenario has an end
             self.paused = True
             self.notify("scenario finished; space runs on in free play", title=self.session.scenario.name)
 
@@ -257,40 +261,51 @@ class HilbenchApp(App[None]):
 
     # -- reactives ------------------------------------------------------------
     def watch_paused(self, paused: bool) -> None:
+        """Restart the achieved-speed measurement (a pause is no bench time) and show the state."""
         self._rate_window.clear()
-        if self.is_mounted:
+        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
+        if self.is_mounted:  # type: ignore[truthy-function]
             self.query_one(StatusBar).paused = paused
 
     def watch_speed_index(self, index: int) -> None:
+        """Restart the achieved-speed measurement (the rate changed) and show the new setting."""
         self._rate_window.clear()
-        if self.is_mounted:
+        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
+        if self.is_mounted:  # type: ignore[truthy-function]
             self.query_one(StatusBar).speed = speed_label(SPEEDS[index])
 
     # -- actions (keys) -------------------------------------------------------
     def action_toggle_pause(self) -> None:
+        """Space: stop or resume bench time."""
         self.paused = not self.paused
 
     def action_faster(self) -> None:
+        """+: the next speed setting (simulated time only: a wall clock runs at its own pace)."""
         if self.session.simulated:
             self.speed_index = min(self.speed_index + 1, len(SPEEDS) - 1)
 
     def action_slower(self) -> None:
+        """-: the previous speed setting (simulated time only)."""
         if self.session.simulated:
             self.speed_index = max(self.speed_index - 1, 0)
 
     def action_toggle_plug(self) -> None:
+        """p: plug the charging cable in, or pull it out (queued: applied between two pieces of bench time)."""
         self.session.toggle_plug()
         self._apply_now()
 
     def action_cycle_gear(self) -> None:
+        """g: move the selector between P and D (queued: applied between two pieces of bench time)."""
         self.session.cycle_gear()
         self._apply_now()
 
     def action_heat(self) -> None:
+        """h: coolant ``COOLANT_STEP_C`` warmer (queued: applied between two pieces of bench time)."""
         self.session.nudge_coolant(COOLANT_STEP_C)
         self._apply_now()
 
     def action_cool(self) -> None:
+        """c: coolant ``COOLANT_STEP_C`` colder (queued: applied between two pieces of bench time)."""
         self.session.nudge_coolant(-COOLANT_STEP_C)
         self._apply_now()
 
@@ -321,10 +336,12 @@ class HilbenchApp(App[None]):
         self._events_shown = self._errors_shown = 0
         self._end_seen = False
         self._rate_window.clear()
+        assert fresh.scenario is not None   # opened from a scenario file
         self.query_one(TransitionLog).write_error(0.0, f"scenario {fresh.scenario.name} loaded again", error=False)
         self._show_session()
 
     async def action_quit(self) -> None:
+        """q: close the bench (recording flushed), then leave the app."""
         self.close_bench()
         self.exit()
 
@@ -336,6 +353,7 @@ class HilbenchApp(App[None]):
         self.session.close()
 
     def on_unmount(self) -> None:
+        """Close the bench however the app ends."""
         self.close_bench()
 
 

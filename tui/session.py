@@ -120,10 +120,12 @@ class BenchSession:
     # -- state ----------------------------------------------------------------
     @property
     def now_s(self) -> float:
+        """Bench time, seconds since the run started."""
         return self.bench.clock.now
 
     @property
     def simulated(self) -> bool:
+        """Whether the bench runs in simulated time (False on a real bus's wall clock)."""
         return self.bench.clock.is_simulated
 
     @property
@@ -133,6 +135,7 @@ class BenchSession:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called; a closed session advances no more."""
         return self._closed
 
     # -- edits ----------------------------------------------------------------
@@ -217,6 +220,7 @@ class BenchSession:
             return self.bench.snapshot()
 
     def snapshot(self) -> BenchSnapshot:
+        """A snapshot of the bench now, taken under the session's lock (never mid-advance)."""
         with self._lock:
             return self.bench.snapshot()
 

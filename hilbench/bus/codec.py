@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import can
 from cantools.database.can import Database, Message
@@ -21,7 +22,6 @@ from cantools.database.can import Database, Message
 from . import e2e
 from .protection import AutosarP2, Protection
 from .signal_map import RoleBinding, SignalMap
-
 
 CACHE_SIZE = 4096
 
@@ -122,6 +122,7 @@ class MessageCodec:
         if self.pages:
             mux_name = message.get_signal_by_name(
                 next(b.signal for b in bindings if b.mux is not None)).multiplexer_signal
+            assert mux_name is not None   # the signal sits under a multiplexer, so it names it
             for page in self.pages:
                 template = dict(self._template)
                 template[mux_name] = page
@@ -243,17 +244,20 @@ class MessageCodec:
         for slot in self.slots:
             if slot.mux is not None and slot.mux != page:
                 continue
-            value = registers[slot.role]
-            if value is None:
+            role_value = registers[slot.role]
+            if role_value is None:
                 continue
+            # The DBC signal's value (scaled, not raw bits): a state's number, a flag's, or the role converted.
+            value: float
             if slot.raw_by_state:
-                value = slot.raw_by_state[value]  # type: ignore[index]
+                value = slot.raw_by_state[role_value]  # type: ignore[index]   # a state name: checked when set
             elif slot.true_raw:
-                value = slot.send_true if value else slot.send_false
+                # send_true and send_false are both set wherever true_raw is (the map loader's rule)
+                value = slot.send_true if role_value else slot.send_false  # type: ignore[assignment]
             else:
-                value = (float(value) - slot.offset) / slot.scale  # type: ignore[arg-type]
+                value = (float(role_value) - slot.offset) / slot.scale  # type: ignore[arg-type]   # a number
             lo, hi = bounds[slot.signal]
-            if value < lo or value > hi:  # type: ignore[operator]
+            if value < lo or value > hi:
                 self._clipped(slot, value, lo, hi)
                 value = lo if value < lo else hi
             values[slot.signal] = value
@@ -309,7 +313,12 @@ class MessageCodec:
         return _remember(self._received, key, (roles, crc_ok))
 
     def decode_signals(self, data: bytes | bytearray) -> dict[str, float]:
-        return self.message.decode(data, decode_choices=False, scaling=True)  # type: ignore[return-value]
+        """Every DBC signal of a frame by its DBC name, scaled, enumerations as raw numbers (not cached).
+
+        Unlike :meth:`receive` it ignores the signal map and the E2E fields: for tools that show a whole frame.
+        """
+        # Numbers only (decode_choices=False), one frame (containers are not decoded).
+        return cast("dict[str, float]", self.message.decode(bytes(data), decode_choices=False, scaling=True))
 
     def decode_roles(self, data: bytes | bytearray) -> dict[str, object]:
         """Role values of one frame; enumerated roles as bench state names (None if unknown).
@@ -320,7 +329,8 @@ class MessageCodec:
         cached = self._decoded.get(key)
         if cached is not None:
             return cached
-        decoded = self.message.decode(data, decode_choices=False, scaling=True)
+        # Numbers only (decode_choices=False), one frame (containers are not decoded).
+        decoded = cast("dict[str, float]", self.message.decode(key, decode_choices=False, scaling=True))
         out: dict[str, object] = {}
         for slot in self.slots:
             if slot.mux is not None and slot.signal not in decoded:
@@ -363,6 +373,7 @@ class BenchCodec:
             self.by_id[(message.frame_id, message.is_extended_frame)] = codec
 
     def message(self, name: str) -> MessageCodec:
+        """The codec of the message DBC-named ``name``; raises KeyError if no loaded DBC defines it."""
         return self.by_name[name]
 
     def resolutions(self, roles: Iterable[str]) -> dict[str, float]:
@@ -379,6 +390,7 @@ class BenchCodec:
         return out
 
     def for_frame(self, msg: can.Message) -> MessageCodec | None:
+        """The codec of a received frame by ID and ID width, or None for an ID no loaded DBC defines."""
         return self.by_id.get((msg.arbitration_id, msg.is_extended_id))
 
     def fresh_sender(self, name: str) -> MessageCodec:

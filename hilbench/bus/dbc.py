@@ -22,9 +22,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cantools
-from cantools.database.can import Database, Message
+from cantools.database.can import Database, Message, Signal
 
 from ..errors import ConfigError, Problem
 from ..resources import dbc_dir
@@ -88,7 +89,8 @@ def load_dbc(path: str | Path, *, strict: bool = True) -> Database:
     if cached is not None and cached[0] == identity:
         return cached[1]
     try:
-        db = cantools.database.load_file(path, database_format="dbc", strict=strict)
+        # database_format="dbc" always gives a CAN database (cantools' return type also allows a diagnostics one).
+        db = cast(Database, cantools.database.load_file(path, database_format="dbc", strict=strict))
     except Exception as exc:  # cantools raises ParseError, Error, ValueError...
         raise _parse_failure(path, exc) from None
     if not db.messages:
@@ -274,8 +276,8 @@ def _layout_problems(message: Message) -> list[tuple[str, str]]:
     from .protection import signal_bits
 
     size = message.length * 8
-    placed = []
-    problems = []
+    placed: list[tuple[Signal, set[int]]] = []
+    problems: list[tuple[str, str]] = []
     for signal in message.signals:
         bits = set(signal_bits(signal.start, signal.length, signal.byte_order))
         if max(bits, default=0) >= size or min(bits, default=0) < 0:
@@ -300,7 +302,8 @@ def _strict_offenders(path: Path, text: str, db: Database, lines: Mapping[str, i
         except Exception as exc:  # cantools raises Error (a plain Exception subclass) here
             reason = " ".join(str(exc).split()).rstrip(".")
             signals = _SIGNALS_IN_REASON.search(reason)
-            problems = _layout_problems(message) or [(signals.group(1) if signals else None, reason)]
+            problems: Sequence[tuple[str | None, str]] = (_layout_problems(message)
+                                                          or [(signals.group(1) if signals else None, reason)])
             for signal, why in problems:
                 line = _signal_line(text, lines.get(message.name), signal)
                 offenders.append(DbcOffender(path, line, message.name, signal, why))
@@ -338,7 +341,7 @@ def load_dbc_lenient(path: str | Path, *, label: str | None = None) -> LenientDb
         raise duplicates
     for _attempt in range(3):
         try:
-            db = cantools.database.load_string(text, database_format="dbc", strict=False)
+            db = cast(Database, cantools.database.load_string(text, database_format="dbc", strict=False))
             break
         except Exception as exc:  # cantools raises ParseError, Error, ValueError...
             dropped = _drop_unused(shown, text, str(exc))
@@ -372,10 +375,12 @@ class DbcOverlay:
 
     @property
     def paths(self) -> tuple[Path, ...]:
+        """The overlaid DBC files, in overlay order."""
         return tuple(source.path for source in self.sources)
 
     @property
     def offenders(self) -> tuple[DbcOffender, ...]:
+        """What the lenient load let through in every file: a strict load would refuse each of these."""
         return tuple(o for source in self.sources for o in source.offenders)
 
     def where(self, message: str) -> str:

@@ -68,6 +68,13 @@ def protect(payload: bytearray, data_id_base: int, counter: int) -> bytearray:
 
 
 class E2EStatus(enum.Enum):
+    """A receiver's verdict on a message stream, AUTOSAR's E2E states; data is usable only while VALID.
+
+    NODATA before any frame, INIT while there is no trusted counter to compare with, INVALID after
+    a bad checksum, a short frame or too many wrong counters.  Shared by :class:`E2EReceiver` and
+    the state machine of :mod:`.e2e_sm`.
+    """
+
     NODATA = "NODATA"
     INIT = "INIT"
     VALID = "VALID"
@@ -80,6 +87,12 @@ _VALID = E2EStatus.VALID
 
 
 class E2EError(enum.Enum):
+    """Why one frame failed its E2E check; the value keys :attr:`E2EReceiver.errors`.
+
+    CRC: checksum wrong; REPEATED: the same counter again; WRONG_SEQUENCE: counters skipped;
+    SHORT: a payload too short to hold the checksum and counter.
+    """
+
     CRC = "crc"
     REPEATED = "repeated"
     WRONG_SEQUENCE = "wrong_sequence"

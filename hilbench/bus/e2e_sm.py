@@ -118,6 +118,11 @@ class E2EConfig:
         return config.with_(**overrides) if overrides else config
 
     def with_(self, **overrides: Any) -> E2EConfig:
+        """A copy with ``overrides`` applied and validated, for a per-message receiver setting.
+
+        Raises:
+            ConfigError: a key that is not a field, or values that make no state machine.
+        """
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:

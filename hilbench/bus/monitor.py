@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MessageStats:
+    """Timing of one message as the monitor saw it (seconds on the bench's clock, from its epoch).
+
+    ``min_gap_s`` is infinite until two frames arrived; compare gaps and the mean period with
+    ``cycle_time_s`` (None when the DBC and map give no cycle time).
+    """
+
     name: str
     frame_id: int
     cycle_time_s: float | None
@@ -39,6 +45,7 @@ class MessageStats:
 
     @property
     def mean_period_s(self) -> float | None:
+        """Mean time between frames (s) over everything seen, or None before the second frame."""
         if self.count < 2:
             return None
         return (self.last_s - self.first_s) / (self.count - 1)
@@ -177,7 +184,7 @@ class _Track:
             for row in rows:
                 if row is not None and role in row:
                     value = row[role]
-                    last = value if index is None else index.get(value, -1.0)  # type: ignore[assignment, arg-type]
+                    last = value if index is None else index.get(value, -1.0)  # type: ignore[call-overload]
                 out.append(last)
             values.extend(out)
 
@@ -221,6 +228,13 @@ FLUSH_FRAMES = 2048
 
 
 class BusMonitor:
+    """The bench's tap on the bus: decodes, times and E2E-checks every frame, never sends.
+
+    Call it with each frame (a python-can listener); read role traces with :meth:`trace`, the latest
+    good values from :attr:`latest` and per-message timing from :attr:`stats`.  Frames it cannot
+    decode or does not know are counted, not raised.
+    """
+
     def __init__(self, codec: BenchCodec, *, epoch_s: float = DEFAULT_EPOCH_S,
                  keep_traces: bool = True) -> None:
         self.codec = codec
@@ -263,6 +277,11 @@ class BusMonitor:
         return sum(len(t) for t in self._times.values()) + self.unknown_frames + self.ignored_frames
 
     def __call__(self, msg: can.Message) -> None:
+        """Take one received frame: store its time and roles, check its E2E, count what is wrong.
+
+        Never raises for a bad payload: an undecodable or corrupted frame keeps its place in time and
+        its values are dropped (the traces hold the last good ones).
+        """
         track = self._handlers[msg.is_extended_id].get(msg.arbitration_id)
         if track is None:
             if self.codec.signal_map.ignores_id(msg.arbitration_id):
@@ -309,8 +328,10 @@ class BusMonitor:
         return track.last_good()[0] if track is not None else None
 
     def states_of(self, role: str) -> tuple[str, ...]:
+        """State names of an enumerated role, indexed by the values :meth:`trace` returns for it."""
         return self._series[role].states
 
     @property
     def e2e_errors(self) -> int:
+        """Frames that failed their E2E check (CRC, counter or length), over all messages."""
         return sum(self._e2e_errors.values())

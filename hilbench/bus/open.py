@@ -61,6 +61,7 @@ class BusConfig:
 
     @property
     def needs_wall_time(self) -> bool:
+        """Whether the bus runs in wall time: every interface but ``simtime`` and ``virtual``."""
         return self.interface not in ("simtime", "virtual")
 
     @property
@@ -95,6 +96,10 @@ class RateLimitFilter(logging.Filter):
             self._last.clear()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Let ``record`` through unless one of its kind passed less than ``interval_s`` ago.
+
+        A record let through after a held-back run has the count appended to its message.
+        """
         key = (record.name, record.levelno, record.msg if self.per_message else None)
         now = wall_time_s()
         with self._lock:

@@ -23,6 +23,7 @@ wrong counter or a bad checksum without knowing the scheme.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class BitField:
 
     @classmethod
     def of(cls, signal) -> BitField:
+        """The field a DBC signal occupies (cantools signal: name, start bit, length, byte order)."""
         return cls(signal.name, tuple(signal_bits(signal.start, signal.length, signal.byte_order)))
 
     @classmethod
@@ -64,19 +66,23 @@ class BitField:
 
     @property
     def width(self) -> int:
+        """Field width in bits."""
         return len(self.bits)
 
     @property
     def bytes(self) -> frozenset[int]:
+        """Indices of the payload bytes the field touches."""
         return frozenset(bit // 8 for bit in self.bits)
 
-    def get(self, payload: bytes | bytearray) -> int:
+    def get(self, payload: builtins.bytes | bytearray) -> int:   # in this class, ``bytes`` is the property above
+        """The field's unsigned value in ``payload``; IndexError if the payload is too short to hold it."""
         value = 0
         for bit in self.bits:
             value = (value << 1) | ((payload[bit // 8] >> (bit % 8)) & 1)
         return value
 
     def set(self, payload: bytearray, value: int) -> None:
+        """Write the low :attr:`width` bits of ``value`` into ``payload`` in place, leaving other bits alone."""
         for offset, bit in enumerate(reversed(self.bits)):
             mask = 1 << (bit % 8)
             if (value >> offset) & 1:
@@ -96,10 +102,12 @@ class Protection(abc.ABC):
 
     @property
     def has_checksum(self) -> bool:
+        """Whether the scheme carries a checksum."""
         return self.checksum_field is not None
 
     @property
     def has_counter(self) -> bool:
+        """Whether the scheme carries an alive counter."""
         return self.counter_field is not None
 
     @property
@@ -110,6 +118,7 @@ class Protection(abc.ABC):
 
     @property
     def counter_modulus(self) -> int:
+        """How many counter values there are before it wraps to 0 (1 for a scheme without a counter)."""
         return 1 << self.counter_field.width if self.counter_field is not None else 1
 
     def counter(self, payload: bytes | bytearray) -> int:
@@ -168,6 +177,7 @@ class AutosarP2(Protection):
         self.data_ids = tuple(int(d) & 0xFF for d in data_ids)
 
     def compute(self, payload: bytes | bytearray) -> int:
+        """CRC-8H2F over bytes 1.. and the data ID the frame's counter selects."""
         return crc8h2f(bytes(payload[1:]) + bytes((self.data_ids[payload[1] & 0x0F],)))
 
 
@@ -181,6 +191,7 @@ class AutosarP5(Protection):
         self.data_id = int(data_id) & 0xFFFF
 
     def compute(self, payload: bytes | bytearray) -> int:
+        """Profile 5 CRC-16 by cantools; -1 (which no payload carries) when it cannot compute one."""
         crc = compute_profile5_crc(bytes(payload), self.data_id)
         return int(crc) if crc is not None else -1
 
@@ -206,6 +217,7 @@ class OemChecksum(Protection):
                                          reflect_input=reflect, reflect_output=reflect, xor_output=xor_out)
 
     def compute(self, payload: bytes | bytearray) -> int:
+        """Sum, XOR or CRC of the covered bytes (checksum read as 0) and ID bytes, cut to the field's width."""
         data = bytearray(payload)
         self.checksum_field.set(data, 0)   # type: ignore[union-attr]
         covered = bytes(data[i] for i in self.covered if i < len(data)) + self.id_bytes
@@ -222,4 +234,5 @@ class OemChecksum(Protection):
 
     @property
     def counter_modulus(self) -> int:
+        """The declared wrap (``counter_modulus``, e.g. Rivian's 0..14), else 2 to the counter's width."""
         return self._modulus or super().counter_modulus

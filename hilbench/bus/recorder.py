@@ -35,7 +35,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import can
 from can.io.blf import FILE_HEADER_SIZE, FILE_HEADER_STRUCT, OBJ_HEADER_BASE_STRUCT, BLFParseError
@@ -70,7 +70,7 @@ class _BlfWriter(can.BLFWriter):
     what ``can.BLFWriter`` writes.
     """
 
-    def __init__(self, file: str | Path, **kwargs: object) -> None:
+    def __init__(self, file: str | Path, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
         self.file.flush()
 
@@ -137,6 +137,11 @@ class Recorder(can.Listener):
         return [self.path, self.primary_path]
 
     def on_message_received(self, msg: can.Message) -> None:
+        """Write one frame to every file of the recording.
+
+        Raises:
+            BusError: the recording was already stopped (a frame would be silently lost).
+        """
         if self._stopped:
             raise BusError(f"{self.path}: frame arrived after the recording was stopped")
         for receive in self._receivers:
@@ -243,7 +248,8 @@ def _read_blf(path: Path) -> Iterator[can.Message]:
 
 def _read_candump(path: Path) -> Iterator[can.Message]:
     lines = _CompleteLines(path)
-    with can.CanutilsLogReader(lines) as reader:
+    # python-can only iterates over the lines of what it is given (and closes it): no TextIO needed.
+    with can.CanutilsLogReader(lines) as reader:  # type: ignore[arg-type]
         try:
             yield from reader
         except (ValueError, IndexError) as exc:

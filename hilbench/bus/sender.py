@@ -21,6 +21,12 @@ FrameBuilder = Callable[[MessageCodec], can.Message]
 
 
 class FrameSource:
+    """The periodic transmitter of one bench node: its messages on the clock, through its filters.
+
+    ``tx_filters`` see every frame before it is sent and may change or drop it (the fault seam);
+    ``silent`` mutes the transmitter while the application, and so the alive counters, runs on.
+    """
+
     def __init__(self, port: BusPort, clock: Clock) -> None:
         self.port = port
         self.clock = clock
@@ -45,10 +51,11 @@ class FrameSource:
             if self.silent:
                 return
             for tx_filter in self.tx_filters:
-                msg = tx_filter(name, msg)
-                if msg is None:
+                filtered = tx_filter(name, msg)
+                if filtered is None:
                     self.frames_dropped += 1
                     return
+                msg = filtered
             if self.port.send(msg):
                 self.frames_sent += 1
 

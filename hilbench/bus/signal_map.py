@@ -69,6 +69,11 @@ Locate = Any
 
 @dataclass(frozen=True)
 class RoleBinding:
+    """Where one role sits in a DBC and how to convert it: ``role = dbc_value * scale + offset``.
+
+    Enumerated roles carry their state <-> raw value tables; a signal under a multiplexer its ``mux`` value.
+    """
+
     role: Role
     message: str
     signal: str
@@ -102,6 +107,7 @@ class CellBinding:
     frames: int = 1
 
     def signal_name(self, frame: int, k: int) -> str:
+        """The DBC name of cell ``k`` of multiplexed frame ``frame`` (both from 0), from the name pattern."""
         if "{module" in self.signal:
             return self.signal.format(module=frame + self.first_module, cell=k + self.first_index)
         return self.signal.format(index=frame * self.per_frame + k + self.first_index)
@@ -139,6 +145,7 @@ class ProtectionSpec:
             return prot.AutosarP2(self.data_ids)
         if self.scheme == "autosar_p5":
             return prot.AutosarP5(self.data_id or 0)
+        assert self.checksum is not None   # every scheme but the AUTOSAR ones names it (checked at load)
         checksum = prot.BitField.of(message.get_signal_by_name(self.checksum))
         counter = prot.BitField.of(message.get_signal_by_name(self.counter)) if self.counter else None
         covered = self.covered
@@ -152,6 +159,12 @@ class ProtectionSpec:
 
 @dataclass(frozen=True)
 class SignalMap:
+    """A loaded signal map: which DBC signal carries each role, and per-message timing and protection.
+
+    Built and validated against its DBCs by the loader; immutable afterwards.  ``warnings`` are the
+    lenient parts of the load, for the bench to show.
+    """
+
     path: Path
     roles: dict[str, RoleBinding]
     cells: dict[str, CellBinding]
@@ -170,9 +183,11 @@ class SignalMap:
     receivers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def binding(self, role: str) -> RoleBinding | None:
+        """The binding of ``role``, or None where the map leaves it unmapped."""
         return self.roles.get(role)
 
     def is_mapped(self, role: str) -> bool:
+        """Whether the map binds ``role`` to a DBC signal."""
         return role in self.roles
 
     def messages_of(self, producer: str) -> list[str]:
@@ -225,6 +240,7 @@ class SignalMap:
 
 
 def default_signal_map_path() -> Path:
+    """The bench's own map, ``hilbench.signals.toml`` beside its vehicle DBC."""
     from .dbc import default_dbc_path
 
     return default_dbc_path().with_name("hilbench.signals.toml")
@@ -484,8 +500,8 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal,
             raw_by_state[state] = raws[0]
             for raw in raws:
                 if raw in state_by_raw:
-                    raise ConfigError(path, f"{entry}.states",
-                                      f"states {state_by_raw[raw]}, {state} map to the same DBC value; each needs its own")
+                    raise ConfigError(path, f"{entry}.states", f"states {state_by_raw[raw]}, {state} map to the "
+                                      "same DBC value; each needs its own")
                 state_by_raw[raw] = state
             continue
         if isinstance(target, int) and not isinstance(target, bool):
@@ -501,8 +517,8 @@ def _bind_states(path: Path, entry: str, role: Role, message: Message, signal,
             )
         if raw_by_state[state] in state_by_raw:
             other = state_by_raw[raw_by_state[state]]
-            raise ConfigError(path, f"{entry}.states",
-                              f"states {', '.join(sorted((other, state)))} map to the same DBC value; each needs its own")
+            raise ConfigError(path, f"{entry}.states", f"states {', '.join(sorted((other, state)))} map to the "
+                              "same DBC value; each needs its own")
         state_by_raw[raw_by_state[state]] = state
     return raw_by_state, state_by_raw
 
@@ -639,29 +655,29 @@ def _dbc_e2e(db: Database, path: Path, used: set[str], notes: list[str], problem
         if profile is None or profile.value in ("", None):
             continue
         file, line = locate(message.name, "E2EProfile") if locate is not None else (None, None)
-        where = {"file": file or path, "line": line}
+        where_file = file or path
         entry = f'message "{message.name}" E2EProfile' if file else f"e2e.{message.name}"
         name = str(profile.value).strip().upper()
         if name not in AUTOSAR_E2E_PROFILES:
             problems.add(entry, f'unknown E2E profile "{profile.value}"{suggest(name, AUTOSAR_E2E_PROFILES)}: no '
                                 "AUTOSAR profile has that name, and the message would go unprotected; the bench "
                                 "reads P02 from DBC attributes (declare other schemes in the map's [protection])",
-                         **where)
+                         file=where_file, line=line)
             continue
         scheme = DBC_E2E_PROFILES.get(name)
         if scheme != "autosar_p2":
             problem = (f'message "{message.name}" declares E2EProfile "{profile.value}", which the bench '
                        "cannot honour (it reads P02 from DBC attributes; declare other schemes in [protection])")
             if message.name in used:
-                problems.add(entry, problem, **where)
+                problems.add(entry, problem, file=where_file, line=line)
             else:
-                notes.append(f"{where['file']}: {problem}; the message is not used, so this is only a warning")
+                notes.append(f"{where_file}: {problem}; the message is not used, so this is only a warning")
             continue
         base = attrs.get("E2EDataIdBase")
         if base is None:
             if message.name in used:
                 problems.add(entry, f'message "{message.name}" declares E2EProfile P02 but no E2EDataIdBase',
-                             **where)
+                             file=where_file, line=line)
             continue
         if isinstance(base.value, bool) or not isinstance(base.value, int) or not 0 <= base.value <= 255:
             file, line = locate(message.name, "E2EDataIdBase") if locate is not None else (None, None)
@@ -951,6 +967,7 @@ def load_signal_map(path: str | Path, db: Database, *,
                          f"a cycle time must be > 0 ms, got {ms!r}; fix the DBC or give one in the map's "
                          "[cycle_ms]", file=file or path, line=line)
             continue
+        assert ms is not None   # an override is a number (checked when read), and None is refused above
         sm.cycle_time_s[name] = ms / 1000.0
     # A required role whose binding was refused is reported there, not again as missing.
     missing = [role for role in sm.missing_roles(require) if role not in roles_spec]

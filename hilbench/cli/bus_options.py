@@ -115,7 +115,8 @@ class BusOptions:
         interface = get("interface") or None
         channel = get("channel") or None
         if channel is None and interface is not None and interface not in SIMULATED_INTERFACES:
-            raise ConfigError(None, f"{prefix}interface", f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)")
+            raise ConfigError(None, f"{prefix}interface",
+                              f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)")
         bitrate = get("bitrate")
         if bitrate is not None and bitrate <= 0:
             raise ConfigError(None, f"{prefix}bitrate", f"must be positive, got {bitrate}")
@@ -124,15 +125,26 @@ class BusOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BusOptions:
+        """The options of a parsed ``hilbench`` command line.
+
+        Raises:
+            ConfigError: as :meth:`from_values`.
+        """
         return cls.from_values(lambda dest: getattr(args, dest, None))
 
     @classmethod
     def from_pytest(cls, config: Any) -> BusOptions:
+        """The ``--hil-*`` options of a pytest session; errors name them with that prefix.
+
+        Raises:
+            ConfigError: as :meth:`from_values`.
+        """
         return cls.from_values(lambda dest: config.getoption(f"hil_{dest}"), prefix="--hil-")
 
     # -- what they mean ------------------------------------------------------------
     @property
     def bus(self) -> BusConfig:
+        """The bus to open: the given interface, channel and bitrate, else the simulated default."""
         from ..bus.open import BusConfig
 
         return BusConfig(self.interface or DEFAULT_INTERFACE, self.channel or DEFAULT_CHANNEL, self.bitrate)
@@ -172,7 +184,8 @@ class BusOptions:
         from ..dut.compute.supervisor import DEFECTS
 
         if defect not in DEFECTS:
-            raise ConfigError(None, f"{prefix}dut-defect", f"{defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
+            raise ConfigError(None, f"{prefix}dut-defect",
+                              f"{defect!r} is not a known defect; known: {', '.join(DEFECTS)}")
         if self.no_dut or "cu" in set(real):
             raise ConfigError(None, f"{prefix}dut-defect", f"needs the emulated compute unit; a real one is on the "
                                                            f"bus ({prefix}no-dut)")

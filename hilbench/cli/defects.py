@@ -32,8 +32,15 @@ from pathlib import Path
 from ..clock import wall_time_s
 from ..dut.compute.supervisor import DEFECTS
 from ..errors import ConfigError
-from ..scenarios import (RunOptions, Scenario, bundled_scenarios_dir, check_runnable, discover, load_scenario,
-                         run_scenario)
+from ..scenarios import (
+    RunOptions,
+    Scenario,
+    bundled_scenarios_dir,
+    check_runnable,
+    discover,
+    load_scenario,
+    run_scenario,
+)
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .output_paths import check_writable, write_text
 
@@ -56,6 +63,11 @@ class Outcome:
 
 @dataclass
 class DefectReport:
+    """Which seeded defects the scenarios catch: every run's outcome, with and without each defect.
+
+    A defect counts as caught only by scenarios that pass on the correct DUT (``defect`` None).
+    """
+
     defects: tuple[str, ...]
     scenarios: tuple[str, ...]
     seed: int = 0
@@ -68,6 +80,7 @@ class DefectReport:
         return [name for name in self.scenarios if defect in self.built_for.get(name, ())]
 
     def baseline(self, scenario: str) -> Outcome | None:
+        """The run of ``scenario`` on the correct DUT, or None if it was not run."""
         return next((o for o in self.outcomes if o.scenario == scenario and o.defect is None), None)
 
     @property
@@ -83,6 +96,7 @@ class DefectReport:
 
     @property
     def escaped(self) -> list[str]:
+        """Defects no scenario caught: the suite cannot tell that DUT from a correct one."""
         return [d for d in self.defects if not self.catches(d)]
 
     @property
@@ -187,6 +201,7 @@ def format_table(report: DefectReport) -> str:
 
 
 def format_markdown(report: DefectReport, command: str) -> str:
+    """``docs/defects.md``: what the table means, how to regenerate it (``command``), then one row per defect."""
     rows = ["| defect | what the DUT does wrong | built for it: scenario (failing checks) | also caught by |",
             "|---|---|---|---|"]
 
@@ -200,8 +215,8 @@ def format_markdown(report: DefectReport, command: str) -> str:
         missed = [name for d, name in report.missed if d == defect]
         if missed:
             built += ("<br>" if built else "") + "<br>".join(f"**MISSED** by `{name}`" for name in missed)
-        rows.append(f"| `{defect}` | {DEFECTS.get(defect, '')} | {built or '**NONE**'} | "
-                    f"{cell([o for o in catches if o.scenario not in own]) or ('**ESCAPED**' if not catches else '')} |")
+        others = cell([o for o in catches if o.scenario not in own]) or ("**ESCAPED**" if not catches else "")
+        rows.append(f"| `{defect}` | {DEFECTS.get(defect, '')} | {built or '**NONE**'} | {others} |")
     text = [
         "# Seeded DUT defects and the scenarios that catch them", "",
         ("The compute emulator can be built with a seeded defect (`hilbench run --dut-defect NAME`): each one "
@@ -224,6 +239,7 @@ def format_markdown(report: DefectReport, command: str) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench defects`` and its options to the subcommands."""
     p = sub.add_parser(
         "defects", help="run the suite against every seeded DUT defect and show which scenarios catch each",
         description="Run scenarios (default: the bundled suite) on the correct compute emulator and on each "
@@ -243,6 +259,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the scenarios on the correct DUT and with each defect, and print which catch which.
+
+    Returns 0 when :attr:`DefectReport.ok`, else 1: a defect escapes or is caught only as a side
+    effect, a scenario misses a defect it claims, or a scenario fails on the correct DUT.
+
+    Raises:
+        ConfigError: bad options or scenarios, or none left to run (all ``long``) -- before any run.
+    """
     bus = BusOptions.from_args(args)
     if args.markdown is not None:
         check_writable(args.markdown, "--markdown")

@@ -15,8 +15,15 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..scenarios.fault_matrix import (FttiSpec, MatrixSettings, format_summary, format_table, load_ftti, parse_seeds,
-                                      run_matrix)
+from ..scenarios.fault_matrix import (
+    FttiSpec,
+    MatrixSettings,
+    format_summary,
+    format_table,
+    load_ftti,
+    parse_seeds,
+    run_matrix,
+)
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .output_paths import check_writable, write_text
 
@@ -25,6 +32,7 @@ DEFAULT_SEEDS = "0-9"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench faults`` with its ``matrix`` and ``list`` subcommands."""
     p = sub.add_parser("faults", help="fault matrix: every E2E failure mode into every safety message, "
                                       "handling time against the declared FTTIs",
                        description="Inject the seven failure modes of ISO 26262-6 / AUTOSAR E2E (and a replay) "
@@ -75,11 +83,17 @@ def _describe(spec: FttiSpec) -> str:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    """``hilbench faults list``: print the declared FTTIs and fault modes; returns 0."""
     print(_describe(load_ftti(args.ftti)))
     return 0
 
 
 def run_matrix_command(args: argparse.Namespace) -> int:
+    """``hilbench faults matrix``: run the matrix and print it; 0 when every mode is handled within its FTTI, else 1.
+
+    Raises:
+        ConfigError: a bus other than simtime, bad options, or a bad FTTI file, DBC or signal map.
+    """
     bus = BusOptions.from_args(args)
     if not bus.simulated or bus.bus.interface != "simtime":
         raise ConfigError(None, "--interface", "the fault matrix runs thousands of short benches in simulated time, "

@@ -12,13 +12,21 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..scenarios.fuzz import (
-    DEFAULT_MAX_EXAMPLES, DEFAULT_SHRINK_RUNS, FuzzOutcome, FuzzRun, fuzz, load_fuzz_scenario, reproduce_command,
-    write_counterexample, write_scenario_run,
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_SHRINK_RUNS,
+    FuzzOutcome,
+    FuzzRun,
+    fuzz,
+    load_fuzz_scenario,
+    reproduce_command,
+    write_counterexample,
+    write_scenario_run,
 )
 from .bus_options import BusOptions, add_bus_options, print_warnings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench fuzz`` and its options to the subcommands."""
     p = sub.add_parser("fuzz", help="search a scenario's [fuzz] ranges for a run that violates a check",
                        description="Vary what the scenario's [fuzz] table declares (initial conditions, step times, "
                                    "fault magnitudes) with hypothesis, steer toward low robustness, shrink the first "
@@ -64,6 +72,11 @@ def _summary(outcome: FuzzOutcome) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Search the scenario's ``[fuzz]`` ranges; 0 when no violation is found, 1 when one is (written out).
+
+    Raises:
+        ConfigError: a bad option, scenario, DBC or signal map (the CLI exits 2).
+    """
     if args.max_examples < 1:
         raise ConfigError(None, "--max-examples", f"must be >= 1, got {args.max_examples}")
     if args.shrink_runs < 0:

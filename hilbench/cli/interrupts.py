@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from ..clock import StopRequest
 
@@ -47,15 +49,18 @@ class Interrupts:
         self.stop = StopRequest()
         #: Names of the signals received, in order.
         self.received: list[str] = []
-        self._previous: dict[int, object] = {}
+        #: The handlers replaced, by signal, as ``signal.signal`` returned them (None: not set from Python).
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._outer: Interrupts | None = None
 
     @property
     def requested(self) -> bool:
+        """Whether a stop signal arrived while the handlers were installed."""
         return self.stop.requested
 
     @property
     def reason(self) -> str | None:
+        """Name of the first stop signal received (e.g. ``"SIGINT"``), or None."""
         return self.stop.reason
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

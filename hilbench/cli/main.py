@@ -45,6 +45,7 @@ exit codes: 0 passed, 1 a verdict failed, 2 bad input (file, entry and reason ar
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``hilbench`` parser with every subcommand's parser added (the subcommand modules are imported here)."""
     parser = argparse.ArgumentParser(prog="hilbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hilbench`` command line; returns the exit code instead of exiting.
+
+    0 passed, 1 a verdict failed, 2 bad input, 3 an internal error (a bug), 130 interrupted; argparse
+    itself exits 2 on a usage error.  Input errors are printed as ``error: ...`` without a traceback
+    unless ``--debug`` is given.
+    """
     with Interrupts() as start_up:   # a signal while the subcommands load is a flag, not a traceback
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -20,7 +20,8 @@ def check_writable(path: Path, option: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(path, option, f"cannot be written: its folder cannot be made ({exc.strerror or exc})") from None
+        raise ConfigError(path, option,
+                          f"cannot be written: its folder cannot be made ({exc.strerror or exc})") from None
 
 
 def write_text(path: Path, option: str, text: str) -> Path:

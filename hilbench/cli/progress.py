@@ -13,6 +13,8 @@ def _fmt(seconds: float) -> str:
 
 
 class ProgressBar:
+    """A one-line progress bar of simulated time on ``stream`` (stderr); draws nothing unless it is a terminal."""
+
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 28) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
@@ -20,6 +22,7 @@ class ProgressBar:
         self.width = width
 
     def __call__(self, done_s: float, total_s: float, wall_s: float) -> None:
+        """Redraw: ``done_s`` of ``total_s`` simulated seconds after ``wall_s`` wall seconds (shows the speed-up)."""
         if not self.enabled:
             return
         frac = min(1.0, done_s / total_s) if total_s else 1.0
@@ -30,6 +33,7 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        """Erase the bar, leaving the line free for the next output."""
         if self.enabled:
             self.stream.write("\r" + " " * (self.width + 70) + "\r")
             self.stream.flush()

@@ -26,8 +26,16 @@ from pathlib import Path
 from ..bus.recorder import FLUSH_INTERVAL_S, count_frames, primary_log_path
 from ..clock import StopRequest, wall_time_s
 from ..errors import ConfigError
-from ..scenarios import (RunOptions, Scenario, ScenarioResult, bundled_scenarios_dir, check_runnable, discover,
-                         load_scenario, run_scenario)
+from ..scenarios import (
+    RunOptions,
+    Scenario,
+    ScenarioResult,
+    bundled_scenarios_dir,
+    check_runnable,
+    discover,
+    load_scenario,
+    run_scenario,
+)
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .interrupts import Interrupts, active_stop
@@ -36,6 +44,7 @@ from .progress import ProgressBar
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench run`` and its options to the subcommands."""
     p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
                        description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
                                    "in simulated time, or on a real bus with --interface.",
@@ -166,15 +175,18 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if many_seeds:
-        print(f"{len(scenarios)} scenario(s) x {len(seeds)} seed(s) = {len(plans)} runs, {min(jobs, len(plans))} job(s)")
+        print(f"{len(scenarios)} scenario(s) x {len(seeds)} seed(s) = {len(plans)} runs, "
+              f"{min(jobs, len(plans))} job(s)")
     if args.record is not None:
         first = plans[0][1].record
+        assert first is not None   # --record gives every plan a recording
         more = f" and {len(plans) - 1} more like it" if len(plans) > 1 else ""
         print(f"recording to {first}{more}, candump primary {primary_log_path(first)} flushed every "
               f"{FLUSH_INTERVAL_S * 1000:g} ms")
     sys.stdout.flush()   # what a supervisor (or a test) reads to know the run has started
     results = []
     for result in _run_all(plans, jobs):
+        assert result.options is not None   # run_scenario's results carry the options they ran with
         results.append(result)
         # Across seeds only the runs that did not pass are shown in full; the table below says the rest.
         if not many_seeds or not result.passed:

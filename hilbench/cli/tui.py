@@ -24,6 +24,7 @@ def _speed(text: str) -> float | None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``hilbench tui`` and its options to the subcommands."""
     p = sub.add_parser("tui", help="watch and steer a bench in a terminal UI",
                        description="Open a bench (the default one, or the one a scenario file describes, its "
                                    "steps scheduled) in simulated time (wall time on a real bus) and show pack, "
@@ -39,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the terminal UI until the user quits, then print the bench's warnings and a one-line summary.
+
+    Returns the app's exit code, or 2 when the scenario file was left refused (edited into bad input).
+    """
     bus = BusOptions.from_args(args)
     options = bus.run_options(seed=args.seed, record=args.record, dut_defect=bus.dut_defect(args.dut_defect))
     from tui.app import run_tui

@@ -16,6 +16,12 @@ __all__ = ["EmulatedNode", "TxFilter"]
 
 
 class EmulatedNode(FrameSource):
+    """An emulated ECU: sends the messages that carry its ``producer``'s roles from :attr:`values`.
+
+    Subclasses set ``producer`` and publish readings of the plant; :meth:`start` schedules every
+    message at its cycle time.  With ``enabled`` False it sends nothing (the ECU is absent).
+    """
+
     producer: str = ""
 
     def __init__(self, codec: BenchCodec, port: BusPort, clock: Clock) -> None:
@@ -34,6 +40,7 @@ class EmulatedNode(FrameSource):
 
     @property
     def messages(self) -> list[str]:
+        """Names of the messages this node sends, in signal-map order."""
         return list(self._senders)
 
     def _publish(self, roles: tuple[str, ...], readings: tuple[object, ...]) -> bool:

@@ -10,6 +10,8 @@ from .base import EmulatedNode
 
 
 class VcuNode(EmulatedNode):
+    """Emulated VCU: publishes the :class:`Vehicle`'s gear, ignition, climate and range reserve every 100 ms."""
+
     producer = "vcu"
     #: The roles ``sample`` publishes, in the order of its readings.
     ROLES = ("gear", "ignition_on", "drive_requested", "compute_allowed", "ambient_temp_c", "coolant_temp_c",
@@ -25,6 +27,7 @@ class VcuNode(EmulatedNode):
         self.sample()
 
     def sample(self) -> None:
+        """Publish the vehicle state now; coolant falls back to ambient when no coolant loop runs."""
         vehicle = self.vehicle
         coolant = vehicle.coolant_c if vehicle.coolant_c is not None else vehicle.ambient_c
         self._publish(self.ROLES, (
@@ -32,6 +35,7 @@ class VcuNode(EmulatedNode):
             1 if self.compute_allowed else 0, vehicle.ambient_c, coolant, vehicle.reserve_soc_pct))
 
     def start(self) -> None:
+        """Sample the vehicle every 100 ms and start sending (a no-op if disabled or already started)."""
         if self.enabled and not self._started:
             self.clock.call_every(0.1, self.sample)
         super().start()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ REFERENCE_TEMP_C = 25.0
 """Temperature at which R0, RC pairs and the OCV table are given."""
 
 FloatArray = npt.NDArray[np.float64]
+#: A table lookup's argument: one number, or a sequence or array of them (``np.interp`` takes no other).
+FloatsLike = float | Sequence[float] | npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class Chemistry:
         """Rated cell energy at nominal voltage, Wh."""
         return self.capacity_ah * self.nominal_voltage_v
 
-    def ocv_v(self, soc: npt.ArrayLike, temp_c: npt.ArrayLike = REFERENCE_TEMP_C) -> FloatArray:
+    def ocv_v(self, soc: FloatsLike, temp_c: npt.ArrayLike = REFERENCE_TEMP_C) -> FloatArray:
         """Open-circuit voltage per cell (V) at ``soc`` (0..1, clipped) and ``temp_c``."""
         base = np.interp(soc, self._ocv_soc_arr, self._ocv_v_arr)
         return base + self.entropic_v_per_k * (np.asarray(temp_c, dtype=np.float64) - REFERENCE_TEMP_C)
@@ -114,8 +117,8 @@ class Chemistry:
         """Ohmic resistance of one nominal cell at ``temp_c``, ohm."""
         return self.r0_ohm * self.resistance_factor(temp_c)
 
-    def capacity_fraction_at(self, temp_c: npt.ArrayLike) -> FloatArray:
-        """Usable fraction of rated capacity at ``temp_c`` (held flat outside the table)."""
+    def capacity_fraction_at(self, temp_c: FloatsLike) -> FloatArray | np.float64:
+        """Usable fraction of rated capacity at ``temp_c`` (held flat outside the table); a scalar for a number."""
         return np.interp(temp_c, self._cap_t_arr, self._cap_f_arr)
 
     def source(self, key: str) -> str | None:
@@ -391,6 +394,7 @@ def _parse(file: Path, data: dict[str, Any], text: str = "") -> Chemistry:
             r.fail(f"sources.{key}", f"expected a string naming the source, got {value!r}")
 
     r.problems.raise_if_any()
+    assert rc_r is not None and rc_tau is not None   # a refused entry (None) was raised just above
     return Chemistry(
         name=name, display_name=display_name,
         nominal_voltage_v=nominal_v, max_voltage_v=max_v, min_voltage_v=min_v,

@@ -65,6 +65,7 @@ class Vehicle:
             raise ValueError(f"gear must be one of P, R, N, D, got {gear!r}") from None
 
     def set_ignition(self, on: bool) -> None:
+        """Switch the ignition (ready/run) on or off; any truthy value means on."""
         self._ignition_on = bool(on)
 
     def set_reserve_soc_pct(self, reserve_soc_pct: float) -> None:
@@ -75,12 +76,22 @@ class Vehicle:
         self._reserve_soc_pct = value
 
     def set_ambient_c(self, ambient_c: float) -> None:
+        """Set the outside air temperature in C; the bench copies it to the pack.
+
+        Raises:
+            ValueError: a non-finite temperature.
+        """
         value = float(ambient_c)
         if not math.isfinite(value):
             raise ValueError(f"ambient_c must be finite, got {ambient_c!r}")
         self._ambient_c = value
 
     def set_coolant_c(self, coolant_c: float | None) -> None:
+        """Set the coolant temperature in C, or None when no coolant loop runs (readers then use ambient).
+
+        Raises:
+            ValueError: a non-finite temperature.
+        """
         if coolant_c is None:
             self._coolant_c = None
             return
@@ -91,10 +102,12 @@ class Vehicle:
 
     @property
     def gear(self) -> Gear:
+        """Selector position."""
         return self._gear
 
     @property
     def ignition_on(self) -> bool:
+        """Whether the ignition (ready/run) is on."""
         return self._ignition_on
 
     @property
@@ -109,10 +122,12 @@ class Vehicle:
 
     @property
     def ambient_c(self) -> float:
+        """Outside air temperature, C."""
         return self._ambient_c
 
     @property
     def coolant_c(self) -> float | None:
+        """Coolant temperature, C, or None when no coolant loop runs."""
         return self._coolant_c
 
     def __repr__(self) -> str:

@@ -35,6 +35,14 @@ _ALL_ROLES = {name: role.states for name, role in ROLES.items()}
 
 @dataclass
 class CheckResult:
+    """The judgement of one check after a run.
+
+    ``robustness`` is the margin by which the check held (positive) or was violated (negative), in
+    the check's unit, None where none applies; ``violation_s`` is when the violation shows (the
+    first violating sample, or the deadline an ``eventually`` missed).  Read
+    the outcome from :attr:`verdict`, not from ``passed`` alone.
+    """
+
     check: Check
     passed: bool
     robustness: float | None
@@ -49,6 +57,7 @@ class CheckResult:
 
     @property
     def verdict(self) -> str:
+        """PASS, FAIL, VACUOUS (nothing was tested) or NOT MAPPED (a role it names is not on the bus)."""
         if self.not_mapped:
             return NOT_MAPPED
         if self.vacuous and not self.check.vacuous_ok:
@@ -99,6 +108,10 @@ class TraceGrid:
         self.known = {name: monitor.states_of(name) for name in monitor.codec.signal_map.roles}
 
     def __call__(self, role: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The role's sample-and-hold values on the grid (NaN before its first frame) and its state names.
+
+        Enumerated roles come as indices into the states.  Cached per role.
+        """
         cached = self._cache.get(role)
         if cached is not None:
             return cached
@@ -113,6 +126,7 @@ class TraceGrid:
         return values, states
 
     def value_at(self, role: str, index: int) -> float | str:
+        """The role's value at grid ``index``: a state name for enumerated roles, else a float (NaN: no data)."""
         values, states = self(role)
         value = values[index]
         if states and not np.isnan(value) and 0 <= int(value) < len(states):

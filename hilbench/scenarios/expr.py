@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Compiled:
+    """A checked expression, ready for :func:`evaluate`: its text, the roles it names and its syntax tree."""
+
     source: str
     names: frozenset[str]
     tree: ast.Expression
@@ -82,7 +85,7 @@ def evaluate(compiled: Compiled, lookup: Lookup) -> tuple[np.ndarray, np.ndarray
 
 def _value(node: ast.AST, lookup: Lookup) -> tuple[np.ndarray | float | str, tuple[str, ...]]:
     if isinstance(node, ast.Constant):
-        return node.value, ()
+        return cast("float | str", node.value), ()   # compile_expr admitted numbers and strings only
     if isinstance(node, ast.Name):
         return lookup(node.id)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -124,7 +127,8 @@ def _compare(left: ast.AST, op: ast.cmpop, right: ast.AST, lookup: Lookup) -> tu
     if isinstance(a, str) or isinstance(b, str):
         states = a_states or b_states
         if not states:
-            raise ExprError(f"{ast.unparse(left)} {ast.unparse(right)}: a state name compares only with an enumerated signal")
+            raise ExprError(f"{ast.unparse(left)} {ast.unparse(right)}: "
+                            "a state name compares only with an enumerated signal")
         if isinstance(a, str):
             a, b = b, a
         if b not in states:
@@ -146,4 +150,5 @@ def _compare(left: ast.AST, op: ast.cmpop, right: ast.AST, lookup: Lookup) -> tu
         gap = np.abs(a - b)
         sat = gap == 0 if isinstance(op, ast.Eq) else gap != 0
         diff = -gap if isinstance(op, ast.Eq) else gap
-    return np.broadcast_to(sat, np.broadcast(a, b).shape).copy(), np.broadcast_to(diff, np.broadcast(a, b).shape).astype(float)
+    shape = np.broadcast(a, b).shape
+    return np.broadcast_to(sat, shape).copy(), np.broadcast_to(diff, shape).astype(float)

@@ -48,7 +48,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..clock import wall_time_s
 from ..errors import ConfigError, HilbenchError, ScenarioError
@@ -83,6 +83,7 @@ class FuzzParam:
     is_time: bool = False
 
     def describe(self) -> str:
+        """The range as written in ``[fuzz]``: ``[low, high]`` (with `` s`` for times) or ``{ choices = [...] }``."""
         if self.choices:
             return f"{{ choices = {list(self.choices)!r} }}"
         unit = " s" if self.is_time else ""
@@ -109,7 +110,10 @@ class FuzzSpace:
                 low, high = float(p.low), float(p.high)  # type: ignore[arg-type]
                 # hypothesis' floats favour simple and extreme values (good for shrinking, and
                 # they shrink to round numbers); a uniform draw covers the inside of the range.
-                uniform = st.integers(0, _STEPS).map(lambda k, low=low, high=high: low + (high - low) * k / _STEPS)
+                def spread(k: int, low: float = low, high: float = high) -> float:
+                    return low + (high - low) * k / _STEPS
+
+                uniform = st.integers(0, _STEPS).map(spread)
                 parts[p.path] = st.one_of(st.floats(low, high, allow_nan=False, allow_infinity=False), uniform)
         return st.fixed_dictionaries(parts)
 
@@ -176,7 +180,7 @@ def load_fuzz_scenario(path: str | Path) -> tuple[Scenario, FuzzSpace]:
     scenario = load_scenario(file)
     text = file.read_text(encoding="utf-8")
     if not scenario.fuzz:
-        raw = {} if "fuzz" in tomllib.loads(text) else None
+        raw: dict[str, Any] | None = {} if "fuzz" in tomllib.loads(text) else None
         return scenario, parse_fuzz_table(raw, scenario, file, _FuzzLocator(text).line)
     return scenario, fuzz_space(scenario, text)
 
@@ -347,6 +351,13 @@ def _check_step_order(params: list[FuzzParam], scenario: Scenario, file: Path | 
 
 
 # -- the search -------------------------------------------------------------------------
+class _SearchState(TypedDict):
+    """What the search's probe keeps between runs."""
+
+    shrinking: bool     # hypothesis reports a failure and is shrinking it
+    shrink_used: int    # runs spent shrinking so far
+
+
 @dataclass
 class FuzzRun:
     """One bench run of the search."""
@@ -358,15 +369,22 @@ class FuzzRun:
 
     @property
     def robustness(self) -> dict[str, float]:
+        """Each check's robustness in this run (checks without one left out)."""
         return {c.check.name: c.robustness for c in self.result.checks if c.robustness is not None}
 
     @property
     def failed(self) -> list[CheckResult]:
+        """The checks that failed in this run."""
         return [c for c in self.result.checks if c.failed]
 
 
 @dataclass
 class FuzzOutcome:
+    """The result of a whole search: every run, the shrunk counterexample if one was found.
+
+    ``lowest`` keeps each check's lowest robustness seen (and its unit), for the summary.
+    """
+
     scenario: Scenario
     space: FuzzSpace
     dut_defect: str | None
@@ -378,14 +396,17 @@ class FuzzOutcome:
 
     @property
     def found(self) -> bool:
+        """Whether the search found a run that violates a check."""
         return self.counterexample is not None
 
     @property
     def examples(self) -> int:
+        """Runs spent searching (shrinking runs not counted)."""
         return sum(1 for r in self.runs if not r.shrinking)
 
     @property
     def shrink_runs(self) -> int:
+        """Runs spent shrinking the violation found."""
         return sum(1 for r in self.runs if r.shrinking)
 
     def closest(self) -> FuzzRun | None:
@@ -453,7 +474,7 @@ def fuzz(scenario: Scenario, space: FuzzSpace, *, dut_defect: str | None = None,
     check_runnable([scenario, *(space.apply(scenario, values) for values in space.corners())], run_options)
     runs: list[FuzzRun] = []
     cache: dict[str, FuzzRun | None] = {}
-    state = {"shrinking": False, "shrink_used": 0}
+    state: _SearchState = {"shrinking": False, "shrink_used": 0}
     started = wall_time_s()
 
     def probe(values: dict[str, Any]) -> None:
@@ -560,9 +581,9 @@ def _check_lines(check: Check) -> list[str]:
     for key, value in (("expr", check.expr), ("trigger", check.trigger), ("unit", check.unit)):
         if value:
             lines.append(f"{key} = {_toml_value(value)}")
-    for key, value in (("within", check.within_s), ("duration", check.duration_s), ("until", check.until_s)):
-        if value is not None:
-            lines.append(f"{key} = {_toml_value(float(value))}")
+    for key, seconds in (("within", check.within_s), ("duration", check.duration_s), ("until", check.until_s)):
+        if seconds is not None:
+            lines.append(f"{key} = {_toml_value(float(seconds))}")
     if check.from_s:
         lines.append(f"from = {_toml_value(float(check.from_s))}")
     if check.tolerance_pct != 1.0:
@@ -571,6 +592,7 @@ def _check_lines(check: Check) -> list[str]:
 
 
 def reproduce_command(path: Path, dut_defect: str | None, seed: int) -> str:
+    """The ``hilbench run`` command line that replays the scenario at ``path`` as the search ran it."""
     parts = ["hilbench", "run", str(path)]
     if dut_defect:
         parts += ["--dut-defect", dut_defect]
@@ -598,7 +620,8 @@ def write_scenario_run(outcome: FuzzOutcome, run: FuzzRun, out_dir: str | Path, 
     description = f"{suffix.capitalize()} of {base.name} found by hilbench fuzz: {varied}."
     concrete = replace(concrete, name=f"{base.name}-{suffix}", description=description, source=path, fuzz={})
     header = [f"{suffix.capitalize()} written by `hilbench fuzz` from {base.source or base.name}",
-              f"(DUT defect: {outcome.dut_defect or 'none'}, seed {outcome.seed}, run {run.number} of {len(outcome.runs)}).",
+              f"(DUT defect: {outcome.dut_defect or 'none'}, seed {outcome.seed}, "
+              f"run {run.number} of {len(outcome.runs)}).",
               ""]
     for c in run.result.checks:
         rob = "" if c.robustness is None else f", robustness {c.robustness:+.6g} {c.check.unit}".rstrip()

@@ -124,6 +124,7 @@ def load_scenario_data(data: dict[str, Any], file: str | Path, text: str = "") -
     checks = _checks(problems, data.get("checks", []), duration)
     fuzz = problems.table(data.get("fuzz", {}), "fuzz")
     problems.raise_if_any()
+    assert duration is not None   # a missing or refused duration was raised just above
     scenario = Scenario(name=meta["name"], duration_s=duration, description=meta.get("description", ""),
                         initial=initial, dut=dut, steps=tuple(steps), checks=tuple(checks),
                         markers=tuple(meta.get("markers", ())), source=file, fuzz=dict(fuzz),
@@ -351,6 +352,7 @@ VACUOUS_KINDS = ("response", "eventually")
 
 
 def bundled_scenarios_dir() -> Path:
+    """The folder ``hilbench run`` runs when given no paths: the bundled scenario suite."""
     return scenarios_dir()
 
 

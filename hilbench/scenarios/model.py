@@ -13,6 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Step:
+    """One scheduled action of a scenario: at ``at_s`` seconds, ``action`` with its parameters."""
+
     at_s: float
     action: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -20,6 +22,7 @@ class Step:
 
     @property
     def label(self) -> str:
+        """How reports name the step: its ``name``, else its action."""
         return self.name or self.action
 
 
@@ -54,6 +57,11 @@ class Check:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A loaded scenario: initial conditions, DUT settings, timed steps and the checks that judge the run.
+
+    Immutable; :func:`~hilbench.scenarios.load_scenario` builds it from a file and refuses bad input.
+    """
+
     name: str
     duration_s: float
     description: str = ""

@@ -30,6 +30,11 @@ MAX_POINTS = 3000
 
 @dataclass(frozen=True)
 class Panel:
+    """One subplot of the trace figure: the roles drawn in it, their line styles, and whether they are enumerated.
+
+    An enumerated panel draws states as steps with the state names on the y axis.
+    """
+
     title: str
     roles: tuple[str, ...]
     styles: tuple[str, ...] = ("-",)

@@ -35,6 +35,7 @@ def fmt_time(t_s: float) -> str:
 
 
 def fmt_robustness(check: CheckResult) -> str:
+    """A check's robustness as shown in reports: ``+1.5 %`` (4 significant digits), ``+inf``, or ``n/a``."""
     if check.robustness is None:
         return "n/a"
     value = check.robustness + 0.0          # -0.0 (a negated exact bound) reads as +0
@@ -88,9 +89,9 @@ VERDICT_NOTES = {
 def checks_table(result: ScenarioResult) -> str:
     """The verdict table: one line per check, then the count of each verdict when any is VACUOUS or NOT MAPPED.
 
-    The count appears only then, so a plain run reads as it always did.  The bench's warnings are not in the table (``hilbench run``
-    prints each once for the whole run); :func:`format_failure`, JUnit and the
-    HTML page carry them with the verdicts.
+    The count appears only then, so a plain run reads as it always did.  The bench's warnings are
+    not in the table (``hilbench run`` prints each once for the whole run); :func:`format_failure`,
+    JUnit and the HTML page carry them with the verdicts.
     """
     width = max((len(c.check.name) for c in result.checks), default=10)
     vwidth = max([7, *(len(c.verdict) for c in result.checks)])
@@ -111,6 +112,7 @@ def warnings_text(result: ScenarioResult) -> str:
 
 
 def economics_line(result: ScenarioResult) -> str:
+    """One line of a run's economics: tokens, compute energy by source, tokens per kWh and pack wear."""
     e = result.economics
     return (f"tokens {e.tokens:,}  compute {e.compute_energy_kwh:.3f} kWh (pack {e.energy_from_pack_kwh:.3f}, "
             f"grid {e.energy_from_grid_kwh:.3f})  {e.tokens_per_kwh / 1e6:.3f} M tokens/kWh  "

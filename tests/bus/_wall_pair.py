@@ -42,4 +42,5 @@ def _run_pair(ecu_config: BenchConfig, bench_config: BenchConfig, *, seconds: fl
         far = ecu.monitor
         assert far.stats["BMS_PackStatus"].count >= 0.8 * seconds / 0.02
         assert far.decode_errors == 0 and far.e2e_errors == 0
-        assert ecu.dut is not None and ecu.dut.e2e_errors == 0 and ecu.dut.decode_errors == 0, {n: (r.errors, r.state) for n, r in ecu.dut.receivers.items()}
+        assert ecu.dut is not None and ecu.dut.e2e_errors == 0 and ecu.dut.decode_errors == 0, {
+            n: (r.errors, r.state) for n, r in ecu.dut.receivers.items()}

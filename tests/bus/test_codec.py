@@ -294,4 +294,5 @@ def test_detail_frames_encode_once_per_key_and_match_a_full_encode() -> None:
     first = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
     again = sender.encode_detail((1, (3.3, 3.301, 3.302, 3.303)), make)
     assert built == [(1, (3.3, 3.301, 3.302, 3.303))]
-    assert bytes(first.data) == bytes(again.data) == bytes(codec.fresh_sender("BMS_CellVoltages").encode({}, signals).data)
+    fresh = codec.fresh_sender("BMS_CellVoltages").encode({}, signals)
+    assert bytes(first.data) == bytes(again.data) == bytes(fresh.data)

@@ -209,7 +209,8 @@ def test_a_duplicate_frame_id_is_reported_as_one_naming_both_lines(tmp_path: Pat
     smap, text = _bench_with(tmp_path, "BO_ 257 BMS_CellExtremes", "BO_ 256 BMS_CellExtremes")
     err = _refusal(smap)
     assert err.file == str(tmp_path / "hilbench.dbc") and err.line == _line(text, "BO_ 256 BMS_CellExtremes")
-    assert err.reason == f'duplicate frame ID 0x100: also used by "BMS_PackStatus" (line {_line(text, "BO_ 256 BMS_P")})'
+    first = _line(text, "BO_ 256 BMS_P")
+    assert err.reason == f'duplicate frame ID 0x100: also used by "BMS_PackStatus" (line {first})'
     assert "data ID" not in str(err)
 
 
@@ -230,8 +231,8 @@ def test_a_dbc_cut_short_is_refused_not_read_in_part(tmp_path: Path) -> None:
      "cannot honour"),
     ('BA_ "E2EDataIdBase" BO_ 256 16;', 'BA_ "E2EDataIdBase" BO_ 256 300;', 'message "BMS_PackStatus" E2EDataIdBase',
      "expected a data ID base 0..255, got 300"),
-    ('BA_ "GenMsgCycleTime" BO_ 256 20;', 'BA_ "GenMsgCycleTime" BO_ 256 0;', 'message "BMS_PackStatus" GenMsgCycleTime',
-     "a cycle time must be > 0 ms, got 0"),
+    ('BA_ "GenMsgCycleTime" BO_ 256 20;', 'BA_ "GenMsgCycleTime" BO_ 256 0;',
+     'message "BMS_PackStatus" GenMsgCycleTime', "a cycle time must be > 0 ms, got 0"),
     ('BA_ "GenMsgCycleTime" BO_ 256 20;', 'BA_ "GenMsgCycleTime" BO_ 256 -20;',
      'message "BMS_PackStatus" GenMsgCycleTime', "a cycle time must be > 0 ms, got -20"),
     ("BO_ 256 BMS_PackStatus: 8", "BO_ 256 BMS_PackStatus: 99", 'message "BMS_PackStatus"',

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hilbench.bus.e2e import (
-    E2EError, E2EReceiver, E2EStatus, crc8h2f, profile2_crc, profile2_data_id, protect,
+    E2EError,
+    E2EReceiver,
+    E2EStatus,
+    crc8h2f,
+    profile2_crc,
+    profile2_data_id,
+    protect,
 )
 
 BASE = 0x30

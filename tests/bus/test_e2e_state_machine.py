@@ -262,7 +262,7 @@ def test_a_random_quarter_of_frames_corrupted_keeps_the_message_invalid_and_a_he
         valid_after_trip += tripped and sm.state is E2EStatus.VALID
     assert tripped and valid_after_trip == 0     # without the tally: eight good frames in a row, 1 chance in 10
     assert sm.tally > 0
-    for k in range(sm.config.tally_cap + 1):
+    for _ in range(sm.config.tally_cap + 1):
         stream.tick()
     assert sm.usable(stream.t)
 
@@ -274,7 +274,7 @@ def test_a_replay_that_takes_a_valid_streams_place_is_never_followed_while_it_ru
         replay_sm = machine()
         live = _steady(replay_sm)
         accepted = 0
-        for k in range(int(10 / CYCLE)):      # 10 s of replay, on the sender's schedule
+        for _ in range(int(10 / CYCLE)):      # 10 s of replay, on the sender's schedule
             live.t += CYCLE
             live.n += 1
             accepted += replay_sm.on_frame(frame(live.n + offset), live.t) is FrameStatus.OK
@@ -861,7 +861,8 @@ def test_an_invalid_link_that_went_silent_recovers_when_it_comes_back_clean(bad_
     for k in range(40):
         data = _bad(n + k) if k == bad_frame else frame(n + k)
         statuses.append(sm.on_frame(data, (n + k) * EXACT))
-    assert [k for k, st in enumerate(statuses) if st is not FrameStatus.OK] == ([] if bad_frame is None else [bad_frame])
+    refused = [k for k, st in enumerate(statuses) if st is not FrameStatus.OK]
+    assert refused == ([] if bad_frame is None else [bad_frame])
     assert sm.state is E2EStatus.VALID and sm.usable((n + 39) * EXACT)
 
 

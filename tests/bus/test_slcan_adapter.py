@@ -22,8 +22,7 @@ import pytest
 
 from hilbench.bench import BenchConfig
 from hilbench.bus import BusConfig
-from hilbench.bus.emulated import SlcanAdapter
-from hilbench.bus.emulated import slcan_adapter
+from hilbench.bus.emulated import SlcanAdapter, slcan_adapter
 from hilbench.bus.emulated.slcan_adapter import format_frame, parse_frame
 from hilbench.bus.open import rate_limited
 

@@ -23,8 +23,7 @@ import pytest
 
 from hilbench.bench import BenchConfig
 from hilbench.bus import BusConfig, open_bus
-from hilbench.bus.emulated import SocketcandServer
-from hilbench.bus.emulated import socketcand_server
+from hilbench.bus.emulated import SocketcandServer, socketcand_server
 from hilbench.bus.emulated.socketcand_server import CommandError, format_frame, parse_send
 from hilbench.bus.open import rate_limited
 from hilbench.bus.port import BusPort

@@ -212,7 +212,8 @@ def test_the_plugin_passes_them_to_run_options_and_the_bench(pytester: pytest.Py
             assert bench.dut is None and bench.config.bus.channel == "plugin-test"
     """))
     result = pytester.runpytest("-p", "no:cacheprovider", "--hil-dbc", str(ROOT / "dbc" / "hilbench.dbc"),
-                                "--hil-dbc", str(ROOT / "dbc" / "compute_unit.dbc"), "--hil-signal-map", str(signal_map), "--hil-no-dut", "--hil-channel", "plugin-test")
+                                "--hil-dbc", str(ROOT / "dbc" / "compute_unit.dbc"),
+                                "--hil-signal-map", str(signal_map), "--hil-no-dut", "--hil-channel", "plugin-test")
     result.assert_outcomes(passed=2)
 
 
@@ -264,6 +265,7 @@ def test_a_tui_session_logs_the_benchs_warnings(broken_dbc: Path) -> None:
 
 def test_the_plugin_lists_bench_warnings_at_the_end(pytester: pytest.Pytester, broken_dbc: Path) -> None:
     pytester.makepyfile(test_w="def test_bench(bench):\n    bench.run_for(0.5)\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", *[a for p in (*DBCS, broken_dbc) for a in ("--hil-dbc", str(p))])
+    dbc_args = [a for p in (*DBCS, broken_dbc) for a in ("--hil-dbc", str(p))]
+    result = pytester.runpytest("-p", "no:cacheprovider", *dbc_args)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*hilbench warnings (1)*", '*warning: lenient DBC load*signal "Big"*'])

@@ -238,9 +238,9 @@ def small_bus(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
     folders = itertools.count()
 
-    def make(*, cycles_ms: Mapping[str, int] | None = None, map_extra: str = "", dut: Mapping[str, object] | None = None,
-             values: Mapping[str, object] | None = None, drop: Iterable[str] = (),
-             rebind: Mapping[str, tuple] | None = None) -> Rig:
+    def make(*, cycles_ms: Mapping[str, int] | None = None, map_extra: str = "",
+             dut: Mapping[str, object] | None = None, values: Mapping[str, object] | None = None,
+             drop: Iterable[str] = (), rebind: Mapping[str, tuple] | None = None) -> Rig:
         codec = load_codec(tmp_path / f"bus{next(folders)}", small_dbc(cycles_ms), small_map(rebind, map_extra, drop))
         rig = Rig(codec, dut, values)
         rigs.append(rig)

@@ -76,8 +76,8 @@ def test_an_explicit_timeout_wins_and_a_message_without_either_figure_is_refused
         stale_timeouts_s(_Map({"a": 1.0, "z": 0.0}), ["a", "z"], PARAMS)
     err = info.value
     assert err.entry == "cycle_ms.z" and err.file == "car.signals.toml"
-    assert err.reason == ('the compute unit reads "z" but it has no cycle time (GenMsgCycleTime in the DBC, or [cycle_ms] '
-            'here) and no [timeout_ms]: it cannot tell when its data goes stale')
+    assert err.reason == ('the compute unit reads "z" but it has no cycle time (GenMsgCycleTime in the DBC, '
+                          'or [cycle_ms] here) and no [timeout_ms]: it cannot tell when its data goes stale')
 
 
 # -- which pages of a multiplexed message carry what the unit reads -------------------------------

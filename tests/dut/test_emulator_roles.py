@@ -14,7 +14,11 @@ import pytest
 import hilbench.dut.emulator as emulator_module
 from hilbench.bus.roles import ROLES
 from hilbench.dut.emulator import (
-    INPUT_ROLES, OPTIONAL_INPUT_ROLES, REQUIRED_INPUT_ROLES, REQUIRED_OUTPUT_ROLES, REQUIRED_ROLES,
+    INPUT_ROLES,
+    OPTIONAL_INPUT_ROLES,
+    REQUIRED_INPUT_ROLES,
+    REQUIRED_OUTPUT_ROLES,
+    REQUIRED_ROLES,
 )
 from hilbench.errors import ConfigError
 

@@ -9,6 +9,7 @@ signal map may change both figures, and the map may give a message its own.
 
 from __future__ import annotations
 
+import can
 import numpy as np
 import pytest
 

@@ -419,7 +419,7 @@ class FuzzedBench(RuleBasedStateMachine):
           spacing_ms=st.integers(0, 120))
     def inject(self, strategy: str, count: int, spacing_ms: int) -> None:
         assert self.bench is not None
-        for i in range(count):
+        for _ in range(count):
             self.port.poll()
             _made, frames = self.fuzzer.make(strategy, self.bench.now)
             for delay_s, msg in frames:

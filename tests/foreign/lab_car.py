@@ -75,7 +75,8 @@ min_cell_temp_c           = {{ message = "BMS_Mux", signal = "CellTmin", mux = 1
 max_cell_temp_c           = {{ message = "BMS_Mux", signal = "CellTmax", mux = 1 }}
 discharge_current_limit_a = {{ message = "BMS_Mux", signal = "Dcl", mux = 2 }}
 charge_current_limit_a    = {{ message = "BMS_Mux", signal = "Ccl", mux = 2 }}
-bms_fault_level = {{ message = "BMS_Mux", signal = "FaultLvl", mux = 2, states = {{ NONE = "OK", WARNING = "WARN", STOP_REQUEST = "STOP", HARD_LIMIT = "TRIP" }} }}
+bms_fault_level = {{ message = "BMS_Mux", signal = "FaultLvl", mux = 2, \
+states = {{ NONE = "OK", WARNING = "WARN", STOP_REQUEST = "STOP", HARD_LIMIT = "TRIP" }} }}
 gear                      = {{ message = "VCU_Slow", signal = "Prndl", states = {{ P = 0, R = 1, N = 2, D = 4 }} }}
 ignition_on               = {{ message = "VCU_Slow", signal = "Ign" }}
 range_reserve_soc_pct     = {{ message = "VCU_Slow", signal = "Reserve" }}

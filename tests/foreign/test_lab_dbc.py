@@ -13,7 +13,8 @@ from hilbench.bus import BenchCodec, compute_unit_dbc_path, load_bus_description
 from hilbench.bus.protection import AutosarP5, BitField, OemChecksum
 from hilbench.errors import ConfigError
 
-from lab_car import CAR_DBC, CAR_MAP, NO_DUT, write_car as _write
+from lab_car import CAR_DBC, CAR_MAP, NO_DUT
+from lab_car import write_car as _write
 
 
 @pytest.fixture
@@ -357,7 +358,8 @@ def test_the_foreign_dbc_guide_lists_every_role_with_its_meaning() -> None:
         assert f"| `{role.name}` |" in guide and role.meaning in guide, role.name
 
 
-@pytest.mark.parametrize("scenario", ["vehicle/shift_to_drive_lfp_-20c.toml", "battery/reserve_hysteresis_nmc_25c.toml"])
+@pytest.mark.parametrize("scenario",
+                         ["vehicle/shift_to_drive_lfp_-20c.toml", "battery/reserve_hysteresis_nmc_25c.toml"])
 def test_bundled_scenarios_pass_on_multiplexed_roles_and_cells_from_zero(car: Path, tmp_path: Path,
                                                                           scenario: str) -> None:
     """End to end through a scenario: the pack values, cell extremes and limits come from three pages

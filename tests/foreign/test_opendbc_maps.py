@@ -17,8 +17,15 @@ import pytest
 
 from hilbench.bus import load_bus_description
 from hilbench.resources import scenarios_dir
-from hilbench.scenarios import (NOT_MAPPED, NotRunnableError, RunOptions, check_runnable, discover, load_scenario,
-                                run_scenario)
+from hilbench.scenarios import (
+    NOT_MAPPED,
+    NotRunnableError,
+    RunOptions,
+    check_runnable,
+    discover,
+    load_scenario,
+    run_scenario,
+)
 
 pytest.importorskip("opendbc", reason="the foreign maps bind opendbc's car DBCs (pip install -e '.[test]')")
 

@@ -84,7 +84,7 @@ def reference(tmp_path_factory) -> Reference:
     line to the moment the primary reached its final size (building the bench and running it;
     judging and printing come after, where a signal can only change the exit code)."""
     windows = []
-    for attempt in range(2):
+    for _ in range(2):
         record = tmp_path_factory.mktemp("reference") / "whole.blf"
         primary = record.with_suffix(".log")
         proc = _spawn(record)

@@ -66,7 +66,9 @@ def test_catches_names_known_defects_once(tmp_path) -> None:
     path = tmp_path / "s.toml"
     path.write_text(base.format(line='catches = ["ignore_gear"]'))
     assert load_scenario(path).catches == ("ignore_gear",)
-    for line, reason in (('catches = ["ignore_gears"]', "unknown seeded defect 'ignore_gears' (did you mean \"ignore_gear\"?); known: ignore_reserve"),
+    for line, reason in (('catches = ["ignore_gears"]',
+                          "unknown seeded defect 'ignore_gears' (did you mean \"ignore_gear\"?); "
+                          "known: ignore_reserve"),
                          ('catches = "ignore_gear"', 'expected a list, got "ignore_gear"'),
                          ('catches = [1]', "expected a list of seeded defects"),
                          ('catches = ["ignore_gear", "ignore_gear"]', "named twice")):

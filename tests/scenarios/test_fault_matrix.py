@@ -18,8 +18,20 @@ import pytest
 from hilbench.bus import load_bus_description
 from hilbench.cli.main import main
 from hilbench.errors import ConfigError
-from hilbench.scenarios.fault_matrix import (FAILURE_MODES, FTTI_FILE, Cell, MatrixSettings, Outcome, format_summary,
-                                             format_table, load_ftti, parse_seeds, plan, run_matrix, safety_messages)
+from hilbench.scenarios.fault_matrix import (
+    FAILURE_MODES,
+    FTTI_FILE,
+    Cell,
+    MatrixSettings,
+    Outcome,
+    format_summary,
+    format_table,
+    load_ftti,
+    parse_seeds,
+    plan,
+    run_matrix,
+    safety_messages,
+)
 
 from .helpers import map_without
 

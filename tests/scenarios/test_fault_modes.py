@@ -19,8 +19,7 @@ import pytest
 from hilbench.bench import Bench, BenchConfig
 from hilbench.bus.e2e_sm import E2EStateMachine
 from hilbench.errors import ScenarioError
-from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable
-from hilbench.scenarios import fault_modes, faults
+from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, fault_modes, faults
 from hilbench.scenarios.actions import ACTIONS, apply
 
 from .helpers import scenario

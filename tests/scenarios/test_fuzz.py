@@ -145,7 +145,8 @@ def write(tmp_path: Path, fuzz_table: str) -> Path:
 
 
 def test_declared_ranges_are_parsed(tmp_path):
-    path = write(tmp_path, 'initial.soc_pct = [31, 40.0]\ninitial.ambient_c = [-20.0, 45]\nsteps.0.at = ["2 s", "30 s"]\n'
+    path = write(tmp_path, 'initial.soc_pct = [31, 40.0]\ninitial.ambient_c = [-20.0, 45]\n'
+                           'steps.0.at = ["2 s", "30 s"]\n'
                            'steps.0.gear = { choices = ["D", "R"] }\nsteps.1.value_c = [40.0, 70.0]\n'
                            'dut.coolant_c = [25.0, 90.0]\ninitial.series = [90, 100]\n')
     scenario, space = load_fuzz_scenario(path)
@@ -165,7 +166,8 @@ def test_declared_ranges_are_parsed(tmp_path):
 
 def test_the_same_ranges_as_a_subtable(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text(BASE + '\n[fuzz.initial]\nsoc_pct = [31.0, 40.0]\n\n[fuzz.steps.0]\nat = [2, 30]\n', encoding="utf-8")
+    path.write_text(BASE + '\n[fuzz.initial]\nsoc_pct = [31.0, 40.0]\n\n[fuzz.steps.0]\nat = [2, 30]\n',
+                    encoding="utf-8")
     _, space = load_fuzz_scenario(path)
     assert [p.path for p in space.params] == ["initial.soc_pct", "steps.0.at"]
 

@@ -18,7 +18,13 @@ from hilbench.cli.main import main
 from hilbench.scenarios import RunOptions, ScenarioResult, load_scenario, run_scenario
 from hilbench.scenarios.plots import _decimate
 from hilbench.scenarios.report import (
-    HtmlReport, fmt_time, format_failure, junit_tree, write_html_report, write_junit, write_trace_csv,
+    HtmlReport,
+    fmt_time,
+    format_failure,
+    junit_tree,
+    write_html_report,
+    write_junit,
+    write_trace_csv,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from hilbench.errors import ConfigError, ScenarioError
-from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario
-from hilbench.scenarios import runner
+from hilbench.scenarios import NotRunnableError, RunOptions, check_runnable, run_scenario, runner
 
 from .helpers import CAR_MESSAGE, car_dbcs, map_without, scenario
 
@@ -116,7 +115,8 @@ def test_a_scenario_that_fits_the_bus_passes(tmp_path: Path) -> None:
     ('action = "node_silent"\nnode = "dut"', {"bms", "vcu", "obc"}, "steps[0].node", 'node "cu" is not emulated'),
     ('action = "sensor_offset"\nrole = "soc_pct"\noffset = 1.0', {"vcu", "obc", "cu"}, "steps[0]",
      "the BMS is not emulated"),
-    ('action = "shift"\ngear = "D"', {"bms", "obc", "cu"}, "steps[0]", "the emulated VCU, but this bench does not emulate it"),
+    ('action = "shift"\ngear = "D"', {"bms", "obc", "cu"}, "steps[0]",
+     "the emulated VCU, but this bench does not emulate it"),
 ], ids=["drop-node", "corrupt-role", "delay-message", "silent-dut", "sensor", "shift"])
 def test_a_step_on_a_node_that_is_not_emulated_is_refused(tmp_path: Path, step: str, emulate: set[str],
                                                           entry: str, reason: str) -> None:

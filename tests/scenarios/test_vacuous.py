@@ -10,7 +10,6 @@ VACUOUS, and the scenario must not pass.  The same scenario with
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest

@@ -253,7 +253,7 @@ def _text_breakages(text: str, rng: random.Random, cut_after: str = "=") -> list
 def scenario_cases(rng: random.Random) -> Iterator[Case]:
     """Scenarios (and their [dut] tables) broken one entry at a time, each starting from a bundled scenario."""
     bases = bundled_scenarios()
-    for i, (action, params, key) in enumerate(BAD_STEPS):
+    for action, params, key in BAD_STEPS:
         base = tomllib.loads(rng.choice(bases).read_text(encoding="utf-8"))
         # at 0 s: before every step of the base, so the broken value is the only thing wrong
         base["steps"] = [{"at": "0 s", "action": action, **params}] + list(base.get("steps", []))

@@ -180,7 +180,7 @@ def _check_scenario(scenario: Any) -> None:
         # the [fuzz] ranges were checked at load: every end one a scenario could hold
         for param in fuzz_space(scenario).params:
             ends = param.choices or (param.low, param.high)
-            for where, value in _finite_numbers(list(ends), f"fuzz.{param.path}"):
+            for _where, value in _finite_numbers(list(ends), f"fuzz.{param.path}"):
                 _plausible(f"fuzz.{param.path}", value)
                 if param.is_time:
                     assert value <= scenario.duration_s, f"fuzz.{param.path} = {value} s after the end"

@@ -61,8 +61,8 @@ def _subprocess_sample() -> list[Case]:
 def test_a_real_process_prints_one_error_and_exits_2(case: Case, tmp_path: Path) -> None:
     case.write(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "hilbench.cli.main", *case.argv(tmp_path)], capture_output=True, check=False,
-                          text=True, timeout=120, env=env, cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "hilbench.cli.main", *case.argv(tmp_path)], capture_output=True,
+                          check=False, text=True, timeout=120, env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") and case.broken in done.stderr

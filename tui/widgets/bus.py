@@ -21,6 +21,7 @@ class BusPanel(ReadoutPanel):
     VALUE_WIDTH = 11
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """Frame count, then the unknown, undecodable and E2E-failing frames (red when non-zero)."""
         s = snapshot
         return [
             ("frames", _count(s.frames, bad=False)),

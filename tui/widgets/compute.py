@@ -24,6 +24,7 @@ class ComputePanel(ReadoutPanel):
     VALUE_WIDTH = 14
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """What the compute unit reports in its ``CU_*`` frames: state, reason, level, power, temperature, tokens."""
         bus = snapshot.bus
         tokens = bus.get("tokens_total")
         return [

@@ -24,11 +24,13 @@ class PackPanel(ReadoutPanel):
     VALUE_WIDTH = 12
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """The plant's true pack and cell values beside what the BMS frames say (limits and faults: bus only)."""
         s, bus = snapshot, snapshot.bus
         return [
             ("SOC", number(s.soc_true_pct, ".2f", "%"), number(bus.get("soc_pct"), ".1f", "%")),
             ("pack voltage", number(s.pack_voltage_v, ".1f", "V"), number(bus.get("pack_voltage_v"), ".1f", "V")),
-            ("pack current (+ = out)", number(s.pack_current_a, ".1f", "A"), number(bus.get("pack_current_a"), ".1f", "A")),
+            ("pack current (+ = out)", number(s.pack_current_a, ".1f", "A"),
+             number(bus.get("pack_current_a"), ".1f", "A")),
             ("min cell voltage", number(s.min_cell_voltage_v, ".3f", "V"),
              number(bus.get("min_cell_voltage_v"), ".3f", "V")),
             ("max cell voltage", number(s.max_cell_voltage_v, ".3f", "V"),

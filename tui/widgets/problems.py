@@ -38,9 +38,11 @@ class ProblemsPanel(Widget):
     """What was refused, for the border: ``scenario refused: path``."""
 
     def on_mount(self) -> None:
+        """Put the title on the border."""
         self.border_title = self.title
 
     def show_error(self, error: ConfigError, what: str = "scenario refused") -> None:
+        """Show every problem of ``error``; with one file, the file goes in the title and each line says where in it."""
         files = {p.file for p in error.problems}
         one_file = len(files) == 1 and None not in files
         self.title = f"{what}: {next(iter(files))}" if one_file else what
@@ -48,15 +50,19 @@ class ProblemsPanel(Widget):
                            for p in error.problems)
 
     def clear(self) -> None:
+        """Hide the panel (the file loaded)."""
         self.lines = ()
 
     def watch_lines(self, lines: tuple[str, ...]) -> None:
+        """Show the panel while it has lines, hide it when it has none."""
         self.set_class(bool(lines), "-shown")
 
     def watch_title(self, title: str) -> None:
+        """Keep the border title in step."""
         self.border_title = title
 
     def render(self) -> RenderableType:
+        """The problems, then how to go on: fix the file and press r."""
         text = Text()
         for n, line in enumerate(self.lines):
             if n:

@@ -43,6 +43,7 @@ class ReadoutPanel(Widget):
     """The latest bench snapshot shown; ``None`` until the first one arrives."""
 
     def on_mount(self) -> None:
+        """Put ``TITLE`` on the border."""
         self.border_title = self.TITLE
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
@@ -50,6 +51,7 @@ class ReadoutPanel(Widget):
         raise NotImplementedError
 
     def render(self) -> RenderableType:
+        """A grid of :meth:`rows` under the ``HEADERS``; values keep their width and long labels are cut first."""
         table = Table.grid(padding=(0, 1), expand=True)
         # values keep their width on a narrow terminal; the label gives way (ellipsis) first
         table.add_column(style="dim", no_wrap=True, overflow="ellipsis", ratio=1)

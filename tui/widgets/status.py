@@ -45,6 +45,7 @@ class StatusBar(Widget):
     """True on the simulated clock, False on the wall clock (a real bus)."""
 
     def render(self) -> RenderableType:
+        """One line: paused or running, scenario, bench time (of the end), clock, speed set and achieved."""
         text = Text()
         if self.paused:
             text.append(" PAUSED ", style="bold black on yellow")

@@ -35,6 +35,7 @@ class TransitionLog(RichLog):
         """Plain text of every line written, oldest first (what the log shows, without colour)."""
 
     def on_mount(self) -> None:
+        """Put the log's title on the border."""
         self.border_title = "supervisor transitions and bench actions"
 
     def show(self, snapshot: BenchSnapshot, events: Iterable[Event] = ()) -> None:

@@ -21,6 +21,8 @@ MAX_SAMPLES = 360
 
 @dataclass(frozen=True)
 class Series:
+    """One sparkline: which snapshot value (``key``), its title and unit, and its format spec."""
+
     key: str
     title: str
     unit: str
@@ -70,11 +72,13 @@ class TrendPanel(Widget):
         self._last_sample_s: float | None = None
 
     def compose(self) -> ComposeResult:
+        """A title line and a sparkline per series, empty until the first sample."""
         for series in SERIES:
             yield Label(f"{series.title}: no data yet", id=f"{series.key}-label", classes="trend-label")
             yield Sparkline([], id=f"{series.key}-line")
 
     def on_mount(self) -> None:
+        """Put the title on the border."""
         self.border_title = "trend"
 
     def samples(self, key: str) -> list[tuple[float, float]]:
@@ -82,6 +86,7 @@ class TrendPanel(Widget):
         return list(self._samples[key])
 
     def watch_snapshot(self, snapshot: BenchSnapshot | None) -> None:
+        """Take a sample when ``SAMPLE_PERIOD_S`` of bench time passed since the last, and redraw."""
         if snapshot is None:
             return
         if self._last_sample_s is not None and snapshot.now_s < self._last_sample_s + SAMPLE_PERIOD_S:

@@ -19,6 +19,7 @@ class VehiclePanel(ReadoutPanel):
     VALUE_WIDTH = 9
 
     def rows(self, snapshot: BenchSnapshot) -> list[Row]:
+        """The plant's vehicle and charging state beside what the VCU and OBC frames say."""
         s, bus = snapshot, snapshot.bus
         plug_bus = bus.get("plug_present")
         return [
@@ -33,7 +34,8 @@ class VehiclePanel(ReadoutPanel):
             ("ambient", number(s.ambient_c, ".1f", "C"), number(bus.get("ambient_temp_c"), ".1f", "C")),
             ("coolant", number(s.coolant_c if s.coolant_c is not None else s.ambient_c, ".1f", "C"),
              number(bus.get("coolant_temp_c"), ".1f", "C")),
-            ("range reserve", number(s.reserve_soc_pct, ".0f", "%"), number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
+            ("range reserve", number(s.reserve_soc_pct, ".0f", "%"),
+             number(bus.get("range_reserve_soc_pct"), ".0f", "%")),
         ]
 
 

@@ -318,6 +318,7 @@ class SocketcandServer:
 
     @property
     def clients(self) -> int:
+        """How many TCP clients are connected now."""
         return len(self._clients)
 
     # -- the server thread ---------------------------------------------------

@@ -85,6 +85,7 @@ class PerformanceModel:
         return cls(tokens_per_s=rates, watts={lv: table.watts(lv) for lv in PowerLevel}, table_key=table.key())
 
     def to_json(self) -> dict[str, Any]:
+        """The cache file's JSON document (levels by name); :meth:`from_json` reads it back."""
         return {
             "format": CACHE_FORMAT,
             "model_sha256": self.model_sha256,
@@ -174,6 +175,10 @@ def cache_key(
     steps: int,
     prompt: Sequence[int] = DEFAULT_PROMPT,
 ) -> str:
+    """Hex SHA-256 naming a calibration: model, machine, power table, steps and prompt.
+
+    Any change to one of them is a new key, so a cached calibration is never used for another setup.
+    """
     text = json.dumps(
         {
             "format": CACHE_FORMAT,

@@ -170,7 +170,7 @@ class GenerationState:
         self.temperature = temperature
         self.rng = rng
         self.threads = threads
-        self._logits: np.ndarray | None = logits  # [batch, 1, vocab] logits of the next token
+        self._logits: np.ndarray = logits  # [batch, 1, vocab] logits of the next token
         capacity = max(capacity, width + 1)
         self._mask = np.ones((batch, capacity), np.int64)  # columns: prompt (left-padded), then one per feed
         self._mask[:, :width] = mask
@@ -189,6 +189,7 @@ class GenerationState:
 
     @property
     def batch_size(self) -> int:
+        """Sequences generated side by side in this state."""
         return int(self._mask.shape[0])
 
     @property
@@ -220,6 +221,7 @@ class GenerationState:
 
     @property
     def n_generated(self) -> int:
+        """Tokens generated so far over all sequences (steps x batch size)."""
         return len(self._steps) * self.batch_size
 
     @property
@@ -565,7 +567,7 @@ class InferenceEngine:
             state._length = length
             state._fed = fed + 1
         if state.greedy:
-            tokens = state._logits.argmax(axis=-1)  # type: ignore[union-attr]
+            tokens = state._logits.argmax(axis=-1)
         else:  # the exponential race, see _draw_noise
             if state._noise_next >= len(state._noise):
                 self._draw_noise(state)

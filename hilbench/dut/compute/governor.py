@@ -141,6 +141,7 @@ class Governor:
 
     @property
     def thermal_cap(self) -> PowerLevel:
+        """Highest level the present cooling state allows; OFF once the critical trip latched."""
         return PowerLevel.OFF if self.critical_latched else _CAPS[self.cooling_state]
 
     def update(self, now_s: float, junction_c: float, budget_w: float, requested_level: PowerLevel) -> PowerLevel:

@@ -36,6 +36,13 @@ def _finite(*values: float | None) -> bool:
 
 
 class State(enum.IntEnum):
+    """Supervisor state as the unit reports it on CAN; the value is the DBC's raw value.
+
+    RUNNING and DERATED compute; OFF (not allowed) and STANDBY (not parked, driving asked for, no
+    data yet) wait for the car; SAFE_STOP stops for stale or failing inputs, a BMS stop request or a
+    battery rule, and holds until the inputs look good again; FAULT is a BMS hard limit or open contactors.
+    """
+
     OFF = 0
     STANDBY = 1
     RUNNING = 2
@@ -105,22 +112,30 @@ def _computes(decision: Decision) -> bool:
     return decision.state in _COMPUTING_STATES and decision.budget_w > 0
 
 
-class Decision(NamedTuple):
-    """What the supervisor allows: a state, its reason and the power budget.
-
-    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
-    dataclass's ``__init__`` costs several times as much.
-    """
-
+class _DecisionFields(NamedTuple):
     state: State
     reason: str
     budget_w: float
+
+
+class Decision(_DecisionFields):
+    """What the supervisor allows: a state, its reason and the power budget (W).
+
+    A named tuple rather than a frozen dataclass: one is made on most ticks, and a frozen
+    dataclass's ``__init__`` costs several times as much.  The fields are declared on a base
+    class because a ``NamedTuple`` body takes no plain assignment such as ``computes`` below
+    (type checkers refuse it); construction and field access cost the same.
+    """
+
+    __slots__ = ()
 
     computes = property(_computes, doc="Whether the unit may compute: a computing state and a budget above zero.")
 
 
 @dataclass
 class SupervisorParams:
+    """Thresholds and margins of the supervisor's rules (``supervisor.toml``); percent SOC, volts, watts, seconds."""
+
     #: An input message is stale after ``max(stale_cycles x its cycle time, min_stale_s)``
     #: (applied per message by the CAN side, which knows the cycle times).
     stale_cycles: float
@@ -139,6 +154,11 @@ class SupervisorParams:
 
     @classmethod
     def load(cls, path: Path = PARAMS_FILE) -> SupervisorParams:
+        """Read the parameters from ``path`` (by default the bundled ``supervisor.toml``).
+
+        Raises:
+            ConfigError: the file cannot be read or parsed, or an entry is missing (named).
+        """
         try:
             with path.open("rb") as fh:
                 d = tomllib.load(fh)
@@ -157,6 +177,15 @@ class SupervisorParams:
 
 @dataclass
 class Supervisor:
+    """The compute unit's safety supervisor: state, reason and power budget from each :class:`Observation`.
+
+    Its latches and hold timers are the only memory between decisions; ``defects`` switch single
+    rules off (see :data:`DEFECTS`).  ``transitions`` logs (time s, state, reason) as reported on CAN.
+
+    Raises:
+        ConfigError: an unknown defect name.
+    """
+
     max_power_w: float
     params: SupervisorParams = field(default_factory=SupervisorParams.load)
     defects: frozenset[str] = frozenset()
@@ -184,6 +213,7 @@ class Supervisor:
 
     # -- the decision --------------------------------------------------------
     def decide(self, obs: Observation) -> Decision:
+        """Apply the rules in precedence order to ``obs``, make the result the current state, and return it."""
         decision = self._decide(obs)
         self.state = decision.state
         self.reason = decision.reason
@@ -266,7 +296,8 @@ class Supervisor:
             problem = "E2E_ERROR"
         if problem is not None:
             self._valid_since_s = None
-            state = State.STANDBY if problem == "NO_DATA" and self.state in (State.OFF, State.STANDBY) else State.SAFE_STOP
+            state = (State.STANDBY if problem == "NO_DATA" and self.state in (State.OFF, State.STANDBY)
+                     else State.SAFE_STOP)
             self._was_safe_stop = self._was_safe_stop or state is State.SAFE_STOP
             return Decision(state, problem, 0.0)
         if self._was_safe_stop:
@@ -296,19 +327,21 @@ class Supervisor:
 
     def _soc_reserve(self, obs: Observation) -> tuple[float, str] | None:
         # SOC and reserve are finite here: _decide answers NO_DATA before any battery rule otherwise.
+        # (So their Optional is ignored below rather than asserted: an assert on the decision path
+        # would cost every tick and add mutants no test can kill.)
         if "ignore_reserve" in self.defects:
             return None
         if self._charging(obs):
             return None   # the rule rests while charging; its latch releases only on SOC (hysteresis)
         p = self.params
-        stop_at = obs.reserve_soc_pct + p.soc_stop_margin_pct
+        stop_at: float = obs.reserve_soc_pct + p.soc_stop_margin_pct  # type: ignore[operator]
         hysteresis = 0.0 if "wrong_hysteresis" in self.defects else p.soc_resume_hysteresis_pct
         # Latched at or below the stop point; released only above it plus the hysteresis.
-        soc = obs.soc_pct
+        soc: float = obs.soc_pct  # type: ignore[assignment]
         self._soc_latched = soc <= stop_at or (self._soc_latched and not soc > stop_at + hysteresis)
         if self._soc_latched:
             return 0.0, "SOC_RESERVE"
-        if obs.soc_pct <= stop_at + p.soc_derate_band_pct:
+        if soc <= stop_at + p.soc_derate_band_pct:
             return self.max_power_w * 0.5, "SOC_RESERVE"
         return None
 
@@ -319,7 +352,8 @@ class Supervisor:
             return None
         p = self.params
         stop_at = obs.cell_voltage_min_limit_v + p.min_cell_voltage_margin_v
-        resume_at = stop_at if "wrong_hysteresis" in self.defects else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v
+        resume_at = (stop_at if "wrong_hysteresis" in self.defects
+                     else obs.cell_voltage_min_limit_v + p.resume_cell_voltage_margin_v)
         v = obs.min_cell_voltage_v
         self._cell_latched = v <= stop_at or (self._cell_latched and not v > resume_at)
         return (0.0, "CELL_VOLTAGE_LOW") if self._cell_latched else None
@@ -390,6 +424,7 @@ class Supervisor:
         return None
 
     def snapshot(self) -> dict[str, Any]:
+        """State, reason and the number of logged transitions, for bench snapshots and the TUI."""
         return {"state": self.state.name, "reason": self.reason, "transitions": len(self.transitions)}
 
 

@@ -47,6 +47,7 @@ class ThermalParams:
 
     @property
     def r_total_k_per_w(self) -> float:
+        """Junction-to-coolant thermal resistance, K/W: the steady rise per watt."""
         return self.r_jh_k_per_w + self.r_hc_k_per_w
 
     def steady_junction_c(self, power_w: float, coolant_c: float) -> float:
@@ -92,10 +93,12 @@ class ThermalModel:
 
     @property
     def junction_c(self) -> float:
+        """Junction temperature, C."""
         return self._tj
 
     @property
     def heatsink_c(self) -> float:
+        """Heatsink (cold plate) temperature, C."""
         return self._th
 
     def reset(self, temp_c: float) -> None:

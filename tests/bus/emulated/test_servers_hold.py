@@ -34,11 +34,20 @@ from pathlib import Path
 import can
 import pytest
 
-from _fuzz_input import (chunks, marker_message, slcan_line_count, slcan_mixed, slcan_wild, socketcand_mixed,
-                         socketcand_send, socketcand_wild)
-from _fuzz_server import marker_key
 from hilbench.bus.emulated.slcan_adapter import LONGEST_COMMAND
 from hilbench.bus.emulated.slcan_adapter import format_frame as slcan_text
+
+from _fuzz_input import (
+    chunks,
+    marker_message,
+    slcan_line_count,
+    slcan_mixed,
+    slcan_wild,
+    socketcand_mixed,
+    socketcand_send,
+    socketcand_wild,
+)
+from _fuzz_server import marker_key
 
 SLOW = bool(os.environ.get("HILBENCH_SLOW"))
 #: fuzz lines per server in the measured round (split over the clients that send them)
