@@ -42,6 +42,7 @@ from ..scenarios import (
     run_scenario,
 )
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .commands import COMMANDS
 from .output_paths import check_writable, write_text
 
 BASELINE = "(correct DUT)"
@@ -241,7 +242,7 @@ def format_markdown(report: DefectReport, command: str) -> str:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``hilbench defects`` and its options to the subcommands."""
     p = sub.add_parser(
-        "defects", help="run the suite against every seeded DUT defect and show which scenarios catch each",
+        "defects", help=COMMANDS["defects"],
         description="Run scenarios (default: the bundled suite) on the correct compute emulator and on each "
                     "seeded defect; print defect -> catching scenarios (and checks). Exits 1 if any defect "
                     "escapes (no scenario fails with it) or a scenario fails on the correct DUT. Scenarios "

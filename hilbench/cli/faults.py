@@ -25,6 +25,7 @@ from ..scenarios.fault_matrix import (
     run_matrix,
 )
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .commands import COMMANDS
 from .output_paths import check_writable, write_text
 
 DEFAULT_INJECTIONS = 10
@@ -33,8 +34,7 @@ DEFAULT_SEEDS = "0-9"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``hilbench faults`` with its ``matrix`` and ``list`` subcommands."""
-    p = sub.add_parser("faults", help="fault matrix: every E2E failure mode into every safety message, "
-                                      "handling time against the declared FTTIs",
+    p = sub.add_parser("faults", help=COMMANDS["faults"],
                        description="Inject the seven failure modes of ISO 26262-6 / AUTOSAR E2E (and a replay) "
                                    "into each safety message the compute unit reads, at many instants and "
                                    "seeds, and judge the fault-handling time against the FTTI each message "

@@ -23,11 +23,12 @@ from ..scenarios.fuzz import (
     write_scenario_run,
 )
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .commands import COMMANDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``hilbench fuzz`` and its options to the subcommands."""
-    p = sub.add_parser("fuzz", help="search a scenario's [fuzz] ranges for a run that violates a check",
+    p = sub.add_parser("fuzz", help=COMMANDS["fuzz"],
                        description="Vary what the scenario's [fuzz] table declares (initial conditions, step times, "
                                    "fault magnitudes) with hypothesis, steer toward low robustness, shrink the first "
                                    "violation and write it out as a scenario file that reproduces it.")

@@ -11,18 +11,19 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..errors import HilbenchError
+from .commands import COMMANDS
 from .interrupts import STOP_SIGNALS, Interrupts, sigterm_to_interrupt
 
 #: Exit codes: 0 passed, 1 a verdict failed, 2 bad input (refused with file, entry and reason),
 #: 3 an internal error (a bug: no input should ever reach one), 130 interrupted.
 INTERNAL_ERROR = 3
 
-#: Subcommand modules, imported by build_parser(): importing this module stays cheap, so main()
-#: holds Ctrl-C as a flag while the bench, cantools and numpy load.
-SUBCOMMANDS = ("run", "fuzz", "tui", "defects", "faults")
+#: Subcommands; each one's module is imported only when it runs (or for its --help), inside
+#: main()'s start-up guard, which holds Ctrl-C as a flag while the bench, cantools and numpy load.
+SUBCOMMANDS = tuple(COMMANDS)
 
 
 #: What ``hilbench --help`` tells a test engineer (the module docstring is for whoever changes this file).
@@ -44,15 +45,32 @@ exit codes: 0 passed, 1 a verdict failed, 2 bad input (file, entry and reason ar
 'hilbench COMMAND --help' shows a command's options."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``hilbench`` parser with every subcommand's parser added (the subcommand modules are imported here)."""
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The ``hilbench`` parser.
+
+    Args:
+        commands: the subcommands whose modules are imported and whose options are parsed;
+            the others are listed by name and help only.  None: every subcommand in full.
+    """
     parser = argparse.ArgumentParser(prog="hilbench", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        importlib.import_module(f".{name}", __package__).add_parser(sub)
+    wanted = set(SUBCOMMANDS if commands is None else commands)
+    for name, help_line in COMMANDS.items():
+        if name in wanted:
+            importlib.import_module(f".{name}", __package__).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_line)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first argument that is not an option), if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,8 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unless ``--debug`` is given.
     """
     with Interrupts() as start_up:   # a signal while the subcommands load is a flag, not a traceback
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        arguments = sys.argv[1:] if argv is None else list(argv)
+        command = command_of(arguments)
+        parser = build_parser(() if command is None else (command,))
+        args = parser.parse_args(arguments)
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
     if start_up.requested:

@@ -38,6 +38,7 @@ from ..scenarios import (
 )
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .commands import COMMANDS
 from .interrupts import Interrupts, active_stop
 from .output_paths import check_writable
 from .progress import ProgressBar
@@ -45,7 +46,7 @@ from .progress import ProgressBar
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``hilbench run`` and its options to the subcommands."""
-    p = sub.add_parser("run", help="run scenarios on the bench (default: the bundled suite)",
+    p = sub.add_parser("run", help=COMMANDS["run"],
                        description="Run scenario files or folders (default: the bundled suite) on virtual CAN "
                                    "in simulated time, or on a real bus with --interface.",
                        epilog="Exit codes: 0 every scenario passed, 1 a verdict failed, 2 bad input, 130 stopped by "

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .bus_options import BusOptions, add_bus_options, print_warnings
+from .commands import COMMANDS
 
 
 def _speed(text: str) -> float | None:
@@ -25,7 +26,7 @@ def _speed(text: str) -> float | None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``hilbench tui`` and its options to the subcommands."""
-    p = sub.add_parser("tui", help="watch and steer a bench in a terminal UI",
+    p = sub.add_parser("tui", help=COMMANDS["tui"],
                        description="Open a bench (the default one, or the one a scenario file describes, its "
                                    "steps scheduled) in simulated time (wall time on a real bus) and show pack, "
                                    "vehicle, compute unit and bus live. Keys: space pause, +/- speed, p plug, "

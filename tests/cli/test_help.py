@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -28,3 +30,24 @@ def test_every_example_of_the_help_parses() -> None:
     for example in examples:
         args = parser.parse_args(shlex.split(example)[1:])
         assert args.command in SUBCOMMANDS, example
+
+
+@pytest.mark.parametrize(("argv", "imported"), [
+    (["--help"], set()),
+    (["run", "--help"], {"run"}),
+    (["faults", "matrix", "--help"], {"faults"}),
+    (["--debug", "tui", "--help"], {"tui"}),
+])
+def test_only_the_named_subcommand_is_imported(argv: list[str], imported: set[str]) -> None:
+    """``hilbench --help`` imports no subcommand; ``hilbench COMMAND`` imports only COMMAND's module."""
+    code = ("import sys\n"
+            "from hilbench.cli.main import main, SUBCOMMANDS\n"
+            "try:\n"
+            f"    main({argv!r})\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print('LOADED:' + ','.join(sorted(n for n in SUBCOMMANDS if 'hilbench.cli.' + n in sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded = result.stdout.rpartition("LOADED:")[2].strip()
+    assert set(filter(None, loaded.split(","))) == imported

@@ -1,0 +1,20 @@
+"""The ``hilbench`` subcommands and their one-line help.
+
+``hilbench --help`` lists them from here without importing any of them, and
+``hilbench COMMAND`` imports only that command's module (``hilbench.cli.COMMAND``):
+the bench, cantools, numpy and onnxruntime load only for a command that needs them.
+"""
+
+from __future__ import annotations
+
+#: Subcommand -> its one-line help (each module's ``add_parser`` uses the same line).
+COMMANDS: dict[str, str] = {
+    "run": "run scenarios on the bench (default: the bundled suite)",
+    "fuzz": "search a scenario's [fuzz] ranges for a run that violates a check",
+    "tui": "watch and steer a bench in a terminal UI",
+    "defects": "run the suite against every seeded DUT defect and show which scenarios catch each",
+    "faults": "fault matrix: every E2E failure mode into every safety message, handling time against the "
+              "declared FTTIs",
+}
+
+__all__ = ["COMMANDS"]
