@@ -1,13 +1,25 @@
-"""Root test harness: fail any test that leaves a simtime CAN channel open.
+"""Root test harness: fail any test that leaves a simtime CAN channel open; run wall-clock tests alone.
 
 python-can's own suite fails a test that leaks a virtual bus; a leaked
 simtime bus keeps receiving every frame later tests send on its channel, so
 the leak is both a resource bug and a source of cross-talk between tests.
+
+Tests marked ``wall_clock`` measure real time (cycle times on a virtual bus, a
+pause, inference speed, a server under load).  Under ``pytest -n N`` they must
+not share the CPUs with a worker running a simulated overnight session, or
+they measure the neighbour instead of the bench: each takes an exclusive lock
+that every other test takes shared, so a wall-clock test runs while no other
+test does (on any worker), and the rest run in parallel as before.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from _xdist_locks import alone_or_together
 
 from hilbench.bus import simtime
 
@@ -30,3 +42,35 @@ def _no_leaked_simtime_channels():
             bus.shutdown()
         pytest.fail(f"test left simtime bus(es) open (channel: count): {leaked}; shut buses down "
                     "or use the Bench as a context manager", pytrace=False)
+
+
+# -- wall-clock tests run alone under xdist ----------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wall_clock: measures real time; under xdist it runs while no other "
+                                       "test runs (tests/conftest.py)")
+
+
+def _lock_dir(config: pytest.Config) -> Path | None:
+    """A folder shared by the workers of one ``pytest -n`` run; None outside an xdist worker.
+
+    Only the workers' own sessions take the locks: a pytest a test starts (pytester, a subprocess)
+    inherits the workers' environment but not their ``workerinput``, so it never waits on the run
+    that started it.
+    """
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    import tempfile
+
+    base = Path(tempfile.gettempdir()) / f"hilbench-pytest-{workerinput['testrunuid']}"
+    base.mkdir(exist_ok=True)
+    return base
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    folder = _lock_dir(item.config)
+    if folder is None or os.name != "posix":
+        return (yield)
+    with alone_or_together(folder, alone=item.get_closest_marker("wall_clock") is not None):
+        return (yield)

@@ -230,6 +230,7 @@ def test_messages_do_not_all_collide_on_the_same_instant(minute_run) -> None:
 
 # ---------------------------------------------------------------- wall time, same code path
 
+@pytest.mark.wall_clock
 def test_wall_time_on_virtual_can_measures_real_cycle_times(tmp_path: Path) -> None:
     """Regression: in wall time the frames the bench sent kept timestamp 0.0 (periods of 0 s)."""
     from hilbench.bus import BusConfig

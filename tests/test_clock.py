@@ -202,7 +202,7 @@ def test_stop_returns_after_the_current_event_and_run_until_resumes() -> None:
     assert clock.now_us == 10_000_000
 
 
-@pytest.mark.parametrize("clock_kind", ["sim", "wall"])
+@pytest.mark.parametrize("clock_kind", ["sim", pytest.param("wall", marks=pytest.mark.wall_clock)])
 def test_a_stop_asked_between_runs_ends_the_next_run_before_its_first_event(clock_kind: str) -> None:
     """A signal handler may call stop() while no run is in progress (between two chunks of
     Bench.run_for): the request must not be forgotten by the next run_until."""

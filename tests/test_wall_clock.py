@@ -13,6 +13,8 @@ from hilbench.bus import BusConfig, count_frames
 from hilbench.bus.recorder import FLUSH_INTERVAL_S, read_recording
 from hilbench.clock import WallClock, wall_sleep_s
 
+pytestmark = pytest.mark.wall_clock
+
 
 def test_building_the_bench_leaves_no_burst_of_overdue_frames() -> None:
     with Bench(BenchConfig(bus=BusConfig("virtual", "wall-burst"), wall_time=True,

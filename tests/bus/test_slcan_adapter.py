@@ -431,6 +431,7 @@ def test_stop_is_idempotent_and_releases_everything(channel: str) -> None:
 
 # ---------------------------------------------------------------- the bench, end to end, in wall time
 
+@pytest.mark.wall_clock
 def test_bench_runs_through_the_slcan_adapter_in_wall_time(adapter: SlcanAdapter, channel: str) -> None:
     """Emulated BMS/VCU/OBC talk through python-can's slcan client and the emulated adapter;
     on the far side of the adapter the bundled compute unit runs as "the real ECU"."""

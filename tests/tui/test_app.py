@@ -137,6 +137,7 @@ def test_speed_keys_move_through_the_settings(session: BenchSession) -> None:
     drive(session, body)
 
 
+@pytest.mark.wall_clock
 def test_pause_stops_bench_time(session: BenchSession) -> None:
     async def body(app: HilbenchApp, pilot: Pilot) -> None:
         for _ in range(100):                      # the timer's worker advances the bench

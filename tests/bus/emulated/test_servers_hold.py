@@ -61,8 +61,9 @@ MAX_LINE_BYTES = 2 * LONGEST_COMMAND
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(),
-                                reason="the servers' RSS is read from /proc (Linux only)")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/status").exists(),
+                                 reason="the servers' RSS is read from /proc (Linux only)"),
+              pytest.mark.wall_clock]
 
 
 def _env() -> dict[str, str]:

@@ -23,6 +23,7 @@ def _run(unit: ComputeUnit) -> list:
     return results
 
 
+@pytest.mark.wall_clock
 def test_real_and_model_fidelity_agree_within_5_percent(
     performance: PerformanceModel, engine: InferenceEngine, table: PowerTable
 ) -> None:
