@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 US_PER_S = 1_000_000
 
-Callback = Callable[[], None]
+#: A task or hook: its return value, if any, is ignored (a port's poll returns a count).
+Callback = Callable[[], object]
 
 
 def seconds_to_us(seconds: float) -> int:
@@ -76,7 +77,7 @@ class Clock(ABC):
         #: writes it, together with ``now_us`` (``_move_to`` and the simulated loop).
         self.now = 0.0
         self._stop_requested = False
-        self._idle_hooks: list[Callable[[float], None]] = []
+        self._idle_hooks: list[Callable[[float], object]] = []
         self._soon: deque[Callback] = deque()
 
     # -- reading -----------------------------------------------------------
@@ -138,7 +139,7 @@ class Clock(ABC):
         while soon:
             soon.popleft()()
 
-    def add_idle_hook(self, hook: Callable[[float], None]) -> None:
+    def add_idle_hook(self, hook: Callable[[float], object]) -> None:
         """Register ``hook(max_wait_s)``, called between events.
 
         In wall time the hook may block up to ``max_wait_s`` waiting for input

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -260,19 +261,27 @@ class HilbenchApp(App[None]):
             self._advance_now()
 
     # -- reactives ------------------------------------------------------------
+    def _status_bar(self) -> StatusBar | None:
+        """The status bar, or None before the app has a screen (a reactive set early still calls its watcher);
+        on mount the bar is filled from the reactives (_show_session)."""
+        try:
+            return self.query_one(StatusBar)
+        except (NoMatches, ScreenStackError):
+            return None
+
     def watch_paused(self, paused: bool) -> None:
         """Restart the achieved-speed measurement (a pause is no bench time) and show the state."""
         self._rate_window.clear()
-        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
-        if self.is_mounted:  # type: ignore[truthy-function]
-            self.query_one(StatusBar).paused = paused
+        bar = self._status_bar()
+        if bar is not None:
+            bar.paused = paused
 
     def watch_speed_index(self, index: int) -> None:
         """Restart the achieved-speed measurement (the rate changed) and show the new setting."""
         self._rate_window.clear()
-        # App.is_mounted is a method (of a widget argument), so this test is always true: kept as it was.
-        if self.is_mounted:  # type: ignore[truthy-function]
-            self.query_one(StatusBar).speed = speed_label(SPEEDS[index])
+        bar = self._status_bar()
+        if bar is not None:
+            bar.speed = speed_label(SPEEDS[index])
 
     # -- actions (keys) -------------------------------------------------------
     def action_toggle_pause(self) -> None:

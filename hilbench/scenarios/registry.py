@@ -42,9 +42,11 @@ class BusView:
 
     @property
     def signal_map(self) -> SignalMap:
+        """The signal map the codec binds roles through."""
         return self.codec.signal_map
 
     def is_mapped(self, role: str) -> bool:
+        """Whether a step acting through ``role`` reaches the bus (the map binds it to a signal)."""
         return self.codec.signal_map.is_mapped(role)
 
     @classmethod
@@ -58,6 +60,8 @@ class BusView:
 
 @dataclass(frozen=True)
 class ActionSpec:
+    """One registered action: its function, its parameters with their types, and what it needs of the bus."""
+
     name: str
     func: Callable[..., None]
     params: dict[str, tuple[type, bool]]   # name -> (type, required)

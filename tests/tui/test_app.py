@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from hilbench.bus import simtime
-from tui.app import SPEEDS, HilbenchApp
+from tui.app import SPEEDS, HilbenchApp, speed_label
 from tui.session import BenchSession
 from tui.widgets import (
     BusPanel,
@@ -207,3 +207,20 @@ def test_a_scenario_plays_its_steps_and_pauses_at_its_end(short_scenario: Path) 
 
     with BenchSession.open(short_scenario) as session:
         drive(session, body)
+
+
+def test_pause_and_speed_set_before_the_app_is_mounted_are_shown_once_it_is(session: BenchSession) -> None:
+    """A pause or speed set before the screen exists (a command-line option, say) must not fail on a
+    status bar that is not there yet, and the bar must show it once it is."""
+    app = HilbenchApp(session, autorun=False)
+    app.paused = True
+    app.speed_index = 0
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            bar = app.query_one(StatusBar)
+            assert bar.paused
+            assert speed_label(SPEEDS[0]) in shown(bar)
+
+    asyncio.run(main())
