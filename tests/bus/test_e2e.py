@@ -155,32 +155,9 @@ def test_the_short_path_gives_the_full_checks_result_and_state(frames, max_tally
     fast, slow = E2EReceiver(0x10, max_tally=max_tally), E2EReceiver(0x10, max_tally=max_tally)
     for counter, crc_ok, length in frames:
         payload = bytes([0, counter, 0, 0][:length])
-        expected = _full_check(slow, payload, crc_ok)
+        expected = slow.check_full(payload, crc_ok)
         assert fast.check(payload, crc_ok) == expected
         assert (fast.status, fast.tally, fast.last_counter, fast.errors) == \
                (slow.status, slow.tally, slow.last_counter, slow.errors)
 
 
-def _full_check(rx: E2EReceiver, payload: bytes, crc_ok: bool):
-    """E2EReceiver.check as it was before the short path (the reference)."""
-    if len(payload) < 2:
-        return rx._fail(E2EError.SHORT)
-    if not crc_ok:
-        return rx._fail(E2EError.CRC)
-    counter = payload[1] & 0x0F
-    last = rx.last_counter
-    rx.last_counter = counter
-    error = None
-    if last is None:
-        rx.status = E2EStatus.INIT
-    elif counter == last:
-        error = E2EError.REPEATED
-    elif counter != (last + 1) & 0x0F:
-        error = E2EError.WRONG_SEQUENCE
-    if error is not None:
-        return rx._fail(error)
-    if rx.tally:
-        rx.tally -= 1
-    if rx.tally < rx.max_tally:
-        rx.status = E2EStatus.VALID
-    return None
