@@ -21,7 +21,9 @@ from collections.abc import Callable
 
 US_PER_S = 1_000_000
 
-Callback = Callable[[], None]
+#: A scheduled task or a ``call_soon`` callback.  Whatever it returns is ignored, so a method that
+#: returns something (``BusPort.poll``'s frame count) can be scheduled as it is.
+Callback = Callable[[], object]
 
 
 def seconds_to_us(seconds: float) -> int:
@@ -76,7 +78,7 @@ class Clock(ABC):
         #: writes it, together with ``now_us`` (``_move_to`` and the simulated loop).
         self.now = 0.0
         self._stop_requested = False
-        self._idle_hooks: list[Callable[[float], None]] = []
+        self._idle_hooks: list[Callable[[float], object]] = []
         self._soon: deque[Callback] = deque()
 
     # -- reading -----------------------------------------------------------
@@ -138,8 +140,8 @@ class Clock(ABC):
         while soon:
             soon.popleft()()
 
-    def add_idle_hook(self, hook: Callable[[float], None]) -> None:
-        """Register ``hook(max_wait_s)``, called between events.
+    def add_idle_hook(self, hook: Callable[[float], object]) -> None:
+        """Register ``hook(max_wait_s)``, called between events (what it returns is ignored).
 
         In wall time the hook may block up to ``max_wait_s`` waiting for input
         (e.g. ``bus.recv(timeout)``); in simulated time it is called with 0 so

@@ -120,6 +120,7 @@ class BusPort:
         count = 0
         handlers = self._handlers
         taps = self._taps
+        msg: can.Message | None   # bus.recv gives None when nothing waits: that ends the loop
         while True:
             if sim_queue is not None:
                 if not sim_queue:

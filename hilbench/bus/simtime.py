@@ -134,7 +134,7 @@ class SimTimeBus(can.BusABC):
         super().shutdown()
 
     @staticmethod
-    def _detect_available_configs() -> list[dict[str, Any]]:
+    def _detect_available_configs() -> list[can.typechecking.AutoDetectedConfig]:
         return [{"interface": "simtime", "channel": "bench"}]
 
 
