@@ -32,6 +32,7 @@ from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
 from .compute.supervisor import (
     DEFECTS,
+    Decision,
     Observation,
     State,
     Supervisor,
@@ -40,7 +41,9 @@ from .compute.supervisor import (
 )
 from .compute.unit import ComputeUnit
 
-_LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
+# Keyed by the decoded value of a fault-level role, whatever the codec made of it (any other
+# value, or none, counts as NONE).
+_LEVEL_ORDER: dict[object, int] = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
 # The tick runs ten times per simulated second for hours: it reads these module
 # constants rather than looking enum members, names and properties up each time.
 _RUNNING, _DERATED, _SAFE_STOP = State.RUNNING, State.DERATED, State.SAFE_STOP
@@ -282,7 +285,8 @@ class ComputeEmulator(FrameSource):
         binding = codec.signal_map.binding("cu_reason_frame_id")
         self._naming_message = binding.message if binding is not None and binding.message in self._senders else None
         self._named_sent: tuple[object, object] = (0, "NONE")
-        self.last_decision = None
+        #: The supervisor's decision at the last tick (None before the first).
+        self.last_decision: Decision | None = None
         self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
 
     @classmethod
@@ -535,8 +539,8 @@ class ComputeEmulator(FrameSource):
         obs.min_cell_voltage_v = get("min_cell_voltage_v")  # type: ignore[assignment]
         obs.cell_voltage_min_limit_v = get("cell_voltage_min_limit_v")  # type: ignore[assignment]
         obs.bms_fault_level = get("bms_fault_level")  # type: ignore[assignment]
-        obs.temp_fault_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
-                                   _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
+        obs.temp_fault_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),
+                                   _LEVEL_ORDER.get(get("under_temp_discharge"), 0))
         obs.contactor_closed = get("contactor_state", "CLOSED") == "CLOSED"
         obs.plug_present = bool(get("plug_present", 0))
         obs.cp_state = get("cp_state")  # type: ignore[assignment]
