@@ -36,16 +36,23 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..bus.codec import BenchCodec, MessageCodec
 from ..bus.e2e import E2EStatus
-from ..bus.frames import Frame
+from ..bus.frames import Frame, FrameFilter
 from ..bus.port import BusPort
 from ..bus.protection import Protection
 from ..clock import Clock, wall_time_s
 from .emulator import ComputeEmulator
+
+if TYPE_CHECKING:
+    from ..bus.e2e_sm import E2EStateMachine
+    from .compute.supervisor import Decision
+    from .compute.unit import TickResult
 
 #: What a frame may be made as, with the share of frames each gets by default.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -150,7 +157,7 @@ class FrameFuzzer:
 
     # -- what the bus carries ---------------------------------------------------------------------
     @property
-    def can_filters(self) -> list[dict[str, int | bool]]:
+    def can_filters(self) -> list[FrameFilter]:
         """python-can acceptance filters for the frames :meth:`observe` keeps (the input messages)."""
         return [{"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
                 for frame_id, extended in self._targets]
@@ -392,7 +399,8 @@ class FrameFuzzer:
             if not longer:
                 return []
             new_length = int(rng.choice(longer))
-            pad = self._random_payload(new_length - len(payload)) if rng.random() < 0.5 else bytes(new_length - len(payload))
+            extra = new_length - len(payload)
+            pad = self._random_payload(extra) if rng.random() < 0.5 else bytes(extra)
             payload = payload + pad
         p = target.protection
         if p is not None and target.protected and rng.random() < 0.5 and len(payload) * 8 >= p.message_bits:
@@ -436,7 +444,7 @@ class InvariantWatch:
         self.emulator = emulator
         self.clock: Clock = emulator.clock
         self._keep = keep
-        self._receivers: tuple[tuple[str, object], ...] = ()
+        self._receivers: tuple[tuple[str, E2EStateMachine], ...] = ()
         self._probed: dict[str, float] = {}
         self._last_seen: dict[str, float] = {}
         self._installed = False
@@ -457,7 +465,8 @@ class InvariantWatch:
             return self
         emulator = self.emulator
         receivers = emulator.receivers
-        protected, probed = [], {}
+        protected: list[tuple[str, E2EStateMachine]] = []
+        probed: dict[str, float] = {}
         for key, timeout_s in emulator.stale_after_s.items():
             name = key.partition("[")[0]
             if name in receivers:
@@ -520,7 +529,7 @@ class InvariantWatch:
         self.ticks += 1
         states = self._states
         for name, receiver in self._receivers:
-            state = receiver.state   # type: ignore[attr-defined]
+            state = receiver.state
             if state is not states[name]:
                 states[name] = state
                 self.transitions[f"{name}->{state.name}"] += 1
@@ -534,9 +543,9 @@ class InvariantWatch:
         self.computing_ticks += 1
         bad: list[tuple[str, str, float, float]] = []
         for name, receiver in self._receivers:
-            state = receiver.state   # type: ignore[attr-defined]
-            age = receiver.data_age_s(now)   # type: ignore[attr-defined]
-            timeout_s = receiver.timeout_s   # type: ignore[attr-defined]
+            state = receiver.state
+            age = receiver.data_age_s(now)
+            timeout_s = receiver.timeout_s
             if state is _VALID and age <= timeout_s:
                 continue
             bad.append((name, state.name, age, timeout_s))
@@ -550,14 +559,14 @@ class InvariantWatch:
             self._note(self.first_violations, bad, now, decision, last, permitted, ran)
 
     def _note(self, into: list[Violation], inputs: list[tuple[str, str, float, float]], now: float,
-              decision, last, permitted: bool, ran: bool) -> None:
+              decision: Decision | None, last: TickResult | None, permitted: bool, ran: bool) -> None:
         described = self._describe(decision, last, permitted, ran)
         for name, state, age, timeout_s in inputs:
             if len(into) < self._keep:
                 into.append(Violation(self.ticks, now, name, state, age, timeout_s, described))
 
     @staticmethod
-    def _describe(decision, last, permitted: bool, ran: bool) -> str:
+    def _describe(decision: Decision | None, last: TickResult | None, permitted: bool, ran: bool) -> str:
         level = last.level.name if last is not None else "OFF"
         state = f"{decision.state.name}/{decision.reason}" if decision is not None else "no decision"
         return f"{state}, {level}" + ("" if permitted else ", ran without permission")
@@ -688,7 +697,7 @@ class FuzzSession:
             last = self.fuzzer.jittered(name, clock.now, spread_cycles=0.45)
             self.fuzzer.made["jitter"] += len(last)
             for delay_s, msg in last:
-                clock.call_later(delay_s, lambda m=msg: self._send("jitter", m))
+                clock.call_later(delay_s, partial(self._send, "jitter", msg))
         clock.call_later(float(rng.uniform(*span)), lambda: mute(False))
         clock.call_later(float(rng.uniform(*self._outage_every_s)), self._outage)
 
@@ -717,7 +726,7 @@ class FuzzSession:
             if delay_s <= 0:
                 self._send(strategy, msg)
             else:
-                clock.call_later(delay_s, lambda m=msg: self._send(strategy, m))
+                clock.call_later(delay_s, partial(self._send, strategy, msg))
         if self.sent < self.target:
             gap = float(self._rng.exponential(1.0 / self._rate))
             clock.call_at(now + max(gap, 1e-6), self._inject)
