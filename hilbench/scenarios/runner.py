@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -571,7 +571,9 @@ def with_recorded_data(frames: list[DecodedFrame], path: Path, epoch_s: float) -
 
 def economics_of(bench: Bench) -> Economics:
     dut = bench.dut
-    tokens = int(dut.unit.tokens_total) if dut is not None else int(bench.monitor.latest.get("tokens_total", 0) or 0)
+    # tokens_total is a numeric signal: the monitor holds a number for it (or nothing yet).
+    tokens = (int(dut.unit.tokens_total) if dut is not None
+              else int(cast("float", bench.monitor.latest.get("tokens_total", 0) or 0)))
     compute_kwh = bench.compute_energy_j / 3.6e6
     from_pack = dut.energy_from_pack_j / 3.6e6 if dut is not None else 0.0
     from_grid = dut.energy_from_grid_j / 3.6e6 if dut is not None else 0.0
