@@ -18,9 +18,9 @@ from typing import Any
 from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_port
 from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
+from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
-from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
 from .plant.powertrain import ParkedPowertrain
 

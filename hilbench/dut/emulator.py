@@ -652,4 +652,5 @@ class ComputeEmulator(FrameSource):
         now = self.clock.now
         return {**self.values, "transitions": list(self.supervisor.transitions[-20:]),
                 "e2e_errors": self.e2e_errors,
-                "receivers": {name: (r.state.name, r.data_age_s(now), dict(r.errors)) for name, r in self.receivers.items()}}
+                "receivers": {name: (r.state.name, r.data_age_s(now), dict(r.errors))
+                              for name, r in self.receivers.items()}}

@@ -164,7 +164,8 @@ def _mode(name: str, table: dict, file: Path) -> FaultMode:
                                                              "the mode's duration_s); leave it out")
         if key not in spec.params:
             allowed = ", ".join(k for k in spec.params if k not in _TARGET_KEYS)
-            raise ConfigError(file, f"{entry}.params.{key}", f'unknown parameter of action "{action}"; allowed: {allowed}')
+            raise ConfigError(file, f"{entry}.params.{key}",
+                              f'unknown parameter of action "{action}"; allowed: {allowed}')
         want = spec.params[key][0]
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else \
             (isinstance(value, int) and not isinstance(value, bool)) if want is int else isinstance(value, want)
@@ -592,8 +593,9 @@ class MatrixReport:
                              "params": spec.modes[name].params, "duration_s": spec.modes[name].duration_s,
                              "why": spec.modes[name].why} for name in self.modes},
             "cells": [c.as_dict() for c in self.cells],
-            "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s, "stop_ms": _ms(o.stop_s),
-                      "reason": o.reason, "named": o.named, "resumed_ms": _ms(o.resumed_s), "aligned": o.aligned, "error": o.error}
+            "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s,
+                      "stop_ms": _ms(o.stop_s), "reason": o.reason, "named": o.named,
+                      "resumed_ms": _ms(o.resumed_s), "aligned": o.aligned, "error": o.error}
                      for o in self.outcomes],
             "failures": [f"{c.mode.name} on {c.message}: {c.verdict}" for c in self.failed],
         }
