@@ -97,6 +97,11 @@ INPUT_ROLES: frozenset[str] = frozenset(REQUIRED_INPUT_ROLES) | frozenset(OPTION
 
 
 def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceModel, PowerTable]:
+    """The bundled unit's figures (``compute/reference_performance.toml``): tokens/s per level, and its power table.
+
+    Simulated runs use these unless calibrated, so they come out the same on every machine.
+    ``table`` replaces the file's power figures (maximum and idle W); the rates stay the file's.
+    """
     with REFERENCE_PERFORMANCE.open("rb") as fh:
         data = tomllib.load(fh)
     table = table or PowerTable(max_w=float(data["max_power_w"]), idle_w=float(data["idle_power_w"]))
@@ -548,6 +553,13 @@ class ComputeEmulator(FrameSource):
 
     # -- the tick ----------------------------------------------------------------
     def tick(self) -> None:
+        """One period of the unit (every ``tick_s``, from :meth:`start`): read, decide, compute, report.
+
+        Drains the port, lets the supervisor decide on the observation, runs the compute unit
+        for ``tick_s`` at the granted budget (or off), lets a thermal trip override the state,
+        and updates the values the status frames carry (sent on their own cycles; the frame
+        that names a stale or E2E input goes out at once when it changes).
+        """
         # Like an ECU's periodic CAN task: take every frame that arrived since the last tick
         # (each is still E2E-checked in order), then decide on the freshest values.
         self.port.poll()
@@ -639,6 +651,10 @@ class ComputeEmulator(FrameSource):
         self.values["cu_reason_frame_id"], self.values["cu_reason_input_state"] = 0, "NONE"
 
     def start(self) -> None:
+        """Schedule the tick (from 5 ms) and each status message on its DBC cycle (from 6 ms, 1 ms apart).
+
+        A no-op once started.  A status message without a cycle time is not scheduled.
+        """
         if self._started:
             return
         self._started = True

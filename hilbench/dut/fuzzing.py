@@ -461,6 +461,11 @@ class InvariantWatch:
         self._states: dict[str, E2EStatus] = {}
 
     def install(self) -> InvariantWatch:
+        """Wrap the unit's tick with the check and probe its unprotected inputs; returns the watch.
+
+        Installing twice changes nothing.  The unit's tick is replaced on the instance, so
+        this must run before the unit's :meth:`~ComputeEmulator.start` schedules it.
+        """
         if self._installed:
             return self
         emulator = self.emulator
@@ -600,6 +605,7 @@ class FuzzReport:
     extra: dict[str, object] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """The report as text for a terminal: one figure per line, then each violation kept (the first few)."""
         lines = [
             (f"seed {self.seed}: {self.frames} fuzzed frames in {self.simulated_s:.0f} simulated s "
              f"({self.storms} storms, {self.outages} sender outages), {self.wall_s:.1f} s wall"),
@@ -667,6 +673,11 @@ class FuzzSession:
         self.fuzzer.observe(msg, self.clock.now)
 
     def start(self) -> None:
+        """Schedule the first injection ``start_s`` from now, a drain of the port every 0.5 s and,
+        with ``mutes``, the first sender outage.
+
+        A no-op once started; :meth:`run` calls it.
+        """
         if self._started:
             return
         self._started = True
@@ -761,6 +772,8 @@ class FuzzSession:
         return self.report(wall_time_s() - begin_wall, clock.now - begin_sim)
 
     def describe_failure(self) -> str:
+        """What to repeat a failed run from: the seed, the frames sent so far, the simulated time and
+        the last frames injected (time, strategy, ID, kind, length, payload in hex)."""
         lines = [(f"frame fuzzing, seed {self.seed}: {self.sent} of {self.target} frames sent, "
                   f"at {self.clock.now:.6f} simulated s; the last frames injected:")]
         for t, strategy, msg in self.recent:
@@ -770,6 +783,8 @@ class FuzzSession:
         return "\n".join(lines)
 
     def report(self, wall_s: float, simulated_s: float) -> FuzzReport:
+        """What was sent, and what the watch and the unit saw, over ``simulated_s`` bench seconds
+        that took ``wall_s`` real ones; the watch's and the unit's figures are 0 without a watch."""
         watch = self.watch
         emulator = watch.emulator if watch is not None else None
         return FuzzReport(
