@@ -18,9 +18,9 @@ from typing import Any
 from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_port
 from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
+from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
 from .errors import ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
-from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
 from .plant.powertrain import ParkedPowertrain
 
@@ -63,11 +63,23 @@ class BenchConfig:
     keep_traces: bool = True
 
     def with_(self, **changes: Any) -> BenchConfig:
+        """A copy with ``changes`` (field names as the constructor takes them); checked only when a bench is built.
+
+        Raises:
+            TypeError: a name that is not a field.
+        """
         return replace(self, **changes)
 
 
 @dataclass(frozen=True)
 class BenchSnapshot:
+    """A bench at one instant in plain values, for front ends (the TUI): the plant's truth beside what the bus says.
+
+    Units are in the names (s, %, V, A, C, W).  ``bus`` holds the latest decoded value of each
+    role as the monitor heard it; ``transitions`` the compute unit's last 20 (time s, state,
+    reason) as reported on CAN, empty when the unit is not emulated.
+    """
+
     now_s: float
     simulated: bool
     chemistry: str
@@ -188,6 +200,11 @@ class Bench:
         self._started = False
 
     def start(self) -> None:
+        """Schedule the nodes, the compute unit, the plant step and the recording's flushes; a no-op once started.
+
+        :meth:`run_for` calls it.  In wall time the run's time zero is this moment (the clock
+        is rebased and the ports and monitor take its new epoch).
+        """
         if self._started:
             return
         self._started = True
@@ -335,6 +352,7 @@ class Bench:
 
     @property
     def now(self) -> float:
+        """Seconds since the start of the run, simulated or wall (the clock's ``now``)."""
         return self.clock.now
 
     def close(self) -> None:

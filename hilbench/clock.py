@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 US_PER_S = 1_000_000
 
-#: A task or hook: its return value, if any, is ignored (a port's poll returns a count).
+#: A scheduled task or a ``call_soon`` callback.  Whatever it returns is ignored, so a method that
+#: returns something (``BusPort.poll``'s frame count) can be scheduled as it is.
 Callback = Callable[[], object]
 
 
@@ -140,7 +141,7 @@ class Clock(ABC):
             soon.popleft()()
 
     def add_idle_hook(self, hook: Callable[[float], object]) -> None:
-        """Register ``hook(max_wait_s)``, called between events.
+        """Register ``hook(max_wait_s)``, called between events (what it returns is ignored).
 
         In wall time the hook may block up to ``max_wait_s`` waiting for input
         (e.g. ``bus.recv(timeout)``); in simulated time it is called with 0 so

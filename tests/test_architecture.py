@@ -458,7 +458,7 @@ def test_fault_injection_keeps_no_state_at_module_level() -> None:
     """Faults live on the bench they act on (the BMS node holds its sensor faults), so two benches in
     one process, or one after another, never share a fault."""
     bad = []
-    for path, module, source in _sources():
+    for _path, module, source in _sources():
         if not _under(module, "hilbench.scenarios") and not _under(module, "hilbench.nodes"):
             continue
         for item in module_level_state(source):

@@ -16,6 +16,9 @@ import can
 
 #: One CAN or CAN FD frame: python-can's Message (arbitration_id, data, timestamp, flags).
 Frame = can.Message
+#: One acceptance filter as python-can's ``set_filters`` takes it: ``can_id``, ``can_mask`` and
+#: optionally ``extended`` (match only standard or only extended IDs).
+FrameFilter = can.typechecking.CanFilter
 
 
 def frame_with_data(msg: Frame, data: bytes | bytearray) -> Frame:
@@ -43,4 +46,4 @@ def read_log(path: str | Path) -> Iterator[Frame]:
         yield from reader
 
 
-__all__ = ["Frame", "frame_with_data", "read_log"]
+__all__ = ["Frame", "FrameFilter", "frame_with_data", "read_log"]

@@ -58,6 +58,12 @@ class BusPort:
         self._sim_queue = delivered
 
     def subscribe(self, frame_id: int, handler: FrameHandler, *, extended: bool = False) -> None:
+        """Call ``handler`` with every frame of ``frame_id`` that arrives, and every one this port sends.
+
+        Handlers of one ID run in the order they subscribed.  ``extended`` picks the 29-bit ID
+        space: standard and extended frames of the same number are different messages.
+        After :meth:`accept_only_subscribed`, the interface's filters widen to take the new ID.
+        """
         self._handlers[bool(extended)].setdefault(frame_id, []).append(handler)
         if self._filtering:
             self._apply_subscriptions()
@@ -80,6 +86,11 @@ class BusPort:
         ])
 
     def add_tap(self, tap: FrameHandler) -> None:
+        """Call ``tap`` with every frame that crosses this port, sent or received, exactly once.
+
+        Taps (recorder, monitor) run before the frame's handlers.  A sent frame reaches the
+        taps only once the bus took it; one whose send failed is counted, not tapped.
+        """
         self._taps.append(tap)
 
     def send(self, msg: can.Message) -> bool:
@@ -120,6 +131,7 @@ class BusPort:
         count = 0
         handlers = self._handlers
         taps = self._taps
+        msg: can.Message | None   # bus.recv gives None when nothing waits: that ends the loop
         while True:
             if sim_queue is not None:
                 if not sim_queue:

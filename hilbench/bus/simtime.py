@@ -62,6 +62,16 @@ class SimTimeBus(can.BusABC):
         super().__init__(channel=channel, can_filters=can_filters, **kwargs)
 
     def send(self, msg: can.Message, timeout: float | None = None) -> None:
+        """Stamp ``msg`` and queue it at every other bus on the channel whose filters take it.
+
+        ``timestamp`` (``epoch_s + clock.now``, s) and ``channel`` are set on the frame itself,
+        and that one object goes to every receiver, never a copy.  Sending never blocks, so
+        ``timeout`` is unused; the frame reaches this bus's own queue only with
+        ``receive_own_messages``.
+
+        Raises:
+            can.CanOperationError: the bus is shut down.
+        """
         if self._is_shutdown:
             raise can.CanOperationError("simtime bus is shut down")
         msg.timestamp = self._epoch_s + self._clock.now
@@ -124,9 +134,11 @@ class SimTimeBus(can.BusABC):
 
     @property
     def pending(self) -> int:
+        """Frames waiting in the receive queue (they already passed the filters)."""
         return len(self.queue)
 
     def shutdown(self) -> None:
+        """Leave the channel (no frame reaches this bus any more); the channel closes with its last bus."""
         if self in self._peers:
             self._peers.remove(self)
         if not self._peers:
@@ -134,7 +146,7 @@ class SimTimeBus(can.BusABC):
         super().shutdown()
 
     @staticmethod
-    def _detect_available_configs() -> list[dict[str, Any]]:
+    def _detect_available_configs() -> list[can.typechecking.AutoDetectedConfig]:
         return [{"interface": "simtime", "channel": "bench"}]
 
 

@@ -32,6 +32,7 @@ from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
 from .compute.supervisor import (
     DEFECTS,
+    Decision,
     Observation,
     State,
     Supervisor,
@@ -40,7 +41,9 @@ from .compute.supervisor import (
 )
 from .compute.unit import ComputeUnit
 
-_LEVEL_ORDER = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
+# Keyed by the decoded value of a fault-level role, whatever the codec made of it (any other
+# value, or none, counts as NONE).
+_LEVEL_ORDER: dict[object, int] = {"NONE": 0, "WARNING": 1, "STOP_REQUEST": 2, "HARD_LIMIT": 3}
 # The tick runs ten times per simulated second for hours: it reads these module
 # constants rather than looking enum members, names and properties up each time.
 _RUNNING, _DERATED, _SAFE_STOP = State.RUNNING, State.DERATED, State.SAFE_STOP
@@ -94,6 +97,11 @@ INPUT_ROLES: frozenset[str] = frozenset(REQUIRED_INPUT_ROLES) | frozenset(OPTION
 
 
 def reference_performance(table: PowerTable | None = None) -> tuple[PerformanceModel, PowerTable]:
+    """The bundled unit's figures (``compute/reference_performance.toml``): tokens/s per level, and its power table.
+
+    Simulated runs use these unless calibrated, so they come out the same on every machine.
+    ``table`` replaces the file's power figures (maximum and idle W); the rates stay the file's.
+    """
     with REFERENCE_PERFORMANCE.open("rb") as fh:
         data = tomllib.load(fh)
     table = table or PowerTable(max_w=float(data["max_power_w"]), idle_w=float(data["idle_power_w"]))
@@ -282,7 +290,8 @@ class ComputeEmulator(FrameSource):
         binding = codec.signal_map.binding("cu_reason_frame_id")
         self._naming_message = binding.message if binding is not None and binding.message in self._senders else None
         self._named_sent: tuple[object, object] = (0, "NONE")
-        self.last_decision = None
+        #: The supervisor's decision at the last tick (None before the first).
+        self.last_decision: Decision | None = None
         self._token_window: deque[int] = deque(maxlen=max(1, round(1.0 / tick_s)))
 
     @classmethod
@@ -535,8 +544,8 @@ class ComputeEmulator(FrameSource):
         obs.min_cell_voltage_v = get("min_cell_voltage_v")  # type: ignore[assignment]
         obs.cell_voltage_min_limit_v = get("cell_voltage_min_limit_v")  # type: ignore[assignment]
         obs.bms_fault_level = get("bms_fault_level")  # type: ignore[assignment]
-        obs.temp_fault_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),  # type: ignore[arg-type]
-                                   _LEVEL_ORDER.get(get("under_temp_discharge"), 0))  # type: ignore[arg-type]
+        obs.temp_fault_level = max(_LEVEL_ORDER.get(get("over_temp_discharge"), 0),
+                                   _LEVEL_ORDER.get(get("under_temp_discharge"), 0))
         obs.contactor_closed = get("contactor_state", "CLOSED") == "CLOSED"
         obs.plug_present = bool(get("plug_present", 0))
         obs.cp_state = get("cp_state")  # type: ignore[assignment]
@@ -544,6 +553,13 @@ class ComputeEmulator(FrameSource):
 
     # -- the tick ----------------------------------------------------------------
     def tick(self) -> None:
+        """One period of the unit (every ``tick_s``, from :meth:`start`): read, decide, compute, report.
+
+        Drains the port, lets the supervisor decide on the observation, runs the compute unit
+        for ``tick_s`` at the granted budget (or off), lets a thermal trip override the state,
+        and updates the values the status frames carry (sent on their own cycles; the frame
+        that names a stale or E2E input goes out at once when it changes).
+        """
         # Like an ECU's periodic CAN task: take every frame that arrived since the last tick
         # (each is still E2E-checked in order), then decide on the freshest values.
         self.port.poll()
@@ -635,6 +651,10 @@ class ComputeEmulator(FrameSource):
         self.values["cu_reason_frame_id"], self.values["cu_reason_input_state"] = 0, "NONE"
 
     def start(self) -> None:
+        """Schedule the tick (from 5 ms) and each status message on its DBC cycle (from 6 ms, 1 ms apart).
+
+        A no-op once started.  A status message without a cycle time is not scheduled.
+        """
         if self._started:
             return
         self._started = True
@@ -648,4 +668,5 @@ class ComputeEmulator(FrameSource):
         now = self.clock.now
         return {**self.values, "transitions": list(self.supervisor.transitions[-20:]),
                 "e2e_errors": self.e2e_errors,
-                "receivers": {name: (r.state.name, r.data_age_s(now), dict(r.errors)) for name, r in self.receivers.items()}}
+                "receivers": {name: (r.state.name, r.data_age_s(now), dict(r.errors))
+                              for name, r in self.receivers.items()}}

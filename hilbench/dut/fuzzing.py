@@ -36,16 +36,23 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..bus.codec import BenchCodec, MessageCodec
 from ..bus.e2e import E2EStatus
-from ..bus.frames import Frame
+from ..bus.frames import Frame, FrameFilter
 from ..bus.port import BusPort
 from ..bus.protection import Protection
 from ..clock import Clock, wall_time_s
 from .emulator import ComputeEmulator
+
+if TYPE_CHECKING:
+    from ..bus.e2e_sm import E2EStateMachine
+    from .compute.supervisor import Decision
+    from .compute.unit import TickResult
 
 #: What a frame may be made as, with the share of frames each gets by default.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -150,7 +157,7 @@ class FrameFuzzer:
 
     # -- what the bus carries ---------------------------------------------------------------------
     @property
-    def can_filters(self) -> list[dict[str, int | bool]]:
+    def can_filters(self) -> list[FrameFilter]:
         """python-can acceptance filters for the frames :meth:`observe` keeps (the input messages)."""
         return [{"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
                 for frame_id, extended in self._targets]
@@ -392,7 +399,8 @@ class FrameFuzzer:
             if not longer:
                 return []
             new_length = int(rng.choice(longer))
-            pad = self._random_payload(new_length - len(payload)) if rng.random() < 0.5 else bytes(new_length - len(payload))
+            extra = new_length - len(payload)
+            pad = self._random_payload(extra) if rng.random() < 0.5 else bytes(extra)
             payload = payload + pad
         p = target.protection
         if p is not None and target.protected and rng.random() < 0.5 and len(payload) * 8 >= p.message_bits:
@@ -436,7 +444,7 @@ class InvariantWatch:
         self.emulator = emulator
         self.clock: Clock = emulator.clock
         self._keep = keep
-        self._receivers: tuple[tuple[str, object], ...] = ()
+        self._receivers: tuple[tuple[str, E2EStateMachine], ...] = ()
         self._probed: dict[str, float] = {}
         self._last_seen: dict[str, float] = {}
         self._installed = False
@@ -453,11 +461,17 @@ class InvariantWatch:
         self._states: dict[str, E2EStatus] = {}
 
     def install(self) -> InvariantWatch:
+        """Wrap the unit's tick with the check and probe its unprotected inputs; returns the watch.
+
+        Installing twice changes nothing.  The unit's tick is replaced on the instance, so
+        this must run before the unit's :meth:`~ComputeEmulator.start` schedules it.
+        """
         if self._installed:
             return self
         emulator = self.emulator
         receivers = emulator.receivers
-        protected, probed = [], {}
+        protected: list[tuple[str, E2EStateMachine]] = []
+        probed: dict[str, float] = {}
         for key, timeout_s in emulator.stale_after_s.items():
             name = key.partition("[")[0]
             if name in receivers:
@@ -520,7 +534,7 @@ class InvariantWatch:
         self.ticks += 1
         states = self._states
         for name, receiver in self._receivers:
-            state = receiver.state   # type: ignore[attr-defined]
+            state = receiver.state
             if state is not states[name]:
                 states[name] = state
                 self.transitions[f"{name}->{state.name}"] += 1
@@ -534,9 +548,9 @@ class InvariantWatch:
         self.computing_ticks += 1
         bad: list[tuple[str, str, float, float]] = []
         for name, receiver in self._receivers:
-            state = receiver.state   # type: ignore[attr-defined]
-            age = receiver.data_age_s(now)   # type: ignore[attr-defined]
-            timeout_s = receiver.timeout_s   # type: ignore[attr-defined]
+            state = receiver.state
+            age = receiver.data_age_s(now)
+            timeout_s = receiver.timeout_s
             if state is _VALID and age <= timeout_s:
                 continue
             bad.append((name, state.name, age, timeout_s))
@@ -550,14 +564,14 @@ class InvariantWatch:
             self._note(self.first_violations, bad, now, decision, last, permitted, ran)
 
     def _note(self, into: list[Violation], inputs: list[tuple[str, str, float, float]], now: float,
-              decision, last, permitted: bool, ran: bool) -> None:
+              decision: Decision | None, last: TickResult | None, permitted: bool, ran: bool) -> None:
         described = self._describe(decision, last, permitted, ran)
         for name, state, age, timeout_s in inputs:
             if len(into) < self._keep:
                 into.append(Violation(self.ticks, now, name, state, age, timeout_s, described))
 
     @staticmethod
-    def _describe(decision, last, permitted: bool, ran: bool) -> str:
+    def _describe(decision: Decision | None, last: TickResult | None, permitted: bool, ran: bool) -> str:
         level = last.level.name if last is not None else "OFF"
         state = f"{decision.state.name}/{decision.reason}" if decision is not None else "no decision"
         return f"{state}, {level}" + ("" if permitted else ", ran without permission")
@@ -591,6 +605,7 @@ class FuzzReport:
     extra: dict[str, object] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """The report as text for a terminal: one figure per line, then each violation kept (the first few)."""
         lines = [
             (f"seed {self.seed}: {self.frames} fuzzed frames in {self.simulated_s:.0f} simulated s "
              f"({self.storms} storms, {self.outages} sender outages), {self.wall_s:.1f} s wall"),
@@ -658,6 +673,11 @@ class FuzzSession:
         self.fuzzer.observe(msg, self.clock.now)
 
     def start(self) -> None:
+        """Schedule the first injection ``start_s`` from now, a drain of the port every 0.5 s and,
+        with ``mutes``, the first sender outage.
+
+        A no-op once started; :meth:`run` calls it.
+        """
         if self._started:
             return
         self._started = True
@@ -688,7 +708,7 @@ class FuzzSession:
             last = self.fuzzer.jittered(name, clock.now, spread_cycles=0.45)
             self.fuzzer.made["jitter"] += len(last)
             for delay_s, msg in last:
-                clock.call_later(delay_s, lambda m=msg: self._send("jitter", m))
+                clock.call_later(delay_s, partial(self._send, "jitter", msg))
         clock.call_later(float(rng.uniform(*span)), lambda: mute(False))
         clock.call_later(float(rng.uniform(*self._outage_every_s)), self._outage)
 
@@ -717,7 +737,7 @@ class FuzzSession:
             if delay_s <= 0:
                 self._send(strategy, msg)
             else:
-                clock.call_later(delay_s, lambda m=msg: self._send(strategy, m))
+                clock.call_later(delay_s, partial(self._send, strategy, msg))
         if self.sent < self.target:
             gap = float(self._rng.exponential(1.0 / self._rate))
             clock.call_at(now + max(gap, 1e-6), self._inject)
@@ -752,6 +772,8 @@ class FuzzSession:
         return self.report(wall_time_s() - begin_wall, clock.now - begin_sim)
 
     def describe_failure(self) -> str:
+        """What to repeat a failed run from: the seed, the frames sent so far, the simulated time and
+        the last frames injected (time, strategy, ID, kind, length, payload in hex)."""
         lines = [(f"frame fuzzing, seed {self.seed}: {self.sent} of {self.target} frames sent, "
                   f"at {self.clock.now:.6f} simulated s; the last frames injected:")]
         for t, strategy, msg in self.recent:
@@ -761,6 +783,8 @@ class FuzzSession:
         return "\n".join(lines)
 
     def report(self, wall_s: float, simulated_s: float) -> FuzzReport:
+        """What was sent, and what the watch and the unit saw, over ``simulated_s`` bench seconds
+        that took ``wall_s`` real ones; the watch's and the unit's figures are 0 without a watch."""
         watch = self.watch
         emulator = watch.emulator if watch is not None else None
         return FuzzReport(

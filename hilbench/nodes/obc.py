@@ -21,6 +21,13 @@ BMS_TIMEOUT_S = 1.0   # 10 cycles of BMS_Limits (100 ms); DOMAIN.md: lost after 
 
 
 class ObcNode(EmulatedNode):
+    """Emulated OBC: publishes the pilot, plug, cable rating and the charger's DC output every 100 ms.
+
+    It takes the BMS's charge current limit (and maximum charge voltage) only from frames
+    that pass E2E, and grants the charger plant nothing once the BMS has been silent for
+    :data:`BMS_TIMEOUT_S`.  ``charge_wanted`` False keeps switch S2 open while plugged in.
+    """
+
     producer = "obc"
     #: The roles ``sample`` publishes, in the order of its readings.
     ROLES = ("charge_current_a", "charge_power_w", "evse_max_current_a", "pilot_duty_pct", "cp_state",
@@ -60,6 +67,7 @@ class ObcNode(EmulatedNode):
 
     @property
     def bms_alive(self) -> bool:
+        """A good limits frame came within the last :data:`BMS_TIMEOUT_S` (never before the first one)."""
         return self._bms_seen_s is not None and self.clock.now - self._bms_seen_s <= BMS_TIMEOUT_S
 
     @property
@@ -68,6 +76,8 @@ class ObcNode(EmulatedNode):
         return self.ccl_a if self.bms_alive else 0.0
 
     def sample(self) -> None:
+        """Set the vehicle's readiness on the EVSE (S2 closed while plugged in and ``charge_wanted``) and
+        publish what the charger and the pilot show now; unchanged readings send cached frames."""
         evse = self.evse
         if evse.plugged_in and self.charge_wanted:
             evse.set_vehicle_ready(True)
@@ -82,6 +92,7 @@ class ObcNode(EmulatedNode):
             quantize(self.values, self._lsb)
 
     def start(self) -> None:
+        """Sample every 100 ms and start sending (a no-op if disabled or already started)."""
         if self.enabled and not self._started:
             self.clock.call_every(0.1, self.sample)
         super().start()

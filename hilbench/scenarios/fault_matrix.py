@@ -67,6 +67,8 @@ _TARGET_KEYS = ("node", "role", "message", "duration_s")
 # -- the FTTI file ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MessageFtti:
+    """A safety message's declared FTTI (s, from ``ftti_ms``) and why it is that long."""
+
     message: str
     ftti_s: float
     why: str
@@ -74,6 +76,13 @@ class MessageFtti:
 
 @dataclass(frozen=True)
 class FaultMode:
+    """One ``[modes.NAME]`` entry: the frame fault injected, for how long, and what the unit must do.
+
+    ``params`` are the action's own, without the target (the matrix sets message and
+    duration); a text may hold ``{other}`` and ``{recording}``, filled in by :meth:`step`.
+    ``expect`` is one of :data:`EXPECTATIONS`.
+    """
+
     name: str
     failure_mode: str
     action: str
@@ -106,6 +115,11 @@ class FttiSpec:
     modes: dict[str, FaultMode]
 
     def limit_s(self, message: str) -> float:
+        """What the 99th percentile of the handling time must stay within: ``margin`` x the message's FTTI (s).
+
+        Raises:
+            KeyError: the message has no FTTI here.
+        """
         return self.margin * self.messages[message].ftti_s
 
 
@@ -164,7 +178,8 @@ def _mode(name: str, table: dict, file: Path) -> FaultMode:
                                                              "the mode's duration_s); leave it out")
         if key not in spec.params:
             allowed = ", ".join(k for k in spec.params if k not in _TARGET_KEYS)
-            raise ConfigError(file, f"{entry}.params.{key}", f'unknown parameter of action "{action}"; allowed: {allowed}')
+            raise ConfigError(file, f"{entry}.params.{key}",
+                              f'unknown parameter of action "{action}"; allowed: {allowed}')
         want = spec.params[key][0]
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else \
             (isinstance(value, int) and not isinstance(value, bool)) if want is int else isinstance(value, want)
@@ -278,6 +293,7 @@ class MatrixSettings:
     recording: str = ""
 
     def bench_config(self, seed: int, **changes: Any) -> BenchConfig:
+        """One run's bench: ``seed``, this bus description and DUT defect, and ``changes`` (config fields)."""
         dut = {"defect": self.dut_defect} if self.dut_defect else {}
         return BenchConfig(seed=seed, dbc=self.dbc or None, signal_map=self.signal_map, dut=dut, **changes)
 
@@ -467,14 +483,17 @@ class Cell:
 
     @property
     def injections(self) -> int:
+        """Runs of this cell, errors included."""
         return len(self.outcomes)
 
     @property
     def errors(self) -> list[Outcome]:
+        """Runs that could not be judged: the bench failed, or the unit was not computing when the fault came."""
         return [o for o in self.outcomes if o.error]
 
     @property
     def stops(self) -> list[Outcome]:
+        """Judged runs after which the unit left the computing states."""
         return [o for o in self.outcomes if not o.error and o.stop_s is not None]
 
     @property
@@ -484,18 +503,22 @@ class Cell:
 
     @property
     def resumed(self) -> list[Outcome]:
+        """Stops after which the unit computed again while the fault still lasted."""
         return [o for o in self.stops if o.resumed_s is not None]
 
     @property
     def handling_s(self) -> list[float]:
+        """Each stop's fault handling time: injection to the first status frame outside the computing states (s)."""
         return [o.stop_s for o in self.stops]  # type: ignore[misc]
 
     @property
     def p50_s(self) -> float | None:
+        """Median handling time (s); None without a stop."""
         return percentile_s(self.handling_s, 50)
 
     @property
     def p99_s(self) -> float | None:
+        """99th percentile of the handling time (s), judged against ``limit_s`` in a ``stop`` mode; None: no stop."""
         return percentile_s(self.handling_s, 99)
 
     @property
@@ -526,9 +549,11 @@ class Cell:
 
     @property
     def verdict(self) -> str:
+        """``PASS``, or the cell's problems joined by ``+`` (``UNDETECTED+FTTI_MISS``)."""
         return "+".join(self.problems) or "PASS"
 
     def as_dict(self) -> dict[str, Any]:
+        """The cell for the JSON report: counts, handling times and limits in ms (to 0.1), stops by reason, verdict."""
         reasons: dict[str, int] = {}
         for o in self.stops:
             reasons[o.reason or "?"] = reasons.get(o.reason or "?", 0) + 1
@@ -546,6 +571,8 @@ class Cell:
 
 @dataclass
 class MatrixReport:
+    """The whole matrix: every cell's runs and verdict, and what it ran with (``wall_s``: its real time, s)."""
+
     spec: FttiSpec
     messages: tuple[str, ...]
     modes: tuple[str, ...]
@@ -558,14 +585,17 @@ class MatrixReport:
 
     @property
     def failed(self) -> list[Cell]:
+        """Cells with a problem, in matrix order."""
         return [c for c in self.cells if c.problems]
 
     @property
     def passed(self) -> bool:
+        """No cell has a problem."""
         return not self.failed
 
     @property
     def outcomes(self) -> list[Outcome]:
+        """Every run's outcome, cell by cell."""
         return [o for c in self.cells for o in c.outcomes]
 
     def mode_summary(self, mode: str) -> dict[str, Any]:
@@ -580,6 +610,8 @@ class MatrixReport:
                 "verdict": "PASS" if all(not c.problems for c in cells) else "FAIL"}
 
     def as_json(self) -> dict[str, Any]:
+        """The report as plain values (times in ms): the verdict and settings, each message, mode, cell and run,
+        and one line per failed cell; :meth:`json_text` writes it."""
         spec = self.spec
         return {
             "verdict": "PASS" if self.passed else "FAIL",
@@ -592,8 +624,9 @@ class MatrixReport:
                              "params": spec.modes[name].params, "duration_s": spec.modes[name].duration_s,
                              "why": spec.modes[name].why} for name in self.modes},
             "cells": [c.as_dict() for c in self.cells],
-            "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s, "stop_ms": _ms(o.stop_s),
-                      "reason": o.reason, "named": o.named, "resumed_ms": _ms(o.resumed_s), "aligned": o.aligned, "error": o.error}
+            "runs": [{"mode": o.mode, "message": o.message, "seed": o.seed, "at_s": o.at_s,
+                      "stop_ms": _ms(o.stop_s), "reason": o.reason, "named": o.named,
+                      "resumed_ms": _ms(o.resumed_s), "aligned": o.aligned, "error": o.error}
                      for o in self.outcomes],
             "failures": [f"{c.mode.name} on {c.message}: {c.verdict}" for c in self.failed],
         }

@@ -42,7 +42,6 @@ from ..bus.protection import Protection
 from ..bus.sender import FrameSource
 from ..clock import Task
 from ..errors import ScenarioError
-from .registry import BusView, Problem, action
 from .faults import (  # noqa: PLC2701  (shared validators)
     _duration_problems,
     _frame_validator,
@@ -55,6 +54,7 @@ from .faults import (  # noqa: PLC2701  (shared validators)
     frame_targets,
     pattern_rng,
 )
+from .registry import BusView, Problem, action
 
 MASQUERADE_MODES = ("payload", "data_id")
 

@@ -465,6 +465,9 @@ def field_runs(codec_msg: Any, field: str, length: int | None = None) -> list[li
 
 
 class _Corrupt(_FrameFault):
+    # Never None here: __init__ always sets the generator the bits to flip are drawn from.
+    rng: np.random.Generator
+
     def __init__(self, bench: Bench, names: frozenset[str], bits: int, every_n: int, count: int, *,
                  burst: int = 0, field: str = "payload", seed: int = 0, **pattern: Any) -> None:
         super().__init__(names, every_n, count, **pattern)

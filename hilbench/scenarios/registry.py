@@ -42,11 +42,11 @@ class BusView:
 
     @property
     def signal_map(self) -> SignalMap:
-        """The signal map the codec binds roles through."""
+        """The signal map the codec was built with (roles to DBC signals)."""
         return self.codec.signal_map
 
     def is_mapped(self, role: str) -> bool:
-        """Whether a step acting through ``role`` reaches the bus (the map binds it to a signal)."""
+        """Whether the signal map binds ``role`` to a DBC signal (a step through an unmapped role reaches nothing)."""
         return self.codec.signal_map.is_mapped(role)
 
     @classmethod
@@ -60,7 +60,12 @@ class BusView:
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One registered action: its function, its parameters with their types, and what it needs of the bus."""
+    """A registered action: its function, its parameters and what it needs of the bus.
+
+    ``params`` maps each parameter (the function's, after ``bench``) to its type (float,
+    int, str or bool, from the annotation; anything else is taken as str) and whether a
+    step must give it (it has no default).  ``doc`` is the function's docstring.
+    """
 
     name: str
     func: Callable[..., None]

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -70,6 +70,14 @@ class RunOptions:
 
 @dataclass
 class Economics:
+    """What a run's tokens cost (see :func:`economics_of`).
+
+    Energies in kWh: what the compute unit drew, and how much of it came from the pack and
+    from the grid (both 0 when the unit is real: the bench cannot tell).  The pack's wear is the
+    unit's share in equivalent full cycles: its energy from the pack, divided by the DC-DC
+    converter's efficiency, over the pack's capacity.
+    """
+
     tokens: int
     compute_energy_kwh: float
     energy_from_pack_kwh: float
@@ -78,6 +86,7 @@ class Economics:
     pack_equivalent_full_cycles: float
 
     def as_dict(self) -> dict[str, float]:
+        """The fields by name (a copy), for the reports."""
         return dict(self.__dict__)
 
 
@@ -98,6 +107,7 @@ class Traces:
         return role in self.values
 
     def label(self, role: str) -> str:
+        """``role [unit]`` for a plot's axis, or the role alone when it has no unit."""
         unit = self.units.get(role, "")
         return f"{role} [{unit}]" if unit else role
 
@@ -111,6 +121,7 @@ class Traces:
 
     @classmethod
     def from_grid(cls, grid: TraceGrid, roles: Iterable[str]) -> Traces:
+        """The traces of ``roles`` on ``grid`` with their state names and units (unmapped roles left out)."""
         bindings = grid.monitor.codec.signal_map.roles
         values: dict[str, np.ndarray] = {}
         states: dict[str, tuple[str, ...]] = {}
@@ -155,6 +166,8 @@ class Violation:
 
 @dataclass(frozen=True)
 class FiredStep:
+    """A scenario step that fired: when (s since the start), its label and the action it ran."""
+
     t_s: float
     label: str
     action: str
@@ -163,6 +176,13 @@ class FiredStep:
 
 @dataclass
 class ScenarioResult:
+    """One scenario run: the checks' verdicts, the economics, the steps that fired and each failed check's
+    first violation with the frames around it.
+
+    ``duration_s`` is the simulated (or wall) time that ran, ``wall_s`` what it took; ``bench`` is kept
+    (closed) only when :func:`run_scenario` was asked to; ``traces`` hold what the checks judged.
+    """
+
     scenario: Scenario
     checks: list[CheckResult]
     economics: Economics
@@ -198,6 +218,7 @@ class ScenarioResult:
 
     @property
     def verdict(self) -> str:
+        """``ERROR``, else ``INTERRUPTED``, else ``PASS`` or ``FAIL`` as :attr:`passed` says."""
         if self.error:
             return "ERROR"
         if self.interrupted:
@@ -221,6 +242,8 @@ class ScenarioResult:
 
     @property
     def not_mapped_checks(self) -> list[CheckResult]:
+        """The checks over a role the signal map does not bind (NOT MAPPED): the bus cannot tell, so they
+        neither pass nor fail."""
         return [c for c in self.checks if c.not_mapped]
 
     def verdict_counts(self) -> dict[str, int]:
@@ -231,6 +254,7 @@ class ScenarioResult:
         return counts
 
     def violation_of(self, check: CheckResult) -> Violation | None:
+        """The first violation of ``check`` with its frames; None when it has none (it did not fail)."""
         for violation in self.violations:
             if violation.check == check.check.name:
                 return violation
@@ -238,6 +262,9 @@ class ScenarioResult:
 
 
 def bench_config(scenario: Scenario, options: RunOptions) -> BenchConfig:
+    """The bench ``scenario`` runs on: its initial state with the run's seed, bus, DBCs, signal map,
+    recording and clock; ``options.dut_defect`` over the scenario's own DUT table, and
+    ``options.emulate`` when it is given."""
     dut = dict(scenario.dut)
     if options.dut_defect:
         dut["defect"] = options.dut_defect
@@ -570,8 +597,15 @@ def with_recorded_data(frames: list[DecodedFrame], path: Path, epoch_s: float) -
 
 
 def economics_of(bench: Bench) -> Economics:
+    """Tokens and energy of ``bench``'s run so far.
+
+    The emulated unit's own token count and its pack/grid split; a real unit's tokens as it last
+    reported them on the bus (0 before any report), with no split.
+    """
     dut = bench.dut
-    tokens = int(dut.unit.tokens_total) if dut is not None else int(bench.monitor.latest.get("tokens_total", 0) or 0)
+    # tokens_total is a numeric signal: the monitor holds a number for it (or nothing yet).
+    tokens = (int(dut.unit.tokens_total) if dut is not None
+              else int(cast("float", bench.monitor.latest.get("tokens_total", 0) or 0)))
     compute_kwh = bench.compute_energy_j / 3.6e6
     from_pack = dut.energy_from_pack_j / 3.6e6 if dut is not None else 0.0
     from_grid = dut.energy_from_grid_j / 3.6e6 if dut is not None else 0.0

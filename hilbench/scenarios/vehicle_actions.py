@@ -73,7 +73,7 @@ def shift(bench: Bench, gear: str) -> None:
 
 @action(roles=("ignition_on",), node="vcu")
 def set_ignition(bench: Bench, on: bool) -> None:
-    """Turn the ignition on or off (the VCU reports it; the compute unit must not run with it on)."""
+    """Switch the ignition (ready/run) on or off; the VCU reports it on its next frame."""
     bench.vehicle.set_ignition(on)
 
 
@@ -105,7 +105,11 @@ def set_reserve(bench: Bench, soc_pct: float) -> None:
 # -- climate -------------------------------------------------------------------------
 @action
 def set_ambient(bench: Bench, value_c: float) -> None:
-    """Set the weather around the car (deg C); the pack and its cells follow through their thermal mass."""
+    """Change the outside air temperature (C): the VCU reports it, and the pack takes it at the next plant step.
+
+    Raises:
+        ValueError: a non-finite temperature.
+    """
     bench.vehicle.set_ambient_c(value_c)
 
 
