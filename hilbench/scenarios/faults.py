@@ -465,9 +465,6 @@ def field_runs(codec_msg: Any, field: str, length: int | None = None) -> list[li
 
 
 class _Corrupt(_FrameFault):
-    # Never None here: __init__ always sets the generator the bits to flip are drawn from.
-    rng: np.random.Generator
-
     def __init__(self, bench: Bench, names: frozenset[str], bits: int, every_n: int, count: int, *,
                  burst: int = 0, field: str = "payload", seed: int = 0, **pattern: Any) -> None:
         super().__init__(names, every_n, count, **pattern)
@@ -481,7 +478,9 @@ class _Corrupt(_FrameFault):
         self.bits = bits
         self.burst = burst
         self.field = field
-        self.rng = _rng(bench, "corrupt", *sorted(names), bench.clock.now_us, *((seed,) if seed else ()))
+        # Which bits flip is drawn from a generator of its own: the pattern's (a ``rate``) stays the
+        # base class's, so the frames a rate hits do not depend on how many bits each hit flips.
+        self.bit_rng = _rng(bench, "corrupt", *sorted(names), bench.clock.now_us, *((seed,) if seed else ()))
         for name in names:
             if field in ("checksum", "counter"):
                 protection = _protection(bench, name)
@@ -498,7 +497,7 @@ class _Corrupt(_FrameFault):
         if base is not None and self.field == "payload" and not self.burst:
             # the bench's own AUTOSAR profile 2: CRC byte 0, counter in byte 1
             first = 2 if len(data) > 2 else 0   # leave CRC and counter, hit the payload
-            positions = self.rng.choice(np.arange(first * 8, len(data) * 8),
+            positions = self.bit_rng.choice(np.arange(first * 8, len(data) * 8),
                                         size=min(self.bits, (len(data) - first) * 8), replace=False)
             for bit in positions.tolist():
                 data[bit // 8] ^= 1 << (bit % 8)
@@ -510,7 +509,7 @@ class _Corrupt(_FrameFault):
             hit = self._burst(runs)
         else:
             candidates = np.array([bit for run in runs for bit in run], dtype=np.int64)
-            hit = self.rng.choice(candidates, size=min(self.bits, len(candidates)), replace=False).tolist()
+            hit = self.bit_rng.choice(candidates, size=min(self.bits, len(candidates)), replace=False).tolist()
         for bit in hit:
             data[bit // 8] ^= 1 << (bit % 8)
         protection = codec.protection
@@ -522,9 +521,9 @@ class _Corrupt(_FrameFault):
         """A burst error of ``burst`` bits adjacent on the wire: its first and last bit flipped, each bit in
         between flipped or not at random."""
         starts = [(run, i) for run in runs for i in range(len(run) - self.burst + 1)]
-        run, first = starts[int(self.rng.integers(len(starts)))]
+        run, first = starts[int(self.bit_rng.integers(len(starts)))]
         span = run[first:first + self.burst]
-        inner = self.rng.random(max(0, self.burst - 2)) < 0.5
+        inner = self.bit_rng.random(max(0, self.burst - 2)) < 0.5
         return [span[0], *(bit for bit, flip in zip(span[1:-1], inner) if flip), *span[1:][-1:]]
 
 

@@ -176,6 +176,20 @@ def test_a_rate_is_seeded_and_repeats_bit_for_bit(make_bench) -> None:
     assert _hit(make_bench, rate=0.25, bench_seed=3) != first   # and so does the bench seed
 
 
+def test_a_corrupting_rate_hits_the_same_frames_however_many_bits_each_hit_flips(make_bench) -> None:
+    """The rate draws from the pattern's own generator, the bits to flip from another: the frames a
+    seeded rate picks are the rate's, not an echo of the bit draws."""
+    def hit(**params) -> list[int]:
+        bench, cap = run(make_bench, "corrupt", {"message": PACK, "duration_s": 2.0, "rate": 0.25, **params},
+                         until_s=3.5)
+        return [i for i, (_, data) in enumerate(cap.between(1.0, 3.0)) if not checksum_ok(bench, PACK, data)]
+
+    one_bit = hit(bits=1)
+    assert 0.15 <= len(one_bit) / 100 <= 0.35
+    assert hit(bits=3) == one_bit
+    assert hit(bits=4, burst=4) == one_bit
+
+
 def test_every_kth_frame(make_bench) -> None:
     hits = _hit(make_bench, every_n=4)
     assert len(hits) == 25 and set(np.diff(hits)) == {4}
