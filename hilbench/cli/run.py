@@ -37,6 +37,7 @@ from ..scenarios import (
     run_scenario,
 )
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
+from ..scenarios.seeds import parse_seeds as seeds_from_text
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .commands import COMMANDS
 from .interrupts import Interrupts, active_stop
@@ -81,31 +82,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 #: At most this many runs (scenarios x seeds) in one ``--seeds`` run: a typo such as 0-19999 is refused.
-MAX_SEEDS = 1000
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """Seeds from ``0-19``, ``0,3,7`` or a mix (``0-3,9``), in the order given, each once.
+    """``--seeds`` for argparse: :func:`hilbench.scenarios.seeds.parse_seeds`, its reason as a usage error.
 
     Raises:
-        argparse.ArgumentTypeError: not such a list, a negative seed, a range that runs backwards,
-            or more than :data:`MAX_SEEDS` seeds.
+        argparse.ArgumentTypeError: not a seed list (see the parser).
     """
-    seeds: list[int] = []
-    for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if match is None:
-            raise argparse.ArgumentTypeError(f"expected seeds such as 0-19, 0,3,7 or 0-3,9; got {text!r}")
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
-        if high < low:
-            raise argparse.ArgumentTypeError(f"the range {part.strip()} runs backwards; write {high}-{low}")
-        if high - low + 1 > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f"{part.strip()} is {high - low + 1} seeds; at most {MAX_SEEDS}")
-        seeds.extend(n for n in range(low, high + 1) if n not in seeds)
-        if len(seeds) > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f"more than {MAX_SEEDS} seeds")
-    return tuple(seeds)
+    try:
+        return seeds_from_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _record_path(base: Path | None, name: str, index: int, many: bool, seed: int | None = None) -> Path | None:

@@ -28,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import re
 import signal
 import tempfile
 import tomllib
@@ -48,6 +47,7 @@ from ..bus.signal_map import SignalMap
 from ..clock import wall_time_s
 from ..errors import ConfigError
 from .actions import ACTIONS, BusView, apply, step_problems
+from .seeds import parse_seeds as seeds_from_text
 
 FTTI_FILE = Path(__file__).resolve().parents[1] / "data" / "ftti.toml"
 #: The failure modes of ISO 26262-6 / AUTOSAR E2E (and replay, which the bench adds), in table order.
@@ -238,20 +238,15 @@ def safety_messages(signal_map: SignalMap) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """Seeds from ``"0-19"``, ``"0,3,7"``, ``"5"`` or a mix (``"0-4,9"``).
+    """Seeds from ``"0-19"``, ``"0,3,7"``, ``"5"`` or a mix (``"0-4,9"``): :func:`.seeds.parse_seeds`.
 
     Raises:
-        ConfigError: anything else, or no seed at all.
+        ConfigError: not a seed list (names ``--seeds`` and the reason).
     """
-    seeds: list[int] = []
-    for part in (p.strip() for p in str(text).split(",")):
-        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if not match or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
-            raise ConfigError(None, "--seeds", f'expected seeds such as "0-19", "0,3,7" or "5", got "{text}"')
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
-        seeds.extend(range(low, high + 1))
-    return tuple(dict.fromkeys(seeds))
+    try:
+        return seeds_from_text(text)
+    except ValueError as exc:
+        raise ConfigError(None, "--seeds", str(exc)) from None
 
 
 @dataclass(frozen=True)
