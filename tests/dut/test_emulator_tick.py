@@ -141,11 +141,11 @@ class Car:
     """The car's frames from :attr:`values` on a simtime bus, the unit on its own handle, its frames decoded."""
 
     def __init__(self, folder: Path, values: Mapping[str, object] | None = None,
-                 dut: Mapping[str, object] | None = None) -> None:
+                 dut: Mapping[str, object] | None = None, drop: tuple[str, ...] = ()) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "cu.dbc").write_text(DBC.replace("{REASONS}", " ".join(f'{i} "{r}"' for i, r in enumerate(REASONS))))
         (folder / "cu.signals.toml").write_text("[roles]\n" + "".join(
-            f'{role} = {{ message = "{m}", signal = "{s}" }}\n' for role, (m, s) in ROLES.items()))
+            f'{role} = {{ message = "{m}", signal = "{s}" }}\n' for role, (m, s) in ROLES.items() if role not in drop))
         description = load_bus_description([folder / "cu.dbc"], folder / "cu.signals.toml", require=())
         codec = BenchCodec(description.db, description.signal_map)
         self.clock = SimClock()
@@ -153,12 +153,15 @@ class Car:
         self.silent: set[str] = set()
         #: message -> [(time s, decoded roles)] of every frame the unit sent
         self.frames: dict[str, list[tuple[float, dict[str, object]]]] = {name: [] for name in STATUS_MESSAGES}
+        self.mapped = {m for role, (m, _s) in ROLES.items() if role not in drop}
         config = BusConfig("simtime", f"cu-tick-{next(_CHANNELS)}")
         self._ports = [open_port(config, self.clock, polled_by_owner=True)]
         self.car = self._ports[0]
         self._ports.append(open_port(config, self.clock, polled_by_owner=True))
         self.unit = ComputeEmulator.from_config(codec, self._ports[1], self.clock, **(dut or {}))
         for name in STATUS_MESSAGES:
+            if name not in self.mapped:
+                continue
             msg_codec = codec.message(name)
             self.car.subscribe(msg_codec.frame_id, self._recorder(name, msg_codec))
         for index, producer in enumerate(("bms", "vcu", "obc")):
@@ -208,12 +211,14 @@ class Car:
 
 @pytest.fixture
 def car(tmp_path: Path) -> Iterator[Callable[..., Car]]:
-    """``car(values=..., dut=...)`` -> a :class:`Car` with the unit started; closed after the test."""
+    """``car(values=..., dut=..., drop=...)`` -> a :class:`Car` with the unit started (``drop``: roles the
+    map leaves out); closed after the test."""
     cars: list[Car] = []
     folders = itertools.count()
 
-    def make(values: Mapping[str, object] | None = None, dut: Mapping[str, object] | None = None) -> Car:
-        made = Car(tmp_path / f"car{next(folders)}", values, dut)
+    def make(values: Mapping[str, object] | None = None, dut: Mapping[str, object] | None = None,
+             drop: tuple[str, ...] = ()) -> Car:
+        made = Car(tmp_path / f"car{next(folders)}", values, dut, drop)
         cars.append(made)
         return made
 
@@ -439,6 +444,17 @@ def test_the_input_a_stop_named_is_withdrawn_once_the_stop_is_for_something_else
     on_change = [t for t, *_ in named if round(t % 1.0, 3) != 0.009]
     assert on_change == pytest.approx([t_stale - 0.001, t_fault - 0.001], abs=1e-9)
     assert len(named) == 40 + 2
+
+
+def test_a_car_without_the_input_health_message_still_hears_why_the_unit_stopped(car) -> None:
+    # Many cars' DBCs have no message for the input a stop names: the unit names it nowhere, and goes on.
+    bus = car(drop=("cu_reason_frame_id", "cu_reason_input_state"))
+    bus.clock.call_at(5.0, lambda: bus.silent.add("BMS_Pack"))
+    bus.clock.call_at(10.0, lambda: bus.silent.clear())
+    bus.run_until(15.0)
+    assert [c[1:] for c in bus.changes()] == [("RUNNING", "NONE"), ("SAFE_STOP", "BMS_STALE"), ("RUNNING", "NONE")]
+    assert bus.frames["CU_Health"] == []
+    assert len(bus.frames["CU_State"]) == 150
 
 
 # -- the pack current the unit asks for ------------------------------------------------------------------
