@@ -157,8 +157,12 @@ class Car:
         config = BusConfig("simtime", f"cu-tick-{next(_CHANNELS)}")
         self._ports = [open_port(config, self.clock, polled_by_owner=True)]
         self.car = self._ports[0]
-        self._ports.append(open_port(config, self.clock, polled_by_owner=True))
-        self.unit = ComputeEmulator.from_config(codec, self._ports[1], self.clock, **(dut or {}))
+        try:
+            self._ports.append(open_port(config, self.clock, polled_by_owner=True))
+            self.unit = ComputeEmulator.from_config(codec, self._ports[1], self.clock, **(dut or {}))
+        except BaseException:
+            self.close()
+            raise
         for name in STATUS_MESSAGES:
             if name not in self.mapped:
                 continue
