@@ -911,6 +911,20 @@ def test_a_gateway_draining_its_queue_at_twice_the_rate_catches_up_half_a_cycle_
     assert sm.lag_s < lag_cycles * EXACT
 
 
+def test_a_gateway_releasing_held_frames_at_once_catches_up_a_cycle_a_frame_within_its_lag() -> None:
+    """Ten cycles late, then the gateway lets its queue go in one burst (a tenth of a cycle apart): each
+    frame is one step on and ~0.9 cycles ahead of the time, within the lag still owed, so it is the late
+    stream catching up (OK, a cycle less late a frame), not someone else's frame inserted.  On this
+    0.125 s cycle the lag owed is counted in cycles (seconds / cycle): in seconds times the cycle it would
+    be 0.16 and the first drained frame would read as inserted."""
+    sm, n, t = _lagging(10.0)
+    lag = 10.0
+    for k in range(1, 6):
+        assert sm.on_frame(frame(n + k), t + 0.1 * k * EXACT) is FrameStatus.OK, k
+        lag = lag + 0.1 - 1
+        assert sm.lag_s == pytest.approx(lag * EXACT, abs=1e-9), k
+
+
 def test_a_frame_ahead_of_a_late_stream_by_more_than_its_lag_is_inserted() -> None:
     sm, n, t = _lagging(2.0)
     # Two steps on in a quarter cycle: 1.75 cycles ahead of the time, within the 2 cycles of lag.
