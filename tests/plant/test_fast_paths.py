@@ -1,9 +1,10 @@
 """The plant's fast paths give, bit for bit, what their plain reference forms in the package give.
 
 ``Pack`` steps with few numpy calls, ``ReferencePack`` (hilbench/plant/pack_reference.py)
-with the equations as written.  Each test builds both from the same arguments, drives
-them alike and compares every reading; the model itself lives only in the package.
-(The EVSE's figures are still checked against IEC formulas composed here.)
+with the equations as written; ``Evse`` keeps its pilot figures between changes,
+``ReferenceEvse`` (hilbench/plant/evse_reference.py) works them out at every read.
+Each test builds both from the same arguments, drives them alike and compares
+every reading; the model itself lives only in the package.
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from hilbench.plant import CellSpread, Chemistry, CpState, Evse, EvseFault, Pack
-from hilbench.plant.evse import (
-    current_to_pwm_duty_pct,
-    pp_resistor_to_current_a,
-    pwm_duty_to_current_a,
-)
+from hilbench.plant import CellSpread, Chemistry, Evse, EvseFault, Pack
+from hilbench.plant.evse_reference import ReferenceEvse
 from hilbench.plant.pack_reference import ReferencePack
 
 
@@ -111,45 +109,41 @@ def test_forced_temperatures_at_rest_and_under_load_match_the_reference() -> Non
         _assert_same(fast, ref)
 
 
-def _plain_available_a(evse: Evse) -> tuple[float | None, float | None, float, float]:
-    """Cable rating, duty, pilot current and available current from the IEC formulas."""
-    ohm = evse._cable_ohm
-    rating = None if ohm is None else pp_resistor_to_current_a(ohm)
-    duty = None if ohm is None or evse.fault is not None else current_to_pwm_duty_pct(
-        min(evse._max_current_a, pp_resistor_to_current_a(ohm)))
-    pilot = 0.0 if duty is None else pwm_duty_to_current_a(duty)
-    available = min(pilot, rating or 0.0) if evse.cp_state.charging_allowed else 0.0
-    return rating, duty, pilot, available
+# -- EVSE: the kept pilot figures against figures worked out at each read ---------------
+
+_ACTIONS: list[Callable[[Evse], None]] = [
+    lambda e: e.plug_in(), lambda e: e.plug_in(1500.0), lambda e: e.plug_in(100.0),
+    lambda e: e.unplug(), lambda e: e.set_max_current_a(6.0), lambda e: e.set_max_current_a(80.0),
+    lambda e: e.set_max_current_a(25.5), lambda e: e.set_fault(EvseFault.NO_POWER),
+    lambda e: e.set_fault("unavailable"), lambda e: e.clear_fault(),
+    lambda e: e.set_vehicle_ready(True), lambda e: e.set_vehicle_ready(True, ventilation=True),
+    lambda e: e.set_vehicle_ready(False)]
 
 
-def test_evse_figures_follow_every_change_of_cable_offer_fault_and_readiness() -> None:
-    evse = Evse(max_current_a=16.0)
-    actions = [lambda e: e.plug_in(), lambda e: e.plug_in(1500.0), lambda e: e.plug_in(100.0),
-               lambda e: e.unplug(), lambda e: e.set_max_current_a(6.0), lambda e: e.set_max_current_a(80.0),
-               lambda e: e.set_max_current_a(25.5), lambda e: e.set_fault(EvseFault.NO_POWER),
-               lambda e: e.set_fault("unavailable"), lambda e: e.clear_fault(),
-               lambda e: e.set_vehicle_ready(True), lambda e: e.set_vehicle_ready(True, ventilation=True),
-               lambda e: e.set_vehicle_ready(False)]
-    for first, second, third in itertools.product(range(len(actions)), repeat=3):
-        for index in (first, second, third):
-            actions[index](evse)
-            rating, duty, pilot, available = _plain_available_a(evse)
-            assert evse.cable_rating_a == rating
-            assert evse.pwm_duty_pct == duty
-            assert evse.pilot_current_a == pilot
-            assert evse.available_current_a == available
-            assert evse.charging_allowed is evse.cp_state.charging_allowed
-            assert evse.charging_allowed is (evse.cp_state in (CpState.C, CpState.D))
+def _evse_readings(evse: Evse) -> tuple[object, ...]:
+    return (evse.cp_state, evse.plugged_in, evse.fault, evse.pilot_voltage_v, evse.charging_allowed,
+            evse.cable_rating_a, evse.pwm_duty_pct, evse.pilot_current_a, evse.available_current_a)
 
 
-def test_a_rejected_cable_or_offer_leaves_the_figures_alone() -> None:
-    evse = Evse(max_current_a=16.0)
-    evse.plug_in(680.0)
-    evse.set_vehicle_ready(True)
-    before = _plain_available_a(evse)
-    with pytest.raises(ValueError):
-        evse.plug_in(5000.0)
-    with pytest.raises(ValueError):
-        evse.set_max_current_a(math.nan)
-    assert _plain_available_a(evse) == before
-    assert (evse.cable_rating_a, evse.pwm_duty_pct, evse.pilot_current_a, evse.available_current_a) == before
+def test_evse_figures_match_the_reference_after_every_sequence_of_three_actions() -> None:
+    fast, ref = Evse(max_current_a=16.0), ReferenceEvse(max_current_a=16.0)
+    assert _evse_readings(fast) == _evse_readings(ref)
+    for sequence in itertools.product(range(len(_ACTIONS)), repeat=3):
+        for index in sequence:
+            _ACTIONS[index](fast)
+            _ACTIONS[index](ref)
+            assert _evse_readings(fast) == _evse_readings(ref), [sequence, index]
+
+
+def test_a_rejected_cable_or_offer_leaves_the_figures_of_the_reference() -> None:
+    fast, ref = Evse(max_current_a=16.0), ReferenceEvse(max_current_a=16.0)
+    for evse in (fast, ref):
+        evse.plug_in(680.0)
+        evse.set_vehicle_ready(True)
+    before = _evse_readings(fast)
+    for evse in (fast, ref):
+        with pytest.raises(ValueError):
+            evse.plug_in(5000.0)
+        with pytest.raises(ValueError):
+            evse.set_max_current_a(math.nan)
+        assert _evse_readings(evse) == before
