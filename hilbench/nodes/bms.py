@@ -20,10 +20,10 @@ from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import cast
 
-import can
 import numpy as np
 
 from ..bus.codec import BenchCodec, MessageCodec, quantize
+from ..bus.frames import Frame
 from ..bus.port import BusPort
 from ..bus.roles import FAULT_LEVELS
 from ..bus.sender import FrameBuilder
@@ -472,7 +472,7 @@ class BmsNode(EmulatedNode):
                 out[cell.count_signal] = n
             return out
 
-        def build(sender: MessageCodec) -> can.Message:
+        def build(sender: MessageCodec) -> Frame:
             values = self._temp_list if kind == "temperature" else self._voltage_list
             count = min(len(values), capacity)
             frames = max(1, -(-count // per_frame))
