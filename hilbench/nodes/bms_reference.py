@@ -3,7 +3,8 @@
 :class:`ReferenceBmsNode` is a :class:`~hilbench.nodes.bms.BmsNode` (same
 parameters, sensors, generator and messages) whose sample says what it computes
 in the most direct numpy and Python: scalar noise draws, ``round`` and ``min``,
-every fault check through the full debounce pass.  The bench runs the fast
+every fault check through the full debounce pass.  What follows the readings (limits,
+fault levels, contactors, published values) both forms share: ``BmsNode._judge``.  The bench runs the fast
 :class:`~hilbench.nodes.bms.BmsNode`; ``tests/nodes/test_bms_fast_paths.py`` runs
 both on the same pack through charge, discharge, heat, cold and sensor faults
 and requires the same values, levels and debounce timers.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bms import BmsNode, _Check, _Debounced, _level
+from .bms import BmsNode, _Check, _Debounced, _OverCurrentCheck
 
 
 class ReferenceBmsNode(BmsNode):
@@ -25,6 +26,7 @@ class ReferenceBmsNode(BmsNode):
 
     _debounced_type = _Debounced
     _check_type = _Check
+    _over_current_type = _OverCurrentCheck
 
     def sample(self) -> None:
         """Take one set of measurements and update estimates, limits and fault levels."""
@@ -59,13 +61,4 @@ class ReferenceBmsNode(BmsNode):
             pack_v = self._fault("pack_voltage_v", pack_v)
             soc = self._fault("soc_pct", soc)
 
-        dcl, ccl = self._limits(v_min, v_max, t_min, t_max, soc)
-        charging = current < 0
-        # Readings per check, in the order of ``self._checks``; the charge-window
-        # checks only count while charging.
-        readings = (v_max, v_min, t_max, t_min, t_max if charging else None, t_min if charging else None)
-        levels = [check.update(reading, now, self._debounce_s) for check, reading in zip(self._checks, readings)]
-        oc_limit = max(ccl if charging else dcl, 1.0)
-        oc_target = _level(abs(current), [f * oc_limit for f in self._over_current_factors], True)
-        levels.append(self._over_current.update(oc_target, now, self._debounce_s))
-        self._publish_sample(current, pack_v, soc, v_min, v_max, t_min, t_max, dcl, ccl, levels)
+        self._judge(now, current, pack_v, soc, v_min, v_max, t_min, t_max)

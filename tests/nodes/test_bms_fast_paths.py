@@ -2,8 +2,8 @@
 
 ``BmsNode.sample`` takes shortcuts (noise in blocks, rounding and extremes without
 numpy's wrappers, a debounce and checks that return at once while settled);
-``ReferenceBmsNode`` (hilbench/nodes/bms_reference.py) and the plain ``_Debounced``
-and ``_Check`` in hilbench/nodes/bms.py do without.  The tests drive both forms
+``ReferenceBmsNode`` (hilbench/nodes/bms_reference.py) and the plain ``_Debounced``,
+``_Check`` and ``_OverCurrentCheck`` in hilbench/nodes/bms.py do without.  The tests drive both forms
 alike and compare; the model itself lives only in the package.
 """
 
@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hilbench.clock import SimClock
-from hilbench.nodes.bms import BmsNode, _Check, _Debounced, _FastCheck, _FastDebounced, _round_to_mv
+from hilbench.nodes.bms import (
+    BmsNode,
+    _Check,
+    _Debounced,
+    _FastCheck,
+    _FastDebounced,
+    _FastOverCurrentCheck,
+    _OverCurrentCheck,
+    _round_to_mv,
+)
 from hilbench.nodes.bms_reference import ReferenceBmsNode
 from hilbench.plant import Pack
 
@@ -55,6 +64,22 @@ def test_the_fast_check_keeps_the_levels_and_timers_of_the_plain_one() -> None:
             for _ in range(rng.randint(1, 8)):
                 now += 0.1
                 assert fast.update(reading, now, 0.3) == plain.update(reading, now, 0.3)
+                assert _timers(fast.debounced) == _timers(plain.debounced)
+
+
+def test_the_fast_over_current_check_keeps_the_levels_and_timers_of_the_plain_one() -> None:
+    rng = random.Random(13)
+    for _ in range(200):
+        factors = tuple(sorted(rng.uniform(0.5, 3.0) for _ in range(rng.randint(0, 3))))
+        fast = _FastOverCurrentCheck(factors, _FastDebounced())
+        plain = _OverCurrentCheck(factors, _Debounced())
+        now = 0.0
+        for _ in range(30):
+            limit = rng.choice([1.0, rng.uniform(1.0, 300.0)])
+            amps = rng.choice([0.0, rng.uniform(0.0, 4.0) * limit, *(f * limit for f in factors)])
+            for _ in range(rng.randint(1, 8)):     # runs of one current settle the debounce
+                now += 0.1
+                assert fast.update(amps, limit, now, 0.5) == plain.update(amps, limit, now, 0.5)
                 assert _timers(fast.debounced) == _timers(plain.debounced)
 
 
