@@ -15,6 +15,7 @@ from hilbench.plant import (
     pp_resistor_to_current_a,
     pwm_duty_to_current_a,
 )
+from hilbench.plant.evse import pilot_offer
 
 
 @pytest.mark.parametrize(("state", "volts"), [("A", 12.0), ("B", 9.0), ("C", 6.0), ("D", 3.0),
@@ -159,3 +160,20 @@ def test_charger_refuses_bad_arguments() -> None:
         obc.step(1.0, float("nan"), 403.2, 40.0)
     with pytest.raises(ValueError):
         OnBoardCharger(evse, efficiency=1.5)
+
+
+@pytest.mark.parametrize(("ohm", "offer_a", "expected"), [
+    (None, 32.0, (None, None, 0.0, 0.0)),
+    (1500.0, 32.0, (13.0, 13.0 / 0.6, 13.0, 13.0)),    # the cable caps the offer
+    (100.0, 16.0, (63.0, 16.0 / 0.6, 16.0, 16.0)),     # the offer caps a strong cable
+    (100.0, 80.0, (63.0, 63.0 / 2.5 + 64.0, 63.0, 63.0)),
+])
+def test_pilot_offer_follows_iec_61851(ohm: float | None, offer_a: float, expected: tuple) -> None:
+    assert tuple(pilot_offer(ohm, offer_a)) == pytest.approx(expected)
+
+
+def test_pilot_offer_refuses_what_no_pilot_can_show() -> None:
+    with pytest.raises(ValueError, match="matches no cable rating"):
+        pilot_offer(5000.0, 16.0)
+    with pytest.raises(ValueError, match="6..80 A"):
+        pilot_offer(220.0, 5.0)

@@ -1,8 +1,10 @@
-"""The plant's 10 Hz shortcuts give exactly what the plain formulas give.
+"""The plant's fast paths give, bit for bit, what their plain reference forms in the package give.
 
-``Pack._step`` is written to make few numpy calls and ``Evse`` works its pilot
-figures out when the cable or the offer changes; both must stay bit for bit
-equal to the straightforward model, which is spelled out here once more.
+``Pack`` steps with few numpy calls, ``ReferencePack`` (hilbench/plant/pack_reference.py)
+with the equations as written; ``Evse`` keeps its pilot figures between changes,
+``ReferenceEvse`` (hilbench/plant/evse_reference.py) works them out at every read.
+Each test builds both from the same arguments, drives them alike and compares
+every reading; the model itself lives only in the package.
 """
 
 from __future__ import annotations
@@ -10,158 +12,138 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from hilbench.plant import Chemistry, CpState, Evse, EvseFault, Pack
-from hilbench.plant.chemistry import REFERENCE_TEMP_C
-from hilbench.plant.evse import (
-    current_to_pwm_duty_pct,
-    pp_resistor_to_current_a,
-    pwm_duty_to_current_a,
-)
+from hilbench.plant import CellSpread, Chemistry, Evse, EvseFault, Pack
+from hilbench.plant.evse_reference import ReferenceEvse
+from hilbench.plant.pack_reference import ReferencePack
 
 
-class _PlainPack:
-    """The pack model of ``hilbench.plant.pack``'s docstring in direct numpy, state copied from ``pack``."""
+def _pair(*args: object, **kwargs: object) -> tuple[Pack, ReferencePack]:
+    return Pack(*args, **kwargs), ReferencePack(*args, **kwargs)  # type: ignore[arg-type]
 
-    def __init__(self, pack: Pack) -> None:
-        self.p = pack
-        self.soc = pack._soc.copy()
-        self.v_rc = pack._v_rc.copy()
-        self.temp = pack._temp_c.copy()
-        self.elapsed = pack._elapsed_s
-        self.refresh_at = pack._tdep_until
-        self.r0, self.rc_r, self.usable = pack._r0, pack._rc_r, pack._usable_as
 
-    def step(self, dt: float, current: float) -> tuple[np.ndarray, float, float]:
-        p = self.p
-        chem = p.chemistry
-        tau = np.asarray(chem.rc_tau_s, dtype=np.float64).reshape(-1, 1)
-        a = np.exp(-dt / tau)
-        th_decay = np.exp(-(p._g_amb + p._g_cool) * dt / p._heat_cap_j_per_k)
-        i = current / p.parallel
-        if self.elapsed >= self.refresh_at:
-            factor = np.maximum(np.exp2((REFERENCE_TEMP_C - self.temp) / chem.r_doubling_interval_c),
-                                chem.r_min_factor)
-            self.r0, self.rc_r = p._r0_base * factor, p._rc_r_base * factor
-            self.usable = p._cap_as * np.interp(self.temp, p._cap_t, p._cap_f)
-            self.refresh_at = self.elapsed + p.TEMPERATURE_REFRESH_S
-        self.soc = np.clip(self.soc - (i * dt) / self.usable, 0.0, 1.0)
-        self.v_rc = a * self.v_rc + (1.0 - a) * (self.rc_r * i)
-        heat = (i * i) * self.r0 + (self.v_rc * self.v_rc / self.rc_r).sum(axis=0)
-        heat_w = float(heat.sum()) * p.parallel
-        if p._coolant_c is None or p._g_cool_total == 0.0:
-            t_eq = p.ambient_c + heat / p._g_amb
-        else:
-            t_eq = (p._g_amb * p.ambient_c + p._g_cool * p._coolant_c + heat) / (p._g_amb + p._g_cool)
-        self.temp = t_eq + (self.temp - t_eq) * th_decay
-        self.elapsed += dt
-        ocv = np.interp(self.soc, p._ocv_soc, p._ocv_v) + chem.entropic_v_per_k * (self.temp - REFERENCE_TEMP_C)
-        v = ocv - i * self.r0 - self.v_rc.sum(axis=0)
-        return v, float(v.sum()), heat_w
+def _assert_same(fast: Pack, ref: Pack) -> None:
+    """Every reading of the two packs, to the bit (``tobytes`` also tells -0.0 from 0.0)."""
+    assert type(fast) is Pack and type(ref) is ReferencePack
+    for name in ("cell_voltages_v", "cell_soc", "cell_temps_c"):
+        got, want = getattr(fast, name), getattr(ref, name)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert got.tobytes() == want.tobytes(), name
+        assert not got.flags.writeable and not want.flags.writeable, name
+    assert fast.snapshot() == ref.snapshot()   # pack voltage, heat, SOC, extremes, Ah and Wh counters
+
+
+def _drive(fast: Pack, ref: Pack, steps: list[tuple[float, float]]) -> None:
+    for dt, current in steps:
+        fast.step(dt, current)
+        ref.step(dt, current)
+        _assert_same(fast, ref)
+
+
+def _random_steps(rng: np.random.Generator, capacity_ah: float, n: int, dt: float) -> list[tuple[float, float]]:
+    """Currents around zero, both ways, up to several C (charge and discharge alternate at random)."""
+    return [(dt, float(rng.normal(0.0, 2.0 * capacity_ah))) for _ in range(n)]
 
 
 @pytest.mark.parametrize("coolant_c", [None, 18.0])
-def test_pack_step_matches_the_plain_model_bit_for_bit(chemistry: Chemistry, coolant_c: float | None) -> None:
-    pack = Pack.from_config(chemistry, soc=0.5, temp_c=10.0, ambient_c=30.0, seed=7,
-                            coolant_c=coolant_c, coolant_conductance_w_per_k=5.0)
-    plain = _PlainPack(pack)
+def test_pack_step_matches_the_reference_bit_for_bit(chemistry: Chemistry, coolant_c: float | None) -> None:
+    fast, ref = (cls.from_config(chemistry, soc=0.5, temp_c=10.0, ambient_c=30.0, seed=7, coolant_c=coolant_c,
+                                 coolant_conductance_w_per_k=5.0) for cls in (Pack, ReferencePack))
+    _assert_same(fast, ref)
     rng = np.random.default_rng(3)
-    for k in range(300):
-        dt = 0.1 if k < 200 else 0.25     # also a change of step size
-        current = float(rng.normal(0.0, 2.0 * pack.capacity_ah))
-        v, pack_v, heat_w = plain.step(dt, current)
-        pack.step(dt, current)
-        assert np.array_equal(pack.cell_voltages_v, v)
-        assert np.array_equal(pack.cell_soc, plain.soc)
-        assert np.array_equal(pack.cell_temps_c, plain.temp)
-        assert pack.pack_voltage_v == pack_v and pack.heat_w == heat_w
-    for arr in (pack.cell_voltages_v, pack.cell_soc, pack.cell_temps_c):
-        assert not arr.flags.writeable
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 200, 0.1))
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 60, 0.25))    # a new step size
+    for pack in (fast, ref):                                              # the weather and the coolant change
+        pack.ambient_c = -15.0
+        pack.coolant_c = None if coolant_c is None else 40.0
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 60, 0.1))
+    for pack in (fast, ref):
+        pack.set_cell_temps_c(np.linspace(-20.0, 55.0, pack.series))   # forced temperatures, current flowing
+    _assert_same(fast, ref)
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 60, 1.0))
 
 
 @pytest.mark.parametrize("pairs", [0, 1, 3])
-def test_pack_step_matches_the_plain_model_for_other_rc_pair_counts(pairs: int) -> None:
-    # The bundled chemistries all have two RC pairs, which take the pack's two-row shortcut.
+def test_pack_step_matches_the_reference_for_other_rc_pair_counts(pairs: int) -> None:
+    # The bundled chemistries all have two RC pairs, which take the fast step's two-row shortcut.
     nmc = Pack.from_config("nmc").chemistry
     chem = dataclasses.replace(nmc, rc_r_ohm=(0.0002, 0.0003, 0.0004)[:pairs], rc_tau_s=(5.0, 60.0, 600.0)[:pairs])
-    pack = Pack(chem, 12, 2, soc=0.6, temp_c=5.0, ambient_c=20.0, seed=4)
-    plain = _PlainPack(pack)
-    rng = np.random.default_rng(8)
-    for _ in range(60):
-        current = float(rng.normal(0.0, 2.0 * pack.capacity_ah))
-        v, pack_v, heat_w = plain.step(0.1, current)
-        pack.step(0.1, current)
-        assert np.array_equal(pack.cell_voltages_v, v)
-        assert np.array_equal(pack.cell_temps_c, plain.temp)
-        assert pack.pack_voltage_v == pack_v and pack.heat_w == heat_w
+    fast, ref = _pair(chem, 12, 2, soc=0.6, temp_c=5.0, ambient_c=20.0, seed=4)
+    _assert_same(fast, ref)
+    _drive(fast, ref, _random_steps(np.random.default_rng(8), fast.capacity_ah, 80, 0.1))
 
 
-def test_forced_cell_temps_keep_the_plain_voltages() -> None:
-    pack = Pack.from_config("lfp", soc=0.4, seed=5)
-    for _ in range(5):
-        pack.step(0.1, 40.0)
-    plain = _PlainPack(pack)
-    pack.set_cell_temps_c(-5.0)
-    factor = np.maximum(np.exp2((REFERENCE_TEMP_C - pack.cell_temps_c) / pack.chemistry.r_doubling_interval_c),
-                        pack.chemistry.r_min_factor)
-    ocv = (np.interp(pack.cell_soc, pack._ocv_soc, pack._ocv_v)
-           + pack.chemistry.entropic_v_per_k * (pack.cell_temps_c - REFERENCE_TEMP_C))
-    i = 40.0 / pack.parallel
-    assert np.array_equal(pack.cell_voltages_v, ocv - i * (pack._r0_base * factor) - plain.v_rc.sum(axis=0))
+def test_soc_is_held_within_0_and_1_as_by_the_reference() -> None:
+    fast, ref = _pair(Pack.from_config("nmc").chemistry, 20, soc=0.999, seed=2)
+    capacity = fast.capacity_ah
+    _drive(fast, ref, [(1.0, -3.0 * capacity)] * 50 + [(10.0, 3.0 * capacity)] * 200 + [(1.0, 0.0)] * 5)
+    assert fast.cell_soc.min() == 0.0
+    _drive(fast, ref, [(10.0, -3.0 * capacity)] * 200)
+    assert fast.cell_soc.max() == 1.0
 
 
-def test_pack_soc_is_clipped_like_np_clip() -> None:
-    pack = Pack.from_config("nmc", soc=0.999, seed=2)
-    plain = _PlainPack(pack)
-    for current in [-3.0 * pack.capacity_ah] * 50 + [3.0 * pack.capacity_ah] * 50:
-        plain.step(1.0, current)
-        pack.step(1.0, current)
-        assert np.array_equal(pack.cell_soc, plain.soc)
-    assert pack.cell_soc.max() <= 1.0
+def test_isothermal_and_identical_cells_match_the_reference() -> None:
+    fast, ref = (cls.from_config("lfp", soc=0.4, temp_c=0.0, ambient_c=0.0, seed=5, isothermal=True,
+                                 spread=CellSpread.none()) for cls in (Pack, ReferencePack))
+    rng = np.random.default_rng(1)
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 50, 0.1))
+    for pack in (fast, ref):
+        pack.ambient_c = 35.0
+        pack.set_cell_temps_c(-5.0)
+    _drive(fast, ref, _random_steps(rng, fast.capacity_ah, 50, 0.1))
 
 
-def _plain_available_a(evse: Evse) -> tuple[float | None, float | None, float, float]:
-    """Cable rating, duty, pilot current and available current from the IEC formulas."""
-    ohm = evse._cable_ohm
-    rating = None if ohm is None else pp_resistor_to_current_a(ohm)
-    duty = None if ohm is None or evse.fault is not None else current_to_pwm_duty_pct(
-        min(evse._max_current_a, pp_resistor_to_current_a(ohm)))
-    pilot = 0.0 if duty is None else pwm_duty_to_current_a(duty)
-    available = min(pilot, rating or 0.0) if evse.cp_state.charging_allowed else 0.0
-    return rating, duty, pilot, available
+def test_forced_temperatures_at_rest_and_under_load_match_the_reference() -> None:
+    fast, ref = (cls.from_config("solid_state", soc=0.7, seed=9) for cls in (Pack, ReferencePack))
+    for temps in (-5.0, 60.0, [25.0] * fast.series):
+        for pack in (fast, ref):
+            pack.set_cell_temps_c(temps)      # first at rest (no current yet), then under load
+        _assert_same(fast, ref)
+        _drive(fast, ref, [(0.1, 40.0)] * 5)
+        for pack in (fast, ref):
+            pack.set_cell_temps_c(temps)
+        _assert_same(fast, ref)
 
 
-def test_evse_figures_follow_every_change_of_cable_offer_fault_and_readiness() -> None:
-    evse = Evse(max_current_a=16.0)
-    actions = [lambda e: e.plug_in(), lambda e: e.plug_in(1500.0), lambda e: e.plug_in(100.0),
-               lambda e: e.unplug(), lambda e: e.set_max_current_a(6.0), lambda e: e.set_max_current_a(80.0),
-               lambda e: e.set_max_current_a(25.5), lambda e: e.set_fault(EvseFault.NO_POWER),
-               lambda e: e.set_fault("unavailable"), lambda e: e.clear_fault(),
-               lambda e: e.set_vehicle_ready(True), lambda e: e.set_vehicle_ready(True, ventilation=True),
-               lambda e: e.set_vehicle_ready(False)]
-    for first, second, third in itertools.product(range(len(actions)), repeat=3):
-        for index in (first, second, third):
-            actions[index](evse)
-            rating, duty, pilot, available = _plain_available_a(evse)
-            assert evse.cable_rating_a == rating
-            assert evse.pwm_duty_pct == duty
-            assert evse.pilot_current_a == pilot
-            assert evse.available_current_a == available
-            assert evse.charging_allowed is evse.cp_state.charging_allowed
-            assert evse.charging_allowed is (evse.cp_state in (CpState.C, CpState.D))
+# -- EVSE: the kept pilot figures against figures worked out at each read ---------------
+
+_ACTIONS: list[Callable[[Evse], None]] = [
+    lambda e: e.plug_in(), lambda e: e.plug_in(1500.0), lambda e: e.plug_in(100.0),
+    lambda e: e.unplug(), lambda e: e.set_max_current_a(6.0), lambda e: e.set_max_current_a(80.0),
+    lambda e: e.set_max_current_a(25.5), lambda e: e.set_fault(EvseFault.NO_POWER),
+    lambda e: e.set_fault("unavailable"), lambda e: e.clear_fault(),
+    lambda e: e.set_vehicle_ready(True), lambda e: e.set_vehicle_ready(True, ventilation=True),
+    lambda e: e.set_vehicle_ready(False)]
 
 
-def test_a_rejected_cable_or_offer_leaves_the_figures_alone() -> None:
-    evse = Evse(max_current_a=16.0)
-    evse.plug_in(680.0)
-    evse.set_vehicle_ready(True)
-    before = _plain_available_a(evse)
-    with pytest.raises(ValueError):
-        evse.plug_in(5000.0)
-    with pytest.raises(ValueError):
-        evse.set_max_current_a(math.nan)
-    assert _plain_available_a(evse) == before
-    assert (evse.cable_rating_a, evse.pwm_duty_pct, evse.pilot_current_a, evse.available_current_a) == before
+def _evse_readings(evse: Evse) -> tuple[object, ...]:
+    return (evse.cp_state, evse.plugged_in, evse.fault, evse.pilot_voltage_v, evse.charging_allowed,
+            evse.cable_rating_a, evse.pwm_duty_pct, evse.pilot_current_a, evse.available_current_a)
+
+
+def test_evse_figures_match_the_reference_after_every_sequence_of_three_actions() -> None:
+    fast, ref = Evse(max_current_a=16.0), ReferenceEvse(max_current_a=16.0)
+    assert _evse_readings(fast) == _evse_readings(ref)
+    for sequence in itertools.product(range(len(_ACTIONS)), repeat=3):
+        for index in sequence:
+            _ACTIONS[index](fast)
+            _ACTIONS[index](ref)
+            assert _evse_readings(fast) == _evse_readings(ref), [sequence, index]
+
+
+def test_a_rejected_cable_or_offer_leaves_the_figures_of_the_reference() -> None:
+    fast, ref = Evse(max_current_a=16.0), ReferenceEvse(max_current_a=16.0)
+    for evse in (fast, ref):
+        evse.plug_in(680.0)
+        evse.set_vehicle_ready(True)
+    before = _evse_readings(fast)
+    for evse in (fast, ref):
+        with pytest.raises(ValueError):
+            evse.plug_in(5000.0)
+        with pytest.raises(ValueError):
+            evse.set_max_current_a(math.nan)
+        assert _evse_readings(evse) == before
