@@ -300,12 +300,14 @@ SUMMARY = re.compile(r"interrupted by SIGINT: (\d+) passed, (\d+) failed, (\d+) 
 def test_ctrl_c_to_a_parallel_run_keeps_every_workers_frames(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group: the workers leave it to the parent, which stops them
     all through a shared flag; every scenario that started is shown, its files hold its frames."""
-    folder = scenarios_dir() / "comms"
+    # Three folders (21 scenarios, several seconds on 2 workers), so that the interrupt 2 s after the
+    # start always finds scenarios not yet started, on a fast machine too (one folder could finish first).
+    folders = [scenarios_dir() / name for name in ("comms", "battery", "thermal")]
     record = tmp_path / "par.blf"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen([sys.executable, "-m", "hilbench.cli.main", "run", "-j", "2", "--record", str(record),
-                             str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             *map(str, folders)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
         _wait_started(proc)
@@ -319,7 +321,7 @@ def test_ctrl_c_to_a_parallel_run_keeps_every_workers_frames(tmp_path: Path) -> 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert proc.returncode == 130 and "Traceback" not in out + err, out + err
-    planned = len(list(folder.glob("*.toml")))
+    planned = sum(len(list(folder.glob("*.toml"))) for folder in folders)
     summary = SUMMARY.search(out)
     assert summary and sum(map(int, summary.groups())) == planned, out
     assert int(summary.group(4)) >= 1, out   # stopped mid-suite (the running ones interrupted, or just done)
