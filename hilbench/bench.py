@@ -152,7 +152,6 @@ class Bench:
         #: How the plant knows a real compute unit's draw (unused while the bundled emulator runs).
         self.reported_power = ReportedPower(REAL_DUT_STALE_S)
 
-        self._buses: list[Any] = []
         self._ports: list[BusPort] = []
         self.recorder: Recorder | None = None
         self._closed = False
@@ -163,10 +162,14 @@ class Bench:
             raise
 
     # -- assembly ----------------------------------------------------------
+    @property
+    def _buses(self) -> list[Any]:
+        """The python-can bus under each of the bench's handles (one per handle opened)."""
+        return [port.bus for port in self._ports]
+
     def _open(self, *, polled_by_owner: bool = False) -> BusPort:
         """Open a handle (see :func:`open_port`); ``polled_by_owner``: its owner drains it in its own task."""
         port = open_port(self.config.bus, self.clock, epoch_s=self.epoch_s, polled_by_owner=polled_by_owner)
-        self._buses.append(port.bus)
         self._ports.append(port)
         return port
 

@@ -62,8 +62,9 @@ def _under(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    """The dotted name of the module at ``path`` in the tree under ``root``."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -200,14 +201,20 @@ def test_no_upward_imports() -> None:
     assert bad == [], "upward imports:\n" + "\n".join(bad)
 
 
+def _package_copy(tmp_path: Path) -> Path:
+    """A copy of the package's sources to plant a violation in (data files left out)."""
+    import shutil
+
+    copy = tmp_path / "hilbench"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    return copy
+
+
 def python_can_imports(package_dir: Path) -> list[str]:
     """Every import of python-can or cantools in ``package_dir`` outside its ``bus`` package."""
     bad = []
     for path in sorted(package_dir.rglob("*.py")):
-        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        module = ".".join(parts)
+        module = _module_name(path, package_dir.parent)
         if _under(module, "hilbench.bus"):
             continue
         for edge in imports_of(path.read_text(encoding="utf-8"), module, _is_package(path)):
@@ -231,10 +238,7 @@ def test_bus_is_the_only_layer_that_imports_python_can_and_cantools() -> None:
 ])
 def test_the_python_can_rule_fails_on_a_planted_import(tmp_path: Path, where: str, planted: str) -> None:
     """The rule above fails when any module outside bus/ imports python-can or cantools, lazily or not."""
-    import shutil
-
-    copy = tmp_path / "hilbench"
-    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    copy = _package_copy(tmp_path)
     assert python_can_imports(copy) == []
     target = copy / where
     target.write_text(target.read_text(encoding="utf-8") + "\n" + planted, encoding="utf-8")
@@ -244,10 +248,7 @@ def test_the_python_can_rule_fails_on_a_planted_import(tmp_path: Path, where: st
 
 
 def test_the_python_can_rule_allows_the_bus(tmp_path: Path) -> None:
-    import shutil
-
-    copy = tmp_path / "hilbench"
-    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    copy = _package_copy(tmp_path)
     (copy / "bus" / "extra.py").write_text("import can\nimport cantools\n", encoding="utf-8")
     assert python_can_imports(copy) == []
 
@@ -369,11 +370,9 @@ def import_cycles(package_dir: Path) -> list[list[str]]:
     modules: set[str] = set()
     sources: list[tuple[str, Path]] = []
     for path in sorted(package_dir.rglob("*.py")):
-        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        modules.add(".".join(parts))
-        sources.append((".".join(parts), path))
+        module = _module_name(path, package_dir.parent)
+        modules.add(module)
+        sources.append((module, path))
     for module, path in sources:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))],
@@ -403,21 +402,13 @@ def import_cycles(package_dir: Path) -> list[list[str]]:
     return cycles
 
 
-def _scenarios_copy(tmp_path: Path) -> Path:
-    import shutil
-
-    copy = tmp_path / "hilbench"
-    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
-    return copy
-
-
 def test_the_modules_that_define_actions_do_not_import_each_other_in_a_cycle() -> None:
     cycles = [c for c in import_cycles(PACKAGE_DIR) if any(_under(m, "hilbench.scenarios") for m in c)]
     assert cycles == [], "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
 def test_the_cycle_rule_fails_on_a_planted_cycle(tmp_path: Path) -> None:
-    copy = _scenarios_copy(tmp_path)
+    copy = _package_copy(tmp_path)
     registry = copy / "scenarios" / "registry.py"
     registry.write_text(registry.read_text(encoding="utf-8") + "\nfrom . import faults\n", encoding="utf-8")
     cycles = import_cycles(copy)

@@ -230,13 +230,13 @@ def open_port(config: BusConfig, clock: Clock, *, epoch_s: float | None = None,
     """
     bus = open_bus(config, clock=clock)
     epoch = clock.epoch_s if epoch_s is None else epoch_s
-    if isinstance(bus, SimTimeBus):
-        port = BusPort(bus, epoch_s=epoch, delivered=bus.queue)
-    else:
+    if not isinstance(bus, SimTimeBus):
         port = BusPort(bus, clock=clock, epoch_s=epoch)
-    if clock.is_simulated and isinstance(bus, SimTimeBus):
-        if not polled_by_owner:
-            bus.on_pending = lambda: clock.call_soon(port.poll)
-    else:
         clock.add_idle_hook(port.poll)
+        return port
+    port = BusPort(bus, epoch_s=epoch, delivered=bus.queue)
+    if not clock.is_simulated:
+        clock.add_idle_hook(port.poll)
+    elif not polled_by_owner:
+        bus.on_pending = lambda: clock.call_soon(port.poll)
     return port

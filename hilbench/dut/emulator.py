@@ -284,7 +284,7 @@ class ComputeEmulator(FrameSource):
         #: The one Observation the supervisor is given, updated in place each tick.  Its input
         #: fields are rewritten only when a merge may have changed ``inputs`` (see observe).
         self.observation = Observation(now_s=clock.now)
-        self._observation_current = False
+        self._write_inputs(self.observation)
         self._started = False
         # The message that names the input behind a stop (role cu_reason_frame_id), sent on change.
         binding = codec.signal_map.binding("cu_reason_frame_id")
@@ -471,9 +471,8 @@ class ComputeEmulator(FrameSource):
         within the tick and keeps nothing of it.
         """
         obs = self.observation
-        if self._merge_latest() or not self._observation_current:
+        if self._merge_latest():
             self._write_inputs(obs)
-            self._observation_current = True
         now = self.clock.now
         obs.now_s = now
         e2e_ok = True
