@@ -1,0 +1,174 @@
+"""A role that two of the unit's inputs carry: the value that came last is the one the unit uses.
+
+A BMS may repeat its state of charge in the header of every page of a multiplexed
+message, sampling it afresh for each page.  Each page is an input of its own to the
+unit (it is timed and goes stale on its own), so here two inputs carry ``soc_pct``,
+and near a step of the SOC signal they disagree.  The unit must then judge by the
+page that arrived last, every time one arrives, even when that page brings, byte
+for byte, a payload it brought before (the codec hands out the very same decoded
+dict for it, which the merge of an input carrying roles of its own may skip).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hilbench.bus import BenchCodec, BusConfig, load_bus_description
+from hilbench.bus.open import open_port
+from hilbench.bus.port import BusPort
+from hilbench.clock import SimClock
+from hilbench.dut.emulator import TICK_S, ComputeEmulator
+
+#: The smallest bus the unit runs on, its state of charge in the unmultiplexed header of
+#: BMS_Status, whose two pages (discharge limit, fault level) come in turn every 100 ms.
+_DBC = """\
+VERSION ""
+
+NS_ :
+
+BS_:
+
+BU_: BMS VCU CU
+
+BO_ 272 BMS_Pack: 8 BMS
+ SG_ Voltage : 0|16@1+ (0.1,0) [0|1000] "V" CU
+ SG_ Current : 16|16@1- (0.1,0) [-1000|1000] "A" CU
+ SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU
+
+BO_ 275 BMS_Status: 8 BMS
+ SG_ Page M : 0|2@1+ (1,0) [0|3] "" CU
+ SG_ StateOfCharge : 8|8@1+ (0.5,0) [0|100] "%" CU
+ SG_ Dcl m0 : 16|16@1+ (0.1,0) [0|1000] "A" CU
+ SG_ FaultLvl m1 : 16|2@1+ (1,0) [0|3] "" CU
+
+BO_ 512 VCU_State: 8 VCU
+ SG_ Gear : 0|3@1+ (1,0) [0|7] "" CU
+ SG_ Reserve : 8|8@1+ (0.5,0) [0|100] "%" CU
+
+BO_ 1024 CU_State: 8 CU
+ SG_ State : 0|3@1+ (1,0) [0|7] "" BMS
+ SG_ Level : 3|3@1+ (1,0) [0|7] "" BMS
+ SG_ Power : 16|16@1+ (0.1,0) [0|6000] "W" BMS
+
+BA_DEF_ BO_ "GenMsgCycleTime" INT 0 65535;
+BA_DEF_DEF_ "GenMsgCycleTime" 0;
+BA_ "GenMsgCycleTime" BO_ 272 100;
+BA_ "GenMsgCycleTime" BO_ 275 100;
+BA_ "GenMsgCycleTime" BO_ 512 100;
+BA_ "GenMsgCycleTime" BO_ 1024 100;
+VAL_ 275 FaultLvl 0 "NONE" 1 "WARNING" 2 "STOP_REQUEST" 3 "HARD_LIMIT" ;
+VAL_ 512 Gear 0 "P" 1 "R" 2 "N" 3 "D" ;
+VAL_ 1024 State 0 "OFF" 1 "STANDBY" 2 "RUNNING" 3 "DERATED" 4 "SAFE_STOP" 5 "FAULT" ;
+VAL_ 1024 Level 0 "OFF" 1 "IDLE" 2 "P25" 3 "P50" 4 "P75" 5 "P100" ;
+"""
+
+_MAP = """\
+[roles]
+pack_voltage_v = { message = "BMS_Pack", signal = "Voltage" }
+pack_current_a = { message = "BMS_Pack", signal = "Current" }
+min_cell_voltage_v = { message = "BMS_Pack", signal = "CellVMin" }
+soc_pct = { message = "BMS_Status", signal = "StateOfCharge" }
+discharge_current_limit_a = { message = "BMS_Status", signal = "Dcl", mux = 0 }
+bms_fault_level = { message = "BMS_Status", signal = "FaultLvl", mux = 1 }
+gear = { message = "VCU_State", signal = "Gear" }
+range_reserve_soc_pct = { message = "VCU_State", signal = "Reserve" }
+cu_state = { message = "CU_State", signal = "State" }
+cu_power_level = { message = "CU_State", signal = "Level" }
+compute_power_w = { message = "CU_State", signal = "Power" }
+"""
+
+_CHANNELS = itertools.count()
+
+
+class _PagedSocBms:
+    """The car's side of the bus: BMS_Status's pages in turn, each with the SOC the BMS sampled for it."""
+
+    def __init__(self, codec: BenchCodec, car: BusPort) -> None:
+        self._sender = codec.fresh_sender("BMS_Status")
+        self._car = car
+        #: (page, payload) of every BMS_Status frame sent, in order.
+        self.sent: list[tuple[int, bytes]] = []
+
+    def send(self, soc_pct: float) -> None:
+        msg = self._sender.encode({"soc_pct": soc_pct, "discharge_current_limit_a": 300.0, "bms_fault_level": "NONE"})
+        self._car.send(msg)
+        self.sent.append((msg.data[0] & 0x03, bytes(msg.data)))
+
+
+@pytest.fixture
+def paged_soc(tmp_path: Path) -> Iterator[tuple[ComputeEmulator, _PagedSocBms]]:
+    """The unit on a simulated-time bus whose BMS sends its SOC on both pages of BMS_Status.
+
+    Function-scoped: each test builds its own unit, so mutation testing credits the test with
+    the unit's calls (docs/mutation.md).
+    """
+    dbc, signal_map = tmp_path / "paged_soc.dbc", tmp_path / "paged_soc.signals.toml"
+    dbc.write_text(_DBC)
+    signal_map.write_text(_MAP)
+    description = load_bus_description([dbc], signal_map, require=())
+    codec = BenchCodec(description.db, description.signal_map)
+    clock = SimClock()
+    config = BusConfig("simtime", f"shared-roles-{next(_CHANNELS)}")
+    car = open_port(config, clock, polled_by_owner=True)
+    dut_port = open_port(config, clock, polled_by_owner=True)
+    try:
+        yield ComputeEmulator.from_config(codec, dut_port, clock), _PagedSocBms(codec, car)
+    finally:
+        car.bus.shutdown()
+        dut_port.bus.shutdown()
+
+
+def _after_a_tick(dut: ComputeEmulator) -> float | None:
+    """Tick the unit (it drains the bus first), a tick after the last; the SOC it observed."""
+    dut.clock.run_until(dut.clock.now + TICK_S)
+    dut.tick()
+    assert dut.inputs.get("soc_pct") == dut.observation.soc_pct
+    return dut.observation.soc_pct
+
+
+def test_each_page_is_an_input_of_its_own(paged_soc) -> None:
+    """So two inputs carry ``soc_pct``: the unmultiplexed header of page 0 and of page 1."""
+    dut, _bms = paged_soc
+    assert set(dut.stale_after_s) == {"BMS_Pack", "BMS_Status[0]", "BMS_Status[1]", "VCU_State"}
+
+
+def test_each_page_as_it_arrives_sets_the_soc_even_with_a_payload_it_brought_before(paged_soc) -> None:
+    """One page a tick, in turn; the SOC flickers 60.0 / 59.5 (the signal's half-percent step)."""
+    dut, bms = paged_soc
+    assert _after_a_tick(dut) is None                 # nothing received yet
+    seen = []
+    for soc in (60.0, 60.0, 59.5, 60.0, 59.5, 59.5, 59.5):
+        bms.send(soc)
+        seen.append(_after_a_tick(dut))
+    assert seen == [60.0, 60.0, 59.5, 60.0, 59.5, 59.5, 59.5]
+    pages = [page for page, _ in bms.sent]
+    payloads = [payload for _, payload in bms.sent]
+    assert pages == [0, 1, 0, 1, 0, 1, 0]
+    # Page 1 brought back its 60.0 after page 0 had said 59.5, and page 0 its 59.5 after page 1
+    # had said 60.0: the same bytes, so the same decoded dict, each time the one that counts.
+    assert payloads[3] == payloads[1] and payloads[4] == payloads[2]
+    assert dut.decode_errors == 0 and dut.e2e_errors == 0
+
+
+def test_of_two_pages_between_two_ticks_the_later_sets_the_soc_whichever_page_it_is(paged_soc) -> None:
+    """A tick that drains two pages (a frame delayed across a tick boundary): the later one decides."""
+    dut, bms = paged_soc
+    bms.send(60.0)                                    # page 0
+    assert _after_a_tick(dut) == 60.0
+    bms.send(59.5)                                    # page 1
+    bms.send(60.0)                                    # page 0, the very payload of the first tick
+    assert _after_a_tick(dut) == 60.0
+    bms.send(59.5)                                    # page 1 alone, the payload it brought before
+    assert _after_a_tick(dut) == 59.5
+    bms.send(59.5)                                    # page 0
+    bms.send(60.0)                                    # page 1
+    assert _after_a_tick(dut) == 60.0
+    bms.send(60.0)                                    # page 0
+    bms.send(59.5)                                    # page 1
+    assert _after_a_tick(dut) == 59.5
+    assert [page for page, _ in bms.sent] == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert bms.sent[2][1] == bms.sent[0][1] and bms.sent[3][1] == bms.sent[1][1]
