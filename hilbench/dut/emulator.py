@@ -230,6 +230,9 @@ class ComputeEmulator(FrameSource):
                     for page, key in pages:
                         watched[key] = (producer, name, per_period)
                         roles_of_key[key] = [s.role for s in msg_codec.slots if s.mux in (None, page)]
+                    # A page the unit reads nothing of is filed under the message's name (see
+                    # _paged_frame_handler): it still brings the roles outside the multiplexer.
+                    roles_of_key[name] = [s.role for s in msg_codec.slots if s.mux is None]
                 else:
                     watched[name] = (producer, name, 1)
                     roles_of_key[name] = [s.role for s in msg_codec.slots]
@@ -438,6 +441,9 @@ class ComputeEmulator(FrameSource):
                 if marker in roles:
                     key = page_key
                     break
+            # Pages share the roles outside the multiplexer, so the merge must take them in the
+            # order they last arrived: a page that comes again moves to the end.
+            latest.pop(key, None)
             latest[key] = roles
             last_valid[key] = arrived
 

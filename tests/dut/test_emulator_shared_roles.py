@@ -84,17 +84,32 @@ compute_power_w = { message = "CU_State", signal = "Power" }
 _CHANNELS = itertools.count()
 
 
+#: The same bus, but page 1 carries a role the unit does not read (the charge limit; the
+#: fault level moves to BMS_Pack): its frames still bring the SOC of their header.
+_DBC_UNREAD_PAGE = _DBC.replace(
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n',
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n SG_ Fault : 48|2@1+ (1,0) [0|3] "" CU\n',
+).replace('VAL_ 275 FaultLvl',
+          'VAL_ 272 Fault 0 "NONE" 1 "WARNING" 2 "STOP_REQUEST" 3 "HARD_LIMIT" ;\nVAL_ 275 FaultLvl')
+_MAP_UNREAD_PAGE = _MAP.replace(
+    'bms_fault_level = { message = "BMS_Status", signal = "FaultLvl", mux = 1 }',
+    'bms_fault_level = { message = "BMS_Pack", signal = "Fault" }\n'
+    'charge_current_limit_a = { message = "BMS_Status", signal = "FaultLvl", mux = 1 }')
+
+
 class _PagedSocBms:
     """The car's side of the bus: BMS_Status's pages in turn, each with the SOC the BMS sampled for it."""
 
     def __init__(self, codec: BenchCodec, car: BusPort) -> None:
         self._sender = codec.fresh_sender("BMS_Status")
         self._car = car
+        self._page_1 = ({"bms_fault_level": "NONE"} if "bms_fault_level" in codec.signal_map.roles
+                        else {"charge_current_limit_a": 1.0})
         #: (page, payload) of every BMS_Status frame sent, in order.
         self.sent: list[tuple[int, bytes]] = []
 
     def send(self, soc_pct: float) -> None:
-        msg = self._sender.encode({"soc_pct": soc_pct, "discharge_current_limit_a": 300.0, "bms_fault_level": "NONE"})
+        msg = self._sender.encode({"soc_pct": soc_pct, "discharge_current_limit_a": 300.0, **self._page_1})
         self._car.send(msg)
         self.sent.append((msg.data[0] & 0x03, bytes(msg.data)))
 
@@ -106,9 +121,19 @@ def paged_soc(tmp_path: Path) -> Iterator[tuple[ComputeEmulator, _PagedSocBms]]:
     Function-scoped: each test builds its own unit, so mutation testing credits the test with
     the unit's calls (docs/mutation.md).
     """
+    yield from _paged_soc_bench(tmp_path, _DBC, _MAP)
+
+
+@pytest.fixture
+def unread_page_soc(tmp_path: Path) -> Iterator[tuple[ComputeEmulator, _PagedSocBms]]:
+    """As ``paged_soc``, but the unit reads no role of page 1 (only the SOC its header carries)."""
+    yield from _paged_soc_bench(tmp_path, _DBC_UNREAD_PAGE, _MAP_UNREAD_PAGE)
+
+
+def _paged_soc_bench(tmp_path: Path, dbc_text: str, map_text: str) -> Iterator[tuple[ComputeEmulator, _PagedSocBms]]:
     dbc, signal_map = tmp_path / "paged_soc.dbc", tmp_path / "paged_soc.signals.toml"
-    dbc.write_text(_DBC)
-    signal_map.write_text(_MAP)
+    dbc.write_text(dbc_text)
+    signal_map.write_text(map_text)
     description = load_bus_description([dbc], signal_map, require=())
     codec = BenchCodec(description.db, description.signal_map)
     clock = SimClock()
@@ -172,3 +197,32 @@ def test_of_two_pages_between_two_ticks_the_later_sets_the_soc_whichever_page_it
     assert _after_a_tick(dut) == 59.5
     assert [page for page, _ in bms.sent] == [0, 1, 0, 1, 0, 1, 0, 1]
     assert bms.sent[2][1] == bms.sent[0][1] and bms.sent[3][1] == bms.sent[1][1]
+
+
+def test_a_page_that_comes_again_within_a_tick_counts_as_the_last(paged_soc) -> None:
+    """Pages faster than the tick (20 ms pages, a 100 ms tick): the last frame decides, not the
+    order in which the pages first arrived."""
+    dut, bms = paged_soc
+    bms.send(59.5)                                    # page 0
+    bms.send(59.5)                                    # page 1
+    bms.send(60.0)                                    # page 0
+    bms.send(59.5)                                    # page 1, last
+    assert _after_a_tick(dut) == 59.5
+    bms.send(60.0)                                    # page 0
+    bms.send(60.0)                                    # page 1
+    bms.send(59.5)                                    # page 0, last
+    assert _after_a_tick(dut) == 59.5
+
+
+def test_a_page_with_no_role_the_unit_reads_still_brings_its_header(unread_page_soc) -> None:
+    """Page 1 is not watched (nothing on it is read), but its frames carry the SOC: the latest wins."""
+    dut, bms = unread_page_soc
+    assert set(dut.stale_after_s) == {"BMS_Pack", "BMS_Status[0]", "VCU_State"}
+    seen = []
+    for soc in (60.0, 59.5, 60.0, 59.5, 59.5, 60.0):
+        bms.send(soc)
+        seen.append(_after_a_tick(dut))
+    assert [page for page, _ in bms.sent] == [0, 1, 0, 1, 0, 1]
+    # Page 0 brings back its first payload after page 1 said 59.5 (the same decoded dict).
+    assert bms.sent[2][1] == bms.sent[0][1]
+    assert seen == [60.0, 59.5, 60.0, 59.5, 59.5, 60.0]
