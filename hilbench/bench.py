@@ -90,6 +90,7 @@ class BenchSnapshot:
     max_cell_temp_c: float
     min_cell_voltage_v: float
     max_cell_voltage_v: float
+    plating_ah: float               # charge into cells below the chemistry's charge limit
     ambient_c: float
     coolant_c: float | None
     gear: str
@@ -282,10 +283,15 @@ class Bench:
     # -- observing ---------------------------------------------------------
     @property
     def warnings(self) -> list[str]:
-        """What the run should say out loud: lenient-DBC offenders, map notes, values clipped to a DBC range."""
+        """What the run should say out loud: lenient-DBC offenders, map notes, values clipped to a DBC range,
+        and charge that reached cells too cold to take it (lithium plating risk)."""
         out = list(self.bus_description.warnings)
         out.extend(self.bms.warnings)
         out.extend(self.codec.warnings.values())
+        if self.pack.plating_risk:
+            out.append(f"the pack took {self.pack.plating_ah:.4f} Ah into cells below "
+                       f"{self.pack.chemistry.charge_min_c:g} C (lithium plating risk): "
+                       "the BMS let a cold charge through")
         return out
 
     def snapshot(self) -> BenchSnapshot:
@@ -303,6 +309,7 @@ class Bench:
             max_cell_temp_c=pack.max_cell_temp_c,
             min_cell_voltage_v=pack.min_cell_voltage_v,
             max_cell_voltage_v=pack.max_cell_voltage_v,
+            plating_ah=pack.plating_ah,
             ambient_c=self.vehicle.ambient_c,
             coolant_c=self.vehicle.coolant_c,
             gear=self.vehicle.gear.value,

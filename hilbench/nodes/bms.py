@@ -296,7 +296,8 @@ class BmsNode(EmulatedNode):
         vband = lim["cell_voltage_derate_band_v"]
         self._ramp_dis_cold = _Ramp(chem.discharge_min_c, chem.discharge_min_c + band)
         self._ramp_dis_hot = _Ramp(chem.discharge_max_c, chem.discharge_max_c - band)
-        self._ramp_chg_cold = _Ramp(chem.charge_min_c, chem.charge_min_c + band)
+        charge_min_c = chem.charge_min_c + lim["charge_min_sensor_margin_c"]   # the unsensed cells' margin
+        self._ramp_chg_cold = _Ramp(charge_min_c, charge_min_c + band)
         self._ramp_chg_hot = _Ramp(chem.charge_max_c, chem.charge_max_c - band)
         self._ramp_soc_dis = _Ramp(lim["soc_cutoff_low_pct"], lim["soc_derate_low_pct"])
         self._ramp_soc_chg = _Ramp(100.0, lim["soc_derate_high_pct"])

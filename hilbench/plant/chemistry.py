@@ -36,6 +36,8 @@ from hilbench.schema import TEMPERATURE, Problems, read_toml
 CHEMISTRY_DIR = Path(__file__).with_name("chemistries")
 REFERENCE_TEMP_C = 25.0
 """Temperature at which R0, RC pairs and the OCV table are given."""
+KELVIN_OFFSET = 273.15
+"""0 C in kelvin: the reversible heat ``-i T dU/dT`` takes the absolute temperature."""
 
 FloatArray = npt.NDArray[np.float64]
 #: A table lookup's argument: one number, or a sequence or array of them (``np.interp`` takes no other).

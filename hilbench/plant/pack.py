@@ -11,16 +11,23 @@ Model, per cell (discharge current positive):
 
 * ``dSOC/dt = -i / (3600 * Q * f(T))`` - coulomb counting against the usable
   capacity ``Q * f(T)`` from the chemistry's capacity-vs-temperature table;
-  SOC is clipped to 0..1.
+  SOC is clipped to 0..1.  (Known limit: charge is not conserved across
+  temperature; counting against the fixed capacity, with the cold's loss as a
+  voltage effect, needs the cold dynamics fitted first: issue 14.)
 * RC pairs updated exactly for a current held over the step:
   ``v <- a v + (1 - a) R i`` with ``a = exp(-dt / tau)``.
 * ``v_cell = OCV(SOC, T) - i R0(T) - sum(v_rc)``.
-* Heat ``q = i^2 R0 + sum(v_rc^2 / R_rc)`` (W); lumped thermal mass per cell
-  exchanging with ambient (and optionally coolant) through a conductance,
-  integrated exactly for the step, so large steps stay stable.  Reversible
-  (entropic) heat is neglected; it is small next to I^2 R at bench currents.
+* Heat ``q = i^2 R0 + sum(v_rc^2 / R_rc) - i (T + 273.15) dU/dT`` (W): ohmic,
+  polarisation and reversible (entropic) heat.  At the few amperes a parked car's
+  computer draws, the entropic term is the larger one (NMC, -0.1 mV/K, 3 A:
+  0.09 W against 0.01 W of I^2 R).  A lumped thermal mass per cell exchanges
+  with ambient (and optionally coolant) through a conductance, integrated
+  exactly for the step, so large steps stay stable.
 * ``R0``, ``R_rc`` and ``f(T)`` follow the cell temperature, evaluated at most
   once per :attr:`Pack.TEMPERATURE_REFRESH_S` of simulated time.
+* Charging a cell below its chemistry's ``charge_min_c`` plates lithium: the
+  pack does not refuse the current (the BMS must), it counts it
+  (:attr:`Pack.plating_ah`) and raises :attr:`Pack.plating_risk`.
 
 These equations are written out one line each in
 :class:`hilbench.plant.pack_reference.ReferencePack`, the reference model.
@@ -42,7 +49,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hilbench.plant.chemistry import REFERENCE_TEMP_C, Chemistry, load_chemistry
+from hilbench.plant.chemistry import KELVIN_OFFSET, REFERENCE_TEMP_C, Chemistry, load_chemistry
 
 try:   # ``np.interp`` without its Python wrapper, which only picks this function for float input
     from numpy._core.multiarray import interp as _interp  # numpy >= 2 (a private module)
@@ -108,6 +115,7 @@ class PackSnapshot:
     charge_ah: float
     energy_throughput_wh: float
     equivalent_full_cycles: float
+    plating_ah: float = 0.0
 
 
 def _finite(name: str, value: float) -> float:
@@ -222,6 +230,7 @@ class Pack:
         self._discharge_ah = 0.0
         self._charge_ah = 0.0
         self._energy_wh = 0.0
+        self._plating_ah = 0.0
         self._tdep_until = 0.0
         self._start_model(k, n)
 
@@ -241,6 +250,7 @@ class Pack:
         # As 0-d arrays: numpy converts a Python float operand anew at every call,
         # which costs a third of a product of these short arrays (same value, same bits).
         self._entropic_v_per_k = np.array(self._chem.entropic_v_per_k)
+        self._entropic_v_per_k_f = self._chem.entropic_v_per_k   # a float: ``i * dU/dT`` is one number
         self._reference_temp_c = np.array(REFERENCE_TEMP_C)
         self._cache_dt = math.nan
         self._th_decay = np.ones(n)
@@ -305,6 +315,9 @@ class Pack:
         current = float(current_a)
         if not math.isfinite(current):
             raise ValueError(f"current_a must be finite, got {current_a!r}")
+        if current < 0.0 and self._temp_c.min() < self._chem.charge_min_c:
+            # Charge into a cell colder than its chemistry allows (its temperature as the step starts).
+            self._plating_ah -= current * dt / 3600.0
         self._step(dt, current)
         self._current_a = current
         self._elapsed_s += dt
@@ -361,6 +374,9 @@ class Pack:
 
         heat = (i * i) * self._r0
         heat += self._rc_heat_sum
+        reversible = temp + KELVIN_OFFSET
+        reversible *= i * self._entropic_v_per_k_f
+        heat -= reversible
         self._heat = heat
 
         if self._isothermal:
@@ -555,6 +571,16 @@ class Pack:
         return self._charge_ah
 
     @property
+    def plating_ah(self) -> float:
+        """Ah charged while a cell was colder than the chemistry's ``charge_min_c``."""
+        return self._plating_ah
+
+    @property
+    def plating_risk(self) -> bool:
+        """True once any charge went into a cell below ``charge_min_c`` (lithium plating risk)."""
+        return self._plating_ah > 0.0
+
+    @property
     def energy_throughput_wh(self) -> float:
         """Energy through the terminals so far, both directions, Wh."""
         return self._energy_wh
@@ -585,6 +611,7 @@ class Pack:
             charge_ah=self._charge_ah,
             energy_throughput_wh=self._energy_wh,
             equivalent_full_cycles=self.equivalent_full_cycles,
+            plating_ah=self._plating_ah,
         )
 
     def __repr__(self) -> str:

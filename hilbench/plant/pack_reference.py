@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hilbench.plant.chemistry import REFERENCE_TEMP_C
+from hilbench.plant.chemistry import KELVIN_OFFSET, REFERENCE_TEMP_C
 from hilbench.plant.pack import Pack
 
 
@@ -42,8 +42,9 @@ class ReferencePack(Pack):
         # RC pairs, exact for a current held over the step.
         a = np.exp(-dt / self._rc_tau)
         self._v_rc = a * self._v_rc + (1.0 - a) * (self._rc_r * i)
-        # Heat: I^2 R0 plus what each RC pair's resistor dissipates.
+        # Heat: I^2 R0, what each RC pair's resistor dissipates, and the reversible (entropic) heat.
         heat = (i * i) * self._r0 + (self._v_rc * self._v_rc / self._rc_r).sum(axis=0)
+        heat = heat - (self._temp_c + KELVIN_OFFSET) * (i * self._chem.entropic_v_per_k)
         self._heat = heat
 
         # Lumped thermal mass relaxing exactly towards its equilibrium temperature for this heat.

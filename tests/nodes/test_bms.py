@@ -227,3 +227,34 @@ def test_per_cell_mux_frames_cover_every_cell(make_bench, series: int) -> None:
     assert sum(counts.values()) == series
     flat = [fd_cells[(m, k)] for m in sorted(counts) for k in range(1, counts[m] + 1)]
     assert np.allclose(flat, plant, atol=0.003)
+
+
+
+@pytest.mark.parametrize("chemistry", ["lfp", "nmc"])
+def test_no_charge_reaches_a_cell_below_its_charge_limit_while_the_pack_warms_through_it(make_bench,
+                                                                                          chemistry) -> None:
+    """Plugged in with the cells just below their charge limit, then warming through it 0.1 C a minute,
+    3 C apart from the coldest cell to the warmest (in no order the sensors follow).
+
+    The BMS senses a subset of the cells (``temp_sensors_per_cells``), with noise; the plant
+    counts the charge that goes into any cell below ``charge_min_c`` (``plating_ah``), sensed or not.
+    """
+    bench = make_bench(chemistry=chemistry, soc_pct=40.0, plugged_in=True)
+    limit_c = bench.pack.chemistry.charge_min_c
+    bench.vehicle.set_ambient_c(limit_c)
+    spread_c = np.random.default_rng(5).permutation(np.linspace(-1.5, 1.5, bench.pack.series))
+    for minute in range(120):                        # from 4 C below the limit to 8 C above it
+        bench.pack.set_cell_temps_c(limit_c - 4.0 + 0.1 * minute + spread_c)
+        bench.run_for(60.0)
+    assert bench.pack.plating_ah == 0.0, f"charged {bench.pack.plating_ah:.4f} Ah into cells below {limit_c} C"
+    assert bench.pack.charge_ah > 1.0, "the pack warmed through its limit but was never charged"
+
+
+def test_a_cold_charge_that_reaches_the_cells_is_a_warning_of_the_run(make_bench) -> None:
+    """Whoever let it through (a real BMS in the loop, a scenario forcing current), the run says so."""
+    bench = make_bench(chemistry="lfp", ambient_c=-5.0, pack_temp_c=-5.0)
+    bench.run_for(1.0)
+    assert not any("plating" in w for w in bench.warnings)
+    bench.pack.step(36.0, -10.0)        # 0.1 Ah forced into the cold pack
+    assert bench.snapshot().plating_ah == pytest.approx(0.1)
+    assert any("0.1000 Ah into cells below 0 C (lithium plating risk)" in w for w in bench.warnings)

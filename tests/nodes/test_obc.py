@@ -42,8 +42,9 @@ def test_unplugging_stops_the_charge(make_bench) -> None:
 
 
 def test_charger_current_stays_within_the_bms_charge_limit(make_bench) -> None:
-    # cold pack: the BMS derates CCL to a fraction of the AC capability
-    bench = make_bench(plugged_in=True, evse_max_current_a=32.0, ambient_c=3.0, pack_temp_c=3.0)
+    # cold pack (5 C: 2 C into the derate band, which starts 3 C above the charge limit):
+    # the BMS derates CCL to a fraction of the AC capability
+    bench = make_bench(plugged_in=True, evse_max_current_a=32.0, ambient_c=5.0, pack_temp_c=5.0)
     bench.run_for(20.0)
     ccl = bench.monitor.latest["charge_current_limit_a"]
     assert 0 < ccl < bench.charger.ac_limit_dc_a(bench.pack.pack_voltage_v)
