@@ -31,7 +31,6 @@ from .compute.calibration import PerformanceModel
 from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
 from .compute.supervisor import (
-    DEFECTS,
     Decision,
     Observation,
     State,
@@ -322,13 +321,11 @@ class ComputeEmulator(FrameSource):
                 raise ConfigError(None, f"dut.{key}", f"expected a number >= {least:g}, got {value!r}")
             params = dataclasses.replace(params, **{key: float(value)})
         defects = frozenset([defect] if isinstance(defect, str) else (defect or ()))
-        unknown_defects = defects - set(DEFECTS)
-        if unknown_defects:
-            raise ConfigError(None, "dut.defect", f"unknown defect(s) {sorted(unknown_defects)}; "
-                                                  f"known: {', '.join(DEFECTS)}")
         if performance not in ("reference", "calibrated"):
             raise ConfigError(None, "dut.performance", f"expected 'reference' or 'calibrated', got {performance!r}")
         perf, table = reference_performance()
+        # Before any model is loaded: the Supervisor refuses an unknown defect.
+        supervisor = Supervisor(max_power_w=table.max_w, params=params, defects=defects)
         engine = None
         if fidelity == "real" or performance == "calibrated":
             from .compute.calibration import calibrate
@@ -353,7 +350,6 @@ class ComputeEmulator(FrameSource):
                                  TripPoint(default.critical.temp_c, 0.0))
         unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
                            governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
-        supervisor = Supervisor(max_power_w=table.max_w, params=params, defects=defects)
         if e2e is not None and not isinstance(e2e, dict):
             raise ConfigError(None, "dut.e2e", f"expected a table of E2E state machine settings, got {e2e!r}")
         e2e_config = E2EConfig.load(**(e2e or {}))

@@ -1,0 +1,67 @@
+"""The bench config's ``dut`` table: each mistake refused with the entry and the reason, each edge accepted.
+
+A test engineer who mistypes a key or puts a staleness figure out of range must be told which
+entry and why, before anything runs.  Each test builds its own bench, so mutation testing
+credits it with the unit's construction (docs/mutation.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hilbench.bench import Bench, BenchConfig
+from hilbench.dut.compute.supervisor import DEFECTS
+from hilbench.dut.emulator import DUT_CONFIG_KEYS
+from hilbench.errors import ConfigError
+
+
+def _refused(**dut: object) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        Bench(BenchConfig(dut=dut, keep_traces=False)).close()
+    return caught.value
+
+
+def test_an_unknown_key_is_refused_naming_it_and_every_allowed_key() -> None:
+    error = _refused(stale_cycle=3)
+    assert error.file is None
+    assert error.entry == "dut"
+    assert error.reason == f"unknown key(s) ['stale_cycle']; allowed: {', '.join(DUT_CONFIG_KEYS)}"
+
+
+@pytest.mark.parametrize(("key", "value", "least"), [
+    ("stale_cycles", 0.999, "1"),
+    ("stale_cycles", -3, "1"),
+    ("stale_cycles", True, "1"),          # a bool is not a number of cycles
+    ("stale_cycles", "3", "1"),
+    ("min_stale_s", -0.001, "0"),
+    ("min_stale_s", float("nan"), "0"),
+])
+def test_a_staleness_figure_out_of_range_is_refused(key: str, value: object, least: str) -> None:
+    error = _refused(**{key: value})
+    assert error.entry == f"dut.{key}"
+    assert error.reason == f"expected a number >= {least}, got {value!r}"
+
+
+@pytest.mark.parametrize(("key", "value"), [("stale_cycles", 1), ("stale_cycles", 1.0), ("min_stale_s", 0.0),
+                                            ("min_stale_s", 0)])
+def test_a_staleness_figure_at_its_least_is_accepted_and_used(key: str, value: float) -> None:
+    with Bench(BenchConfig(dut={key: value}, keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert getattr(bench.dut.supervisor.params, key) == value
+
+
+def test_an_unknown_defect_is_refused_naming_it_and_the_known_ones() -> None:
+    error = _refused(defect=["ignore_reserve", "no_such_defect"])
+    assert error.entry == "dut.defect"
+    assert error.reason == f"unknown defect(s) ['no_such_defect']; known: {', '.join(DEFECTS)}"
+
+
+def test_the_unit_starts_at_the_default_coolant_temperature() -> None:
+    """25 C unless the config says otherwise: the junction starts there, and the first heat goes from there."""
+    with Bench(BenchConfig(keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert bench.dut.unit.coolant_c == 25.0
+        assert bench.dut.unit.thermal.junction_c == 25.0
+    with Bench(BenchConfig(dut={"coolant_c": 31.5}, keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert bench.dut.unit.coolant_c == 31.5
