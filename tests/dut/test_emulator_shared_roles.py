@@ -22,6 +22,7 @@ from hilbench.bus.open import open_port
 from hilbench.bus.port import BusPort
 from hilbench.clock import SimClock
 from hilbench.dut.emulator import TICK_S, ComputeEmulator
+from hilbench.errors import ConfigError
 
 #: The smallest bus the unit runs on, its state of charge in the unmultiplexed header of
 #: BMS_Status, whose two pages (discharge limit, fault level) come in turn every 100 ms.
@@ -226,3 +227,23 @@ def test_a_page_with_no_role_the_unit_reads_still_brings_its_header(unread_page_
     # Page 0 brings back its first payload after page 1 said 59.5 (the same decoded dict).
     assert bms.sent[2][1] == bms.sent[0][1]
     assert seen == [60.0, 59.5, 60.0, 59.5, 59.5, 60.0]
+
+
+def test_a_map_without_the_roles_the_unit_needs_is_refused_naming_the_file_and_each_role(tmp_path: Path) -> None:
+    """Built on its own port (a lab's map, loaded without the bench's role check): the unit itself refuses."""
+    dbc, signal_map = tmp_path / "small.dbc", tmp_path / "small.signals.toml"
+    dbc.write_text(_DBC)
+    signal_map.write_text("\n".join(line for line in _MAP.splitlines()
+                                    if not line.startswith(("gear ", "pack_voltage_v "))))
+    description = load_bus_description([dbc], signal_map, require=())
+    clock = SimClock()
+    port = open_port(BusConfig("simtime", f"missing-roles-{next(_CHANNELS)}"), clock, polled_by_owner=True)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            ComputeEmulator.from_config(BenchCodec(description.db, description.signal_map), port, clock)
+    finally:
+        port.bus.shutdown()
+    error = caught.value
+    assert (error.file, error.entry) == (str(signal_map), "roles")
+    assert error.reason == ("the emulated compute unit needs role(s) pack_voltage_v, gear; map them, "
+                            "or run without it (--no-dut) when a real compute unit is on the bus")
