@@ -65,3 +65,18 @@ def test_the_unit_starts_at_the_default_coolant_temperature() -> None:
     with Bench(BenchConfig(dut={"coolant_c": 31.5}, keep_traces=False)) as bench:
         assert bench.dut is not None
         assert bench.dut.unit.coolant_c == 31.5
+
+
+def test_before_it_starts_the_unit_reports_itself_off_for_want_of_data() -> None:
+    """What a front end shows of a unit built but not yet run (and what a status frame sent before
+    the first tick would carry): off, no data, no power, no tokens, no input named."""
+    with Bench(BenchConfig(keep_traces=False)) as bench:
+        dut = bench.dut
+        assert dut is not None
+        assert dut.values == {
+            "cu_state": "OFF", "cu_power_level": "OFF", "cu_reason": "NO_DATA", "compute_power_w": 0.0,
+            "junction_temp_c": 25.0, "tokens_per_s": 0.0, "cu_requested_level": "OFF",
+            "cu_requested_pack_current_a": 0.0, "cu_keep_awake": 0, "tokens_total": 0,
+            "cu_reason_frame_id": 0, "cu_reason_input_state": "NONE",
+            "energy_from_pack_wh": 0.0, "energy_from_grid_wh": 0.0,
+        }
