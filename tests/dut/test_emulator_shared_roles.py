@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hilbench.bus import BenchCodec, BusConfig, load_bus_description
+from hilbench.bus.e2e_sm import E2EConfig
 from hilbench.bus.open import open_port
 from hilbench.bus.port import BusPort
 from hilbench.clock import SimClock
@@ -247,3 +248,35 @@ def test_a_map_without_the_roles_the_unit_needs_is_refused_naming_the_file_and_e
     assert (error.file, error.entry) == (str(signal_map), "roles")
     assert error.reason == ("the emulated compute unit needs role(s) pack_voltage_v, gear; map them, "
                             "or run without it (--no-dut) when a real compute unit is on the bus")
+
+
+#: A lab's car: BMS_Pack carries an XOR checksum and no counter (``Chk`` in its last byte), and the
+#: map tightens the unit's receiver for it.
+_DBC_CHECKSUM_ONLY = _DBC.replace(
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n',
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n SG_ Chk : 56|8@1+ (1,0) [0|255] "" CU\n')
+_MAP_CHECKSUM_ONLY = _MAP + """
+[protection.BMS_Pack]
+scheme = "xor"
+checksum = "Chk"
+
+[receiver.BMS_Pack]
+window_valid = 6
+min_ok_valid = 5
+"""
+
+
+def test_a_checksum_without_a_counter_gets_a_receiver_with_the_maps_settings(tmp_path: Path) -> None:
+    """A protection with only a checksum is still checked; the map's [receiver] settings are the ones used,
+    and a message the map says nothing of keeps the defaults."""
+    gen = _paged_soc_bench(tmp_path, _DBC_CHECKSUM_ONLY, _MAP_CHECKSUM_ONLY)
+    dut, _bms = next(gen)
+    try:
+        receiver = dut.receivers["BMS_Pack"]
+        assert not receiver.protection.has_counter and receiver.protection.has_checksum
+        assert (receiver.config.window_valid, receiver.config.min_ok_valid) == (6, 5)
+        defaults = E2EConfig.load()
+        assert receiver.config == defaults.with_(window_valid=6, min_ok_valid=5)
+        assert receiver.config.timing_tolerance_cycles == defaults.timing_tolerance_cycles
+    finally:
+        gen.close()
