@@ -280,3 +280,21 @@ def test_a_checksum_without_a_counter_gets_a_receiver_with_the_maps_settings(tmp
         assert receiver.config.timing_tolerance_cycles == defaults.timing_tolerance_cycles
     finally:
         gen.close()
+
+
+def test_an_extended_id_input_reaches_the_unit(tmp_path: Path) -> None:
+    """A car whose VCU speaks 29-bit IDs (J1939-style): the unit subscribes in the extended ID space."""
+    extended_id = 0x98FF1000                     # 0x18FF1000 with the DBC's extended-frame bit
+    dbc_text = (_DBC.replace("BO_ 512 VCU_State", f"BO_ {extended_id} VCU_State")
+                .replace('BO_ 512 100', f'BO_ {extended_id} 100').replace("VAL_ 512 ", f"VAL_ {extended_id} "))
+    gen = _paged_soc_bench(tmp_path, dbc_text, _MAP)
+    dut, bms = next(gen)
+    try:
+        vcu = dut.codec.fresh_sender("VCU_State")
+        assert vcu.is_extended_id
+        bms._car.send(vcu.encode({"gear": "D", "range_reserve_soc_pct": 20.0}))
+        _after_a_tick(dut)
+        assert dut.inputs.get("gear") == "D"
+        assert dut.observation.gear == "D"
+    finally:
+        gen.close()
