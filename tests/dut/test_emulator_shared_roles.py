@@ -21,7 +21,7 @@ from hilbench.bus import BenchCodec, BusConfig, load_bus_description
 from hilbench.bus.e2e_sm import E2EConfig
 from hilbench.bus.open import open_port
 from hilbench.bus.port import BusPort
-from hilbench.clock import SimClock
+from hilbench.clock import SimClock, WallClock
 from hilbench.dut.emulator import TICK_S, ComputeEmulator
 from hilbench.errors import ConfigError
 
@@ -298,3 +298,48 @@ def test_an_extended_id_input_reaches_the_unit(tmp_path: Path) -> None:
         assert dut.observation.gear == "D"
     finally:
         gen.close()
+
+
+_DBC_COUNTED = _DBC.replace(
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n',
+    ' SG_ CellVMin : 32|16@1+ (0.001,0) [0|5] "V" CU\n SG_ Cnt : 48|4@1+ (1,0) [0|15] "" CU\n'
+    ' SG_ Chk : 56|8@1+ (1,0) [0|255] "" CU\n')
+_MAP_COUNTED = _MAP + """
+[protection.BMS_Pack]
+scheme = "xor"
+checksum = "Chk"
+counter = "Cnt"
+"""
+
+
+def _lag_after_a_held_stream(dut: ComputeEmulator) -> float:
+    """Feed BMS_Pack's receiver five frames on time, then a 0.5 s hold and the frames after it late by
+    that much (a gateway that held them): the lag the receiver measures."""
+    sender = dut.codec.fresh_sender("BMS_Pack")
+    receiver = dut.receivers["BMS_Pack"]
+    roles = {"pack_voltage_v": 350.0, "pack_current_a": 1.0, "min_cell_voltage_v": 3.6}
+    for k in range(12):
+        arrived_s = 0.1 * k if k < 5 else 0.1 * k + 0.5
+        receiver.on_frame(bytes(sender.encode(roles).data), arrived_s)
+    return receiver.lag_s
+
+
+def test_the_units_receivers_time_data_by_its_clock_kind(tmp_path: Path) -> None:
+    """In simulated time a delayed stream's lag is measured (arrival times are exact); on a wall clock
+    the host's jitter makes them unfit for it, and the receivers check the counter's step alone."""
+    gen = _paged_soc_bench(tmp_path, _DBC_COUNTED, _MAP_COUNTED)
+    dut, _bms = next(gen)
+    try:
+        assert _lag_after_a_held_stream(dut) == pytest.approx(0.5, abs=0.05)
+    finally:
+        gen.close()
+
+    description = load_bus_description([tmp_path / "paged_soc.dbc"], tmp_path / "paged_soc.signals.toml",
+                                       require=())
+    clock = WallClock()
+    port = open_port(BusConfig("virtual", f"wall-receivers-{next(_CHANNELS)}"), clock)
+    try:
+        wall_dut = ComputeEmulator.from_config(BenchCodec(description.db, description.signal_map), port, clock)
+        assert _lag_after_a_held_stream(wall_dut) == 0.0
+    finally:
+        port.bus.shutdown()
