@@ -80,3 +80,48 @@ def test_before_it_starts_the_unit_reports_itself_off_for_want_of_data() -> None
             "cu_reason_frame_id": 0, "cu_reason_input_state": "NONE",
             "energy_from_pack_wh": 0.0, "energy_from_grid_wh": 0.0,
         }
+
+
+def test_an_unknown_performance_source_is_refused() -> None:
+    error = _refused(performance="fast")
+    assert error.entry == "dut.performance"
+    assert error.reason == "expected 'reference' or 'calibrated', got 'fast'"
+
+
+@pytest.mark.parametrize("e2e", [3, "window_valid=6", [("window_valid", 6)]])
+def test_e2e_settings_that_are_not_a_table_are_refused(e2e: object) -> None:
+    error = _refused(e2e=e2e)
+    assert error.entry == "dut.e2e"
+    assert error.reason == f"expected a table of E2E state machine settings, got {e2e!r}"
+
+
+def test_the_tables_e2e_settings_tick_and_seed_reach_the_unit() -> None:
+    with Bench(BenchConfig(seed=7, dut={"e2e": {"window_valid": 6, "min_ok_valid": 5}, "tick_s": 0.2},
+                           keep_traces=False)) as bench:
+        dut = bench.dut
+        assert dut is not None
+        assert dut.tick_s == 0.2
+        assert dut.unit.seed == 7
+        assert dut.receivers                          # the default bench protects its inputs
+        for receiver in dut.receivers.values():
+            assert (receiver.config.window_valid, receiver.config.min_ok_valid) == (6, 5)
+
+
+def test_the_seeded_thermal_defects_set_the_trip_points_they_name() -> None:
+    """``ignore_thermal`` moves every trip out of reach; ``wrong_hysteresis`` keeps the temperatures
+    and drops the hysteresis (``hilbench defects`` proves a scenario catches each)."""
+    from hilbench.dut.compute.governor import ThermalTrips, TripPoint
+
+    with Bench(BenchConfig(dut={"defect": "ignore_thermal"}, keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert bench.dut.unit.governor.trips == ThermalTrips(TripPoint(500.0, 5.0), TripPoint(600.0, 2.0),
+                                                             TripPoint(700.0, 15.0))
+    default = ThermalTrips()
+    with Bench(BenchConfig(dut={"defect": "wrong_hysteresis"}, keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert bench.dut.unit.governor.trips == ThermalTrips(TripPoint(default.passive.temp_c, 0.0),
+                                                             TripPoint(default.hot.temp_c, 0.0),
+                                                             TripPoint(default.critical.temp_c, 0.0))
+    with Bench(BenchConfig(keep_traces=False)) as bench:
+        assert bench.dut is not None
+        assert bench.dut.unit.governor.trips == default
