@@ -4,7 +4,6 @@ written, and every value that makes no state machine is refused with the entry a
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -118,7 +117,10 @@ def test_timing_tolerances_just_inside_the_range_are_taken(key: str) -> None:
 
 @pytest.mark.parametrize(("edit", "entry", "reason"), [
     (("min_ok_valid = 6", "min_ok_valid = 0"), "e2e.min_ok_valid", "must be 1..window_valid"),
-    (("tally_cap = 32", "tally_cap = 0"), "e2e.tally_cap", "whole number >= 1"),
+    (("tally_cap = 32", "tally_cap = 0"), "e2e.tally_cap", "expected a whole number >= 1"),
+    (("window_valid = 8", "window_valid = -1"), "e2e.window_valid", "expected a whole number >= 0"),
+    (("timing_tolerance_cycles = 0.4", "timing_tolerance_cycles = 1.5"), "e2e.timing_tolerance_cycles",
+     "expected a number in (0, 1)"),
     (("[tally]", "[tallies]"), "[tally]", "missing table"),
     (("max_delta_counter = 2", ""), "max_delta_counter", "missing"),
     (("[timing]", "[timing"), None, "cannot read the E2E receiver settings"),
@@ -129,6 +131,7 @@ def test_a_bad_settings_file_is_refused_naming_the_file_entry_and_reason(tmp_pat
     assert edit[0] in text
     path = tmp_path / "e2e.toml"
     path.write_text(text.replace(edit[0], edit[1], 1))
-    with pytest.raises(ConfigError, match=re.escape(reason)) as info:
+    with pytest.raises(ConfigError) as info:
         E2EConfig.load(path)
     assert info.value.file == str(path) and info.value.entry == entry
+    assert info.value.reason.startswith(reason)

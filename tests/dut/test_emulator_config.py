@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from hilbench.bench import Bench, BenchConfig
+from hilbench.dut import emulator
+from hilbench.dut.compute.power import PowerLevel, PowerTable
 from hilbench.dut.compute.supervisor import DEFECTS
-from hilbench.dut.emulator import DUT_CONFIG_KEYS
+from hilbench.dut.emulator import DUT_CONFIG_KEYS, ComputeEmulator
 from hilbench.errors import ConfigError
 
 
@@ -80,6 +82,8 @@ def test_before_it_starts_the_unit_reports_itself_off_for_want_of_data() -> None
             "cu_reason_frame_id": 0, "cu_reason_input_state": "NONE",
             "energy_from_pack_wh": 0.0, "energy_from_grid_wh": 0.0,
         }
+        # The supervisor's first look: the unit has drawn nothing yet.
+        assert dut.observe().compute_power_w == 0.0
 
 
 def test_an_unknown_performance_source_is_refused() -> None:
@@ -93,6 +97,13 @@ def test_e2e_settings_that_are_not_a_table_are_refused(e2e: object) -> None:
     error = _refused(e2e=e2e)
     assert error.entry == "dut.e2e"
     assert error.reason == f"expected a table of E2E state machine settings, got {e2e!r}"
+
+
+def test_a_unit_built_without_a_seed_takes_the_benchs_default_seed() -> None:
+    with Bench(BenchConfig(keep_traces=False)) as bench:
+        assert bench.dut is not None and bench.dut_port is not None
+        unit = ComputeEmulator.from_config(bench.codec, bench.dut_port, bench.clock).unit
+        assert unit.seed == BenchConfig().seed == 0
 
 
 def test_the_tables_e2e_settings_tick_and_seed_reach_the_unit() -> None:
@@ -125,3 +136,85 @@ def test_the_seeded_thermal_defects_set_the_trip_points_they_name() -> None:
     with Bench(BenchConfig(keep_traces=False)) as bench:
         assert bench.dut is not None
         assert bench.dut.unit.governor.trips == default
+
+
+REFERENCE_FILE = """\
+max_power_w = 80.0
+idle_power_w = 12.0
+[tokens_per_s]
+P25 = 5.0
+P50 = 9.0
+P75 = 13.0
+P100 = 17.0
+"""
+
+
+def test_the_reference_performance_files_figures_are_the_units(tmp_path, monkeypatch) -> None:
+    """The unit's power table, its governor's levels, the supervisor's ceiling and the tokens per
+    level come from ``compute/reference_performance.toml``.  The figures here differ from
+    ``PowerTable``'s defaults, so a table dropped anywhere on the way shows."""
+    path = tmp_path / "reference_performance.toml"
+    path.write_text(REFERENCE_FILE, encoding="utf-8")
+    monkeypatch.setattr(emulator, "REFERENCE_PERFORMANCE", path)
+    perf, table = emulator.reference_performance()
+    assert (table.max_w, table.idle_w) == (80.0, 12.0)
+    assert (perf.watts[PowerLevel.P100], perf.watts[PowerLevel.IDLE], perf.tokens_per_s[PowerLevel.P50]) == (
+        80.0, 12.0, 9.0)
+    given = PowerTable(max_w=30.0, idle_w=5.0)
+    perf, table = emulator.reference_performance(given)
+    assert table is given
+    assert (perf.watts[PowerLevel.P100], perf.tokens_per_s[PowerLevel.P100]) == (30.0, 17.0)
+    with Bench(BenchConfig(keep_traces=False)) as bench:
+        assert bench.dut is not None
+        unit = bench.dut.unit
+        assert (unit.table.max_w, unit.table.idle_w) == (80.0, 12.0)
+        assert unit.governor.levels is unit.table
+        assert unit.performance.watts[PowerLevel.P100] == 80.0
+        assert bench.dut.supervisor.max_power_w == 80.0
+
+
+def test_a_bundled_model_is_checked_against_the_shipped_manifest(tmp_path, monkeypatch) -> None:
+    """A bundled model, by default or by name, is refused when its bytes are not the manifest's."""
+    from hilbench.dut.compute import engine
+
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(
+        '[models."tiny-llm.onnx"]\nsha256 = "' + "0" * 64 + '"\n'
+        '[models."tiny-llm-int8.onnx"]\nsha256 = "' + "1" * 64 + '"\n', encoding="utf-8")
+    monkeypatch.setattr(engine, "BUNDLED_MANIFEST", manifest)
+    for dut, expected in (({"fidelity": "real"}, "0" * 64), ({"fidelity": "real", "model": "tiny-llm-int8"}, "1" * 64),
+                          ({"performance": "calibrated"}, "0" * 64)):
+        with pytest.raises(ConfigError) as caught:
+            Bench(BenchConfig(dut=dut, keep_traces=False)).close()
+        assert f"expected {expected} (from {manifest})" in str(caught.value)
+
+
+def test_calibrated_performance_is_measured_on_the_bundled_model_under_the_units_table(tmp_path,
+                                                                                       monkeypatch) -> None:
+    """``performance = "calibrated"`` times the bundled model (the unit itself stays a model) with
+    the unit's own power table; the figures are the measurement's, not the reference file's."""
+    from hilbench.dut.compute import calibration
+
+    path = tmp_path / "reference_performance.toml"
+    path.write_text(REFERENCE_FILE, encoding="utf-8")
+    monkeypatch.setattr(emulator, "REFERENCE_PERFORMANCE", path)
+    monkeypatch.setenv("HILBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[tuple[object, object]] = []
+    measure = calibration.calibrate
+
+    def calibrate(engine, table=None, **kwargs):
+        calls.append((engine, table))
+        return measure(engine, table, repeats=1, steps=4, **kwargs)
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
+    with Bench(BenchConfig(dut={"performance": "calibrated"}, keep_traces=False)) as bench:
+        assert bench.dut is not None
+        unit = bench.dut.unit
+        assert unit.fidelity == "model"
+        assert calls == [(unit.engine, unit.table)] and unit.engine is not None
+        assert unit.engine.spec.path.name == "tiny-llm.onnx"
+        performance = unit.performance
+        assert performance.model_sha256 == unit.engine.spec.sha256
+        assert performance.table_key == unit.table.key()
+        assert performance.watts[PowerLevel.P100] == 80.0
+        assert performance.tokens_per_s[PowerLevel.P100] > 0.0
