@@ -43,10 +43,12 @@ def test_ocv_rises_with_soc(chemistry: Chemistry) -> None:
 
 def test_lfp_plateau_is_flat_and_nmc_is_sloped() -> None:
     lfp, nmc = load_chemistry("lfp"), load_chemistry("nmc")
-    plateau = lfp.ocv_v(np.linspace(0.1, 0.9, 81))
-    assert plateau.min() >= 3.25 and plateau.max() <= 3.35
-    assert 3.45 <= float(nmc.ocv_v(0.1)) <= 3.55
-    assert float(nmc.ocv_v(1.0)) == pytest.approx(4.2)
+    # Over 40-90 % SOC (past the graphite's low-lithiation slope) Prada2013's LFP rises 57 mV,
+    # Chen2020's NMC811 340 mV.
+    mid = np.linspace(0.4, 0.9, 51)
+    assert np.ptp(lfp.ocv_v(mid)) < 0.08
+    assert np.ptp(nmc.ocv_v(mid)) > 0.3
+    assert float(lfp.ocv_v(1.0)) == pytest.approx(3.6) and float(nmc.ocv_v(1.0)) == pytest.approx(4.2)
 
 
 def test_resistance_rises_in_the_cold(chemistry: Chemistry) -> None:
@@ -104,16 +106,16 @@ def _write_variant(tmp_path: Path, old: str, new: str, name: str = "lfp") -> Pat
 def test_non_monotonic_ocv_is_refused_with_file_entry_and_reason(tmp_path: Path) -> None:
     path = _write_variant(
         tmp_path,
-        "voltage_v = [2.50, 2.90, 3.10, 3.25, 3.265, 3.285, 3.295,",
-        "voltage_v = [2.50, 2.90, 3.10, 3.25, 3.265, 3.31, 3.30,",
+        "    3.0308, 3.058, 3.0843,",
+        "    3.0308, 3.09, 3.0843,",
     )
     with pytest.raises(ConfigError) as info:
         load_chemistry(path)
     err = info.value
     assert err.file == str(path)
-    assert err.entry == "ocv.voltage_v[6]"
-    assert "OCV must rise with SOC, but 3.30 V at SOC 0.40 is below 3.31 V at SOC 0.30" in err.reason
-    assert str(path) in str(err) and "ocv.voltage_v[6]" in str(err)
+    assert err.entry == "ocv.voltage_v[12]"
+    assert "OCV must rise with SOC, but 3.0843 V at SOC 0.12 is below 3.09 V at SOC 0.11" in err.reason
+    assert str(path) in str(err) and "ocv.voltage_v[12]" in str(err)
 
 
 def test_unknown_chemistry_lists_the_known_ones() -> None:
@@ -128,13 +130,13 @@ def test_unknown_chemistry_lists_the_known_ones() -> None:
         ("r0_ohm = 0.00035", 'r0_ohm = "low"', "resistance.r0_ohm", "expected a number"),
         ("r0_ohm = 0.00035", "r0_ohm = -0.00035", "resistance.r0_ohm", "greater than 0"),
         ("cycle_life = 4000", "cycle_life = 4000.5", "life.cycle_life", "expected an integer"),
-        ("max_v = 3.65", "max_v = 3.1", "voltage.max_v", "greater than 3.2 V"),
+        ("max_v = 3.6", "max_v = 3.1", "voltage.max_v", "greater than 3.2 V"),
         ("[thermal]", "[thermal]\ncell_mas_kg = 2.0", "thermal.cell_mas_kg", "unknown key"),
         ("fraction = [0.30,", "fraction = [0.30, 0.5,", "capacity.fraction", "one per capacity.temp_c"),
         ("fraction = [0.30,", "fraction = [1.30,", "capacity.fraction[0]", "at most 1"),
-        ("soc =       [0.00,", "soc =       [0.01,", "ocv.soc", "must run from 0 to 1"),
+        ("soc = [\n    0,", "soc = [\n    0.005,", "ocv.soc", "must run from 0 to 1"),
         ("rc_tau_s = [15.0, 300.0]", "rc_tau_s = [15.0]", "resistance.rc_tau_s", "one per resistance.rc_r_ohm"),
-        ("3.42, 3.65]", "3.42, 3.70]", "ocv.voltage_v[14]", "outside the cell window"),
+        ("3.415, 3.6,\n]", "3.415, 3.7,\n]", "ocv.voltage_v[98]", "outside the cell window"),
         ("[pack]\n", "[pack]\nseries_400v = 0\n", "pack", ""),  # duplicate key -> TOML error
     ],
 )
