@@ -12,9 +12,10 @@ Model conventions shared with :mod:`hilbench.plant.pack`:
   the discharge and charge cut-offs (``min_v``/``max_v``), so a CC/CV charge to
   ``max_v`` ends at SOC 1 and a discharge to ``min_v`` at SOC 0.
 * OCV(SOC, T) = OCV25(SOC) + entropic_v_per_k * (T - 25 C).
-* Every resistance (R0 and the RC pairs) scales with temperature by
-  ``2 ** ((25 - T) / doubling_interval_c)``, floored at ``min_factor`` when
-  warm: the "doubling every 10-15 C below 25 C" rule of DOMAIN.md.
+* Every resistance (R0 and the RC pairs) scales with temperature by one Arrhenius
+  factor, ``exp(activation_temp_k * (1 / T - 1 / 298.15 K))``: charge transfer and ion
+  transport are thermally activated, so one law covers the cold and the warm side alike
+  (LFP and NMC fitted to DFN pulses, fixtures/plant_reference/fit_dynamics.py).
 * The usable fraction of rated capacity depends on temperature (table).
 """
 
@@ -64,8 +65,7 @@ class Chemistry:
     ocv_voltage_v: tuple[float, ...]
     entropic_v_per_k: float
     r0_ohm: float
-    r_doubling_interval_c: float
-    r_min_factor: float
+    r_activation_temp_k: float
     rc_r_ohm: tuple[float, ...]
     rc_tau_s: tuple[float, ...]
     discharge_min_c: float
@@ -112,8 +112,8 @@ class Chemistry:
 
     def resistance_factor(self, temp_c: npt.ArrayLike) -> FloatArray:
         """Multiplier on every resistance at ``temp_c`` relative to 25 C."""
-        t = np.asarray(temp_c, dtype=np.float64)
-        return np.maximum(np.exp2((REFERENCE_TEMP_C - t) / self.r_doubling_interval_c), self.r_min_factor)
+        t_k = np.asarray(temp_c, dtype=np.float64) + KELVIN_OFFSET
+        return np.exp(self.r_activation_temp_k * (1.0 / t_k - 1.0 / (REFERENCE_TEMP_C + KELVIN_OFFSET)))
 
     def r0_ohm_at(self, temp_c: npt.ArrayLike) -> FloatArray:
         """Ohmic resistance of one nominal cell at ``temp_c``, ohm."""
@@ -123,9 +123,9 @@ class Chemistry:
         """Usable fraction of rated capacity at ``temp_c`` (held flat outside the table); a scalar for a number."""
         return np.interp(temp_c, self._cap_t_arr, self._cap_f_arr)
 
-    def source(self, key: str) -> str | None:
-        """Where the numbers of section ``key`` come from, if the file says."""
-        return dict(self.sources).get(key)
+    def source(self, entry: str) -> str | None:
+        """Where the number at ``entry`` (``"resistance.r0_ohm"``) comes from; None for no such entry."""
+        return dict(self.sources).get(entry)
 
 
 def available_chemistries() -> list[str]:
@@ -170,7 +170,7 @@ _SCHEMA: dict[str, set[str]] = {
     "voltage": {"nominal_v", "max_v", "min_v"},
     "capacity": {"rated_ah", "temp_c", "fraction"},
     "ocv": {"soc", "voltage_v", "entropic_v_per_k"},
-    "resistance": {"r0_ohm", "doubling_interval_c", "min_factor", "rc_r_ohm", "rc_tau_s"},
+    "resistance": {"r0_ohm", "activation_temp_k", "rc_r_ohm", "rc_tau_s"},
     "temperature_limits": {"discharge_min_c", "discharge_max_c", "charge_min_c", "charge_max_c"},
     "thermal": {"cell_mass_kg", "specific_heat_j_per_kg_k"},
     "life": {"cycle_life"},
@@ -355,8 +355,8 @@ def _parse(file: Path, data: dict[str, Any], text: str = "") -> Chemistry:
 
     res = r.table("resistance")
     r0 = get(r.number, res, "resistance.", "r0_ohm", unit="ohm", low=0.0, high=10.0, low_open=True)
-    doubling = get(r.number, res, "resistance.", "doubling_interval_c", unit="C", low=0.0, low_open=True)
-    min_factor = get(r.number, res, "resistance.", "min_factor", low=0.0, high=1.0, low_open=True)
+    # Activation energy / R: 0 is no temperature dependence; 20,000 K (1.7 eV) is beyond any cell.
+    activation = get(r.number, res, "resistance.", "activation_temp_k", unit="K", low=0.0, high=20000.0)
     # RC pairs are optional (a pure R0 model is legal); both lists or neither.
     rc_r: tuple[float, ...] | None = ()
     rc_tau: tuple[float, ...] | None = ()
@@ -390,10 +390,7 @@ def _parse(file: Path, data: dict[str, Any], text: str = "") -> Chemistry:
     series = get(r.integer, pack, "pack.", "series_400v")
     parallel = get(r.integer, pack, "pack.", "parallel", default=1)
 
-    src = r.table("sources", optional=True)
-    for key, value in src.items():
-        if not isinstance(value, str):
-            r.fail(f"sources.{key}", f"expected a string naming the source, got {value!r}")
+    sources = _read_sources(r)
 
     r.problems.raise_if_any()
     assert rc_r is not None and rc_tau is not None   # a refused entry (None) was raised just above
@@ -402,13 +399,51 @@ def _parse(file: Path, data: dict[str, Any], text: str = "") -> Chemistry:
         nominal_voltage_v=nominal_v, max_voltage_v=max_v, min_voltage_v=min_v,
         capacity_ah=capacity_ah, capacity_temp_c=cap_t, capacity_fraction=cap_f,
         ocv_soc=soc, ocv_voltage_v=ocv_v, entropic_v_per_k=entropic,
-        r0_ohm=r0, r_doubling_interval_c=doubling, r_min_factor=min_factor,
+        r0_ohm=r0, r_activation_temp_k=activation,
         rc_r_ohm=rc_r, rc_tau_s=rc_tau,
         discharge_min_c=dis_min, discharge_max_c=dis_max, charge_min_c=chg_min, charge_max_c=chg_max,
         cell_mass_kg=mass, specific_heat_j_per_kg_k=cp, cycle_life=cycle_life,
         series_400v=series, parallel_default=parallel,
-        sources=tuple(sorted(src.items())), source_file=str(file),
+        sources=tuple(sorted(sources.items())), source_file=str(file),
     )
+
+
+def _read_sources(r: _Reader) -> dict[str, str]:
+    """``[sources.TABLE]``: where each number comes from, as ``{"table.key": source}``.
+
+    Every entry of every table must have one (a plant is only as defensible as its least
+    sourced number); a source for an entry that is not there is refused too.
+    """
+    given = r.table("sources")
+    sources: dict[str, str] = {}
+    for table, allowed in _SCHEMA.items():
+        if not table:
+            continue
+        data = r.data.get(table)
+        entries = given.get(table, {})
+        if not isinstance(entries, dict):
+            r.fail(f"sources.{table}", f"expected a table [sources.{table}] of one source per entry, got {entries!r}")
+            continue
+        for key in entries:
+            if key not in allowed or not isinstance(data, dict) or key not in data:
+                r.fail(f"sources.{table}.{key}", f"a source for {table}.{key}, which the file does not set")
+        if not isinstance(data, dict):
+            continue
+        for key in data:
+            if key not in allowed:
+                continue   # reported as an unknown key
+            source = entries.get(key)
+            if not isinstance(source, str) or not source.strip():
+                reason = "missing: every number needs its source" if source is None else (
+                    f"expected a string naming the source, got {source!r}")
+                r.fail(f"sources.{table}.{key}", reason)
+            else:
+                sources[f"{table}.{key}"] = source
+    for table in given:
+        if table not in _SCHEMA or not table:
+            tables = ", ".join(sorted(_SCHEMA)[1:])
+            r.fail(f"sources.{table}", f"no such table; sources are given per entry of {tables}")
+    return sources
 
 
 def _check_ocv(r: _Reader, soc: tuple[float, ...], ocv_v: tuple[float, ...], min_v: float | None,

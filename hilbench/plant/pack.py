@@ -410,8 +410,7 @@ class Pack:
     def _refresh_temperature_terms(self) -> None:
         """Resistances and usable capacity at the present cell temperatures, until the next refresh."""
         temp = self._temp_c
-        factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / self._chem.r_doubling_interval_c),
-                            self._chem.r_min_factor)
+        factor = self._chem.resistance_factor(temp)
         # New arrays (not in place): the previous ones may still be held by a reader.
         self._res = self._res_base * factor
         self._rc_r = self._res[:-1]

@@ -63,8 +63,7 @@ class ReferencePack(Pack):
 
     def _refresh_temperature_terms(self) -> None:
         temp = self._temp_c
-        factor = np.maximum(np.exp2((REFERENCE_TEMP_C - temp) / self._chem.r_doubling_interval_c),
-                            self._chem.r_min_factor)
+        factor = self._chem.resistance_factor(temp)
         self._r0 = self._r0_base * factor
         self._rc_r = self._rc_r_base * factor
         self._usable_as = self._cap_as * np.interp(temp, self._cap_t, self._cap_f)

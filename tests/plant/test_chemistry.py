@@ -55,13 +55,12 @@ def test_resistance_rises_in_the_cold(chemistry: Chemistry) -> None:
     r = chemistry.r0_ohm_at([-20.0, 0.0, 10.0, 25.0])
     assert np.all(np.diff(r) < 0.0)
     assert r[-1] == pytest.approx(chemistry.r0_ohm)
-    assert r[2] / r[3] >= 1.5  # roughly doubling every 10-15 C
+    assert r[0] / r[3] >= 2.0  # at least doubled by -20 C (LFP's fitted DFN pulses: 2.4x)
 
 
 def test_solid_state_resistance_falls_most_sharply_in_the_cold() -> None:
     factors = {n: float(load_chemistry(n).resistance_factor(-10.0)) for n in SHIPPED}
     assert max(factors, key=factors.get) == "solid_state"
-    assert min(factors, key=factors.get) == "sodium_ion"
 
 
 def test_cold_capacity_ordering() -> None:
@@ -78,9 +77,40 @@ def test_lithium_ion_cannot_charge_below_freezing_sodium_can() -> None:
     assert load_chemistry("sodium_ion").charge_min_c < 0.0
 
 
-def test_every_section_names_its_source(chemistry: Chemistry) -> None:
-    for section in ("voltage", "capacity", "ocv", "resistance", "temperature_limits", "thermal", "life"):
-        assert chemistry.source(section), f"{chemistry.name}: no source for [{section}]"
+def test_every_number_names_its_source(chemistry: Chemistry) -> None:
+    import tomllib
+
+    with (CHEMISTRY_DIR / f"{chemistry.name}.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    numbers = [f"{table}.{key}" for table, entries in data.items() if isinstance(entries, dict) and table != "sources"
+               for key in entries]
+    assert len(numbers) >= 20
+    for entry in numbers:
+        assert chemistry.source(entry), f"{chemistry.name}: no source for {entry}"
+
+
+@pytest.mark.parametrize("entry", ["resistance.rc_tau_s", "ocv.entropic_v_per_k", "pack.parallel", "voltage.min_v"])
+def test_a_number_without_its_source_is_refused(tmp_path: Path, entry: str) -> None:
+    table, key = entry.split(".")
+    text = (CHEMISTRY_DIR / "lfp.toml").read_text()
+    head, sources = text.split("[sources.voltage]", 1)
+    sources = "[sources.voltage]" + sources
+    start = sources.index(f"[sources.{table}]")
+    line = next(ln for ln in sources[start:].splitlines() if ln.startswith(f"{key} = "))
+    path = tmp_path / "unsourced.toml"
+    path.write_text(head + sources.replace(line + "\n", "", 1))
+    with pytest.raises(ConfigError) as info:
+        load_chemistry(path)
+    assert info.value.file == str(path)
+    assert info.value.entry == f"sources.{entry}"
+    assert "every number needs its source" in info.value.reason
+
+
+def test_a_source_for_a_number_the_file_does_not_set_is_refused(tmp_path: Path) -> None:
+    path = _write_variant(tmp_path, "[sources.life]\n", "[sources.life]\ncalendar_years = \"a datasheet\"\n")
+    with pytest.raises(ConfigError) as info:
+        load_chemistry(path)
+    assert info.value.entry == "sources.life.calendar_years"
 
 
 def test_name_lookup_is_forgiving_about_case_and_dashes() -> None:
@@ -126,16 +156,16 @@ def test_unknown_chemistry_lists_the_known_ones() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "entry", "reason"),
     [
-        ("r0_ohm = 0.00035\n", "", "resistance.r0_ohm", "missing key"),
-        ("r0_ohm = 0.00035", 'r0_ohm = "low"', "resistance.r0_ohm", "expected a number"),
-        ("r0_ohm = 0.00035", "r0_ohm = -0.00035", "resistance.r0_ohm", "greater than 0"),
+        ("r0_ohm = 0.000682\n", "", "resistance.r0_ohm", "missing key"),
+        ("r0_ohm = 0.000682", 'r0_ohm = "low"', "resistance.r0_ohm", "expected a number"),
+        ("r0_ohm = 0.000682", "r0_ohm = -0.000682", "resistance.r0_ohm", "greater than 0"),
         ("cycle_life = 4000", "cycle_life = 4000.5", "life.cycle_life", "expected an integer"),
         ("max_v = 3.6", "max_v = 3.1", "voltage.max_v", "greater than 3.2 V"),
         ("[thermal]", "[thermal]\ncell_mas_kg = 2.0", "thermal.cell_mas_kg", "unknown key"),
         ("fraction = [0.30,", "fraction = [0.30, 0.5,", "capacity.fraction", "one per capacity.temp_c"),
         ("fraction = [0.30,", "fraction = [1.30,", "capacity.fraction[0]", "at most 1"),
         ("soc = [\n    0,", "soc = [\n    0.005,", "ocv.soc", "must run from 0 to 1"),
-        ("rc_tau_s = [15.0, 300.0]", "rc_tau_s = [15.0]", "resistance.rc_tau_s", "one per resistance.rc_r_ohm"),
+        ("rc_tau_s = [12.2, 78.1]", "rc_tau_s = [12.2]", "resistance.rc_tau_s", "one per resistance.rc_r_ohm"),
         ("3.415, 3.6,\n]", "3.415, 3.7,\n]", "ocv.voltage_v[98]", "outside the cell window"),
         ("[pack]\n", "[pack]\nseries_400v = 0\n", "pack", ""),  # duplicate key -> TOML error
     ],

@@ -497,7 +497,7 @@ BAD_CHEMISTRY: list[tuple[str, Any, str]] = [
     ("ocv.voltage_v", [3.0] * 15, ""), ("ocv.voltage_v", [9.0] * 15, ""),
     ("ocv.entropic_v_per_k", 1.0, ""), ("voltage.min_v", 5.0, "voltage."), ("voltage.max_v", "high", ""),
     ("voltage.nominal_v", float("inf"), ""), ("resistance.r0_ohm", -0.001, ""), ("resistance.r0_ohm", 0.0, ""),
-    ("resistance.doubling_interval_c", 0.0, ""), ("resistance.min_factor", 2.0, ""),
+    ("resistance.activation_temp_k", -1.0, ""), ("resistance.activation_temp_k", 1e6, ""),
     ("resistance.rc_tau_s", [15.0], ""), ("temperature_limits.discharge_min_c", -1000.0, ""),
     ("temperature_limits.discharge_max_c", 1e29, ""), ("temperature_limits.charge_max_c", -50.0, ""),
     ("thermal.cell_mass_kg", 0.0, ""), ("thermal.specific_heat_j_per_kg_k", "lots", ""),
