@@ -30,6 +30,7 @@ BENCHMARKS = {
     "simspeed": "simspeed",
     "inference": "inference",
     "faults": "faults",
+    "plant": "plant",
 }
 
 
