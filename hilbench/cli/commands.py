@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "defects": "run the suite against every seeded DUT defect and show which scenarios catch each",
     "faults": "fault matrix: every E2E failure mode into every safety message, handling time against the "
               "declared FTTIs",
+    "slcan-emulator": "an SLCAN adapter on a pseudo-terminal, bridged to a bench of its own or a python-can bus",
+    "serve": "a socketcand daemon (--socketcand [HOST:]PORT), bridged to a bench of its own or a python-can bus",
 }
 
 __all__ = ["COMMANDS"]

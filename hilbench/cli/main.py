@@ -59,7 +59,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     wanted = set(SUBCOMMANDS if commands is None else commands)
     for name, help_line in COMMANDS.items():
         if name in wanted:
-            importlib.import_module(f".{name}", __package__).add_parser(sub)
+            importlib.import_module(f".{name.replace('-', '_')}", __package__).add_parser(sub)
         else:
             sub.add_parser(name, help=help_line)
     return parser

@@ -213,7 +213,8 @@ class SocketcandServer:
                  fd: bool = True, max_clients: int = 16, max_element_bytes: int = LONGEST_ELEMENT,
                  max_pending_bytes: int = 64 * 1024, write_timeout_s: float = 5.0,
                  handshake_timeout_s: float = 10.0, idle_timeout_s: float | None = 60.0,
-                 handshake_grace_s: float = 0.05, poll_interval_s: float = 0.002) -> None:
+                 handshake_grace_s: float = 0.05, poll_interval_s: float = 0.002,
+                 allow_remote: bool = False) -> None:
         self.buses = dict(buses) if buses is not None else {"vcan0": BusConfig(interface="virtual", channel="vcan0")}
         for name, config in self.buses.items():
             if not name or any(ch.isspace() or ch in "<>" for ch in name):
@@ -225,9 +226,10 @@ class SocketcandServer:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
-        if not loopback:
+        if not loopback and not allow_remote:
             raise ValueError(f"expected a loopback address such as 127.0.0.1, got {host!r}: socketcand has "
-                             "no authentication, so the emulated daemon never listens beyond this host")
+                             "no authentication, so the emulated daemon listens beyond this host only when "
+                             "told to (allow_remote, on an isolated lab network)")
         if max_element_bytes < LONGEST_ELEMENT:
             raise ValueError(f"max_element_bytes must be at least {LONGEST_ELEMENT} (the longest valid element)")
         if max_pending_bytes < MIN_PENDING_BYTES:

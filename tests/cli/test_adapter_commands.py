@@ -1,0 +1,147 @@
+"""``hilbench slcan-emulator`` and ``hilbench serve``, each in a process of its own, with python-can's own
+``slcan`` and ``socketcand`` clients in other processes (issue 15).
+
+A lab starts the emulated adapter, reads its port from the first line, and points a tool at
+it: the BMS frames that come out decode with the bench DBC, and a scenario run through the
+adapter with the compute unit on its far side passes end to end (python-can's client carries
+the scenario's frames to the unit, and the unit's status back).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from hilbench.resources import dbc_dir
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="the SLCAN adapter needs a pseudo-terminal")
+
+HILBENCH = [sys.executable, "-m", "hilbench.cli.main"]
+SCENARIO = Path(__file__).parent / "data" / "owner_stops_compute_short.toml"
+NO_PAUSE = {"CAN_CONFIG": json.dumps({"sleep_after_open": 0})}
+
+
+class Emulator:
+    """A running ``hilbench`` emulator command: its first line, and once it has ended its exit code and stderr."""
+
+    def __init__(self, first_line: str) -> None:
+        self.first_line = first_line
+        self.returncode: int | None = None
+        self.stderr = ""
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[Emulator]:
+    """The command running, until SIGTERM on the way out."""
+    with subprocess.Popen([*HILBENCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30.0)
+        assert ready, "the emulator printed nothing in 30 s"
+        running = Emulator(proc.stdout.readline().strip())
+        try:
+            yield running
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                _out, running.stderr = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            running.returncode = proc.returncode
+
+
+CLIENT = textwrap.dedent("""
+    import json, sys, time
+    import can, cantools
+    kind, where, dbc = sys.argv[1], sys.argv[2], sys.argv[3]
+    if kind == "slcan":
+        bus = can.Bus(interface="slcan", channel=where, bitrate=500000, sleep_after_open=0)
+    else:
+        host, port, channel = where.replace(":", " ").split()
+        bus = can.Bus(interface="socketcand", host=host, port=int(port), channel=channel, tcp_tune=True)
+    db = cantools.database.load_file(dbc)
+    decoded, failed, names = 0, 0, set()
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        msg = bus.recv(0.2)
+        if msg is None:
+            continue
+        try:
+            message = db.get_message_by_frame_id(msg.arbitration_id)
+        except KeyError:
+            continue
+        if not message.name.startswith("BMS_"):
+            continue
+        try:
+            message.decode(bytes(msg.data))
+            decoded += 1
+            names.add(message.name)
+        except Exception:
+            failed += 1
+    bus.shutdown()
+    print(json.dumps({"decoded": decoded, "failed": failed, "names": sorted(names)}))
+""")
+
+
+def _client(kind: str, where: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", CLIENT, kind, where, str(dbc_dir() / "hilbench.dbc")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_python_cans_slcan_client_in_another_process_gets_bms_frames_that_decode() -> None:
+    with emulator("slcan-emulator") as adapter:
+        assert adapter.first_line.startswith("/dev/")
+        seen = _client("slcan", adapter.first_line)
+    assert adapter.returncode == 0, adapter.stderr
+    assert seen["failed"] == 0 and seen["decoded"] >= 20, seen
+    assert "BMS_PackStatus" in seen["names"]
+
+
+def test_python_cans_socketcand_client_in_another_process_gets_bms_frames_that_decode() -> None:
+    with emulator("serve", "--socketcand", "127.0.0.1:0") as server:
+        host_port, channel = server.first_line.split()
+        assert host_port.startswith("127.0.0.1:") and channel == "vcan0"
+        seen = _client("socketcand", server.first_line)
+    assert server.returncode == 0, server.stderr
+    assert seen["failed"] == 0 and seen["decoded"] >= 20, seen
+    assert "BMS_PackStatus" in seen["names"]
+
+
+def test_a_scenario_passes_with_the_compute_unit_on_the_far_side_of_the_slcan_adapter() -> None:
+    """``hilbench run`` plays the BMS, VCU and charger through python-can's slcan client; the unit is
+    behind the adapter, in the emulator's process: its inputs cross the adapter, its status comes back."""
+    with emulator("slcan-emulator", "--emulate", "cu") as adapter:
+        done = subprocess.run([*HILBENCH, "run", "--interface", "slcan", "--channel", adapter.first_line,
+                               "--bitrate", "500000",
+                               "--no-dut", str(SCENARIO)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **NO_PAUSE})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout
+    assert adapter.returncode == 0, adapter.stderr
+    summary = adapter.stderr
+    to_bus = int(summary.split(" frame(s) to the bus")[0].rsplit(" ", 1)[-1])
+    assert to_bus > 100, summary   # the scenario's frames reached the unit's side
+
+
+def test_bad_arguments_are_refused_with_the_option_and_the_reason() -> None:
+    for args, entry in ((["serve", "--socketcand", "10.0.0.1:29536", "--duration", "1"], "--socketcand"),
+                        (["serve", "--socketcand", "127.0.0.1:99999"], "--socketcand"),
+                        (["slcan-emulator", "--emulate", "bms,abs"], "--emulate"),
+                        (["slcan-emulator", "--interface", "virtual"], "--interface"),
+                        (["slcan-emulator", "--duration", "0"], "--duration")):
+        done = subprocess.run([*HILBENCH, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert entry in done.stderr and "Traceback" not in done.stderr
