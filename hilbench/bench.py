@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, load_bus_description, open_port
+from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, close_bus, load_bus_description, open_port
 from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
 from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
@@ -156,6 +156,8 @@ class Bench:
         self._ports: list[BusPort] = []
         self.recorder: Recorder | None = None
         self._closed = False
+        #: What went wrong shutting the buses down (an adapter gone), said with the warnings.
+        self._close_problems: list[str] = []
         try:
             self._build_bus_side()
         except BaseException:
@@ -288,6 +290,7 @@ class Bench:
         out = list(self.bus_description.warnings)
         out.extend(self.bms.warnings)
         out.extend(self.codec.warnings.values())
+        out.extend(self._close_problems)
         if self.pack.plating_risk:
             out.append(f"the pack took {self.pack.plating_ah:.4f} Ah into cells below "
                        f"{self.pack.chemistry.charge_min_c:g} C (lithium plating risk): "
@@ -375,7 +378,9 @@ class Bench:
                 self.recorder.stop()
         finally:
             for bus in self._buses:
-                bus.shutdown()
+                problem = close_bus(bus)
+                if problem is not None:
+                    self._close_problems.append(problem)
 
     def __enter__(self) -> Bench:
         return self

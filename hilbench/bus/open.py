@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import can
+import can.util
 
 from ..clock import WallClock, wall_time_s
 from ..errors import BusError
@@ -201,6 +202,47 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
         raise BusError(
             f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
         ) from None
+
+
+def lab_bus_settings() -> tuple[dict[str, Any], str | None]:
+    """The interface, channel and bitrate a lab keeps in python-can's own configuration, and where.
+
+    Read as python-can reads them: its environment variables (``CAN_INTERFACE``,
+    ``CAN_CHANNEL``, ``CAN_BITRATE``, and ``CAN_CONFIG`` as JSON) over its configuration
+    files' ``[default]`` section (``~/can.conf``, ``/etc/can.conf``, ``~/.can``,
+    ``~/.canrc`` on Linux and macOS; ``can.ini`` on Windows).  The command line overrides
+    both, field by field.  ({}, None) when they name none of the three.
+    """
+    environment = can.util.load_environment_config()
+    files = can.util.load_file_config()
+    settings: dict[str, Any] = {}
+    origins: list[str] = []
+    for key in ("interface", "channel", "bitrate"):
+        for found, origin in ((environment, "python-can's environment (CAN_*)"),
+                              (files, "python-can's configuration file")):
+            value = found.get(key, found.get("bustype") if key == "interface" else None)
+            if value not in (None, ""):
+                settings[key] = can.util.cast_from_string(value) if isinstance(value, str) else value
+                if origin not in origins:
+                    origins.append(origin)
+                break
+    if "channel" in settings:
+        settings["channel"] = str(settings["channel"])
+    return settings, " and ".join(origins) or None
+
+
+def close_bus(bus: can.BusABC) -> str | None:
+    """Shut ``bus`` down; what went wrong if it could not be (None when it closed cleanly).
+
+    An adapter that was unplugged, or an emulated one that went away, cannot take the
+    close command python-can sends on shutdown (``C`` to an SLCAN adapter): that must not
+    turn a finished run into a traceback, since its verdicts and recording are already kept.
+    """
+    try:
+        bus.shutdown()
+    except (can.CanError, OSError) as exc:
+        return f"the bus ({bus.channel_info}) did not close cleanly: {exc}"
+    return None
 
 
 def open_port(config: BusConfig, clock: Clock, *, epoch_s: float | None = None,

@@ -124,7 +124,13 @@ class BusPort:
         return True
 
     def poll(self, timeout_s: float = 0.0) -> int:
-        """Handle every frame waiting (waiting up to ``timeout_s`` for the first)."""
+        """Handle every frame waiting (waiting up to ``timeout_s`` for the first).
+
+        Raises:
+            BusError: the connection to the bus is gone: python-can's ``slcan`` client raises
+                ``CanOperationError`` once its serial port has gone away (an adapter unplugged,
+                an emulated one stopped), and never receives again.
+        """
         sim_queue = self._sim_queue
         if sim_queue is not None and not sim_queue:
             return 0
@@ -138,7 +144,11 @@ class BusPort:
                     break
                 msg = sim_queue.popleft()
             else:
-                msg = self.bus.recv(timeout_s if count == 0 else 0.0)
+                try:
+                    msg = self.bus.recv(timeout_s if count == 0 else 0.0)
+                except (can.CanOperationError, OSError) as exc:
+                    raise BusError(f"the bus ({self.bus.channel_info}) is gone: receiving failed: "
+                                   f"{exc}{_cause(exc)}") from None
                 if msg is None:
                     break
                 # Lookups index by ``is_extended_id``: a plugin that hands over 1/0/None still works.
@@ -154,3 +164,9 @@ class BusPort:
                 handler(msg)
         self.received += count
         return count
+
+
+def _cause(exc: BaseException) -> str:
+    """`` (the OS error behind it)`` when python-can wrapped one, else nothing."""
+    cause = exc.__cause__
+    return f" ({cause})" if cause is not None and str(cause) not in str(exc) else ""

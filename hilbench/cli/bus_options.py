@@ -104,6 +104,9 @@ class BusOptions:
     channel: str | None = None
     bitrate: int | None = None
     no_dut: bool = False
+    #: Where interface, channel or bitrate came from when not from the command line (python-can's
+    #: own configuration, see :func:`hilbench.bus.open.lab_bus_settings`); None when the command line named them all.
+    bus_source: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_values(cls, get: Callable[[str], Any], prefix: str = "--") -> BusOptions:
@@ -114,14 +117,33 @@ class BusOptions:
         """
         interface = get("interface") or None
         channel = get("channel") or None
+        bitrate = get("bitrate")
+        source = None
+        if interface is None or channel is None or bitrate is None:
+            from ..bus.open import lab_bus_settings
+
+            lab, lab_source = lab_bus_settings()
+            taken = {}
+            if interface is None and "interface" in lab:
+                interface = taken["interface"] = lab["interface"]
+            if interface is not None and interface not in SIMULATED_INTERFACES:
+                # The lab's channel and bitrate go with a real interface, whichever named it.
+                if channel is None and "channel" in lab:
+                    channel = taken["channel"] = lab["channel"]
+                if bitrate is None and "bitrate" in lab:
+                    bitrate = taken["bitrate"] = lab["bitrate"]
+            source = lab_source if taken else None
         if channel is None and interface is not None and interface not in SIMULATED_INTERFACES:
             raise ConfigError(None, f"{prefix}interface",
-                              f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)")
-        bitrate = get("bitrate")
-        if bitrate is not None and bitrate <= 0:
-            raise ConfigError(None, f"{prefix}bitrate", f"must be positive, got {bitrate}")
+                              f"{interface} needs {prefix}channel (e.g. can0, /dev/ttyACM0)"
+                              + (f"; {source} names no channel" if source else ""))
+        if bitrate is not None and (isinstance(bitrate, bool) or not isinstance(bitrate, int) or bitrate <= 0):
+            whole = isinstance(bitrate, int) and not isinstance(bitrate, bool)
+            raise ConfigError(None, f"{prefix}bitrate" if source is None else source,
+                              f"must be positive, got {bitrate}" if whole
+                              else f"expected a whole number of bit/s, got {bitrate!r}")
         return cls(tuple(Path(p) for p in (get("dbc") or ())), get("signal_map"), interface, channel, bitrate,
-                   bool(get("no_dut")))
+                   bool(get("no_dut")), bus_source=source)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BusOptions:
@@ -142,6 +164,16 @@ class BusOptions:
         return cls.from_values(lambda dest: config.getoption(f"hil_{dest}"), prefix="--hil-")
 
     # -- what they mean ------------------------------------------------------------
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What a front end says before its first run: a bus taken from python-can's configuration."""
+        if self.bus_source is None:
+            return ()
+        bus = self.bus
+        rate = f" at {bus.bitrate} bit/s" if bus.bitrate else ""
+        return (f"the bus is {bus.interface} on {bus.channel}{rate}, from {self.bus_source}; "
+                "--interface, --channel and --bitrate override it",)
+
     @property
     def bus(self) -> BusConfig:
         """The bus to open: the given interface, channel and bitrate, else the simulated default."""

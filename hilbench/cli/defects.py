@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise ConfigError(None, "paths", "no scenario left to run (all are marked 'long'; add --include-long)")
     defects = tuple(args.defect or DEFECTS)
-    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
+    print_warnings([*bus.notices, *bus.load().warnings])   # refuses a bad DBC or map before the first run
     check_runnable(scenarios, bus.run_options())   # and a scenario the bus cannot carry out
     if skipped:
         print(f"skipping long scenario(s): {', '.join(skipped)} (use --include-long)")

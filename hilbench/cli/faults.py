@@ -105,7 +105,7 @@ def run_matrix_command(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
     defect = bus.dut_defect(args.dut_defect)
     spec = load_ftti(args.ftti)
-    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
+    print_warnings([*bus.notices, *bus.load().warnings])   # refuses a bad DBC or map before the first run
     jobs = bus.jobs(args.jobs, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                     else os.cpu_count() or 1)
     settings = MatrixSettings(dbc=bus.dbc or None, signal_map=bus.signal_map, dut_defect=defect)

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     bus = BusOptions.from_args(args)
     dut_defect = bus.dut_defect(args.dut_defect)
     scenario, space = load_fuzz_scenario(args.scenario)
-    print_warnings(bus.load().warnings)   # refuses a bad DBC or map before the first run
+    print_warnings([*bus.notices, *bus.load().warnings])   # refuses a bad DBC or map before the first run
     print(f"fuzzing {scenario.name} ({scenario.duration_s:g} s simulated per run) over "
           + ", ".join(f"{p.path} {p.describe()}" for p in space.params))
     sys.stdout.flush()

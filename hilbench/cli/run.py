@@ -138,7 +138,8 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
     if args.record is not None and args.record.suffix.lower() not in (".blf", ".asc", ".log", ".csv", ".trc", ".mf4"):
         raise ConfigError(args.record, None, "unknown recording format; use .blf, .asc or .log")
     printed: set[str] = set()
-    print_warnings(bus.load(real=args.real).warnings, already=printed)   # refuses a bad DBC or map first
+    # Refuses a bad DBC or map before anything runs.
+    print_warnings([*bus.notices, *bus.load(real=args.real).warnings], already=printed)
     if args.junit is not None:
         check_writable(args.junit, "--junit")
     html = None

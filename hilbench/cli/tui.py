@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.widgets.format import clock
 
     app = run_tui(args.scenario, options=options, speed=args.speed)
-    print_warnings(app.session.bench.warnings)   # shown in the app too; kept on the terminal here
+    print_warnings([*bus.notices, *app.session.bench.warnings])   # shown in the app too; kept here
     snapshot = app.last_snapshot
     if snapshot is not None:
         bad = snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors

@@ -269,3 +269,63 @@ def test_the_plugin_lists_bench_warnings_at_the_end(pytester: pytest.Pytester, b
     result = pytester.runpytest("-p", "no:cacheprovider", *dbc_args)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*hilbench warnings (1)*", '*warning: lenient DBC load*signal "Big"*'])
+
+
+# -- python-can's own configuration, as a lab keeps it (issue 15) ---------------------------------------
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A home of python-can configuration files and no CAN_* variables; returns the home."""
+    for name in ("CAN_INTERFACE", "CAN_CHANNEL", "CAN_BITRATE", "CAN_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    import can.util
+
+    monkeypatch.setattr(can.util, "CONFIG_FILES", [str(tmp_path / ".canrc")])
+    return tmp_path
+
+
+def _options(**given: object) -> BusOptions:
+    return BusOptions.from_values(lambda dest: given.get(dest))
+
+
+def test_the_labs_environment_names_the_bus_and_the_command_line_overrides_it(lab: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAN_INTERFACE", "socketcand")
+    monkeypatch.setenv("CAN_CHANNEL", "can1")
+    monkeypatch.setenv("CAN_BITRATE", "250000")
+    options = _options()
+    assert options.bus == BusConfig("socketcand", "can1", 250_000)
+    assert options.notices and "CAN_" in options.notices[0] and "socketcand on can1" in options.notices[0]
+    assert _options(channel="can0").bus == BusConfig("socketcand", "can0", 250_000)
+    assert _options(interface="pcan", channel="PCAN_USBBUS1").bus == BusConfig("pcan", "PCAN_USBBUS1", 250_000)
+    # A simulated interface on the command line keeps its own channel, not the lab's.
+    simulated = _options(interface="simtime")
+    assert simulated.bus == BusConfig("simtime", "bench") and simulated.notices == ()
+
+
+def test_the_labs_configuration_file_names_the_bus_below_the_environment(lab: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (lab / ".canrc").write_text("[default]\ninterface = slcan\nchannel = /dev/ttyACM0\nbitrate = 500000\n")
+    assert _options().bus == BusConfig("slcan", "/dev/ttyACM0", 500_000)
+    assert "configuration file" in _options().notices[0]
+    monkeypatch.setenv("CAN_CHANNEL", "/dev/ttyACM1")
+    assert _options().bus == BusConfig("slcan", "/dev/ttyACM1", 500_000)
+
+
+def test_without_a_lab_configuration_the_bench_stays_in_simulated_time(lab: Path) -> None:
+    options = _options()
+    assert options.bus == BusConfig("simtime", "bench") and options.notices == () and not options.names_a_bus
+
+
+def test_a_lab_interface_without_a_channel_or_with_a_bad_bitrate_is_refused(lab: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAN_INTERFACE", "socketcan")
+    with pytest.raises(ConfigError) as info:
+        _options()
+    assert info.value.entry == "--interface" and "names no channel" in info.value.reason
+    monkeypatch.setenv("CAN_CHANNEL", "can0")
+    monkeypatch.setenv("CAN_BITRATE", "fast")
+    with pytest.raises(ConfigError) as info:
+        _options()
+    assert "CAN_" in str(info.value.entry) and "'fast'" in info.value.reason
