@@ -284,6 +284,17 @@ class Bench:
 
     # -- observing ---------------------------------------------------------
     @property
+    def refused_by_link(self) -> dict[str, int]:
+        """Frames a port's link could not carry (CAN FD over a classic-only link), by message name."""
+        out: dict[str, int] = {}
+        for port in self._ports:
+            for key, count in port.refused_by_link.items():
+                known = self.codec.by_id.get(key)
+                name = known.name if known is not None else f"0x{key[0]:X}"
+                out[name] = out.get(name, 0) + count
+        return out
+
+    @property
     def warnings(self) -> list[str]:
         """What the run should say out loud: lenient-DBC offenders, map notes, values clipped to a DBC range,
         and charge that reached cells too cold to take it (lithium plating risk)."""

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Interfaces whose channel several handles in one process can share.
+#: Interfaces whose python-can client carries classic frames only: python-can's socketcand client
+#: writes every frame as a classic ``< send >`` element, which a daemon refuses for more than 8
+#: bytes.  The bench refuses such frames before they are written (see ``BusPort.send``).
+CLASSIC_ONLY_INTERFACES = frozenset({"socketcand"})
 MULTI_HANDLE_INTERFACES = frozenset({"simtime", "virtual", "socketcan", "socketcand", "udp_multicast", "vector"})
 #: Pauses between connection probes: the first, and the longest.
 FIRST_RETRY_S = 0.1
@@ -273,7 +277,7 @@ def open_port(config: BusConfig, clock: Clock, *, epoch_s: float | None = None,
     bus = open_bus(config, clock=clock)
     epoch = clock.epoch_s if epoch_s is None else epoch_s
     if not isinstance(bus, SimTimeBus):
-        port = BusPort(bus, clock=clock, epoch_s=epoch)
+        port = BusPort(bus, clock=clock, epoch_s=epoch, classic_only=config.interface in CLASSIC_ONLY_INTERFACES)
         clock.add_idle_hook(port.poll)
         return port
     port = BusPort(bus, epoch_s=epoch, delivered=bus.queue)

@@ -42,8 +42,13 @@ class BusPort:
     """
 
     def __init__(self, bus: can.BusABC, *, clock: Clock | None = None, epoch_s: float = DEFAULT_EPOCH_S,
-                 delivered: deque[can.Message] | None = None) -> None:
+                 delivered: deque[can.Message] | None = None, classic_only: bool = False) -> None:
         self.bus = bus
+        #: The link carries classic frames only: a CAN FD frame, or one longer than 8 bytes, is
+        #: refused here and counted in :attr:`refused_by_link`, never sent, tapped or recorded.
+        self.classic_only = classic_only
+        #: Frames the link could not carry, by (arbitration ID, extended).
+        self.refused_by_link: dict[tuple[int, bool], int] = {}
         self._clock = clock
         self.epoch_s = epoch_s
         # Handlers by frame ID, for standard and extended IDs (indexed by ``is_extended_id``):
@@ -96,6 +101,10 @@ class BusPort:
     def send(self, msg: can.Message) -> bool:
         """Send one frame; a failed send is counted, not fatal (a real bus can be off).
 
+        A frame the link cannot carry (``classic_only``: CAN FD, or more than 8 bytes) is not
+        written at all: it is counted in :attr:`refused_by_link` and never reaches the taps, so
+        the monitor and the recording hold only what reached the bus.
+
         Raises:
             BusError: the connection to the bus is gone.  python-can's
                 ``socketcand`` client raises a bare ``BrokenPipeError`` once the
@@ -103,6 +112,10 @@ class BusPort:
                 subclass once a serial adapter is unplugged; neither ever sends again.
         """
         msg.is_rx = False
+        if self.classic_only and (msg.is_fd or len(msg.data) > 8):
+            key = (msg.arbitration_id, bool(msg.is_extended_id))
+            self.refused_by_link[key] = self.refused_by_link.get(key, 0) + 1
+            return False
         if self._clock is not None:
             msg.timestamp = self.epoch_s + self._clock.stamp()
         try:

@@ -418,9 +418,13 @@ def _integrity_check(check: Check, bench: Bench) -> CheckResult:
     """
     monitor = bench.monitor
     unknown = monitor.unknown_frames
-    problems = monitor.decode_errors + monitor.e2e_errors
+    refused = bench.refused_by_link
+    problems = monitor.decode_errors + monitor.e2e_errors + sum(refused.values())
     detail = (f"{monitor.frames} frames, {unknown} unknown, {monitor.decode_errors} undecodable, "
               f"{monitor.e2e_errors} E2E errors")
+    if refused:
+        detail += ("; not carried by the link (CAN FD over a classic-only one), so never on the bus: "
+                   + ", ".join(f"{name} x{n}" for name, n in sorted(refused.items())))
     if unknown:
         shown = sorted(monitor.unknown_ids.items(), key=lambda item: (-item[1], item[0]))[:MAX_UNKNOWN_IDS_SHOWN]
         more = len(monitor.unknown_ids) - len(shown)

@@ -160,3 +160,25 @@ def test_an_adapter_stopped_mid_run_ends_the_run_with_a_clear_error_and_the_reco
     assert "is gone" in done.stderr and "Traceback" not in done.stderr and "internal error" not in done.stderr
     lines = recording.read_text().splitlines()
     assert len(lines) > 100 and all(line.startswith("(") for line in lines)
+
+
+def test_an_fd_frame_over_a_classic_only_link_is_counted_fails_integrity_and_is_not_recorded(tmp_path: Path) -> None:
+    """python-can's socketcand client carries classic frames only: the BMS's 64-byte FD message cannot
+    cross it.  The run counts each one, its bus-integrity check fails naming the message, and the
+    recording holds only frames that reached the bus (no frame of that ID)."""
+    import cantools
+
+    fd_message = cantools.database.load_file(str(dbc_dir() / "hilbench.dbc")).get_message_by_name("BMS_ModuleCellsFD")
+    recording = tmp_path / "link.log"
+    with emulator("serve", "--socketcand", "127.0.0.1:0", "--emulate", "cu") as server:
+        host_port, channel = server.first_line.split()
+        host, port = host_port.split(":")
+        config = {"host": host, "port": int(port), "tcp_tune": True}
+        done = subprocess.run([*HILBENCH, "run", "--interface", "socketcand", "--channel", channel, "--no-dut",
+                               "--record", str(recording), str(SCENARIO.parent / "integrity_short.toml")],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "CAN_CONFIG": json.dumps(config)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL" in done.stdout and "BMS_ModuleCellsFD x" in done.stdout, done.stdout
+    ids = {line.split()[2].split("#")[0] for line in recording.read_text().splitlines()}
+    assert f"{fd_message.frame_id:03X}" not in ids and len(ids) >= 5, ids
