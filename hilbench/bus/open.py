@@ -277,7 +277,12 @@ def open_port(config: BusConfig, clock: Clock, *, epoch_s: float | None = None,
     bus = open_bus(config, clock=clock)
     epoch = clock.epoch_s if epoch_s is None else epoch_s
     if not isinstance(bus, SimTimeBus):
-        port = BusPort(bus, clock=clock, epoch_s=epoch, classic_only=config.interface in CLASSIC_ONLY_INTERFACES)
+        # python-can's own description where the interface gives one (socketcand names host and port).
+        label = bus.channel_info
+        if label in ("", "unknown"):
+            label = f"{config.interface} on {config.channel}"
+        port = BusPort(bus, clock=clock, epoch_s=epoch, classic_only=config.interface in CLASSIC_ONLY_INTERFACES,
+                       label=label)
         clock.add_idle_hook(port.poll)
         return port
     port = BusPort(bus, epoch_s=epoch, delivered=bus.queue)

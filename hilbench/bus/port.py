@@ -42,8 +42,11 @@ class BusPort:
     """
 
     def __init__(self, bus: can.BusABC, *, clock: Clock | None = None, epoch_s: float = DEFAULT_EPOCH_S,
-                 delivered: deque[can.Message] | None = None, classic_only: bool = False) -> None:
+                 delivered: deque[can.Message] | None = None, classic_only: bool = False,
+                 label: str | None = None) -> None:
         self.bus = bus
+        #: How errors name this bus ("slcan on /dev/ttyACM0"); python-can's ``channel_info`` by default.
+        self.label = label or bus.channel_info
         #: The link carries classic frames only: a CAN FD frame, or one longer than 8 bytes, is
         #: refused here and counted in :attr:`refused_by_link`, never sent, tapped or recorded.
         self.classic_only = classic_only
@@ -124,7 +127,7 @@ class BusPort:
             self.send_errors += 1
             return False
         except OSError as exc:
-            raise BusError(f"the bus ({self.bus.channel_info}) is gone: sending frame 0x{msg.arbitration_id:X} "
+            raise BusError(f"the bus ({self.label}) is gone: sending frame 0x{msg.arbitration_id:X} "
                            f"failed: {exc}") from None
         self.sent += 1
         for tap in self._taps:
@@ -160,7 +163,7 @@ class BusPort:
                 try:
                     msg = self.bus.recv(timeout_s if count == 0 else 0.0)
                 except (can.CanOperationError, OSError) as exc:
-                    raise BusError(f"the bus ({self.bus.channel_info}) is gone: receiving failed: "
+                    raise BusError(f"the bus ({self.label}) is gone: receiving failed: "
                                    f"{exc}{_cause(exc)}") from None
                 if msg is None:
                     break

@@ -482,6 +482,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     ``stop`` (a signal handler's request) ends the run early, between two tasks: the
     checks are then judged over the time that ran (partial verdicts), the result says
     :attr:`~ScenarioResult.interrupted`, and the recording holds every frame of the bus.
+    A bus lost during the run (an adapter unplugged, a daemon gone) ends it the same way,
+    with the time and the reason as :attr:`~ScenarioResult.interrupted`: a verdict, never
+    a traceback, and the recording kept.
 
     Raises:
         NotRunnableError: a step cannot act on this bus (see :func:`check_runnable`); no bench is built.
@@ -492,7 +495,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     start_wall = wall_time_s()
     with Bench(bench_config(scenario, options)) as bench:
         fired = schedule_steps(bench, scenario)
-        whole = bench.run_for(scenario.duration_s, progress=progress, stop=stop)
+        lost = None
+        try:
+            whole = bench.run_for(scenario.duration_s, progress=progress, stop=stop)
+        except BusError as exc:
+            whole, lost = False, f"a lost bus: {exc}"
         ran_s = scenario.duration_s if whole else bench.now
         grid = TraceGrid(bench.monitor, ran_s)
         results = [_judge(check, bench, grid) for check in scenario.checks]
@@ -519,7 +526,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     return ScenarioResult(scenario, results, economics, frames, ran_s,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
-                          warnings=warnings, interrupted=None if whole else (stop.reason if stop else "stopped"))
+                          warnings=warnings,
+                          interrupted=lost or (None if whole else (stop.reason if stop else "stopped")))
 
 
 def _partial(result: CheckResult, ran_s: float) -> CheckResult:
