@@ -17,27 +17,18 @@ full overnight, recorded once with
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import os
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import can
 import pytest
 
 from hilbench.bench import DEFAULTS_FILE
-from hilbench.bus import BenchCodec, BusConfig, load_bus_description, open_port
-from hilbench.clock import SimClock, seconds_to_us, wall_time_s
-from hilbench.dut.emulator import ComputeEmulator
+from hilbench.dut.replay import Replay, default_codec
+from hilbench.dut.replay import replay as replay_into_unit
 from hilbench.scenarios import RunOptions, load_scenario, run_scenario
-
-_CHANNELS = itertools.count()
-#: The reasons of a stop for an input the unit could not trust.
-E2E_STOP_REASONS = frozenset({"BMS_STALE", "VCU_STALE", "OBC_STALE", "E2E_ERROR"})
-PRODUCERS = ("bms", "vcu", "obc")
 
 #: The overnight session's conditions and events, in 20 minutes: on the pack, plugged in
 #: (charge-only compute), unplugged, a cold spell.
@@ -67,149 +58,15 @@ kind = "bus_integrity"
 name = "no unknown, undecodable or E2E-failing frames"
 '''
 
-Decision = tuple[int, str, str, str]     # (time in us, state, reason, power level) after a tick
-
-
-@dataclass
-class Replay:
-    """What a fresh unit decided when a recording was played into it."""
-
-    frames: int                      # frames sent to the unit (BMS, VCU, OBC)
-    status_frames: int               # status frames the recorded unit sent (compared, not sent)
-    decisions: list[Decision]        # every tick's, unless the replay was told not to keep them
-    digest: str                      # SHA-256 over every decision, in order
-    ticks: int
-    computing_ticks: int
-    kinds: set[tuple[str, str]]      # the (state, reason) pairs the unit went through
-    e2e_stops: int                   # stops for a stale or failing input (entries into one)
-    e2e_errors: int
-    receiver_errors: dict[str, dict[str, int]]
-    disagreements: int               # status frames whose state, reason or level differs from the replay
-    first_disagreements: list[str] = field(default_factory=list)
-    simulated_s: float = 0.0
-    wall_s: float = 0.0
-
-    def summary(self) -> str:
-        return (f"{self.frames} frames replayed over {self.simulated_s:.0f} simulated s in {self.wall_s:.1f} s wall; "
-                f"{self.ticks} ticks ({self.computing_ticks} computing), {self.e2e_stops} E2E stops, "
-                f"{self.e2e_errors} E2E errors; {self.status_frames} recorded status frames, "
-                f"{self.disagreements} disagree; decisions sha256 {self.digest[:16]}; states {sorted(self.kinds)}")
-
-
-def default_codec() -> BenchCodec:
-    description = load_bus_description()
-    return BenchCodec(description.db, description.signal_map)
-
-
 def default_epoch_s() -> float:
     with DEFAULTS_FILE.open("rb") as fh:
         return float(tomllib.load(fh)["session"]["epoch_s"])
 
 
-def replay(recording: Path, *, codec: BenchCodec | None = None, epoch_s: float | None = None,
-           seed: int = 0, keep: bool = True,
-           late_s: Callable[[float, can.Message], float] | None = None) -> Replay:
-    """Play the BMS, VCU and OBC frames of ``recording`` into a fresh unit at their recorded times.
-
-    ``late_s(t, frame)`` (optional) delays a frame by that many seconds: a fault, to show the
-    checks can fail.  The replay ends with the recording's last frame (the unit is not left to
-    find its inputs stale after the end).
-    """
-    codec = codec or default_codec()
-    epoch_s = default_epoch_s() if epoch_s is None else epoch_s
-    signal_map = codec.signal_map
-    replayed = {(codec.message(name).frame_id, codec.message(name).is_extended_id)
-                for producer in PRODUCERS for name in signal_map.messages_of(producer)}
-    status = codec.message(signal_map.binding("cu_state").message)
-    clock = SimClock(epoch_s=epoch_s)
-    config = BusConfig("simtime", f"replay-{next(_CHANNELS)}")
-    player = open_port(config, clock, epoch_s=epoch_s, polled_by_owner=True)
-    player_bus = player.bus
-    unit_port = open_port(config, clock, epoch_s=epoch_s, polled_by_owner=True)
-    unit_bus = unit_port.bus
-    try:
-        # The player hears nothing back: the replayed unit's own status frames stay off its queue.
-        player_bus.set_filters([{"can_id": 0x1FFFFFFF, "can_mask": 0x1FFFFFFF, "extended": True}])
-        unit = ComputeEmulator.from_config(codec, unit_port, clock, seed=seed)
-        unit_port.accept_only_subscribed()
-
-        decisions: list[Decision] = []
-        digest = hashlib.sha256()
-        values = unit.values
-        unit_tick = unit.tick
-
-        def logged_tick() -> None:
-            unit_tick()
-            decision = (clock.now_us, str(values["cu_state"]), str(values["cu_reason"]),
-                        str(values["cu_power_level"]))
-            digest.update(repr(decision).encode())
-            if keep:
-                decisions.append(decision)
-            state["ticks"] += 1
-            state["computing"] += decision[1] in ("RUNNING", "DERATED")
-            kinds.add((decision[1], decision[2]))
-            stop = decision[1] == "SAFE_STOP" and decision[2] in E2E_STOP_REASONS
-            if stop and not state["stopped"]:
-                state["stops"] += 1
-            state["stopped"] = stop
-
-        state = {"stops": 0, "stopped": False, "frames": 0, "status": 0, "disagree": 0, "ticks": 0, "computing": 0}
-        kinds: set[tuple[str, str]] = set()
-        disagreements: list[str] = []
-        unit.tick = logged_tick   # type: ignore[method-assign]
-        unit.start()
-
-        def compare(msg: can.Message) -> None:
-            # The recorded unit's status, sent a millisecond after its tick, against the replayed unit's.
-            recorded = status.decode_roles(msg.data)
-            state["status"] += 1
-            for role in ("cu_state", "cu_reason", "cu_power_level"):
-                if str(recorded.get(role)) != str(values[role]):
-                    state["disagree"] += 1
-                    if len(disagreements) < 10:
-                        disagreements.append(f"{clock.now:.3f} s: recorded {role} {recorded.get(role)}, "
-                                             f"replayed {values[role]}")
-                    break
-
-        with can.LogReader(str(recording)) as reader:
-            frames = iter(reader)
-            pending: list[can.Message | None] = [next(frames, None)]
-
-            def pump() -> None:
-                """Send every frame due now, then wake at the next one's time."""
-                msg = pending[0]
-                while msg is not None:
-                    due_us = seconds_to_us(msg.timestamp - epoch_s)
-                    if due_us > clock.now_us:
-                        clock.call_at(due_us / 1e6, pump)
-                        return
-                    key = (msg.arbitration_id, bool(msg.is_extended_id))
-                    if key in replayed:
-                        state["frames"] += 1
-                        extra = late_s(clock.now, msg) if late_s is not None else 0.0
-                        if extra > 0:
-                            clock.call_later(extra, lambda m=msg: player.send(m))
-                        else:
-                            player.send(msg)
-                    elif msg.arbitration_id == status.frame_id and not msg.is_extended_id:
-                        compare(msg)
-                    msg = pending[0] = next(frames, None)
-                clock.stop()    # the recording is over: so is the replay
-
-            began = wall_time_s()
-            clock.call_at(0.0, pump)
-            while pending[0] is not None:
-                clock.run_until(clock.now + 600.0)
-        return Replay(
-            frames=state["frames"], status_frames=state["status"], decisions=decisions, digest=digest.hexdigest(),
-            ticks=state["ticks"], computing_ticks=state["computing"], kinds=kinds,
-            e2e_stops=state["stops"], e2e_errors=unit.e2e_errors,
-            receiver_errors={name: dict(r.errors) for name, r in unit.receivers.items() if r.errors},
-            disagreements=state["disagree"], first_disagreements=disagreements,
-            simulated_s=clock.now, wall_s=wall_time_s() - began)
-    finally:
-        player_bus.shutdown()
-        unit_bus.shutdown()
+def replay(recording: Path, **kwargs: Any) -> Replay:
+    """The package's replay, at the bench's own epoch unless told otherwise."""
+    kwargs.setdefault("epoch_s", default_epoch_s())
+    return replay_into_unit(recording, **kwargs)
 
 
 def _assert_clean(result: Replay) -> None:

@@ -1,0 +1,74 @@
+"""A recording played onto a bus as a node: frames at their recorded spacing, scaled, filtered.
+
+``hilbench replay FILE --interface ... --channel ...`` uses it: a field capture, or a bench's own
+recording, becomes traffic on a real or virtual bus for a real ECU to hear.  The timing comes from
+the bench's wall clock (``WallClock(speed=...)``), so a frame recorded t seconds after the first
+goes out t / speed seconds after the start, whatever the sends cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..clock import StopRequest, WallClock, seconds_to_us
+from .frames import Frame
+from .open import BusConfig, close_bus, open_port
+from .recorder import read_recording
+
+
+@dataclass
+class Played:
+    """What a play put on the bus."""
+
+    sent: int = 0
+    skipped: int = 0          # frames the filter left out
+    failed: int = 0           # sends the bus refused (counted, not fatal: a bus can be off)
+    recorded_s: float = 0.0   # the recording's span played (s, as recorded)
+
+
+def play(path: Path, bus: BusConfig, *, speed: float = 1.0, keep: Callable[[Frame], bool] | None = None,
+         stop: StopRequest | None = None) -> Played:
+    """Send the frames of ``path`` that ``keep`` takes onto ``bus`` at their recorded spacing / ``speed``.
+
+    Raises:
+        BusError: the recording cannot be read, or the bus cannot be opened or is lost.
+        ValueError: ``speed`` not > 0.
+    """
+    clock = WallClock(speed=speed)
+    port = open_port(bus, clock)
+    played = Played()
+    frames = read_recording(path)
+    pending: list[Frame | None] = [next(frames, None)]
+    first_s = pending[0].timestamp if pending[0] is not None else 0.0
+
+    def pump() -> None:
+        """Send every frame due now, then wake at the next one's recorded time."""
+        msg = pending[0]
+        while msg is not None:
+            due_us = seconds_to_us(msg.timestamp - first_s)
+            if due_us > clock.now_us:
+                clock.call_at(due_us / 1e6, pump)
+                return
+            if keep is None or keep(msg):
+                played.sent += port.send(msg)
+            else:
+                played.skipped += 1
+            played.recorded_s = msg.timestamp - first_s
+            msg = pending[0] = next(frames, None)
+        clock.stop()
+
+    try:
+        clock.rebase()
+        if stop is not None:
+            stop.bind(clock)
+        clock.call_at(0.0, pump)
+        while pending[0] is not None and not (stop is not None and stop.requested):
+            clock.run_until(clock.now + 60.0)
+        played.failed = port.send_errors + sum(port.refused_by_link.values())
+    finally:
+        if stop is not None:
+            stop.bind(None)
+        close_bus(port.bus)
+    return played

@@ -1,0 +1,83 @@
+"""``hilbench replay FILE``: a recording into a fresh compute unit (its decisions against the recorded
+ones), and onto a bus as a node through the emulated adapter in another process (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import cantools
+import pytest
+
+from hilbench.resources import dbc_dir
+
+from _adapters import HILBENCH, NO_PAUSE, SCENARIO, emulator
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The short owner-consent scenario, recorded in simulated time (candump .log)."""
+    path = tmp_path_factory.mktemp("replay") / "session.log"
+    done = subprocess.run([*HILBENCH, "run", "--record", str(path), str(SCENARIO)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return path
+
+
+def _replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HILBENCH, "replay", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **NO_PAUSE})
+
+
+def test_a_recorded_session_replays_clean_into_a_fresh_unit_with_the_same_decisions_every_time(session: Path) -> None:
+    first, second = _replay(str(session), "--digest"), _replay(str(session), "--digest")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "clean replay" in first.stdout and "0 disagree" in first.stdout
+    digest = re.search(r"decisions sha256 ([0-9a-f]{64})", first.stdout)
+    assert digest is not None and digest.group(0) in second.stdout
+
+
+def test_a_recording_missing_two_seconds_of_the_bms_is_not_a_clean_replay(session: Path, tmp_path: Path) -> None:
+    db = cantools.database.load_file(str(dbc_dir() / "hilbench.dbc"))
+    bms_ids = {f"{m.frame_id:03X}" for m in db.messages if m.name.startswith("BMS_")}
+    lines = session.read_text().splitlines()
+    start = float(lines[0].split()[0].strip("()"))
+
+    def dropped(line: str) -> bool:
+        t_s = float(line.split()[0].strip("()")) - start
+        return line.split()[2].split("#")[0] in bms_ids and 5.0 <= t_s < 7.0
+
+    kept = [line for line in lines if not dropped(line)]
+    assert len(kept) < len(lines)
+    cut = tmp_path / "cut.log"
+    cut.write_text("\n".join(kept) + "\n")
+    done = _replay(str(cut))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOT clean" in done.stdout and "disagree" in done.stdout
+
+
+def test_a_recording_plays_onto_a_bus_filtered_by_node_through_the_emulated_adapter(session: Path) -> None:
+    """The BMS's frames of the recording, at 4x, onto python-can's slcan client; the adapter, in its own
+    process, counts exactly those frames reaching its bus."""
+    db = cantools.database.load_file(str(dbc_dir() / "hilbench.dbc"))
+    bms_ids = {f"{m.frame_id:03X}" for m in db.messages if m.name.startswith("BMS_")}
+    expected = sum(1 for line in session.read_text().splitlines() if line.split()[2].split("#")[0] in bms_ids)
+    with emulator("slcan-emulator", "--emulate", "cu") as adapter:
+        done = _replay(str(session), "--interface", "slcan", "--channel", adapter.first_line, "--bitrate", "500000",
+                       "--node", "bms", "--speed", "4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{expected} frame(s) sent" in done.stdout
+    to_bus = int(adapter.stderr.split(" frame(s) to the bus")[0].rsplit(" ", 1)[-1])
+    assert to_bus == expected, adapter.stderr
+
+
+def test_bad_replay_arguments_exit_2_naming_the_option(session: Path, tmp_path: Path) -> None:
+    for args, entry in (([str(tmp_path / "none.log")], "no such recording"),
+                        ([str(session), "--node", "bms"], "--node"),
+                        ([str(session), "--interface", "virtual", "--channel", "x", "--ids", "0xZZ"], "--ids"),
+                        ([str(session), "--interface", "virtual", "--channel", "x", "--speed", "0"], "--speed")):
+        done = _replay(*args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert entry in done.stderr and "Traceback" not in done.stderr
