@@ -1,4 +1,5 @@
-"""A recording played onto a bus as a node: frames at their recorded spacing, scaled, filtered.
+"""A recording played onto a bus as a node (frames at their recorded spacing, scaled, filtered), and a bus
+recorded to a file.
 
 ``hilbench replay FILE --interface ... --channel ...`` uses it: a field capture, or a bench's own
 recording, becomes traffic on a real or virtual bus for a real ECU to hear.  The timing comes from
@@ -72,3 +73,49 @@ def play(path: Path, bus: BusConfig, *, speed: float = 1.0, keep: Callable[[Fram
             stop.bind(None)
         close_bus(port.bus)
     return played
+
+
+def record(bus: BusConfig, path: Path, *, duration_s: float | None = None,
+           stop: StopRequest | None = None) -> int:
+    """Write every frame heard on ``bus`` to ``path`` (python-can's writer for its suffix, plus the
+    candump ``.log`` primary beside it) for ``duration_s`` wall seconds, or until ``stop``; the count.
+
+    Raises:
+        BusError: the file cannot be written, or the bus cannot be opened or is lost (what was heard
+            until then is kept).
+    """
+    from .recorder import Recorder
+
+    recorder = Recorder(path)   # first: a format python-can cannot write is refused before the bus opens
+    clock = WallClock()
+    try:
+        port = open_port(bus, clock)
+    except BaseException:
+        recorder.stop()
+        for written in recorder.paths:
+            written.unlink(missing_ok=True)   # nothing was heard: leave no empty recording behind
+        raise
+    heard = [0]
+
+    def keep(msg: Frame) -> None:
+        heard[0] += 1
+        recorder.on_message_received(msg)
+
+    port.add_tap(keep)
+    try:
+        clock.rebase()
+        if stop is not None:
+            stop.bind(clock)
+        while not (stop is not None and stop.requested):
+            left_s = None if duration_s is None else duration_s - clock.now
+            if left_s is not None and left_s <= 0.0:
+                break
+            clock.run_until(clock.now + (1.0 if left_s is None else min(1.0, left_s)))
+    finally:
+        if stop is not None:
+            stop.bind(None)
+        try:
+            recorder.stop()
+        finally:
+            close_bus(port.bus)
+    return heard[0]

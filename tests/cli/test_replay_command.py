@@ -3,6 +3,7 @@ ones), and onto a bus as a node through the emulated adapter in another process 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -81,3 +82,37 @@ def test_bad_replay_arguments_exit_2_naming_the_option(session: Path, tmp_path: 
         done = _replay(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert entry in done.stderr and "Traceback" not in done.stderr
+
+
+def test_record_writes_what_the_bus_carries_in_the_files_format_and_a_candump_primary(tmp_path: Path) -> None:
+    """``hilbench record`` on python-can's socketcand client, against ``hilbench serve`` in another process."""
+    from hilbench.bus.recorder import primary_log_path, read_recording
+
+    out = tmp_path / "heard.blf"
+    with emulator("serve", "--socketcand", "127.0.0.1:0") as server:
+        host_port, channel = server.first_line.split()
+        host, port = host_port.split(":")
+        config = json.dumps({"host": host, "port": int(port), "tcp_tune": True})
+        done = subprocess.run([*HILBENCH, "record", str(out), "--interface", "socketcand", "--channel", channel,
+                               "--duration", "3"], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "CAN_CONFIG": config})
+    assert done.returncode == 0, done.stdout + done.stderr
+    heard = int(done.stdout.split(" frame(s) recorded")[0].rsplit(" ", 1)[-1])
+    frames = list(read_recording(out))
+    assert heard >= 100 and len(frames) == heard
+    assert len(list(read_recording(primary_log_path(out)))) == heard
+    db = cantools.database.load_file(str(dbc_dir() / "hilbench.dbc"))
+    assert any(db.get_message_by_frame_id(f.arbitration_id).name == "BMS_PackStatus" for f in frames)
+
+
+def test_record_refuses_the_simulated_bus_an_unknown_format_and_a_missing_port_leaving_no_file(tmp_path: Path) -> None:
+    for args, entry in (([str(tmp_path / "a.log")], "--interface"),
+                        ([str(tmp_path / "a.xyz"), "--interface", "slcan", "--channel", str(tmp_path / "no-tty"),
+                          "--duration", "1"], "a.xyz"),
+                        ([str(tmp_path / "b.log"), "--interface", "slcan", "--channel", str(tmp_path / "no-tty"),
+                          "--duration", "1"], "no-tty")):
+        done = subprocess.run([*HILBENCH, "record", *args], capture_output=True, text=True, timeout=60,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("CAN_")})
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert entry in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "b.log").exists()
