@@ -31,6 +31,7 @@ BENCHMARKS = {
     "inference": "inference",
     "faults": "faults",
     "plant": "plant",
+    "realtime": "realtime",
 }
 
 
