@@ -15,11 +15,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .bus import BenchCodec, BusConfig, BusMonitor, BusPort, Recorder, close_bus, load_bus_description, open_port
+from .bus import (
+    BenchCodec,
+    BusConfig,
+    BusMonitor,
+    BusPort,
+    Recorder,
+    close_bus,
+    load_bus_description,
+    open_bus,
+    open_port,
+)
 from .bus.recorder import FLUSH_INTERVAL_S
 from .clock import US_PER_S, Clock, SimClock, StopRequest, WallClock, seconds_to_us, wall_time_s
 from .dut.reported_power import REAL_DUT_STALE_S, ReportedPower
-from .errors import ConfigError
+from .errors import BusError, ConfigError
 from .nodes import BmsNode, ObcNode, VcuNode
 from .plant import Evse, OnBoardCharger, Pack, Vehicle
 from .plant.powertrain import ParkedPowertrain
@@ -379,6 +389,41 @@ class Bench:
         """Seconds since the start of the run, simulated or wall (the clock's ``now``)."""
         return self.clock.now
 
+    #: While the bus is lost, how often :meth:`reconnect` tries to open it again (wall seconds).
+    RECONNECT_EVERY_S = 0.5
+
+    def reconnect(self, until_s: float, *, stop: StopRequest | None = None) -> bool:
+        """After a lost bus (``BusError`` from a run): open every handle again and carry on.
+
+        The clock keeps running meanwhile: the nodes' applications go on and their frames fail
+        to send (counted), as an ECU's would with its cable out.  A try every
+        :attr:`RECONNECT_EVERY_S` until ``until_s`` on the clock, or until ``stop``.
+
+        Returns:
+            True once every handle is open again; False if ``until_s`` or a stop came first.
+        """
+        for port in self._ports:
+            if not port.down:
+                close_bus(port.bus)
+                port.down = True
+        if stop is not None:
+            stop.bind(self.clock)
+        try:
+            while self.clock.now < until_s and not (stop is not None and stop.requested):
+                for port in self._ports:
+                    if port.down:
+                        try:
+                            port.reopen(open_bus(self.config.bus, clock=self.clock))
+                        except BusError:
+                            pass
+                if not any(port.down for port in self._ports):
+                    return True
+                self.clock.run_until(min(until_s, self.clock.now + self.RECONNECT_EVERY_S))
+            return False
+        finally:
+            if stop is not None:
+                stop.bind(None)
+
     def close(self) -> None:
         """Stop the recording (flushing it) and shut every bus; safe to call twice."""
         if self._closed:
@@ -388,7 +433,7 @@ class Bench:
             if self.recorder is not None:
                 self.recorder.stop()
         finally:
-            for bus in self._buses:
+            for bus in [port.bus for port in self._ports if not port.down]:
                 problem = close_bus(bus)
                 if problem is not None:
                     self._close_problems.append(problem)

@@ -194,12 +194,21 @@ def open_bus(config: BusConfig, *, clock: Any = None) -> can.BusABC:
         kwargs.setdefault("epoch_s", clock.epoch_s if clock is not None else 0.0)
     elif config.interface == "virtual" and simulated:
         kwargs.setdefault("preserve_timestamps", True)   # keep the simulated stamps the port sets
-    elif config.interface == "socketcand" and "host" in kwargs and "port" in kwargs:
+    elif config.interface == "socketcand":
+        # Host and port as python-can will take them: given here, else from its configuration (CAN_CONFIG).
+        found = {**can.util.load_file_config(), **can.util.load_environment_config(), **kwargs}
+        if "host" not in found or "port" not in found:
+            return _open(config, kwargs)
         try:
-            wait_for_server(kwargs["host"], int(kwargs["port"]), config.connect_timeout_s, what="socketcand server")
+            wait_for_server(str(found["host"]), int(found["port"]), config.connect_timeout_s,
+                            what="socketcand server")
         except (BusError, ValueError, TypeError) as exc:
             raise BusError(f"cannot open CAN interface {config.interface!r} channel {config.channel!r}: {exc}"
                            ) from None
+    return _open(config, kwargs)
+
+
+def _open(config: BusConfig, kwargs: dict[str, Any]) -> can.BusABC:
     try:
         return can.Bus(interface=config.interface, channel=config.channel, **kwargs)
     except (can.CanError, ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:

@@ -52,6 +52,8 @@ class BusPort:
         self.classic_only = classic_only
         #: Frames the link could not carry, by (arbitration ID, extended).
         self.refused_by_link: dict[tuple[int, bool], int] = {}
+        #: The bus is gone and not yet back (see :meth:`reopen`): nothing is read, every send fails.
+        self.down = False
         self._clock = clock
         self.epoch_s = epoch_s
         # Handlers by frame ID, for standard and extended IDs (indexed by ``is_extended_id``):
@@ -87,6 +89,14 @@ class BusPort:
         self._filtering = True
         self._apply_subscriptions()
 
+    def reopen(self, bus: can.BusABC) -> None:
+        """Carry on on ``bus``, a new handle on the same interface and channel after the old one was lost:
+        the subscriptions, taps and acceptance filters stay as they were."""
+        self.bus = bus
+        self.down = False
+        if self._filtering:
+            self._apply_subscriptions()
+
     def _apply_subscriptions(self) -> None:
         self.bus.set_filters([
             {"can_id": frame_id, "can_mask": 0x1FFFFFFF if extended else 0x7FF, "extended": extended}
@@ -115,6 +125,9 @@ class BusPort:
                 subclass once a serial adapter is unplugged; neither ever sends again.
         """
         msg.is_rx = False
+        if self.down:
+            self.send_errors += 1
+            return False
         if self.classic_only and (msg.is_fd or len(msg.data) > 8):
             key = (msg.arbitration_id, bool(msg.is_extended_id))
             self.refused_by_link[key] = self.refused_by_link.get(key, 0) + 1
@@ -148,7 +161,7 @@ class BusPort:
                 an emulated one stopped), and never receives again.
         """
         sim_queue = self._sim_queue
-        if sim_queue is not None and not sim_queue:
+        if (sim_queue is not None and not sim_queue) or self.down:
             return 0
         count = 0
         handlers = self._handlers

@@ -70,6 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "on Ctrl-C, SIGTERM or SIGHUP every file is closed with every frame (docs/recordings.md). With "
                         "several scenarios, the scenario name is added before the suffix")
     p.add_argument("--dut-defect", metavar="NAME", help="run against the compute emulator with a seeded defect")
+    p.add_argument("--reconnect", action="store_true",
+                   help="on a real bus: when the adapter or daemon is lost, open it again and carry on once it is "
+                        "back (the outage is reported with the verdicts); without it a lost bus ends the run there")
     p.add_argument("--real", action="append", default=[], choices=["bms", "vcu", "obc", "cu"], metavar="NODE",
                    help="a real ECU provides this node's frames, so the bench does not emulate it "
                         "(bms, vcu, obc, cu; repeatable)")
@@ -157,7 +160,7 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
                                   seed if many_seeds else None)
             # Traces are kept only for the HTML report's plots (an overnight's are large to ship back from a worker).
             plans.append((scenario, bus.run_options(real=args.real, seed=seed, record=record, dut_defect=dut_defect,
-                                                    keep_traces=html is not None)))
+                                                    keep_traces=html is not None, reconnect=args.reconnect)))
     # Every scenario of the run is checked against the bus before the first one starts: a step
     # that needs an unmapped role or a node that is not emulated refuses the run, listing all.
     if plans:

@@ -66,6 +66,9 @@ class RunOptions:
     wall_time: bool = False
     #: Keep role traces on the result for plots and CSV (a fuzzer running thousands of cases may not want them).
     keep_traces: bool = True
+    #: A lost bus (an adapter unplugged, a daemon gone) is opened again and the run carries on when it
+    #: is back, instead of ending there (wall-time buses; ``hilbench run --reconnect``).
+    reconnect: bool = False
 
 
 @dataclass
@@ -496,10 +499,19 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     with Bench(bench_config(scenario, options)) as bench:
         fired = schedule_steps(bench, scenario)
         lost = None
-        try:
-            whole = bench.run_for(scenario.duration_s, progress=progress, stop=stop)
-        except BusError as exc:
-            whole, lost = False, f"a lost bus: {exc}"
+        outages: list[str] = []
+        while True:
+            try:
+                whole = bench.run_for(scenario.duration_s - bench.now, progress=progress, stop=stop)
+                break
+            except BusError as exc:
+                lost_at_s = bench.now
+                if options.reconnect and bench.reconnect(scenario.duration_s, stop=stop):
+                    outages.append(f"the bus was lost at {lost_at_s:.1f} s ({exc}) and open again at "
+                                   f"{bench.clock.stamp():.1f} s: the checks saw no frames in between")
+                    continue
+                whole, lost = False, f"a lost bus: {exc}"
+                break
         ran_s = scenario.duration_s if whole else bench.now
         grid = TraceGrid(bench.monitor, ran_s)
         results = [_judge(check, bench, grid) for check in scenario.checks]
@@ -516,7 +528,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         economics = economics_of(bench)
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
-        warnings = list(bench.warnings)
+        warnings = [*outages, *bench.warnings]
     # The recording is complete (flushed and closed) only now; its candump primary has the payloads.
     record = options.record
     if record is not None and primary_log_path(record).is_file():

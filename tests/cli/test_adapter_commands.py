@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hilbench.clock import wall_sleep_s
 from hilbench.resources import dbc_dir
 
 from _adapters import HILBENCH, NO_PAUSE, SCENARIO, emulator
@@ -148,3 +150,24 @@ def test_an_fd_frame_over_a_classic_only_link_is_counted_fails_integrity_and_is_
     assert "FAIL" in done.stdout and "BMS_ModuleCellsFD x" in done.stdout, done.stdout
     ids = {line.split()[2].split("#")[0] for line in recording.read_text().splitlines()}
     assert f"{fd_message.frame_id:03X}" not in ids and len(ids) >= 5, ids
+
+
+def test_with_reconnect_a_run_carries_on_when_the_daemon_comes_back(tmp_path: Path) -> None:
+    """``hilbench serve`` stops 4 s in and another starts on the same port 3 s later: ``run --reconnect``
+    opens the bus again, finishes the scenario with its verdicts, and says when the bus was away."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = json.dumps({"host": "127.0.0.1", "port": port, "tcp_tune": True})
+    run_cmd = [*HILBENCH, "run", "--interface", "socketcand", "--channel", "vcan0", "--no-dut", "--reconnect",
+               str(SCENARIO)]
+    with emulator("serve", "--socketcand", f"127.0.0.1:{port}", "--emulate", "cu", "--duration", "4"):
+        with subprocess.Popen(run_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "CAN_CONFIG": config}) as run:
+            wall_sleep_s(7.0)   # the first daemon is gone by now (4 s after it started)
+            with emulator("serve", "--socketcand", f"127.0.0.1:{port}", "--emulate", "cu", "--duration", "30"):
+                out, err = run.communicate(timeout=90)
+    assert run.returncode == 0, out + err
+    assert "[PASS]" in out and "1 passed, 0 failed" in out
+    assert "warning: the bus was lost at" in out and "and open again at" in out
+    assert "Traceback" not in out + err
