@@ -9,11 +9,12 @@ goes out t / speed seconds after the start, whatever the sends cost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..clock import StopRequest, WallClock, seconds_to_us
+from ..clock import US_PER_S, Clock, StopRequest, WallClock, seconds_to_us
 from .frames import Frame
 from .open import BusConfig, close_bus, open_port
 from .recorder import read_recording
@@ -29,6 +30,31 @@ class Played:
     recorded_s: float = 0.0   # the recording's span played (s, as recorded)
 
 
+def schedule_frames(clock: Clock, frames: Iterator[Frame], zero_s: float,
+                    handle: Callable[[Frame], None]) -> Callable[[], bool]:
+    """Hand each of ``frames`` to ``handle`` at ``timestamp - zero_s`` on ``clock``; stop the clock after the last.
+
+    One task at a time is scheduled (the next frame's), so a recording of millions of frames
+    costs one pending event, not millions.  Returns a function that says whether frames remain.
+    """
+    pending: list[Frame | None] = [next(frames, None)]
+
+    def pump() -> None:
+        """Hand over every frame due now, then wake at the next one's time."""
+        msg = pending[0]
+        while msg is not None:
+            due_us = seconds_to_us(msg.timestamp - zero_s)
+            if due_us > clock.now_us:
+                clock.call_at(due_us / US_PER_S, pump)
+                return
+            handle(msg)
+            msg = pending[0] = next(frames, None)
+        clock.stop()    # the recording is over: so is its play
+
+    clock.call_at(0.0, pump)
+    return lambda: pending[0] is not None
+
+
 def play(path: Path, bus: BusConfig, *, speed: float = 1.0, keep: Callable[[Frame], bool] | None = None,
          stop: StopRequest | None = None) -> Played:
     """Send the frames of ``path`` that ``keep`` takes onto ``bus`` at their recorded spacing / ``speed``.
@@ -41,31 +67,23 @@ def play(path: Path, bus: BusConfig, *, speed: float = 1.0, keep: Callable[[Fram
     port = open_port(bus, clock)
     played = Played()
     frames = read_recording(path)
-    pending: list[Frame | None] = [next(frames, None)]
-    first_s = pending[0].timestamp if pending[0] is not None else 0.0
+    first = next(frames, None)
+    first_s = first.timestamp if first is not None else 0.0
 
-    def pump() -> None:
-        """Send every frame due now, then wake at the next one's recorded time."""
-        msg = pending[0]
-        while msg is not None:
-            due_us = seconds_to_us(msg.timestamp - first_s)
-            if due_us > clock.now_us:
-                clock.call_at(due_us / 1e6, pump)
-                return
-            if keep is None or keep(msg):
-                played.sent += port.send(msg)
-            else:
-                played.skipped += 1
-            played.recorded_s = msg.timestamp - first_s
-            msg = pending[0] = next(frames, None)
-        clock.stop()
+    def send(msg: Frame) -> None:
+        if keep is None or keep(msg):
+            played.sent += port.send(msg)
+        else:
+            played.skipped += 1
+        played.recorded_s = msg.timestamp - first_s
 
     try:
         clock.rebase()
         if stop is not None:
             stop.bind(clock)
-        clock.call_at(0.0, pump)
-        while pending[0] is not None and not (stop is not None and stop.requested):
+        remaining = schedule_frames(clock, itertools.chain([first] if first is not None else [], frames),
+                                    first_s, send)
+        while remaining() and not (stop is not None and stop.requested):
             clock.run_until(clock.now + 60.0)
         played.failed = port.send_errors + sum(port.refused_by_link.values())
     finally:

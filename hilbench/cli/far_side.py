@@ -118,6 +118,14 @@ def far_side(args: argparse.Namespace) -> FarSide:
     return FarSide(bus, bench, f"a bench emulating {', '.join(sorted(nodes))}")
 
 
+def exit_code(what: str, failure: BaseException | None) -> int:
+    """0, or 1 (said on stderr) when the emulator's own thread failed and it stopped serving."""
+    if failure is None:
+        return 0
+    note(f"error: the {what}'s thread failed: {failure!r}")
+    return 1
+
+
 def say(line: str) -> None:
     """One line on stdout, flushed at once: a lab's script reads the first line to find the port."""
     print(line, flush=True)

@@ -16,7 +16,7 @@ import argparse
 
 from ..errors import ConfigError
 from .commands import COMMANDS
-from .far_side import add_far_side_options, far_side, note, say
+from .far_side import add_far_side_options, exit_code, far_side, note, say
 from .interrupts import Interrupts
 
 NAME = "serve"
@@ -77,7 +77,4 @@ def run(args: argparse.Namespace) -> int:
                 failure = server.failure
         finally:
             side.close()
-    if failure is not None:
-        note(f"error: the server's thread failed: {failure!r}")
-        return 1
-    return 0
+    return exit_code("server", failure)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from .commands import COMMANDS
-from .far_side import add_far_side_options, far_side, note, say
+from .far_side import add_far_side_options, exit_code, far_side, note, say
 from .interrupts import Interrupts
 
 NAME = "slcan-emulator"
@@ -45,7 +45,4 @@ def run(args: argparse.Namespace) -> int:
                 failure = adapter.failure
         finally:
             side.close()
-    if failure is not None:
-        note(f"error: the adapter's thread failed: {failure!r}")
-        return 1
-    return 0
+    return exit_code("adapter", failure)

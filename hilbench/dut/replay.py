@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ..bus import BenchCodec, BusConfig, load_bus_description, open_port
 from ..bus.frames import Frame
+from ..bus.player import schedule_frames
 from ..bus.recorder import read_recording
-from ..clock import SimClock, seconds_to_us, wall_time_s
+from ..clock import SimClock, wall_time_s
 from ..errors import ConfigError
 from .emulator import ComputeEmulator
 
@@ -139,33 +140,21 @@ def replay(recording: Path, *, epoch_s: float, codec: BenchCodec | None = None,
                                              f"replayed {values[role]}")
                     break
 
-        frames = read_recording(recording)
-        pending: list[Frame | None] = [next(frames, None)]
-
-        def pump() -> None:
-            """Send every frame due now, then wake at the next one's time."""
-            msg = pending[0]
-            while msg is not None:
-                due_us = seconds_to_us(msg.timestamp - epoch_s)
-                if due_us > clock.now_us:
-                    clock.call_at(due_us / 1e6, pump)
-                    return
-                key = (msg.arbitration_id, bool(msg.is_extended_id))
-                if key in replayed:
-                    state["frames"] += 1
-                    extra = late_s(clock.now, msg) if late_s is not None else 0.0
-                    if extra > 0:
-                        clock.call_later(extra, partial(player.send, msg))
-                    else:
-                        player.send(msg)
-                elif msg.arbitration_id == status.frame_id and not msg.is_extended_id:
-                    compare(msg)
-                msg = pending[0] = next(frames, None)
-            clock.stop()    # the recording is over: so is the replay
+        def handle(msg: Frame) -> None:
+            key = (msg.arbitration_id, bool(msg.is_extended_id))
+            if key in replayed:
+                state["frames"] += 1
+                extra = late_s(clock.now, msg) if late_s is not None else 0.0
+                if extra > 0:
+                    clock.call_later(extra, partial(player.send, msg))
+                else:
+                    player.send(msg)
+            elif msg.arbitration_id == status.frame_id and not msg.is_extended_id:
+                compare(msg)
 
         began = wall_time_s()
-        clock.call_at(0.0, pump)
-        while pending[0] is not None:
+        remaining = schedule_frames(clock, read_recording(recording), epoch_s, handle)
+        while remaining():
             clock.run_until(clock.now + 600.0)
         return Replay(
             frames=state["frames"], status_frames=state["status"], decisions=decisions, digest=digest.hexdigest(),
