@@ -293,6 +293,21 @@ class Bench:
         return self.powertrain.charge_energy_j
 
     # -- observing ---------------------------------------------------------
+    def silent_outside_nodes(self) -> dict[str, list[str]]:
+        """The nodes the bench does not emulate whose messages never reached the bus, with those messages.
+
+        A real ECU expected from outside (``--real``, ``--no-dut``) that sent nothing is reported
+        after the run, never waited on: the run goes on without it, as the car would.
+        """
+        silent: dict[str, list[str]] = {}
+        for node in NODE_NAMES:
+            if node in self.config.emulate:
+                continue
+            names = self.codec.signal_map.messages_of(node)
+            if names and not any(self.monitor.stats[name].count for name in names):
+                silent[node] = names
+        return silent
+
     @property
     def refused_by_link(self) -> dict[str, int]:
         """Frames a port's link could not carry (CAN FD over a classic-only link), by message name."""

@@ -528,7 +528,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         economics = economics_of(bench)
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
-        warnings = [*outages, *bench.warnings]
+        silent = [f"the {node} is not emulated (expected from outside) and sent nothing in {ran_s:.1f} s: "
+                  f"none of {', '.join(names)}" for node, names in bench.silent_outside_nodes().items()]
+        warnings = [*outages, *silent, *bench.warnings]
     # The recording is complete (flushed and closed) only now; its candump primary has the payloads.
     record = options.record
     if record is not None and primary_log_path(record).is_file():
