@@ -322,6 +322,11 @@ class BusMonitor:
         n = len(series.v)
         return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
 
+    def arrival_times(self, message: str) -> np.ndarray:
+        """When each frame of ``message`` arrived (s on the bench's clock), in order; empty for an unknown name."""
+        times = self._times.get(message)
+        return np.frombuffer(times, dtype=float).copy() if times is not None else np.empty(0)
+
     def last_valid_s(self, message: str) -> float | None:
         """When ``message`` last arrived decodable with a good CRC (s), or None if never."""
         track = self._tracks.get(message)

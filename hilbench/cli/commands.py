@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
               "declared FTTIs",
     "slcan-emulator": "an SLCAN adapter on a pseudo-terminal, bridged to a bench of its own or a python-can bus",
     "nodes": "list the nodes the bench emulates and those it expects from outside, with their messages",
+    "parity": "run a scenario in simulated time and on a bus, and set traces and verdicts side by side",
     "record": "record what a bus carries to a file (any python-can format)",
     "replay": "replay a recording into a fresh compute unit (its decisions against the recorded ones) or onto a bus",
     "serve": "a socketcand daemon (--socketcand [HOST:]PORT), bridged to a bench of its own or a python-can bus",
