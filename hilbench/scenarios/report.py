@@ -116,7 +116,8 @@ def economics_line(result: ScenarioResult) -> str:
     e = result.economics
     return (f"tokens {e.tokens:,}  compute {e.compute_energy_kwh:.3f} kWh (pack {e.energy_from_pack_kwh:.3f}, "
             f"grid {e.energy_from_grid_kwh:.3f})  {e.tokens_per_kwh / 1e6:.3f} M tokens/kWh  "
-            f"pack wear {e.pack_equivalent_full_cycles:.4f} EFC")
+            f"pack wear {e.pack_equivalent_full_cycles:.4f} EFC ({e.pack_capacity_lost_pct:.2g} % of capacity, "
+            f"{e.pack_capacity_lost_pct_per_m_tokens:.2g} % per M tokens)")
 
 
 def format_failure(result: ScenarioResult) -> str:
@@ -468,7 +469,9 @@ class HtmlReport:
                     ("energy from the pack", f"{ec['energy_from_pack_kwh']:.3f} kWh"),
                     ("energy from the grid", f"{ec['energy_from_grid_kwh']:.3f} kWh"),
                     ("tokens per kWh", f"{ec['tokens_per_kwh']:,.0f}"),
-                    ("pack wear", f"{ec['pack_equivalent_full_cycles']:.4f} equivalent full cycles")):
+                    ("pack wear", f"{ec['pack_equivalent_full_cycles']:.4f} equivalent full cycles"),
+                    ("capacity it costs", f"{ec['pack_capacity_lost_pct']:.2g} % of the pack's, "
+                                          f"{ec['pack_capacity_lost_pct_per_m_tokens']:.2g} % per million tokens")):
                 out.append(f"<tr><th>{label}</th><td class='num'>{value}</td></tr>")
             out.append("</table>")
             if x.plot:

@@ -71,6 +71,11 @@ class RunOptions:
     reconnect: bool = False
 
 
+#: A cell's cycle life is counted to this fraction of its rated capacity (the usual datasheet
+#: end-of-life criterion, which the chemistry files' ``cycle_life`` figures from DOMAIN.md assume).
+END_OF_LIFE_CAPACITY_FRACTION = 0.8
+
+
 @dataclass
 class Economics:
     """What a run's tokens cost (see :func:`economics_of`).
@@ -78,7 +83,11 @@ class Economics:
     Energies in kWh: what the compute unit drew, and how much of it came from the pack and
     from the grid (both 0 when the unit is real: the bench cannot tell).  The pack's wear is the
     unit's share in equivalent full cycles: its energy from the pack, divided by the DC-DC
-    converter's efficiency, over the pack's capacity.
+    converter's efficiency, over the pack's capacity.  The capacity that wear costs is the
+    pack's life-average cycle fade: ``1 - END_OF_LIFE_CAPACITY_FRACTION`` of its capacity
+    over the chemistry's ``cycle_life`` equivalent full cycles, so 20 % per 1,500 cycles for
+    NMC.  (Fade is not linear over a life, and calendar ageing is not counted: this is the
+    unit's share of the average, not the fade of this pack today.)
     """
 
     tokens: int
@@ -87,6 +96,10 @@ class Economics:
     energy_from_grid_kwh: float
     tokens_per_kwh: float
     pack_equivalent_full_cycles: float
+    #: Percent of the pack's rated capacity that wear costs, life-averaged (see above).
+    pack_capacity_lost_pct: float = 0.0
+    #: The same per million tokens (0 when no token was made).
+    pack_capacity_lost_pct_per_m_tokens: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """The fields by name (a copy), for the reports."""
@@ -637,7 +650,9 @@ def economics_of(bench: Bench) -> Economics:
     from_grid = dut.energy_from_grid_j / 3.6e6 if dut is not None else 0.0
     pack_kwh = bench.pack.chemistry.energy_wh * bench.pack.series * bench.pack.parallel / 1000.0
     efc = from_pack / bench.dcdc_efficiency / pack_kwh if pack_kwh else 0.0
-    return Economics(tokens, compute_kwh, from_pack, from_grid, tokens / compute_kwh if compute_kwh else 0.0, efc)
+    lost_pct = efc * (1.0 - END_OF_LIFE_CAPACITY_FRACTION) / bench.pack.chemistry.cycle_life * 100.0
+    return Economics(tokens, compute_kwh, from_pack, from_grid, tokens / compute_kwh if compute_kwh else 0.0, efc,
+                     lost_pct, lost_pct / tokens * 1e6 if tokens else 0.0)
 
 
 def _fmt_value(value: Any) -> str:

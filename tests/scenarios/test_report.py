@@ -163,7 +163,8 @@ def test_html_report_has_verdicts_checks_economics_and_readable_plots(results, t
         assert data[:8] == PNG_MAGIC and len(data) > 20_000
     assert "gear &lt;D&gt; &amp; co" in page and "<D>" not in page          # names are escaped
     assert "compute stops within 1 s of leaving P" in page and "-60 W" in page
-    for figure in ("tokens per kWh", "energy from the pack", "energy from the grid", "pack wear"):
+    for figure in ("tokens per kWh", "energy from the pack", "energy from the grid", "pack wear", "capacity it costs",
+                   "% per million tokens"):
         assert figure in page
     assert "1 of 2 scenarios passed" in page
     assert "<h3>Failures</h3>" in page and "0x400 CU_Status" in page
