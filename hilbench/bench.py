@@ -327,6 +327,10 @@ class Bench:
         out.extend(self.bms.warnings)
         out.extend(self.codec.warnings.values())
         out.extend(self._close_problems)
+        refused = self.refused_by_link
+        if refused:
+            out.append("frames the link could not carry (CAN FD over a classic-only one), never on the bus: "
+                       + ", ".join(f"{name} x{n}" for name, n in sorted(refused.items())))
         if self.pack.plating_risk:
             out.append(f"the pack took {self.pack.plating_ah:.4f} Ah into cells below "
                        f"{self.pack.chemistry.charge_min_c:g} C (lithium plating risk): "
@@ -428,7 +432,9 @@ class Bench:
                 for port in self._ports:
                     if port.down:
                         try:
-                            port.reopen(open_bus(self.config.bus, clock=self.clock))
+                            # A short wait for a daemon per try, so the clock and a stop keep going.
+                            quick = replace(self.config.bus, connect_timeout_s=self.RECONNECT_EVERY_S)
+                            port.reopen(open_bus(quick, clock=self.clock))
                         except BusError:
                             pass
                 if not any(port.down for port in self._ports):

@@ -274,16 +274,23 @@ class WallClock(Clock):
         if soon:
             self._run_soon()
         while heap and heap[0][0] <= until_us and not self._stop_requested:
-            due_us, _, event = heappop(heap)
+            due_us, _, event = heap[0]
             if event.cancelled:
+                heappop(heap)
                 continue
             if event.period_us:
                 on_time = self._skip_missed(due_us, event.period_us)
                 if on_time != due_us:       # fell a whole period behind: drop this late run
+                    heappop(heap)
                     self._seq += 1
                     heappush(heap, (on_time, self._seq, event))
                     continue
+            # The task stays queued while the clock waits for it: a hook that raises meanwhile (a lost
+            # bus) leaves it there for the run that carries on after a reconnect.
             self._advance_to(due_us)
+            if heap[0][2] is not event:     # a task due earlier was queued while waiting: it goes first
+                continue
+            heappop(heap)
             if event.period_us:
                 self._seq += 1
                 heappush(heap, (self._skip_missed(due_us + event.period_us, event.period_us), self._seq, event))

@@ -31,6 +31,17 @@ def _open_buses() -> set[object]:
 
 
 @pytest.fixture(autouse=True)
+def _no_lab_can_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests run on the buses they name: a developer's CAN_* variables or ~/can.conf (python-can's
+    configuration, which the CLI reads) must not move them onto hardware."""
+    import can.util
+
+    for name in [n for n in os.environ if n.startswith("CAN_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(can.util, "CONFIG_FILES", [])
+
+
+@pytest.fixture(autouse=True)
 def _no_leaked_simtime_channels():
     before_counts = simtime.open_channels()
     before = _open_buses()

@@ -64,3 +64,28 @@ def test_on_a_wall_time_bus_the_primary_is_flushed_every_interval_of_wall_time(t
         early = sum(1 for m in sent if m.timestamp - bench.epoch_s <= 0.4)
         assert len(sent) > len(on_disk) >= early > 0
     assert count_frames(path) == count_frames(path.with_suffix(".log")) == len(sent)
+
+
+def test_a_hook_that_raises_while_the_clock_waits_leaves_the_task_queued() -> None:
+    """A lost bus is found by the idle hook while the clock waits for the next task (python-can's slcan
+    client raises from ``recv``): the task must still be there when the run carries on (reconnect)."""
+    clock = WallClock()
+    fired: list[float] = []
+    clock.call_every(0.02, lambda: fired.append(clock.now))
+    calls = [0]
+
+    class Lost(Exception):
+        pass
+
+    def hook(wait_s: float) -> None:
+        calls[0] += 1
+        if calls[0] == 3 and fired:
+            raise Lost
+        wall_sleep_s(min(wait_s, 0.005))
+
+    clock.add_idle_hook(hook)
+    with pytest.raises(Lost):
+        clock.run_until(0.2)
+    before = len(fired)
+    clock.run_until(clock.now + 0.1)
+    assert len(fired) >= before + 3    # the periodic task kept its place and went on firing

@@ -15,6 +15,7 @@ module is imported).
 
 from __future__ import annotations
 
+import configparser
 import logging
 import math
 import socket
@@ -35,11 +36,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Interfaces whose channel several handles in one process can share.
 #: Interfaces whose python-can client carries classic frames only: python-can's socketcand client
 #: writes every frame as a classic ``< send >`` element, which a daemon refuses for more than 8
 #: bytes.  The bench refuses such frames before they are written (see ``BusPort.send``).
 CLASSIC_ONLY_INTERFACES = frozenset({"socketcand"})
+#: Interfaces whose channel several handles in one process can share.
 MULTI_HANDLE_INTERFACES = frozenset({"simtime", "virtual", "socketcan", "socketcand", "udp_multicast", "vector"})
 #: Pauses between connection probes: the first, and the longest.
 FIRST_RETRY_S = 0.1
@@ -225,9 +226,20 @@ def lab_bus_settings() -> tuple[dict[str, Any], str | None]:
     files' ``[default]`` section (``~/can.conf``, ``/etc/can.conf``, ``~/.can``,
     ``~/.canrc`` on Linux and macOS; ``can.ini`` on Windows).  The command line overrides
     both, field by field.  ({}, None) when they name none of the three.
+
+    Raises:
+        BusError: ``CAN_CONFIG`` is not a JSON object, or a configuration file is not readable INI.
     """
-    environment = can.util.load_environment_config()
-    files = can.util.load_file_config()
+    try:
+        environment = can.util.load_environment_config()
+        if not isinstance(environment, dict):
+            raise TypeError(f"expected a JSON object, got {type(environment).__name__}")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BusError(f"python-can's environment: CAN_CONFIG: not a JSON object of bus settings: {exc}") from None
+    try:
+        files = can.util.load_file_config()
+    except configparser.Error as exc:
+        raise BusError(f"python-can's configuration file: not readable: {exc}") from None
     settings: dict[str, Any] = {}
     origins: list[str] = []
     for key in ("interface", "channel", "bitrate"):
@@ -254,6 +266,15 @@ def close_bus(bus: can.BusABC) -> str | None:
     try:
         bus.shutdown()
     except (can.CanError, OSError) as exc:
+        # python-can's slcan client writes its close command before it closes the port, so a
+        # failed write leaves the serial port open: close it here, or a replugged adapter may
+        # come back under another name while this one is still held.
+        port = getattr(bus, "serialPortOrig", None)
+        if port is not None:
+            try:
+                port.close()
+            except OSError:
+                pass
         return f"the bus ({bus.channel_info}) did not close cleanly: {exc}"
     return None
 

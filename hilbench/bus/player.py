@@ -63,19 +63,19 @@ def play(path: Path, bus: BusConfig, *, speed: float = 1.0, keep: Callable[[Fram
         BusError: the recording cannot be read, or the bus cannot be opened or is lost.
         ValueError: ``speed`` not > 0.
     """
+    frames = read_recording(path)
+    first = next(frames, None)   # before the bus opens: an unreadable recording leaves no bus open
+    first_s = first.timestamp if first is not None else 0.0
     clock = WallClock(speed=speed)
     port = open_port(bus, clock)
     played = Played()
-    frames = read_recording(path)
-    first = next(frames, None)
-    first_s = first.timestamp if first is not None else 0.0
 
     def send(msg: Frame) -> None:
+        played.recorded_s = msg.timestamp - first_s   # before the send, which stamps the frame anew
         if keep is None or keep(msg):
             played.sent += port.send(msg)
         else:
             played.skipped += 1
-        played.recorded_s = msg.timestamp - first_s
 
     try:
         clock.rebase()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import can
 
+from ..clock import wall_sleep_s
 from ..errors import BusError
 from .simtime import DEFAULT_EPOCH_S
 
@@ -161,7 +162,11 @@ class BusPort:
                 an emulated one stopped), and never receives again.
         """
         sim_queue = self._sim_queue
-        if (sim_queue is not None and not sim_queue) or self.down:
+        if sim_queue is not None and not sim_queue:
+            return 0
+        if self.down:
+            if timeout_s > 0.0:
+                wall_sleep_s(timeout_s)   # the wall clock's wait, which the bus cannot take while it is gone
             return 0
         count = 0
         handlers = self._handlers

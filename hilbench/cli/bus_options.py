@@ -109,7 +109,7 @@ class BusOptions:
     bus_source: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_values(cls, get: Callable[[str], Any], prefix: str = "--") -> BusOptions:
+    def from_values(cls, get: Callable[[str], Any], prefix: str = "--", *, lab: bool = True) -> BusOptions:
         """From ``get(dest)`` for each option (None when absent); errors name the option as ``prefix`` spells it.
 
         Raises:
@@ -119,19 +119,23 @@ class BusOptions:
         channel = get("channel") or None
         bitrate = get("bitrate")
         source = None
-        if interface is None or channel is None or bitrate is None:
+        if lab and (interface is None or channel is None or bitrate is None):
             from ..bus.open import lab_bus_settings
+            from ..errors import BusError
 
-            lab, lab_source = lab_bus_settings()
+            try:
+                lab_values, lab_source = lab_bus_settings()
+            except BusError as exc:
+                raise ConfigError(None, "python-can's configuration", str(exc)) from None
             taken = {}
-            if interface is None and "interface" in lab:
-                interface = taken["interface"] = lab["interface"]
+            if interface is None and "interface" in lab_values:
+                interface = taken["interface"] = lab_values["interface"]
             if interface is not None and interface not in SIMULATED_INTERFACES:
                 # The lab's channel and bitrate go with a real interface, whichever named it.
-                if channel is None and "channel" in lab:
-                    channel = taken["channel"] = lab["channel"]
-                if bitrate is None and "bitrate" in lab:
-                    bitrate = taken["bitrate"] = lab["bitrate"]
+                if channel is None and "channel" in lab_values:
+                    channel = taken["channel"] = lab_values["channel"]
+                if bitrate is None and "bitrate" in lab_values:
+                    bitrate = taken["bitrate"] = lab_values["bitrate"]
             source = lab_source if taken else None
         if channel is None and interface is not None and interface not in SIMULATED_INTERFACES:
             raise ConfigError(None, f"{prefix}interface",
@@ -158,10 +162,14 @@ class BusOptions:
     def from_pytest(cls, config: Any) -> BusOptions:
         """The ``--hil-*`` options of a pytest session; errors name them with that prefix.
 
+        python-can's own configuration (``CAN_INTERFACE``, its files) is not read here: the plugin
+        loads in every pytest session of the environment, and a lab's adapter settings must not
+        move another project's tests, or this one's, onto hardware.  Name the bus with ``--hil-*``.
+
         Raises:
             ConfigError: as :meth:`from_values`.
         """
-        return cls.from_values(lambda dest: config.getoption(f"hil_{dest}"), prefix="--hil-")
+        return cls.from_values(lambda dest: config.getoption(f"hil_{dest}"), prefix="--hil-", lab=False)
 
     # -- what they mean ------------------------------------------------------------
     @property

@@ -15,6 +15,7 @@ import argparse
 import itertools
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,12 +58,14 @@ class FarSide:
     bench: Bench | None
     description: str
 
-    def run(self, duration_s: float | None, stop: StopRequest) -> None:
-        """Keep the far side going for ``duration_s`` wall seconds (None: until ``stop`` is requested)."""
+    def run(self, duration_s: float | None, stop: StopRequest,
+            failed: Callable[[], BaseException | None] = lambda: None) -> None:
+        """Keep the far side going for ``duration_s`` wall seconds (None: until ``stop`` is requested),
+        or until ``failed()`` reports that the emulator's own thread stopped serving."""
         from ..clock import wall_sleep_s, wall_time_s
 
         start_s = wall_time_s()
-        while not stop.requested:
+        while not stop.requested and failed() is None:
             left_s = None if duration_s is None else duration_s - (wall_time_s() - start_s)
             if left_s is not None and left_s <= 0.0:
                 return

@@ -15,6 +15,7 @@ a real ECU to hear.  Exit 0 when every frame was sent.
 from __future__ import annotations
 
 import argparse
+import math
 import tomllib
 from pathlib import Path
 
@@ -61,12 +62,18 @@ def run(args: argparse.Namespace) -> int:
         for option in ("channel", "bitrate", "ids", "node"):
             if getattr(args, option) is not None:
                 raise ConfigError(None, f"--{option}", "plays onto a bus: give --interface and --channel too")
+        if args.speed != 1.0:
+            raise ConfigError(None, "--speed", "plays onto a bus: the replay into a unit runs in simulated time")
         return _into_unit(args)
+    for option, given in (("epoch", args.epoch is not None), ("seed", args.seed != 0), ("digest", args.digest)):
+        if given:
+            raise ConfigError(None, f"--{option}", "is for the replay into a fresh unit, not for one onto a bus")
     return _onto_bus(args)
 
 
 def _into_unit(args: argparse.Namespace) -> int:
     from ..bench import DEFAULTS_FILE
+    from ..bus.recorder import primary_log_path, read_recording
     from ..dut.replay import replay
 
     if args.epoch is None:
@@ -74,15 +81,30 @@ def _into_unit(args: argparse.Namespace) -> int:
             epoch_s = float(tomllib.load(fh)["session"]["epoch_s"])
     else:
         epoch_s = args.epoch
-    result = replay(args.file, epoch_s=epoch_s, seed=args.seed, keep=False)
+    path = args.file
+    primary = primary_log_path(path)
+    if path.suffix.lower() != ".log" and primary.is_file():
+        path = primary   # the candump primary beside it keeps absolute times (python-can's ASC reader does not)
+    first = next(read_recording(path), None)
+    if first is None:
+        raise ConfigError(path, None, "holds no frame to replay")
+    offset_s = first.timestamp - epoch_s
+    if not 0.0 <= offset_s <= 86_400.0:
+        raise ConfigError(path, "--epoch", f"its first frame is {offset_s:+.1f} s from the epoch {epoch_s:.1f}: "
+                                           "give the recorded session's time zero with --epoch (a bench's "
+                                           "recordings start at its own; times relative to the file start do not)")
+    result = replay(path, epoch_s=epoch_s, seed=args.seed, keep=False)
     print(result.summary())
     if args.digest:
         print(f"decisions sha256 {result.digest}")
     for line in result.first_disagreements:
         print(f"  disagrees: {line}")
-    clean = result.e2e_stops == 0 and result.e2e_errors == 0 and result.disagreements == 0 and result.frames > 0
+    clean = (result.e2e_stops == 0 and result.e2e_errors == 0 and result.disagreements == 0 and result.frames > 0
+             and result.status_frames > 0)
     print("clean replay" if clean else "NOT clean: " + ", ".join(
-        what for what, bad in (("no frame replayed", result.frames == 0), (f"{result.e2e_stops} E2E stops",
+        what for what, bad in (("no frame replayed", result.frames == 0),
+                               ("no status frame of the recorded unit to compare with", result.status_frames == 0),
+                               (f"{result.e2e_stops} E2E stops",
                                result.e2e_stops), (f"{result.e2e_errors} E2E errors", result.e2e_errors),
                                (f"{result.disagreements} status frames disagree", result.disagreements)) if bad))
     return 0 if clean else 1
@@ -96,8 +118,11 @@ def _onto_bus(args: argparse.Namespace) -> int:
 
     if args.channel is None:
         raise ConfigError(None, "--interface", f"{args.interface} needs --channel")
-    if not args.speed > 0:
-        raise ConfigError(None, "--speed", f"expected a factor > 0, got {args.speed}")
+    if not (args.speed > 0 and math.isfinite(args.speed)):
+        raise ConfigError(None, "--speed", f"expected a finite factor > 0, got {args.speed}")
+    if args.interface in ("simtime", "virtual"):
+        raise ConfigError(None, "--interface", f"{args.interface!r} is a bus inside this process, which nothing "
+                                               "outside hears: name a real interface")
     wanted: set[tuple[int, bool]] | None = None
     ids = _ids(args.ids) if args.ids else None
     if args.node is not None:

@@ -39,6 +39,7 @@ from ..scenarios import (
     run_scenario,
 )
 from ..scenarios.report import checks_table, economics_line, failure_details, seeds_table
+from ..scenarios.runner import LOST_BUS
 from ..scenarios.seeds import parse_seeds as seeds_from_text
 from .bus_options import BusOptions, add_bus_options, print_warnings
 from .commands import COMMANDS
@@ -191,6 +192,12 @@ def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         if html is not None:
             html.add(result, name=f"{result.scenario.name} [seed {result.options.seed}]" if many_seeds else None)
         result.traces = None   # plotted; a suite's traces need not all stay in memory
+        if result.interrupted and result.interrupted.startswith(LOST_BUS):
+            # The next scenario could not open the bus either: say so, and report what ran.
+            not_run = len(plans) - len(results)
+            if not_run:
+                print(f"\nthe bus is lost: {not_run} scenario(s) not run")
+            break
     if interrupts.requested:
         return _interrupted_summary(results, len(plans), interrupts.reason, args)
     failed = [r for r in results if not r.passed]

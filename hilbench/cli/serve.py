@@ -65,16 +65,24 @@ def run(args: argparse.Namespace) -> int:
                 server = SocketcandServer({args.bus_name: side.bus}, host=host, port=port, fd=not args.classic,
                                           allow_remote=args.allow_remote)
             except ValueError as exc:
+                option = "--bus-name" if "bus name" in str(exc) else "--socketcand"
                 reason = str(exc).replace("(allow_remote,", "(--allow-remote,")
-                raise ConfigError(None, "--socketcand", reason) from None
-            with server:
+                raise ConfigError(None, option, reason) from None
+            try:
+                server.start()
+            except OSError as exc:
+                raise ConfigError(None, "--socketcand", f"cannot listen on {host}:{port}: "
+                                                        f"{exc.strerror or exc}") from None
+            try:
                 say(f"{host}:{server.port} {args.bus_name}")
                 note(f"serve: socketcand on {host}:{server.port}, channel {args.bus_name}, bridged to "
                      f"{side.description}; Ctrl-C to stop")
-                side.run(args.duration, interrupts.stop)
+                side.run(args.duration, interrupts.stop, failed=lambda: server.failure)
                 note(f"serve: stopped ({interrupts.reason or 'duration reached'}); {server.connections} "
                      f"connection(s), {server.disconnected.total()} closed by the server")
                 failure = server.failure
+            finally:
+                server.stop()
         finally:
             side.close()
     return exit_code("server", failure)

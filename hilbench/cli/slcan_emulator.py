@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             with SlcanAdapter(side.bus, fd=not args.classic) as adapter:
                 say(adapter.slave_path)
                 note(f"slcan-emulator: {adapter.slave_path} bridged to {side.description}; Ctrl-C to stop")
-                side.run(args.duration, interrupts.stop)
+                side.run(args.duration, interrupts.stop, failed=lambda: adapter.failure)
                 note(f"slcan-emulator: stopped ({interrupts.reason or 'duration reached'}); "
                      f"{adapter.frames_to_bus} frame(s) to the bus, {adapter.frames_to_host} to the host, "
                      f"{adapter.dropped_to_host} dropped, {adapter.errors} command(s) refused")

@@ -6,7 +6,7 @@ reads) are sent, each at its recorded time, in simulated time, to a new
 the recording are not sent: they are compared, frame for frame, with what the fresh unit decides.
 A fault-free session must give no E2E stop, the same decisions on two replays bit for bit (the
 SHA-256 over every tick's time, state, reason and level), and the decisions the recorded unit
-reported.  ``hilbench replay FILE --into-dut`` runs it; ``tests/dut/test_replay.py`` proves it.
+reported.  ``hilbench replay FILE`` runs it; ``tests/dut/test_replay.py`` proves it.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def replay(recording: Path, *, epoch_s: float, codec: BenchCodec | None = None,
                     clock.call_later(extra, partial(player.send, msg))
                 else:
                     player.send(msg)
-            elif msg.arbitration_id == status.frame_id and not msg.is_extended_id:
+            elif msg.arbitration_id == status.frame_id and bool(msg.is_extended_id) == status.is_extended_id:
                 compare(msg)
 
         began = wall_time_s()

@@ -71,6 +71,9 @@ class RunOptions:
     reconnect: bool = False
 
 
+#: How a result interrupted by a lost bus begins its ``interrupted`` reason.
+LOST_BUS = "a lost bus"
+
 #: A cell's cycle life is counted to this fraction of its rated capacity (the usual datasheet
 #: end-of-life criterion, which the chemistry files' ``cycle_life`` figures from DOMAIN.md assume).
 END_OF_LIFE_CAPACITY_FRACTION = 0.8
@@ -523,7 +526,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                     outages.append(f"the bus was lost at {lost_at_s:.1f} s ({exc}) and open again at "
                                    f"{bench.clock.stamp():.1f} s: the checks saw no frames in between")
                     continue
-                whole, lost = False, f"a lost bus: {exc}"
+                whole, lost = False, f"{LOST_BUS}: {exc}"
                 break
         ran_s = scenario.duration_s if whole else bench.now
         grid = TraceGrid(bench.monitor, ran_s)
@@ -543,7 +546,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         epoch_s = bench.epoch_s
         silent = [f"the {node} is not emulated (expected from outside) and sent nothing in {ran_s:.1f} s: "
                   f"none of {', '.join(names)}" for node, names in bench.silent_outside_nodes().items()]
-        warnings = [*outages, *silent, *bench.warnings]
+    # After the close: a bus that could not be shut down cleanly is among the bench's warnings.
+    warnings = [*outages, *silent, *bench.warnings]
     # The recording is complete (flushed and closed) only now; its candump primary has the payloads.
     record = options.record
     if record is not None and primary_log_path(record).is_file():

@@ -90,10 +90,18 @@ def test_bad_arguments_are_refused_with_the_option_and_the_reason() -> None:
                         (["serve", "--socketcand", "127.0.0.1:99999"], "--socketcand"),
                         (["slcan-emulator", "--emulate", "bms,abs"], "--emulate"),
                         (["slcan-emulator", "--interface", "virtual"], "--interface"),
-                        (["slcan-emulator", "--duration", "0"], "--duration")):
+                        (["slcan-emulator", "--duration", "0"], "--duration"),
+                        (["serve", "--socketcand", "0", "--bus-name", "a b", "--duration", "1"], "--bus-name")):
         done = subprocess.run([*HILBENCH, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, (args, done.stderr)
         assert entry in done.stderr and "Traceback" not in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*HILBENCH, "serve", "--socketcand", f"127.0.0.1:{port}", "--duration", "1"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--socketcand: cannot listen on" in done.stderr, done.stderr
 
 
 def test_an_adapter_stopped_mid_run_ends_the_run_with_verdicts_and_the_recording_kept(tmp_path: Path) -> None:

@@ -329,3 +329,18 @@ def test_a_lab_interface_without_a_channel_or_with_a_bad_bitrate_is_refused(lab:
     with pytest.raises(ConfigError) as info:
         _options()
     assert "CAN_" in str(info.value.entry) and "'fast'" in info.value.reason
+
+
+@pytest.mark.parametrize("value", ["{bad", "[1]", "3"])
+def test_a_malformed_can_config_is_one_error_line_naming_it(lab: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], value: str) -> None:
+    monkeypatch.setenv("CAN_CONFIG", value)
+    assert main(["run", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "CAN_CONFIG" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_pytest_plugin_never_reads_the_labs_configuration(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAN_INTERFACE", "pcan")
+    options = BusOptions.from_values(lambda dest: None, prefix="--hil-", lab=False)
+    assert options.bus == BusConfig("simtime", "bench") and options.notices == ()

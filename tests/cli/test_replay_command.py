@@ -70,6 +70,8 @@ def test_a_recording_plays_onto_a_bus_filtered_by_node_through_the_emulated_adap
                        "--node", "bms", "--speed", "4")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{expected} frame(s) sent" in done.stdout
+    span = re.search(r"over ([0-9.]+) recorded s", done.stdout)
+    assert span is not None and 19.0 <= float(span.group(1)) <= 20.0, done.stdout
     to_bus = int(adapter.stderr.split(" frame(s) to the bus")[0].rsplit(" ", 1)[-1])
     assert to_bus == expected, adapter.stderr
 
@@ -77,8 +79,12 @@ def test_a_recording_plays_onto_a_bus_filtered_by_node_through_the_emulated_adap
 def test_bad_replay_arguments_exit_2_naming_the_option(session: Path, tmp_path: Path) -> None:
     for args, entry in (([str(tmp_path / "none.log")], "no such recording"),
                         ([str(session), "--node", "bms"], "--node"),
-                        ([str(session), "--interface", "virtual", "--channel", "x", "--ids", "0xZZ"], "--ids"),
-                        ([str(session), "--interface", "virtual", "--channel", "x", "--speed", "0"], "--speed")):
+                        ([str(session), "--interface", "slcan", "--channel", "x", "--ids", "0xZZ"], "--ids"),
+                        ([str(session), "--interface", "slcan", "--channel", "x", "--speed", "0"], "--speed"),
+                        ([str(session), "--interface", "slcan", "--channel", "x", "--speed", "inf"], "--speed"),
+                        ([str(session), "--interface", "virtual", "--channel", "x"], "--interface"),
+                        ([str(session), "--interface", "slcan", "--channel", "x", "--digest"], "--digest"),
+                        ([str(session), "--speed", "2"], "--speed")):
         done = _replay(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert entry in done.stderr and "Traceback" not in done.stderr
@@ -116,3 +122,27 @@ def test_record_refuses_the_simulated_bus_an_unknown_format_and_a_missing_port_l
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert entry in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "b.log").exists()
+
+
+def test_replay_reads_an_asc_recordings_candump_primary_and_refuses_relative_times(session: Path,
+                                                                                  tmp_path: Path) -> None:
+    """python-can's ASC reader gives times relative to the file's start: beside its candump primary the
+    replay reads the primary; alone, it is refused naming --epoch rather than replayed in one burst."""
+    asc = tmp_path / "session.asc"
+    done = subprocess.run([*HILBENCH, "run", "--record", str(asc), str(SCENARIO)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _replay(str(asc)).returncode == 0
+    (tmp_path / "session.log").unlink()
+    alone = _replay(str(asc))
+    assert alone.returncode == 2 and "--epoch" in alone.stderr and "Traceback" not in alone.stderr
+
+
+def test_a_recording_without_the_units_status_is_not_a_clean_replay(session: Path, tmp_path: Path) -> None:
+    db = cantools.database.load_file(str(dbc_dir() / "compute_unit.dbc"))
+    status_id = f"{db.get_message_by_name('CU_Status').frame_id:03X}"
+    kept = [line for line in session.read_text().splitlines() if line.split()[2].split("#")[0] != status_id]
+    bare = tmp_path / "bare.log"
+    bare.write_text("\n".join(kept) + "\n")
+    done = _replay(str(bare))
+    assert done.returncode == 1 and "no status frame of the recorded unit" in done.stdout
