@@ -43,6 +43,12 @@ def _defaults() -> dict[str, Any]:
         return tomllib.load(fh)
 
 
+def session_epoch_s() -> float:
+    """A bench's time zero in Unix seconds (``bench_defaults.toml``): its frames and recordings are
+    stamped from it, so a replay puts a bench's recording back on the same clock."""
+    return float(_defaults()["session"]["epoch_s"])
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """Everything needed to build a bench; validated when the bench is built."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tomllib
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -72,15 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _into_unit(args: argparse.Namespace) -> int:
-    from ..bench import DEFAULTS_FILE
+    from ..bench import session_epoch_s
     from ..bus.recorder import primary_log_path, read_recording
     from ..dut.replay import replay
 
-    if args.epoch is None:
-        with DEFAULTS_FILE.open("rb") as fh:
-            epoch_s = float(tomllib.load(fh)["session"]["epoch_s"])
-    else:
-        epoch_s = args.epoch
+    epoch_s = session_epoch_s() if args.epoch is None else args.epoch
     path = args.file
     primary = primary_log_path(path)
     if path.suffix.lower() != ".log" and primary.is_file():

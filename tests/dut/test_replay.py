@@ -18,14 +18,13 @@ full overnight, recorded once with
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import can
 import pytest
 
-from hilbench.bench import DEFAULTS_FILE
+from hilbench.bench import session_epoch_s
 from hilbench.dut.replay import Replay, default_codec
 from hilbench.dut.replay import replay as replay_into_unit
 from hilbench.scenarios import RunOptions, load_scenario, run_scenario
@@ -58,14 +57,9 @@ kind = "bus_integrity"
 name = "no unknown, undecodable or E2E-failing frames"
 '''
 
-def default_epoch_s() -> float:
-    with DEFAULTS_FILE.open("rb") as fh:
-        return float(tomllib.load(fh)["session"]["epoch_s"])
-
-
 def replay(recording: Path, **kwargs: Any) -> Replay:
     """The package's replay, at the bench's own epoch unless told otherwise."""
-    kwargs.setdefault("epoch_s", default_epoch_s())
+    kwargs.setdefault("epoch_s", session_epoch_s())
     return replay_into_unit(recording, **kwargs)
 
 
