@@ -1,11 +1,18 @@
 """The hilbench TUI: a bench advanced in simulated time, shown panel by panel.
 
-The app owns one :class:`~tui.session.BenchSession`.  A timer asks a worker
-thread to advance it every ``TICK_S`` of wall time (``speed x TICK_S`` bench
-seconds, or as much as fits at "max"); the worker posts the snapshot back as
-:class:`HilbenchApp.Advanced` and the app hands it to the widgets.  Keys queue
-scenario actions on the session, which applies them between two pieces of
-bench time.  Tests drive time themselves with :meth:`HilbenchApp.step`.
+The app owns one :class:`~tui.session.BenchSession`.  In simulated time a timer
+asks a worker thread to advance it every ``TICK_S`` of wall time (``speed x
+TICK_S`` bench seconds, or as much as fits at "max"); on a wall clock (a real
+bus) one worker thread serves the bus without a break and posts what it saw ten
+times a second.  Either way the worker posts the snapshot back as
+:class:`HilbenchApp.Advanced` and the app hands it to the widgets of the tab on
+screen.  Keys and the fault panel queue scenario actions on the session, which
+applies them between two pieces of bench time.  Tests drive time themselves
+with :meth:`HilbenchApp.step`.
+
+Tabs: ``overview`` (what matters at 80x24 first, the detailed readouts below),
+``bus`` (every message), ``faults`` (any action, and save as scenario),
+``scenarios`` (run files in worker processes, live verdicts).
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ from typing import ClassVar
 from textual import on
 from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from hilbench.bench import BenchSnapshot
 from hilbench.clock import wall_time_s
@@ -31,15 +39,21 @@ from hilbench.scenarios import RunOptions
 
 from .session import BenchSession, SessionClosed
 from .widgets import (
+    BusMonitorView,
     BusPanel,
     ComputePanel,
+    EssentialsPanel,
+    FaultPanel,
+    HelpScreen,
     PackPanel,
     ProblemsPanel,
     ReadoutPanel,
+    ScenarioRunnerView,
     StatusBar,
     TransitionLog,
     TrendPanel,
     VehiclePanel,
+    key_rows,
 )
 
 #: Wall seconds between two advances of the bench.
@@ -52,6 +66,10 @@ SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, 600.0, None)
 DEFAULT_SPEED = 60.0
 #: Degrees one press of h / c moves the coolant.
 COOLANT_STEP_C = 10.0
+#: Terminal columns from which the overview lays its detailed readouts side by side.
+WIDE_COLUMNS = 140
+#: The tabs, in order, by id (keys 1-4 switch to them).
+TABS = ("overview", "bus", "faults", "scenarios")
 
 
 def speed_label(speed: float | None) -> str:
@@ -72,15 +90,18 @@ class HilbenchApp(App[None]):
     TITLE = "hilbench"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "pause/run"),
+        Binding("space", "toggle_pause", "pause"),
         Binding("plus,equals_sign", "faster", "faster", key_display="+"),
         Binding("minus", "slower", "slower", key_display="-"),
-        Binding("p", "toggle_plug", "plug/unplug"),
-        Binding("g", "cycle_gear", "gear P/D"),
-        Binding("h", "heat", "coolant +10 C"),
-        Binding("c", "cool", "coolant -10 C"),
-        Binding("r", "reload", "reload scenario"),
+        Binding("s", "single_step", "step"),
+        Binding("question_mark,f1", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
+        Binding("p", "toggle_plug", "plug in / unplug the charging cable", show=False),
+        Binding("g", "cycle_gear", "gear P <-> D", show=False),
+        Binding("h", "heat", "coolant +10 C", show=False),
+        Binding("c", "cool", "coolant -10 C", show=False),
+        Binding("r", "reload", "reload the scenario file (edited while the bench runs)", show=False),
+        *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
     ]
 
     class Advanced(Message):
@@ -103,10 +124,17 @@ class HilbenchApp(App[None]):
     speed_index: reactive[int] = reactive(SPEEDS.index(DEFAULT_SPEED))
     """Index into ``SPEEDS`` of the speed setting (+ and - move it)."""
 
-    def __init__(self, session: BenchSession, *, autorun: bool = True, speed: float | None = DEFAULT_SPEED) -> None:
+    def __init__(self, session: BenchSession, *, autorun: bool = True, speed: float | None = DEFAULT_SPEED,
+                 scenario_folder: Path | None = None, report_dir: Path | None = None,
+                 runner_workers: int = 2) -> None:
         super().__init__()
         self.session = session
         self.autorun = autorun
+        #: Where the scenario runner finds files beyond the bundled ones (the scenario's folder by default).
+        self.scenario_folder = scenario_folder
+        #: Where the scenario runner writes its HTML reports.
+        self.report_dir = report_dir or Path("hilbench-tui-reports")
+        self.runner_workers = runner_workers
         self._timer: Timer | None = None
         self._advancing = False
         self._tick_started = 0.0
@@ -115,6 +143,8 @@ class HilbenchApp(App[None]):
         self._end_seen = False
         self._errors_shown = 0
         self.last_snapshot: BenchSnapshot | None = None
+        #: Snapshots shown so far (the benchmark reads it).
+        self.shows = 0
         #: The last scenario file refused by ``r`` (reload), while its problems are shown.
         self.refused: ConfigError | None = None
         if not session.simulated:
@@ -123,26 +153,59 @@ class HilbenchApp(App[None]):
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        """Lay out the status bar, problems, the three readouts, bus and trend, the transition log, the key footer."""
+        """The status bar, problems, the four tabs, the key footer.
+
+        Overview: the essentials, then trend and transition log side by side (all of it on an 80x24
+        screen), then the detailed readouts (below the fold at 80x24; in view on a tall screen).
+        """
         yield StatusBar()
         yield ProblemsPanel()
-        with Horizontal(id="readouts"):
-            yield PackPanel()
-            yield VehiclePanel()
-            yield ComputePanel()
-        with Horizontal(id="lower"):
-            yield BusPanel()
-            yield TrendPanel()
-        yield TransitionLog()
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("1 overview", id="overview"), Vertical(id="overview-body"):
+                yield EssentialsPanel()
+                with Horizontal(id="middle"):
+                    yield TrendPanel()
+                    yield TransitionLog()
+                with Horizontal(id="readouts"):
+                    yield PackPanel()
+                    yield VehiclePanel()
+                    yield ComputePanel()
+                    yield BusPanel()
+            with TabPane("2 bus", id="bus"):
+                yield BusMonitorView()
+            with TabPane("3 faults", id="faults"):
+                yield FaultPanel()
+            with TabPane("4 scenarios", id="scenarios"):
+                yield ScenarioRunnerView(out_dir=self.report_dir, extra_folder=self._runner_folder(),
+                                         max_workers=self.runner_workers)
         yield Footer()
 
+    def _runner_folder(self) -> Path | None:
+        if self.scenario_folder is not None:
+            return self.scenario_folder
+        scenario = self.session.scenario
+        return scenario.source.parent if scenario is not None and scenario.source is not None else None
+
     def on_mount(self) -> None:
-        """Show the session, then start the wall-clock timer that advances it (unless ``autorun`` is off)."""
+        """Show the session, then start what advances it (unless ``autorun`` is off): a timer in simulated
+        time, one worker serving the bus on a wall clock."""
         self._show_session()
+        self._lay_out(self.size.width)
         if self.autorun:
-            self._timer = self.set_interval(TICK_S, self._tick)
+            if self.session.simulated:
+                self._timer = self.set_interval(TICK_S, self._tick)
+            else:
+                self._serve_wall_clock()
+
+    def on_resize(self, event: Resize) -> None:
+        """Lay the readouts side by side on a wide terminal, two by two on a narrow one."""
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        self.set_class(width >= WIDE_COLUMNS, "-wide")
 
     def _show_session(self) -> None:
+        self.query_one(FaultPanel).view = self.session.bus_view()
         status = self.query_one(StatusBar)
         scenario = self.session.scenario
         status.scenario = scenario.name if scenario is not None else ""
@@ -169,6 +232,29 @@ class HilbenchApp(App[None]):
         snapshot = self.session.advance(duration_s)
         self.show(snapshot)
         return snapshot
+
+    def _serve_wall_clock(self) -> None:
+        """On a wall clock, one worker thread serves the bus until the session closes; it posts a snapshot
+        every ``TICK_S`` (the UI never waits on the bus, and the bus never waits on the UI)."""
+        session = self.session
+
+        def serve() -> None:
+            last_post = 0.0
+            while not session.closed:
+                try:
+                    snapshot = session.advance(None)
+                except SessionClosed:
+                    return
+                except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
+                    self.post_message(self.Failed(exc))
+                    return
+                now = wall_time_s()
+                if now - last_post >= TICK_S:
+                    last_post = now
+                    self.post_message(self.Advanced(snapshot))
+
+        self._advancing = True
+        self.run_worker(serve, thread=True, group="serve", exit_on_error=True)
 
     def _tick(self) -> None:
         if self.paused or self._advancing or self.session.closed:
@@ -206,9 +292,12 @@ class HilbenchApp(App[None]):
                     title="bench error", severity="error", timeout=10)
 
     def _advance_now(self) -> None:
-        """Advance by nothing (apply queued edits) on this thread and show the result, or the failure."""
+        """Advance by nothing (apply queued edits) on this thread and show the result, or the failure.
+
+        On a wall clock only the serving worker advances: this shows the bench as it is.
+        """
         try:
-            self.show(self.session.advance(0.0))
+            self.show(self.session.advance(0.0) if self.session.simulated else self.session.snapshot())
         except SessionClosed:
             pass
         except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
@@ -216,20 +305,33 @@ class HilbenchApp(App[None]):
 
     @on(Advanced)
     def _on_advanced(self, message: Advanced) -> None:
-        self._advancing = False
+        if self.session.simulated:
+            self._advancing = False
         self._rate_window.append((message.snapshot.now_s, wall_time_s()))
-        self.show(message.snapshot)
+        if not (self.paused and not self.session.simulated):   # a paused wall clock: the screen stands still
+            self.show(message.snapshot)
         if self._timer is not None and wall_time_s() - self._tick_started >= TICK_S:
             self._tick()   # behind the timer (a long chunk): go on at once rather than wait for the next tick
 
+    @property
+    def active_tab(self) -> str:
+        """The id of the tab on screen."""
+        return self.query_one(TabbedContent).active
+
     def show(self, snapshot: BenchSnapshot) -> None:
-        """Hand ``snapshot`` (and bench events not yet logged) to every widget."""
+        """Hand ``snapshot``, the trends, the bus's messages and bench events not yet logged to the widgets."""
         self.last_snapshot = snapshot
+        self.shows += 1
+        self.query_one(EssentialsPanel).snapshot = snapshot
         for panel in self.query(ReadoutPanel):
             panel.snapshot = snapshot
-        self.query_one(TrendPanel).snapshot = snapshot
+        trend = self.query_one(TrendPanel)
+        trend.trends = self.session.trends
+        if self.active_tab == "bus":
+            self.query_one(BusMonitorView).show(self.session.messages)
         events = self.session.events[self._events_shown:]
         self._events_shown += len(events)
+        trend.mark(e.at_s for e in events if not e.text.startswith(("warning:", "error:")))
         self.query_one(TransitionLog).show(snapshot, events)
         for error in self.session.errors[self._errors_shown:]:
             self.notify(error.text.removeprefix("error: "), title="scenario error", severity="error", timeout=8)
@@ -270,8 +372,12 @@ class HilbenchApp(App[None]):
             return None
 
     def watch_paused(self, paused: bool) -> None:
-        """Restart the achieved-speed measurement (a pause is no bench time) and show the state."""
+        """Restart the achieved-speed measurement (a pause is no bench time) and show the state; on a wall
+        clock whose worker stopped on an error, running again starts a new one."""
         self._rate_window.clear()
+        if (not paused and self.autorun and not self.session.simulated and not self._advancing
+                and not self.session.closed and self.is_running):
+            self._serve_wall_clock()
         bar = self._status_bar()
         if bar is not None:
             bar.paused = paused
@@ -285,8 +391,57 @@ class HilbenchApp(App[None]):
 
     # -- actions (keys) -------------------------------------------------------
     def action_toggle_pause(self) -> None:
-        """Space: stop or resume bench time."""
+        """Space: stop or resume bench time (on a wall clock, which cannot stop: freeze the screen)."""
         self.paused = not self.paused
+
+    def action_single_step(self) -> None:
+        """s: pause, then advance one plant step of bench time (simulated time only)."""
+        if not self.session.simulated:
+            self.notify("a wall clock cannot be stepped", severity="warning")
+            return
+        self.paused = True
+        if self._advancing:
+            return   # the chunk under way lands first; the next s steps
+        try:
+            self.show(self.session.advance(self.session.bench.plant_step_s))
+        except SessionClosed:
+            pass
+        except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
+            self._report_failure(exc)
+
+    def action_show_tab(self, tab: str) -> None:
+        """1-4: show a tab."""
+        self.query_one(TabbedContent).active = tab
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        """The bus monitor costs per advance: the session fills it only while its tab is shown."""
+        self.session.watching = self.active_tab == "bus"
+        if self.session.watching:
+            self._apply_now()
+
+    def action_help(self) -> None:
+        """?/F1: every key of the app and of each tab."""
+        rows = [*key_rows("anywhere", self.BINDINGS), *key_rows("bus tab", BusMonitorView.BINDINGS),
+                *key_rows("faults tab", FaultPanel.BINDINGS), *key_rows("scenarios tab", ScenarioRunnerView.BINDINGS)]
+        self.push_screen(HelpScreen(rows))
+
+    @on(FaultPanel.Requested)
+    def _fault_requested(self, message: FaultPanel.Requested) -> None:
+        """The fault panel's checked action: queued on the bench, logged and marked on the trend."""
+        self.session.act(message.action, message.params)
+        self._apply_now()
+        self.notify(f"{message.action} at {self.session.now_s:.1f} s", title="action applied", timeout=3)
+
+    @on(FaultPanel.SaveRequested)
+    def _save_requested(self, message: FaultPanel.SaveRequested) -> None:
+        """Write the session as a scenario file; a refused one (nothing ran yet, say) is shown, not written."""
+        try:
+            path = self.session.save_scenario(message.path)
+        except (ConfigError, OSError) as exc:
+            self.notify(str(exc), title="not saved", severity="error", timeout=10)
+            return
+        self.notify(f"{path} (hilbench run {path} replays it)", title="session saved as a scenario", timeout=8)
 
     def action_faster(self) -> None:
         """+: the next speed setting (simulated time only: a wall clock runs at its own pace)."""
@@ -342,12 +497,17 @@ class HilbenchApp(App[None]):
         old, self.session = self.session, fresh
         old.close()                       # waits for a worker still advancing it
         self._advancing = False
+        self.session.watching = self.active_tab == "bus"
+        trend = self.query_one(TrendPanel)
+        trend.marks_s = ()
         self._events_shown = self._errors_shown = 0
         self._end_seen = False
         self._rate_window.clear()
         assert fresh.scenario is not None   # opened from a scenario file
         self.query_one(TransitionLog).write_error(0.0, f"scenario {fresh.scenario.name} loaded again", error=False)
         self._show_session()
+        if self.autorun and not fresh.simulated:
+            self._serve_wall_clock()
 
     async def action_quit(self) -> None:
         """q: close the bench (recording flushed), then leave the app."""
@@ -367,7 +527,8 @@ class HilbenchApp(App[None]):
 
 
 def run_tui(scenario: str | Path | None = None, *, options: RunOptions | None = None,
-            speed: float | None = DEFAULT_SPEED) -> HilbenchApp:
+            speed: float | None = DEFAULT_SPEED, scenario_folder: Path | None = None,
+            report_dir: Path | None = None) -> HilbenchApp:
     """Open the bench (refusing bad input before the screen opens), run the app, close the bench.
 
     ``options`` says how: seed, bus, DBCs, signal map, recording, emulated nodes, DUT defect.
@@ -380,7 +541,7 @@ def run_tui(scenario: str | Path | None = None, *, options: RunOptions | None = 
     """
     session = BenchSession.open(scenario, options)
     try:
-        app = HilbenchApp(session, speed=speed)
+        app = HilbenchApp(session, speed=speed, scenario_folder=scenario_folder, report_dir=report_dir)
         app.run()
         return app
     finally:

@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from hilbench.bench import Bench, BenchSnapshot
+from hilbench.bus.watch import FrameWatch, WatchedMessage
 from hilbench.clock import wall_time_s
 from hilbench.scenarios import RunOptions, Scenario, load_scenario
-from hilbench.scenarios.actions import apply
+from hilbench.scenarios.actions import BusView, apply
 from hilbench.scenarios.runner import bench_config
+
+from .saved_scenario import AppliedAction, scenario_data, write_scenario
+from .trend_data import Bucket, BucketedTrend
 
 #: Longest piece of simulated time run in one go; queued actions wait at most this long (in bench time).
 PIECE_S = 5.0
+#: On a wall clock, how far ahead of now one advance runs (s): short, so the UI thread's snapshot
+#: (which waits for the session's lock) never waits long, while the bench serves the bus without a gap.
+WALL_PIECE_S = 0.1
+#: The bus roles the trends follow (those the signal map does not bind are left out).
+TREND_ROLES = ("soc_pct", "compute_power_w", "charge_power_w", "junction_temp_c")
 
 #: An edit to the bench, run between clock steps; returns the line the log shows for it.
 BenchEdit = Callable[[Bench], str]
@@ -75,11 +84,25 @@ class BenchSession:
         self._lock = threading.Lock()
         self._closed = False
         self._warned: set[str] = set()
+        #: Actions done by hand, in bench-time order (what "save as scenario" writes as steps).
+        self.applied: list[AppliedAction] = []
+        #: Per trend role, its buckets as of the last advance (replaced whole: safe to read from the UI thread).
+        self.trends: dict[str, tuple[Bucket, ...]] = {}
+        self._trend_data = {role: BucketedTrend() for role in TREND_ROLES if bench.signal_map.is_mapped(role)}
+        self._trend_read = dict.fromkeys(self._trend_data, 0)
+        #: Every ID on the bus, as of the last advance while :attr:`watching` (see :class:`FrameWatch`).
+        self.messages: tuple[WatchedMessage, ...] = ()
+        #: Whether each advance refreshes :attr:`messages` (only while the bus monitor is shown: it costs).
+        self.watching = False
+        self.watch = FrameWatch.attach(bench)
         self._note_warnings()
         if scenario is not None:
             for step in scenario.steps:
                 bench.clock.call_at(step.at_s, self._step_firer(step.action, dict(step.params), step.label))
-        bench.start()
+        if bench.clock.is_simulated:
+            bench.start()
+        # A wall clock starts with the first advance: time zero is when the screen shows the bench,
+        # not seconds earlier while the app was still being built (every frame of those would be late).
 
     @classmethod
     def open(cls, scenario_path: str | Path | None = None, options: RunOptions | None = None) -> BenchSession:
@@ -133,6 +156,10 @@ class BenchSession:
         """Where the scenario ends (``advance`` stops there once), or ``None`` for free play."""
         return self.scenario.duration_s if self.scenario is not None else None
 
+    def bus_view(self) -> BusView:
+        """The bench's bus as a step is checked against (mapped roles, emulated nodes)."""
+        return BusView.of(self.bench)
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called; a closed session advances no more."""
@@ -143,11 +170,27 @@ class BenchSession:
         """Queue an edit; it runs at the start of the next :meth:`advance` (``advance(0)`` runs it now)."""
         self._pending.append(edit)
 
+    def act(self, action: str, params: Mapping[str, Any], *, origin: str = "panel", text: str = "") -> None:
+        """Queue scenario action ``action`` with ``params`` (already checked, as a scenario file's step is).
+
+        It is logged (``text``, or the action and its parameters) and kept in :attr:`applied`.
+        """
+        params = dict(params)
+
+        def edit(bench: Bench) -> str:
+            apply(bench, action, params)
+            self.applied.append(AppliedAction(bench.clock.now, action, params, origin))
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            return text or f"{origin}: {action}" + (f" ({shown})" if shown else "")
+        edit.__doc__ = f"{origin} action {action}"
+        self.submit(edit)
+
     def toggle_plug(self) -> None:
         """Plug in when unplugged, unplug when plugged (scenario actions ``plug_in`` / ``unplug``)."""
         def edit(bench: Bench) -> str:
             name = "unplug" if bench.evse.plugged_in else "plug_in"
             apply(bench, name, {})
+            self.applied.append(AppliedAction(bench.clock.now, name, {}))
             return name.replace("_", " ")
         self.submit(edit)
 
@@ -156,6 +199,7 @@ class BenchSession:
         def edit(bench: Bench) -> str:
             gear = "D" if bench.vehicle.gear.value == "P" else "P"
             apply(bench, "shift", {"gear": gear})
+            self.applied.append(AppliedAction(bench.clock.now, "shift", {"gear": gear}))
             return f"shift to {gear}"
         self.submit(edit)
 
@@ -165,8 +209,22 @@ class BenchSession:
             base = bench.vehicle.coolant_c if bench.vehicle.coolant_c is not None else bench.vehicle.ambient_c
             value = round(base + delta_c, 1)
             apply(bench, "set_coolant", {"value_c": value})
+            self.applied.append(AppliedAction(bench.clock.now, "set_coolant", {"value_c": value}))
             return f"coolant {value:.0f} C"
         self.submit(edit)
+
+    # -- saving ---------------------------------------------------------------
+    def save_scenario(self, path: str | Path) -> Path:
+        """Write this session so far as a scenario file: the scenario's settings and steps that fired, the
+        actions done by hand at the times they were done, its checks, and the time that ran as its duration.
+
+        Raises:
+            ConfigError: the session does not make a valid scenario (nothing ran yet; the file would be
+                refused, every problem listed); nothing is written then.
+        """
+        with self._lock:
+            data = scenario_data(self.scenario, self.applied, self.bench.clock.now, seed=self.options.seed)
+        return write_scenario(data, Path(path))
 
     def _drain(self) -> None:
         while self._pending:
@@ -200,6 +258,8 @@ class BenchSession:
         with self._lock:
             if self._closed:
                 raise SessionClosed("the bench session is closed")
+            if not self.bench.clock.is_simulated:
+                return self._advance_wall()
             self._drain()
             clock = self.bench.clock
             start = clock.now
@@ -216,8 +276,29 @@ class BenchSession:
                 target = clock.now + PIECE_S if stop is None else min(clock.now + PIECE_S, stop)
                 clock.run_until(target)
                 self._drain()
-            self._note_warnings()
-            return self.bench.snapshot()
+            return self._observe()
+
+    def _advance_wall(self) -> BenchSnapshot:
+        """On a wall clock: serve the bus until ``WALL_PIECE_S`` from now (started at the first call)."""
+        self.bench.start()
+        self._drain()
+        clock = self.bench.clock
+        clock.run_until(clock.stamp() + WALL_PIECE_S)
+        self._drain()
+        return self._observe()
+
+    def _observe(self) -> BenchSnapshot:
+        """After an advance: log new warnings, fill the trends and the bus monitor, take the snapshot."""
+        self._note_warnings()
+        monitor = self.bench.monitor
+        for role, trend in self._trend_data.items():
+            times, values = monitor.trace(role, since=self._trend_read[role])
+            self._trend_read[role] += len(times)
+            trend.add(times, values)
+        self.trends = {role: tuple(trend.buckets) for role, trend in self._trend_data.items()}
+        if self.watching:
+            self.messages = tuple(self.watch.rows())
+        return self.bench.snapshot()
 
     def snapshot(self) -> BenchSnapshot:
         """A snapshot of the bench now, taken under the session's lock (never mid-advance)."""

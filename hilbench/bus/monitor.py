@@ -315,12 +315,17 @@ class BusMonitor:
         if len(rows) >= FLUSH_FRAMES:
             track.flush()
 
-    def trace(self, role: str) -> tuple[np.ndarray, np.ndarray]:
-        """Times (s) and values of a role; enumerated roles as indices into their states."""
+    def trace(self, role: str, since: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Times (s) and values of a role; enumerated roles as indices into their states.
+
+        ``since``: skip the first ``since`` samples (a front end reading only what is new).
+        """
         self._tracks[self.codec.signal_map.roles[role].message].flush()
         series = self._series[role]
         n = len(series.v)
-        return np.frombuffer(series.times, dtype=float)[:n].copy(), np.frombuffer(series.v, dtype=float)[:n].copy()
+        since = min(max(0, since), n)
+        return (np.frombuffer(series.times, dtype=float)[since:n].copy(),
+                np.frombuffer(series.v, dtype=float)[since:n].copy())
 
     def arrival_times(self, message: str) -> np.ndarray:
         """When each frame of ``message`` arrived (s on the bench's clock), in order; empty for an unknown name."""

@@ -495,7 +495,9 @@ def schedule_steps(bench: Bench, scenario: Scenario) -> list[FiredStep]:
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                  progress: Callable[[float, float, float], None] | None = None, keep_bench: bool = False,
-                 stop: StopRequest | None = None) -> ScenarioResult:
+                 stop: StopRequest | None = None,
+                 live: Callable[[float, list[CheckResult]], None] | None = None,
+                 live_every_s: float | None = None) -> ScenarioResult:
     """Build a bench for ``scenario``, play its steps, judge its checks; the bench is always closed.
 
     ``stop`` (a signal handler's request) ends the run early, between two tasks: the
@@ -504,6 +506,11 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     A bus lost during the run (an adapter unplugged, a daemon gone) ends it the same way,
     with the time and the reason as :attr:`~ScenarioResult.interrupted`: a verdict, never
     a traceback, and the recording kept.
+
+    ``live`` (a front end showing verdicts as they form) is called every ``live_every_s`` of
+    bench time (default a tenth of the scenario, at least 1 s) with the time and the checks
+    judged on the time that ran so far, as the end judges a stopped run.  Judging only reads
+    the monitor, so the run itself is the same with or without it.
 
     Raises:
         NotRunnableError: a step cannot act on this bus (see :func:`check_runnable`); no bench is built.
@@ -516,9 +523,12 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
         fired = schedule_steps(bench, scenario)
         lost = None
         outages: list[str] = []
+        chunking: dict[str, Any] = {"progress": progress}
+        if live is not None:
+            chunking = _live_chunking(bench, scenario, live, live_every_s, progress)
         while True:
             try:
-                whole = bench.run_for(scenario.duration_s - bench.now, progress=progress, stop=stop)
+                whole = bench.run_for(scenario.duration_s - bench.now, stop=stop, **chunking)
                 break
             except BusError as exc:
                 lost_at_s = bench.now
@@ -559,6 +569,41 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
                           warnings=warnings,
                           interrupted=lost or (None if whole else (stop.reason if stop else "stopped")))
+
+
+#: ``Bench.run_for``'s default chunk: how often ``progress`` reports (s of bench time).
+RUN_CHUNK_S = 60.0
+
+
+def _live_chunking(bench: Bench, scenario: Scenario, live: Callable[[float, list[CheckResult]], None],
+                   every_s: float | None, progress: Callable[[float, float, float], None] | None) -> dict[str, Any]:
+    """``run_for``'s arguments that judge the checks so far every ``every_s`` and hand them to ``live``.
+
+    The clock runs every task due up to each chunk's end whatever the chunking, so smaller
+    chunks change only how often the reports come.  Chunks stay at most ``run_for``'s default
+    minute, so ``progress`` comes at least as often as without ``live``; the checks are judged
+    (over the whole run so far, which costs more as it grows) only every ``every_s``, and at the end.
+    """
+    every_s = every_s if every_s is not None else max(1.0, scenario.duration_s / 10.0)
+    if not every_s > 0:
+        raise ValueError(f"live_every_s must be > 0 s, got {every_s}")
+    due_s = [every_s]
+
+    def judge_so_far(done_s: float, total_s: float, wall_s: float) -> None:
+        if progress is not None:
+            progress(done_s, total_s, wall_s)
+        now_s = bench.now
+        if now_s + 1e-9 < min(due_s[0], scenario.duration_s):
+            return
+        while due_s[0] <= now_s + 1e-9:
+            due_s[0] += every_s
+        grid = TraceGrid(bench.monitor, now_s)
+        results = [_judge(check, bench, grid) for check in scenario.checks]
+        if now_s < scenario.duration_s:
+            results = [_partial(result, now_s) for result in results]
+        live(now_s, results)
+
+    return {"progress": judge_so_far, "chunk_s": min(every_s, RUN_CHUNK_S)}
 
 
 def _partial(result: CheckResult, ran_s: float) -> CheckResult:

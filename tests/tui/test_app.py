@@ -160,17 +160,28 @@ def test_pause_stops_bench_time(session: BenchSession) -> None:
     drive(session, body, autorun=True)
 
 
-def test_trend_samples_bench_time(session: BenchSession) -> None:
+def test_the_trend_keeps_a_short_stop_that_no_sample_would_catch(session: BenchSession) -> None:
+    """A 4 s stop in D inside one 10 s bucket: the bucket's low is 0 W, its high the running power, and the
+    stop is marked under the bars (a trend sampling every 10 s would have shown 60 W throughout)."""
     async def body(app: HilbenchApp, pilot: Pilot) -> None:
-        for _ in range(6):
-            app.step(10.0)
+        app.step(32.0)
+        await pilot.press("g")            # to D at 32 s: the unit stops
+        app.step(4.0)
+        await pilot.press("g")            # back to P at 36 s: it runs again
+        app.step(24.0)
         await pilot.pause()
         trend = app.query_one(TrendPanel)
-        # one sample per 10 s of bench time; the bus says nothing at 0 s, the plant does
-        assert [t for t, _v in trend.samples("charge")] == pytest.approx([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
-        assert [t for t, _v in trend.samples("soc")] == pytest.approx([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
-        assert all(v > 0 for _t, v in trend.samples("compute"))
-        assert "over the last 0:00:50" in str(app.query_one("#soc-label").render())
+        power = trend.samples("compute_power_w")
+        assert [b.index for b in power] == [0, 1, 2, 3, 4, 5]
+        assert all(b.low > 0 for b in power[1:3]) and all(b.low > 0 for b in power[4:])
+        stop = power[3]                   # 30..40 s
+        assert stop.low == 0.0 and stop.high > 0 and stop.last > 0
+        assert trend.marks_s == pytest.approx((32.0, 36.0))
+        text = shown(trend)
+        assert "compute 60 W (0..60 over 0:01:00)" in text
+        marks = [line for line in text.splitlines() if "▲" in line]
+        assert [line.rstrip() for line in marks] == ["   ▲"]   # both actions in the 30..40 s bucket
+        assert [b.index for b in trend.samples("soc_pct")] == [0, 1, 2, 3, 4, 5, 6]
 
     drive(session, body)
 

@@ -15,7 +15,10 @@ from .format import clock
 
 
 class TransitionLog(RichLog):
-    """Supervisor transitions (new ones only) and bench events, merged in bench-time order."""
+    """Supervisor transitions (new ones only) and bench events, merged in bench-time order.
+
+    Lines wrap rather than being cut: a reason code is read whole at any width.
+    """
 
     DEFAULT_CSS = """
     TransitionLog {
@@ -28,7 +31,7 @@ class TransitionLog(RichLog):
     """
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=2000, wrap=False, markup=False, highlight=False, auto_scroll=True,
+        super().__init__(max_lines=2000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True,
                          name=name, id=id, classes=classes)
         self._last_transition: tuple[float, str, str] | None = None
         self.entries: list[str] = []

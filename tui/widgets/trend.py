@@ -1,110 +1,133 @@
-"""SOC and power over the last stretch of bench time, as sparklines."""
+"""SOC, compute power and charge power over the last stretch of bench time, as min/max range bars.
+
+Each column is one bucket of bench time (:data:`tui.trend_data.BUCKET_S`) drawn from its
+lowest to its highest value, filled from every frame the bus carried (the session's
+buckets), so a 4 s stop inside a bucket shows as a bar reaching down to 0 W.  A row of
+marks under the bars shows where actions (keys, fault panel, scenario steps) happened.
+"""
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from textual.app import ComposeResult
+from rich.console import RenderableType
+from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Label, Sparkline
 
-from hilbench.bench import BenchSnapshot
-
+from ..trend_data import BUCKET_S, Bucket, range_columns
 from .format import clock
 
-#: Bench seconds between two samples, and how many samples are kept (10 s x 360 = the last hour).
-SAMPLE_PERIOD_S = 10.0
-MAX_SAMPLES = 360
+#: Rows of bars per series.
+BAR_ROWS = 2
 
 
 @dataclass(frozen=True)
 class Series:
-    """One sparkline: which snapshot value (``key``), its title and unit, and its format spec."""
+    """One trend: the bus role it follows, its title and unit, its format spec, and a scale factor."""
 
-    key: str
+    role: str
     title: str
     unit: str
     spec: str
+    scale: float = 1.0
 
 
 SERIES = (
-    Series("soc", "SOC (bus)", "%", ".1f"),
-    Series("compute", "compute power (bus)", "W", ".0f"),
-    Series("charge", "charge power (plant)", "kW", ".2f"),
+    Series("soc_pct", "SOC", "%", ".1f"),
+    Series("compute_power_w", "compute", "W", ".0f"),
+    Series("charge_power_w", "charge", "kW", ".2f", 1e-3),
 )
 
 
-def _value(series: Series, snapshot: BenchSnapshot) -> float | None:
-    if series.key == "charge":
-        return snapshot.charge_power_w / 1000.0
-    value = snapshot.bus.get("soc_pct" if series.key == "soc" else "compute_power_w")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 class TrendPanel(Widget):
-    """A sparkline per series, sampled every ``SAMPLE_PERIOD_S`` of bench time, with its range in words."""
+    """A range-bar trend per series, newest bucket on the right, with the actions marked beneath."""
 
-    DEFAULT_CSS = """
-    TrendPanel {
-        height: auto;
+    DEFAULT_CSS = f"""
+    TrendPanel {{
+        height: {len(SERIES) * (1 + BAR_ROWS) + 1 + 2};
         border: round $primary-darken-1;
         border-title-style: bold;
         padding: 0 1;
-    }
-    TrendPanel > .trend-label {
-        height: 1;
-        width: 1fr;
-        color: $text-muted;
-    }
-    TrendPanel > Sparkline {
-        height: 2;
-    }
+    }}
     """
 
-    snapshot: reactive[BenchSnapshot | None] = reactive(None)
-    """The latest bench snapshot; a sample is taken from it when ``SAMPLE_PERIOD_S`` has passed."""
+    trends: reactive[Mapping[str, tuple[Bucket, ...]]] = reactive(dict, always_update=True)
+    """Per role, its buckets (oldest first), as the session keeps them."""
 
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self._samples: dict[str, deque[tuple[float, float]]] = {s.key: deque(maxlen=MAX_SAMPLES) for s in SERIES}
-        self._last_sample_s: float | None = None
-
-    def compose(self) -> ComposeResult:
-        """A title line and a sparkline per series, empty until the first sample."""
-        for series in SERIES:
-            yield Label(f"{series.title}: no data yet", id=f"{series.key}-label", classes="trend-label")
-            yield Sparkline([], id=f"{series.key}-line")
+    marks_s: reactive[tuple[float, ...]] = reactive(())
+    """Bench times of the actions done (keys, fault panel, scenario steps)."""
 
     def on_mount(self) -> None:
-        """Put the title on the border."""
-        self.border_title = "trend"
+        """Title the border."""
+        self.border_title = f"trend (min..max per {BUCKET_S:g} s)"
 
-    def samples(self, key: str) -> list[tuple[float, float]]:
-        """The kept samples of one series as ``(bench seconds, value)``."""
-        return list(self._samples[key])
+    def mark(self, times_s: Iterable[float]) -> None:
+        """Add action times to the marks."""
+        self.marks_s = (*self.marks_s, *times_s)
 
-    def watch_snapshot(self, snapshot: BenchSnapshot | None) -> None:
-        """Take a sample when ``SAMPLE_PERIOD_S`` of bench time passed since the last, and redraw."""
-        if snapshot is None:
-            return
-        if self._last_sample_s is not None and snapshot.now_s < self._last_sample_s + SAMPLE_PERIOD_S:
-            return
-        self._last_sample_s = snapshot.now_s
-        for series in SERIES:
-            value = _value(series, snapshot)
-            if value is not None:
-                self._samples[series.key].append((snapshot.now_s, value))
-            self._show(series)
+    def samples(self, role: str) -> tuple[Bucket, ...]:
+        """The buckets of one series (tests)."""
+        return self.trends.get(role, ())
 
-    def _show(self, series: Series) -> None:
-        samples = self._samples[series.key]
-        if not samples:
-            return
-        values = [v for _t, v in samples]
-        span = clock(samples[-1][0] - samples[0][0])
-        self.query_one(f"#{series.key}-line", Sparkline).data = values
-        self.query_one(f"#{series.key}-label", Label).update(
-            f"{series.title}: now {values[-1]:{series.spec}} {series.unit}, "
-            f"range {min(values):{series.spec}} .. {max(values):{series.spec}} over the last {span}")
+    def summary(self, series: Series) -> str:
+        """``SOC 61.2 % (58.0..61.2 over 0:10:00)``: now, and the range kept; or that there is no data yet."""
+        buckets = self.trends.get(series.role, ())
+        if not buckets:
+            return f"{series.title}: no data yet"
+        low = min(b.low for b in buckets) * series.scale
+        high = max(b.high for b in buckets) * series.scale
+        span = clock((buckets[-1].index - buckets[0].index + 1) * BUCKET_S)
+        return (f"{series.title} {buckets[-1].last * series.scale:{series.spec}} {series.unit} "
+                f"({low:{series.spec}}..{high:{series.spec}} over {span})")
+
+    def render(self) -> RenderableType:
+        """Per series a summary line and ``BAR_ROWS`` rows of range bars; then the marks row.
+
+        Columns are aligned on bench time across the series: column ``i`` is bucket ``start + i``.
+        """
+        width = max(1, self.size.width)
+        kept = [self.trends.get(series.role, ()) for series in SERIES]
+        start = self._first_column(kept, width)
+        text = Text(no_wrap=True, overflow="crop")
+        for n, (series, buckets) in enumerate(zip(SERIES, kept, strict=True)):
+            if n:
+                text.append("\n")
+            line = Text(self.summary(series), style="dim")
+            line.truncate(width, overflow="ellipsis")   # one line per summary, whatever the width
+            text.append(line)
+            shown = [b for b in buckets if start is not None and b.index >= start]
+            rows = [[" "] * width for _ in range(BAR_ROWS)]
+            if shown and start is not None:
+                low, high = min(b.low for b in shown), max(b.high for b in shown)
+                for bucket, column in zip(shown, range_columns(shown, height_rows=BAR_ROWS, low=low, high=high),
+                                          strict=True):
+                    for row in range(BAR_ROWS):
+                        rows[row][bucket.index - start] = column[row]
+            for row_cells in rows:
+                text.append("\n")
+                text.append("".join(row_cells).rstrip(), style="cyan")
+        text.append("\n")
+        text.append(self._marks_row(start, width), style="bold yellow")
+        return text
+
+    @staticmethod
+    def _first_column(kept: list[tuple[Bucket, ...]], width: int) -> int | None:
+        """The bucket index of the leftmost column: the newest ``width`` buckets, from the oldest kept."""
+        present = [buckets for buckets in kept if buckets]
+        if not present:
+            return None
+        newest = max(buckets[-1].index for buckets in present)
+        oldest = min(buckets[0].index for buckets in present)
+        return max(oldest, newest - width + 1)
+
+    def _marks_row(self, first_index: int | None, width: int) -> str:
+        if first_index is None:
+            return ""
+        cells = [" "] * width
+        for at_s in self.marks_s:
+            column = int(at_s // BUCKET_S) - first_index
+            if 0 <= column < width:
+                cells[column] = "▲"
+        return "".join(cells).rstrip()
