@@ -337,6 +337,12 @@ class BusMonitor:
         track = self._tracks.get(message)
         return track.last_good()[0] if track is not None else None
 
+    def e2e_receiver(self, message: str) -> E2EReceiver | None:
+        """The E2E receiver checking ``message`` (read its ``status`` and ``errors``; never call ``check``),
+        or None for an unprotected or unknown message."""
+        track = self._tracks.get(message)
+        return track.receiver if track is not None else None
+
     def states_of(self, role: str) -> tuple[str, ...]:
         """State names of an enumerated role, indexed by the values :meth:`trace` returns for it."""
         return self._series[role].states

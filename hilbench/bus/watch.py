@@ -90,15 +90,8 @@ class _BenchLike(Protocol):
 
 
 def e2e_receiver(monitor: BusMonitor, name: str) -> E2EReceiver | None:
-    """The E2E receiver ``monitor`` checks message ``name`` with, or None for an unprotected or unknown one.
-
-    The monitor keeps its receivers on its private per-message tracks and offers no public way to
-    them; this is the one place that reaches in, so a change there breaks one function, found by the
-    watch's tests.  Read the receiver (``status``, ``errors``); never call ``check`` on it.
-    """
-    tracks = getattr(monitor, "_tracks", None)
-    track = tracks.get(name) if tracks is not None else None
-    return getattr(track, "receiver", None)
+    """The E2E receiver ``monitor`` checks message ``name`` with, or None for an unprotected or unknown one."""
+    return monitor.e2e_receiver(name)
 
 
 class FrameWatch:
