@@ -42,6 +42,17 @@ def _no_lab_can_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _keep_the_snapshot_plugins_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest run inside a test (pytester) starts pytest-textual-snapshot again, which points
+    ``TEXTUAL_SNAPSHOT_TEMPDIR`` at a folder of its own and deletes it when it ends: the outer run's
+    report then fails on a folder that is gone.  Setting the variable through monkeypatch puts the
+    outer run's value back after every test."""
+    value = os.environ.get("TEXTUAL_SNAPSHOT_TEMPDIR")
+    if value is not None:
+        monkeypatch.setenv("TEXTUAL_SNAPSHOT_TEMPDIR", value)
+
+
+@pytest.fixture(autouse=True)
 def _no_leaked_simtime_channels():
     before_counts = simtime.open_channels()
     before = _open_buses()

@@ -145,6 +145,7 @@ class HilbenchApp(App[None]):
         self.last_snapshot: BenchSnapshot | None = None
         #: Snapshots shown so far (the benchmark reads it).
         self.shows = 0
+        self._messages_shown: tuple[object, ...] = ()
         #: The last scenario file refused by ``r`` (reload), while its problems are shown.
         self.refused: ConfigError | None = None
         if not session.simulated:
@@ -229,6 +230,7 @@ class HilbenchApp(App[None]):
         """
         if duration_s is None:
             duration_s = (self.speed or 600.0) * TICK_S
+        self.session.refresh_messages()
         snapshot = self.session.advance(duration_s)
         self.show(snapshot)
         return snapshot
@@ -327,8 +329,9 @@ class HilbenchApp(App[None]):
             panel.snapshot = snapshot
         trend = self.query_one(TrendPanel)
         trend.trends = self.session.trends
-        if self.active_tab == "bus":
-            self.query_one(BusMonitorView).show(self.session.messages)
+        if self.active_tab == "bus" and self.session.messages is not self._messages_shown:
+            self._messages_shown = self.session.messages   # refreshed by the session 4 times a second at most
+            self.query_one(BusMonitorView).show(self._messages_shown)
         events = self.session.events[self._events_shown:]
         self._events_shown += len(events)
         trend.mark(e.at_s for e in events if not e.text.startswith(("warning:", "error:")))
@@ -418,6 +421,7 @@ class HilbenchApp(App[None]):
         """The bus monitor costs per advance: the session fills it only while its tab is shown."""
         self.session.watching = self.active_tab == "bus"
         if self.session.watching:
+            self.session.refresh_messages()
             self._apply_now()
 
     def action_help(self) -> None:

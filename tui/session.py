@@ -32,6 +32,9 @@ PIECE_S = 5.0
 #: On a wall clock, how far ahead of now one advance runs (s): short, so the UI thread's snapshot
 #: (which waits for the session's lock) never waits long, while the bench serves the bus without a gap.
 WALL_PIECE_S = 0.1
+#: Wall seconds between two refreshes of the bus monitor's rows: a table of every message redrawn costs
+#: ~30 ms of the UI thread, so 4 times a second, not with every snapshot.
+WATCH_EVERY_S = 0.25
 #: The bus roles the trends follow (those the signal map does not bind are left out).
 TREND_ROLES = ("soc_pct", "compute_power_w", "charge_power_w", "junction_temp_c")
 
@@ -95,6 +98,7 @@ class BenchSession:
         #: Whether each advance refreshes :attr:`messages` (only while the bus monitor is shown: it costs).
         self.watching = False
         self.watch = FrameWatch.attach(bench)
+        self._watched_at = float("-inf")
         self._note_warnings()
         if scenario is not None:
             for step in scenario.steps:
@@ -155,6 +159,11 @@ class BenchSession:
     def end_s(self) -> float | None:
         """Where the scenario ends (``advance`` stops there once), or ``None`` for free play."""
         return self.scenario.duration_s if self.scenario is not None else None
+
+    def refresh_messages(self) -> None:
+        """Have the next advance refresh :attr:`messages` whenever the last refresh was (a tab just shown,
+        a step asked for)."""
+        self._watched_at = float("-inf")
 
     def bus_view(self) -> BusView:
         """The bench's bus as a step is checked against (mapped roles, emulated nodes)."""
@@ -296,7 +305,8 @@ class BenchSession:
             self._trend_read[role] += len(times)
             trend.add(times, values)
         self.trends = {role: tuple(trend.buckets) for role, trend in self._trend_data.items()}
-        if self.watching:
+        if self.watching and wall_time_s() - self._watched_at >= WATCH_EVERY_S:
+            self._watched_at = wall_time_s()
             self.messages = tuple(self.watch.rows())
         return self.bench.snapshot()
 
