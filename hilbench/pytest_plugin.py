@@ -61,6 +61,7 @@ import re
 import tomllib
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -312,8 +313,30 @@ class ScenarioFile(pytest.File):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """The load error's message alone, without a traceback through the loader."""
         if isinstance(excinfo.value, ScenarioLoadError):
-            return str(excinfo.value)
+            return FailureText(str(excinfo.value))
         return super().repr_failure(excinfo)
+
+
+class FailureText:
+    """A failure's text as pytest reports it, without a traceback.
+
+    The short summary (``-ra``) takes its message from ``longrepr.reprcrash.message`` on pytest 8,
+    which a plain string lacks: this carries the text's first line there, so ``FAILED x.toml::name -
+    "check" failed at t=...`` reads the same on every supported pytest.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        headline = next((line.strip() for line in text.splitlines() if line.strip()), text)
+        self.reprcrash = SimpleNamespace(message=headline)
+
+    def toterminal(self, tw: Any) -> None:
+        """Write the text, line by line (pytest's terminal writer)."""
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class ScenarioFailed(Exception):
@@ -381,9 +404,9 @@ class ScenarioItem(pytest.Item):
         from .errors import HilbenchError
 
         if isinstance(excinfo.value, ScenarioFailed):
-            return excinfo.value.report
+            return FailureText(excinfo.value.report)
         if isinstance(excinfo.value, HilbenchError):
-            return f"error: {excinfo.value}"
+            return FailureText(f"error: {excinfo.value}")
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -30,7 +30,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from hilbench.bench import BenchSnapshot
 from hilbench.clock import wall_time_s
@@ -101,7 +101,9 @@ class HilbenchApp(App[None]):
         Binding("h", "heat", "coolant +10 C", show=False),
         Binding("c", "cool", "coolant -10 C", show=False),
         Binding("r", "reload", "reload the scenario file (edited while the bench runs)", show=False),
-        *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False) for n, tab in enumerate(TABS, 1)),
+        # priority: a table or tree with focus must not swallow them (in a text field they type the digit)
+        *(Binding(str(n), f"show_tab('{tab}')", f"{tab} tab", show=False, priority=True)
+          for n, tab in enumerate(TABS, 1)),
     ]
 
     class Advanced(Message):
@@ -177,8 +179,9 @@ class HilbenchApp(App[None]):
             with TabPane("3 faults", id="faults"):
                 yield FaultPanel()
             with TabPane("4 scenarios", id="scenarios"):
+                options = self.session.options
                 yield ScenarioRunnerView(out_dir=self.report_dir, extra_folder=self._runner_folder(),
-                                         max_workers=self.runner_workers)
+                                         max_workers=self.runner_workers, seed=options.seed, options=options)
         yield Footer()
 
     def _runner_folder(self) -> Path | None:
@@ -396,6 +399,9 @@ class HilbenchApp(App[None]):
     def action_toggle_pause(self) -> None:
         """Space: stop or resume bench time (on a wall clock, which cannot stop: freeze the screen)."""
         self.paused = not self.paused
+        if self.paused and not self.session.simulated:
+            self.notify("a wall clock cannot stop: the bench goes on serving the bus while the screen is frozen; "
+                        "space shows it again", title="screen frozen", timeout=6)
 
     def action_single_step(self) -> None:
         """s: pause, then advance one plant step of bench time (simulated time only)."""
@@ -413,7 +419,14 @@ class HilbenchApp(App[None]):
             self._report_failure(exc)
 
     def action_show_tab(self, tab: str) -> None:
-        """1-4: show a tab."""
+        """1-4: show a tab; in a text field (a filter, a parameter) the key is the digit typed instead."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.insert_text_at_cursor(str(TABS.index(tab) + 1))
+            return
+        # Focus left inside the tab being hidden would bring that tab back (TabbedContent shows the pane
+        # holding the focus); the tab shown takes the focus it needs (_tab_shown).
+        self.screen.set_focus(None)
         self.query_one(TabbedContent).active = tab
 
     @on(TabbedContent.TabActivated)
@@ -423,6 +436,11 @@ class HilbenchApp(App[None]):
         if self.session.watching:
             self.session.refresh_messages()
             self._apply_now()
+        # the tab's keys work at once: focus goes to what they act on
+        target = {"bus": "#bus-monitor-table", "faults": "#fault-action", "scenarios": "#scenario-tree"}.get(
+            self.active_tab)
+        if target is not None:
+            self.query_one(target).focus()
 
     def action_help(self) -> None:
         """?/F1: every key of the app and of each tab."""
@@ -451,11 +469,15 @@ class HilbenchApp(App[None]):
         """+: the next speed setting (simulated time only: a wall clock runs at its own pace)."""
         if self.session.simulated:
             self.speed_index = min(self.speed_index + 1, len(SPEEDS) - 1)
+        else:
+            self.notify("a wall clock runs at 1x: the speed cannot change", severity="warning")
 
     def action_slower(self) -> None:
         """-: the previous speed setting (simulated time only)."""
         if self.session.simulated:
             self.speed_index = max(self.speed_index - 1, 0)
+        else:
+            self.notify("a wall clock runs at 1x: the speed cannot change", severity="warning")
 
     def action_toggle_plug(self) -> None:
         """p: plug the charging cable in, or pull it out (queued: applied between two pieces of bench time)."""
@@ -490,6 +512,9 @@ class HilbenchApp(App[None]):
         except ConfigError as exc:
             self.refused = exc
             problems.show_error(exc)
+            self.query_one(TransitionLog).write_error(
+                self.session.now_s, f"{scenario.source} refused ({len(exc.problems)} problem(s), listed above); "
+                                    "the bench runs on as it was")
             self.notify(f"{len(exc.problems)} problem(s) in {scenario.source}; the bench runs on as it was",
                         title="scenario refused", severity="error", timeout=8)
             return

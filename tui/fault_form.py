@@ -49,7 +49,7 @@ def action_names() -> list[str]:
 
 def summary(action: str) -> str:
     """The first paragraph of the action's docstring."""
-    return ACTIONS[action].doc.split("\n\n")[0].replace("\n", " ").strip()
+    return " ".join(ACTIONS[action].doc.split("\n\n")[0].replace("``", "").split())
 
 
 def params_of(action: str) -> list[ParamSpec]:

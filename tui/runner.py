@@ -28,11 +28,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
+from hilbench.bus.open import BusConfig
 from hilbench.clock import StopRequest, wall_time_s
 from hilbench.errors import ConfigError
 from hilbench.scenarios import NotRunnableError, RunOptions, Scenario, load_scenario, run_scenario
@@ -229,9 +230,12 @@ def _post(update: LiveUpdate) -> None:
 
 
 def run_in_worker(path: Path, seed: int, out_dir: Path, *, generation: int = 0, run: int = 0,
-                  live_every_s: float | None = None) -> RunSummary:
+                  live_every_s: float | None = None, options: RunOptions | None = None) -> RunSummary:
     """Load and run one scenario file, write its HTML report; never raises.
 
+    ``options``: how the TUI's own bench runs (DBCs, signal map, emulated nodes, DUT defect), so a
+    file run here is judged on the same bench; always in simulated time on the simtime bus (workers run
+    side by side, and never on the TUI's real bus), with ``seed``.
     Module-level so the pool can pickle it; also callable in-process (no updates are then posted).
     """
     if _CANCELLED_BEFORE is not None and generation < _CANCELLED_BEFORE.value:
@@ -259,7 +263,7 @@ def run_in_worker(path: Path, seed: int, out_dir: Path, *, generation: int = 0, 
         _post(LiveUpdate(path, now_s, scenario.duration_s, check_rows(results, now_s), run))
 
     try:
-        result = run_scenario(scenario, RunOptions(seed=seed), progress=progress, stop=stop, live=live,
+        result = run_scenario(scenario, simulated_options(options, seed), progress=progress, stop=stop, live=live,
                               live_every_s=live_every_s)
     except (ConfigError, NotRunnableError) as exc:
         return RunSummary(path, scenario.name, ERROR, error=problems_text(exc), seed=seed)
@@ -308,6 +312,13 @@ def _ensure_resource_tracker() -> None:
         sys.stderr = captured
 
 
+def simulated_options(options: RunOptions | None, seed: int) -> RunOptions:
+    """``options`` with ``seed``, on the simtime bus in simulated time, without a recording."""
+    if options is None:
+        return RunOptions(seed=seed)
+    return replace(options, seed=seed, bus=BusConfig(), wall_time=False, record=None, reconnect=False)
+
+
 class ScenarioRunner:
     """Runs scenario files in worker processes; :meth:`poll` hands back what happened since the last call.
 
@@ -317,13 +328,15 @@ class ScenarioRunner:
     """
 
     def __init__(self, out_dir: Path, *, seed: int = 0, max_workers: int = 2,
-                 live_every_s: float | None = None) -> None:
+                 live_every_s: float | None = None, options: RunOptions | None = None) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.out_dir = Path(out_dir)
         self.seed = seed
         self.max_workers = max_workers
         self.live_every_s = live_every_s
+        #: How runs are made (see :func:`run_in_worker`): the TUI passes its bench's.
+        self.options = options
         self._context = multiprocessing.get_context("spawn")
         _ensure_resource_tracker()
         self._updates = self._context.Queue()
@@ -370,7 +383,7 @@ class ScenarioRunner:
                 continue
             self._runs += 1
             future = self._pool().submit(run_in_worker, path, self.seed, self.out_dir, generation=self._generation,
-                                         run=self._runs, live_every_s=self.live_every_s)
+                                         run=self._runs, live_every_s=self.live_every_s, options=self.options)
             self._futures[future] = path
             self._run_of[path] = self._runs
             active.add(path)

@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     print_warnings([*bus.notices, *app.session.bench.warnings])   # shown in the app too; kept here
     snapshot = app.last_snapshot
     if snapshot is not None:
-        bad = snapshot.unknown_frames + snapshot.decode_errors + snapshot.e2e_errors
-        print(f"bench closed at {clock(snapshot.now_s)} bench time, {snapshot.frames} frames, {bad} unknown, "
-              f"undecodable or E2E-failing")
+        print(f"bench closed at {clock(snapshot.now_s)} bench time, {snapshot.frames} frames: "
+              f"{snapshot.unknown_frames} unknown, {snapshot.decode_errors} undecodable, "
+              f"{snapshot.e2e_errors} E2E-failing")
     if args.record is not None:
         print(f"recording {args.record}")
     if app.refused is not None:

@@ -159,7 +159,7 @@ def test_defects_refuses_a_run_without_the_emulated_unit() -> None:
 def test_tui_passes_them_to_its_bench(monkeypatch) -> None:
     import tui.app
 
-    def fake(scenario, *, options, speed):
+    def fake(scenario, *, options, speed, **_more):
         raise _Captured(options)
     monkeypatch.setattr(tui.app, "run_tui", fake)
     with pytest.raises(_Captured) as info:

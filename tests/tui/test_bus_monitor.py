@@ -305,3 +305,11 @@ def test_updates_keep_the_cursor_and_rows_in_place_and_are_cheap() -> None:
         assert table.cursor_row == 4 and view.visible_names()[4] == "Msg03"
 
     drive(body)
+
+
+def test_bare_hex_digits_filter_the_id_as_the_id_column_shows_it() -> None:
+    matches = parse_filter("401")
+    assert matches(row(0x401, "CU_PowerRequest"))
+    assert not matches(row(0x400, "CU_Status"))
+    assert matches(row(0x123, "Msg401"))          # or a name it is found in
+    assert parse_filter("1A0")(row(0x1A0, "X"))

@@ -175,8 +175,14 @@ def test_the_bus_tab_lists_every_message_and_filters_them(session: BenchSession,
         view.filter_text = "0x100/0x700"          # every ID 0x100..0x1FF: the BMS's
         await pilot.pause()
         assert view.visible_names() and all(name.startswith("BMS_") for name in view.visible_names())
-        await pilot.press("1")
-        assert not app.session.watching
+        view.query_one("#bus-monitor-filter").focus()
+        await pilot.pause()
+        await pilot.press("end", "1")             # in the filter, a digit is a digit
+        assert app.active_tab == "bus" and view.filter_text == "0x100/0x7001"
+        view.query_one("#bus-monitor-table").focus()
+        await pilot.pause()
+        await pilot.press("1")                    # anywhere else, the overview tab
+        assert app.active_tab == "overview" and not app.session.watching
 
     drive(session, body, size=WIDE, tmp_path=tmp_path)
 

@@ -44,11 +44,13 @@ def test_the_tui_shows_the_frames_the_bench_sent_on_a_virtual_bus(tmp_path: Path
             sent = sum(port.sent for port in bench._ports)
             # Every frame the bench sent reached the monitor the screen shows, to the last snapshot.
             assert shown.frames >= 0.99 * sent * shown.now_s / max(bench.clock.stamp(), 1e-9)
-            # And the bench kept its cadence: the frames of every message at its DBC cycle time, none
-            # dropped as late (a late periodic task is skipped, so "sent" alone could hide a slow loop).
+            # And the bench kept its cadence: the frames of every message at its DBC cycle time (a late
+            # periodic task is skipped, so "sent" alone could hide a starved loop: a UI that advanced the
+            # bench 0.1 s per 0.1 s tick showed 8 frames in 12.9 s).  99.8 % on a quiet machine over
+            # 60 s; 95 % here, since a machine loaded by other work makes any wall clock late.
             expected = sum(shown.now_s / m.cycle_time_s for m in bench.codec.by_name.values()
                            if m.cycle_time_s and bench.monitor.stats[m.name].count)
-            assert shown.frames >= 0.99 * expected, (shown.frames, expected)
+            assert shown.frames >= 0.95 * expected, (shown.frames, expected)
             assert shown.now_s >= WALL_S - 1.0      # the screen follows the bench to within a second
             print(f"\n{WALL_S:g} s on virtual: shown {shown.frames} frames at {shown.now_s:.2f} s; sent {sent} by "
                   f"{bench.clock.stamp():.2f} s; expected at the DBC cycles {expected:.0f} "

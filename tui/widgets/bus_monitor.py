@@ -58,6 +58,9 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("signals", "signals", 60),
 )
 
+#: A filter of hex digits only (``401``): the ID as the ID column shows it, or a regex over names.
+_BARE_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
+
 _SORT_KEYS: dict[str, Callable[[WatchedMessage], tuple]] = {
     "id": lambda r: (r.extended, r.frame_id),
     "name": lambda r: (r.name is None, (r.name or "").lower(), r.extended, r.frame_id),
@@ -69,7 +72,8 @@ _SORT_KEYS: dict[str, Callable[[WatchedMessage], tuple]] = {
 def parse_filter(text: str) -> RowFilter:
     """The row predicate a filter text means.
 
-    ``""`` keeps every row; ``0x1A0`` keeps that ID (standard or extended); ``0x100/0x700`` keeps the IDs
+    ``""`` keeps every row; ``0x1A0`` keeps that ID (standard or extended), and so does ``1A0`` as the ID
+    column writes it (or a name it is found in); ``0x100/0x700`` keeps the IDs
     whose bits under the mask equal the value's (``id & mask == value & mask``); anything else is a
     case-insensitive regular expression searched in the DBC name and the sender nodes.
 
@@ -98,7 +102,15 @@ def parse_filter(text: str) -> RowFilter:
         pattern = re.compile(text, re.IGNORECASE)
     except re.error as exc:
         raise ValueError(f'bad regular expression "{text}": {exc}') from None
-    return lambda row: bool(pattern.search(row.name or "")) or any(pattern.search(s) for s in row.senders)
+
+    def by_name(row: WatchedMessage) -> bool:
+        return bool(pattern.search(row.name or "")) or any(pattern.search(s) for s in row.senders)
+
+    if _BARE_HEX.fullmatch(text):
+        # "401" as the ID column shows it (hex, no 0x), or in a name
+        frame_id = int(text, 16)
+        return lambda row: row.frame_id == frame_id or by_name(row)
+    return by_name
 
 
 # -- cells --------------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ FIRST_ACTION = "node_silent"
 class FaultPanel(Widget):
     """An action picker, one input per parameter, the problems of the last try, and "save as scenario".
 
-    Keys: enter (in a parameter) or ctrl+a applies the action; ctrl+s saves the session as a scenario file.
+    Keys: enter (in a parameter, or on the button) applies the action; ctrl+s saves the session as a scenario
+    file.
     """
 
     DEFAULT_CSS = """
@@ -65,6 +66,10 @@ class FaultPanel(Widget):
         height: 1;
         border: none;
         padding: 0 1;
+        background: $boost;
+    }
+    FaultPanel .param-row > Input:focus {
+        background: $primary 30%;
     }
     FaultPanel #fault-problems {
         height: auto;
@@ -91,7 +96,7 @@ class FaultPanel(Widget):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+a", "apply", "apply action"),
+        Binding("enter", "apply", "apply action"),
         Binding("ctrl+s", "save", "save as scenario"),
     ]
 

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from hilbench.errors import ConfigError
+from hilbench.scenarios import RunOptions
 from hilbench.scenarios.loader import bundled_scenarios_dir
 
 from ..runner import (
@@ -117,13 +118,14 @@ class ScenarioRunnerView(Widget, can_focus=False):
 
     def __init__(self, out_dir: Path | None = None, *, runner: ScenarioRunner | None = None,
                  extra_folder: Path | None = None, include_bundled: bool = True, seed: int = 0,
-                 max_workers: int = 2, name: str | None = None, id: str | None = None,
+                 max_workers: int = 2, options: RunOptions | None = None, name: str | None = None,
+                 id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         if runner is None:
             if out_dir is None:
                 raise ValueError("ScenarioRunnerView needs an out_dir for the reports, or a runner")
-            runner = ScenarioRunner(out_dir, seed=seed, max_workers=max_workers)
+            runner = ScenarioRunner(out_dir, seed=seed, max_workers=max_workers, options=options)
             self._owns_runner = True
         else:
             self._owns_runner = False
@@ -160,7 +162,7 @@ class ScenarioRunnerView(Widget, can_focus=False):
         """Fill the tree, set up the table, start polling the runner."""
         tree = self.query_one(Tree)
         roots: list[tuple[str, Path, bool]] = []
-        if self.extra_folder is not None:
+        if self.extra_folder is not None and not self._inside_bundled(Path(self.extra_folder)):
             roots.append((str(self.extra_folder), Path(self.extra_folder), True))
         if self.include_bundled:
             roots.append(("bundled", bundled_scenarios_dir(), False))
@@ -179,6 +181,12 @@ class ScenarioRunnerView(Widget, can_focus=False):
         first = next(iter(self._leaves), None)
         if first is not None:
             self.select(first)
+
+    def _inside_bundled(self, folder: Path) -> bool:
+        """Whether ``folder`` is (in) the bundled suite listed anyway: listed twice, ``a`` would run it twice."""
+        if not self.include_bundled:
+            return False
+        return folder.resolve().is_relative_to(bundled_scenarios_dir().resolve())
 
     def _add_root(self, tree: Tree[Path | None], label: str, entries: list[ScenarioEntry],
                   expand_groups: bool) -> None:

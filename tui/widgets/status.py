@@ -69,6 +69,9 @@ class StatusBar(Widget):
         text.append(f"  {name}")
         text.append("   bench time " if wide else "  ")
         text.append(clock(self.now_s), style="bold")
+        if self.paused and self.simulated:
+            # tenths while paused: a single step (s) moves the bench by one plant step, 0.1 s
+            text.append(f".{int(round(self.now_s * 10)) % 10}", style="bold")
         if self.end_s is not None:
             text.append(f" / {clock(self.end_s)}" if wide else f"/{clock(self.end_s)}")
         if wide:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from hilbench.bench import BenchSnapshot
@@ -34,6 +35,7 @@ class TransitionLog(RichLog):
         super().__init__(max_lines=2000, wrap=True, min_width=20, markup=False, highlight=False, auto_scroll=True,
                          name=name, id=id, classes=classes)
         self._last_transition: tuple[float, str, str] | None = None
+        self._unwritten: list[Text] = []
         self.entries: list[str] = []
         """Plain text of every line written, oldest first (what the log shows, without colour)."""
 
@@ -57,11 +59,25 @@ class TransitionLog(RichLog):
             style = "bold red" if event.text.startswith("error:") else "italic cyan"
             lines.append((event.at_s, 0, Text(f"{clock(event.at_s)}  > {event.text}", style=style)))
         for _at, _order, text in sorted(lines, key=lambda line: (line[0], line[1])):
-            self.entries.append(text.plain)
-            self.write(text)
+            self._add(text)
 
     def write_error(self, at_s: float, text: str, *, error: bool = True) -> None:
         """One line from the app itself (an error advancing the bench, a scenario loaded again)."""
-        line = Text(f"{clock(at_s)}  ! {text}", style="bold red" if error else "bold")
+        self._add(Text(f"{clock(at_s)}  ! {text}", style="bold red" if error else "bold"))
+
+    def _add(self, line: Text) -> None:
+        """Keep the line; write it now if the log is on screen, else once it is (a log in a hidden tab
+        has no width, and a line written then would wrap at ``min_width``)."""
         self.entries.append(line.plain)
-        self.write(line)
+        if self.size.width:
+            self.write(line)
+        else:
+            self._unwritten.append(line)
+
+    def on_resize(self, event: Resize) -> None:
+        """Write the lines kept while the log had no width (after RichLog's own first-size handling)."""
+        super().on_resize(event)
+        if self.size.width and self._unwritten:
+            lines, self._unwritten = self._unwritten, []
+            for line in lines:
+                self.write(line)

@@ -71,14 +71,16 @@ class TrendPanel(Widget):
         """The buckets of one series (tests)."""
         return self.trends.get(role, ())
 
-    def summary(self, series: Series) -> str:
-        """``SOC 61.2 % (58.0..61.2 over 0:10:00)``: now, and the range kept; or that there is no data yet."""
-        buckets = self.trends.get(series.role, ())
+    def summary(self, series: Series, start: int | None = None) -> str:
+        """``SOC 61.2 % (58.0..61.2 over 0:10:00)``: now, and the range over the columns shown (from bucket
+        ``start``; all kept when None); or that there is no data yet."""
+        buckets = [b for b in self.trends.get(series.role, ()) if start is None or b.index >= start]
         if not buckets:
             return f"{series.title}: no data yet"
         low = min(b.low for b in buckets) * series.scale
         high = max(b.high for b in buckets) * series.scale
-        span = clock((buckets[-1].index - buckets[0].index + 1) * BUCKET_S)
+        first = buckets[0].index if start is None else start
+        span = clock((buckets[-1].index - first + 1) * BUCKET_S)
         return (f"{series.title} {buckets[-1].last * series.scale:{series.spec}} {series.unit} "
                 f"({low:{series.spec}}..{high:{series.spec}} over {span})")
 
@@ -94,7 +96,7 @@ class TrendPanel(Widget):
         for n, (series, buckets) in enumerate(zip(SERIES, kept, strict=True)):
             if n:
                 text.append("\n")
-            line = Text(self.summary(series), style="dim")
+            line = Text(self.summary(series, start), style="dim")
             line.truncate(width, overflow="ellipsis")   # one line per summary, whatever the width
             text.append(line)
             shown = [b for b in buckets if start is not None and b.index >= start]
