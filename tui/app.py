@@ -60,7 +60,7 @@ from .widgets import (
 TICK_S = 0.1
 #: Wall seconds one advance may take at speed "max": longer pieces leave more of the CPU to the bench
 #: and less to redrawing (a redraw costs about as much as a few simulated seconds).
-MAX_SPEED_BUDGET_S = 0.5
+MAX_SPEED_BUDGET_S = 1.0
 #: Speed settings, bench seconds per wall second; ``None`` is "as fast as the bench goes".
 SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, 600.0, None)
 DEFAULT_SPEED = 60.0
