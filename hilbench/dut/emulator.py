@@ -27,7 +27,7 @@ from ..bus.sender import FrameSource
 from ..bus.signal_map import SignalMap
 from ..clock import Clock
 from ..errors import ConfigError
-from .compute.calibration import PerformanceModel
+from .compute.calibration import DEFAULT_PROMPT, DEFAULT_REQUEST_TOKENS, PerformanceModel
 from .compute.governor import Governor, ThermalTrips, TripPoint
 from .compute.power import PowerLevel, PowerTable
 from .compute.supervisor import (
@@ -52,8 +52,9 @@ _LEVEL_COMPUTES: tuple[bool, ...] = tuple(lv.computes for lv in PowerLevel)
 _P100, _OFF = PowerLevel.P100, PowerLevel.OFF
 #: The keys of a bench config's ``dut`` table (the keyword arguments of ``from_config``) and their types.
 DUT_CONFIG_KEYS: dict[str, type] = {
-    "fidelity": str, "performance": str, "defect": str, "model": str, "coolant_c": float, "tick_s": float,
-    "stale_cycles": float, "min_stale_s": float, "e2e": dict,
+    "fidelity": str, "performance": str, "defect": str, "model": str, "model_sha256": str,
+    "request_tokens": int, "coolant_c": float, "tick_s": float, "stale_cycles": float, "min_stale_s": float,
+    "e2e": dict,
 }
 REFERENCE_PERFORMANCE = Path(__file__).with_name("compute") / "reference_performance.toml"
 TICK_S = 0.1
@@ -299,13 +300,18 @@ class ComputeEmulator(FrameSource):
     @classmethod
     def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
                     fidelity: str = "model", performance: str = "reference", defect: str | Iterable[str] | None = None,
-                    model: str | None = None, coolant_c: float = 25.0, tick_s: float = TICK_S,
+                    model: str | None = None, model_sha256: str | None = None,
+                    request_tokens: int = DEFAULT_REQUEST_TOKENS, coolant_c: float = 25.0, tick_s: float = TICK_S,
                     stale_cycles: float | None = None, min_stale_s: float | None = None,
                     e2e: dict[str, Any] | None = None, **unknown: Any) -> ComputeEmulator:
         """Build the emulator from the ``dut`` table of a bench config.
 
         ``stale_cycles`` and ``min_stale_s`` replace ``supervisor.toml``'s
         staleness figures (a signal map's ``[timing]`` still wins over them).
+        ``model`` is a bundled model's name or a path (a scenario's is resolved from
+        its file); ``model_sha256`` the hash it must have (a manifest.toml beside a
+        user's model is checked too); ``request_tokens`` the new tokens per request,
+        which with the prompt must fit the model's context (refused at load).
 
         Raises:
             ConfigError: an unknown key, fidelity, performance source or defect, or a
@@ -331,16 +337,20 @@ class ComputeEmulator(FrameSource):
             from .compute.calibration import calibrate
             from .compute.engine import BUNDLED_MANIFEST, InferenceEngine, bundled_model
 
+            manifest: str | None
             if not model:
                 path, manifest = str(bundled_model()), str(BUNDLED_MANIFEST)
             elif bundled_model(f"{model}.onnx").is_file():
                 # A bundled model by name ("tiny-llm-int8"): checked against the shipped manifest.
                 path, manifest = str(bundled_model(f"{model}.onnx")), str(BUNDLED_MANIFEST)
             else:
-                path, manifest = model, None
-            engine = InferenceEngine(path, manifest=manifest)
+                # A user's model: checked against a manifest beside it when there is one.
+                beside = Path(model).parent / "manifest.toml"
+                path, manifest = model, (str(beside) if beside.is_file() else None)
+            engine = InferenceEngine(path, manifest=manifest, sha256=model_sha256)
+            engine.check_request(list(DEFAULT_PROMPT), request_tokens, entry="dut.request_tokens")
             if performance == "calibrated":
-                perf = calibrate(engine, table)
+                perf = calibrate(engine, table, steps=request_tokens)
         trips = None
         if "ignore_thermal" in defects:
             trips = ThermalTrips(TripPoint(500.0, 5.0), TripPoint(600.0, 2.0), TripPoint(700.0, 15.0))
@@ -349,7 +359,8 @@ class ComputeEmulator(FrameSource):
             trips = ThermalTrips(TripPoint(default.passive.temp_c, 0.0), TripPoint(default.hot.temp_c, 0.0),
                                  TripPoint(default.critical.temp_c, 0.0))
         unit = ComputeUnit(perf, table=table, fidelity=fidelity, engine=engine,  # type: ignore[arg-type]
-                           governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c)
+                           governor=Governor(trips=trips, levels=table), seed=seed, coolant_c=coolant_c,
+                           request_tokens=request_tokens)
         if e2e is not None and not isinstance(e2e, dict):
             raise ConfigError(None, "dut.e2e", f"expected a table of E2E state machine settings, got {e2e!r}")
         e2e_config = E2EConfig.load(**(e2e or {}))

@@ -74,6 +74,8 @@ def describe_run(result: ScenarioResult) -> str:
         if options.dut_defect:
             parts.append(f"DUT defect {options.dut_defect}")
     parts.append(f"{result.frames} frames")
+    if result.model is not None:
+        parts.append(f"model {result.model}")
     source = result.scenario.source
     return (f"{source}: " if source else "") + ", ".join(parts)
 

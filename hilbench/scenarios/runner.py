@@ -217,6 +217,10 @@ class ScenarioResult:
     epoch_s: float = 0.0
     record: Path | None = None
 
+    #: The model the compute unit ran, ``name sha256 <hash>`` (None when it ran none: the model fidelity,
+    #: or a real unit on the bus): the report names the bytes that made the tokens.
+    model: str | None = None
+
     #: What the bench warned about (load and run time: a lenient DBC's offenders, a value clipped to a
     #: DBC range): shown with the verdicts, never silent.
     warnings: list[str] = field(default_factory=list)
@@ -552,6 +556,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
             for r in results if r.failed and r.violation_s is not None
         ]
         economics = economics_of(bench)
+        engine = bench.dut.unit.engine if bench.dut is not None else None
+        model = f"{engine.spec.path.name} sha256 {engine.spec.sha256}" if engine is not None else None
         frames = bench.monitor.frames
         epoch_s = bench.epoch_s
         silent = [f"the {node} is not emulated (expected from outside) and sent nothing in {ran_s:.1f} s: "
@@ -567,7 +573,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
     return ScenarioResult(scenario, results, economics, frames, ran_s,
                           bench if keep_bench else None, traces=traces, steps=fired, violations=violations,
                           options=options, wall_s=wall_time_s() - start_wall, epoch_s=epoch_s, record=record,
-                          warnings=warnings,
+                          warnings=warnings, model=model,
                           interrupted=lost or (None if whole else (stop.reason if stop else "stopped")))
 
 

@@ -91,6 +91,9 @@ def dut_schema() -> dict[str, Field]:
         "tick_s": {"quantity": POSITIVE_TIME.narrowed(high=1.0, why="a compute tick of at most 1 s")},
         "stale_cycles": {"quantity": Quantity("cycles", 1.0)}, "min_stale_s": {"quantity": TIME},
         "e2e": {"types": (dict,), "check": e2e},
+        "request_tokens": {"least": 1},
+        "model_sha256": {"check": lambda v: None if len(v) == 64 and all(c in "0123456789abcdefABCDEF" for c in v)
+                         else f"expected a 64-digit hex SHA-256, got {v!r}"},
     })
 
 

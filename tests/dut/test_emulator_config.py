@@ -204,6 +204,7 @@ def test_calibrated_performance_is_measured_on_the_bundled_model_under_the_units
 
     def calibrate(engine, table=None, **kwargs):
         calls.append((engine, table))
+        assert kwargs.pop("steps") == 256          # the unit's request length (a quicker one measured here)
         return measure(engine, table, repeats=1, steps=4, **kwargs)
 
     monkeypatch.setattr(calibration, "calibrate", calibrate)

@@ -1,13 +1,22 @@
 """ONNX Runtime inference engine: autoregressive token generation with a KV cache.
 
 The engine wraps one ``onnxruntime.InferenceSession`` per thread count (CPU
-only) over a decoder LLM in the usual export layout (``input_ids``,
-``attention_mask``, ``position_ids``, ``past_key_values.{i}.key/value`` ->
-``logits``, ``present.{i}.key/value``).  The model is validated when the
-engine is built, never at the first token: a file that is not ONNX, a model
-that lacks an input or output the engine feeds or reads, or a model whose
-SHA-256 differs from its manifest entry is refused with a ``ConfigError``
-naming the file and what is wrong.
+only) over a decoder LLM in the layouts exporters write: ``input_ids`` and
+``past_key_values.{i}.key/value`` -> ``logits``, ``present.{i}.key/value``,
+with ``attention_mask``, ``position_ids`` and ``token_type_ids`` fed only when
+the model declares them (Gemma and BLOOM exports have no ``position_ids``), a
+float32 or float16 cache, the heads and head size read from the graph (or the
+files beside it).  What the graph does not say -- the context length, the
+end-of-sequence ids -- comes from ONNX metadata or from the ``config.json``,
+``generation_config.json`` or ``genai_config.json`` beside the model
+(:mod:`.model_config`).  The model is validated when the engine is built,
+never at the first token: a file that is not ONNX, a model that lacks an input
+or output the engine feeds or reads, or a model whose SHA-256 differs from the
+one declared for it (``sha256=``, or a manifest entry) is refused with a
+``ConfigError`` naming the file and what is wrong.  A model with external
+weights (``model.onnx`` + ``model.onnx_data``) loads from its own folder,
+whatever the working directory; its hash covers the weights too
+(:func:`model_sha256`).
 
 Two ways to generate:
 
@@ -39,15 +48,20 @@ import numpy as np
 from hilbench.errors import ConfigError, DutError
 from hilbench.resources import models_dir
 
+from .model_config import read_export_config
+
 BUNDLED_MODEL_DIR = models_dir()
 BUNDLED_MANIFEST = BUNDLED_MODEL_DIR / "manifest.toml"
 
 _KV_PREFIX = "past_key_values."
 _INT64 = "tensor(int64)"
-_FLOAT = "tensor(float)"
-# Inputs the engine feeds and outputs it reads, besides the per-layer cache.
-_REQUIRED_INPUTS = {"input_ids": _INT64, "attention_mask": _INT64, "position_ids": _INT64}
+# Cache element types the engine feeds, as onnxruntime names them, and their numpy types.
+CACHE_DTYPES: dict[str, type[np.floating[Any]]] = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+# Inputs the engine feeds when the model declares them (all int64), besides input_ids and the cache.
+OPTIONAL_INPUTS = ("attention_mask", "position_ids", "token_type_ids")
 _REQUIRED_OUTPUTS = ("logits",)
+# External weights beside a model file are found by the names exporters give them.
+EXTERNAL_DATA_SUFFIXES = ("_data", ".data")
 # Random draws made at once for sampling (float32): a chunk of steps for a small vocabulary.
 _NOISE_CHUNK = 1 << 16
 
@@ -63,6 +77,26 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def external_data_files(model_path: Path) -> list[Path]:
+    """The external weight files beside ``model_path``: ``model.onnx_data``, ``model.onnx.data`` (sorted)."""
+    folder = model_path.parent
+    return sorted(folder / f"{model_path.name}{suffix}" for suffix in EXTERNAL_DATA_SUFFIXES
+                  if (folder / f"{model_path.name}{suffix}").is_file())
+
+
+def model_sha256(model_path: str | Path) -> str:
+    """The hash a model is declared and checked by: SHA-256 over the ``.onnx`` file, then its external
+    weight files in name order (:func:`external_data_files`).  Without external weights this is the
+    file's own SHA-256, as ``sha256sum`` prints it."""
+    model_path = Path(model_path)
+    digest = hashlib.sha256()
+    for path in (model_path, *external_data_files(model_path)):
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -92,7 +126,13 @@ def manifest_entry(manifest: str | Path, model_name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the engine learnt about a model at load time."""
+    """What the engine learnt about a model at load time.
+
+    ``n_heads`` is the cache's head count (the KV heads of a grouped-query model); ``inputs`` the
+    optional inputs the model declares (fed), ``cache_dtype`` its cache's numpy type name;
+    ``context_source`` where ``max_positions`` came from (``metadata:max_position_embeddings``,
+    ``config.json:n_positions``, ...); ``eos_token_ids`` from the files beside the model.
+    """
 
     path: Path
     sha256: str
@@ -100,8 +140,12 @@ class ModelSpec:
     n_heads: int
     head_dim: int
     vocab_size: int
-    max_positions: int | None  # from metadata ``max_position_embeddings``; None if unknown
+    max_positions: int | None  # the context: from metadata or the files beside the model; None if unknown
     metadata: dict[str, str]
+    inputs: frozenset[str] = frozenset(OPTIONAL_INPUTS)
+    cache_dtype: str = "float32"
+    context_source: str | None = None
+    eos_token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,10 +282,13 @@ class InferenceEngine:
     Parameters
     ----------
     model_path:
-        The ``.onnx`` file.
+        The ``.onnx`` file (its external weights, if any, beside it).
     manifest:
         Optional manifest TOML; if given, the model's SHA-256 must equal its
         entry ``[models."<file name>"].sha256``.
+    sha256:
+        Optional SHA-256 the model must have (a scenario's or config's
+        ``model_sha256``); checked as the manifest's is.
     threads:
         Default intra-op thread count (a ``GenerationState`` may use another;
         one session is kept per thread count).
@@ -260,24 +307,30 @@ class InferenceEngine:
         *,
         pad_token_id: int = 0,
         graph_optimization: bool = True,
+        sha256: str | None = None,
     ) -> None:
-        self.model_path = Path(model_path)
+        self.model_path = Path(model_path).resolve()
         if threads < 1:
             raise ConfigError(None, "threads", f"expected an integer >= 1, got {threads}")
         self.threads = int(threads)
         self.pad_token_id = int(pad_token_id)
         self._graph_optimization = graph_optimization
-        self._model_bytes = self._read_model()
-        sha = hashlib.sha256(self._model_bytes).hexdigest()
+        self._check_readable()
+        sha = model_sha256(self.model_path)
+        declared = []
         if manifest is not None:
-            entry = manifest_entry(manifest, self.model_path.name)
-            if entry["sha256"].lower() != sha:
+            declared.append((manifest_entry(manifest, self.model_path.name)["sha256"], f"from {manifest}"))
+        if sha256 is not None:
+            declared.append((sha256, "as declared"))
+        for expected, where in declared:
+            if expected.lower() != sha:
                 raise ConfigError(
                     self.model_path,
                     "sha256",
-                    f"expected {entry['sha256']} (from {manifest}), got {sha}; "
-                    "rebuild the model or update the manifest",
+                    f"expected {expected} ({where}), got {sha}; the model is not the one declared: "
+                    "rebuild it or update the declared hash",
                 )
+        self.export_config = read_export_config(self.model_path)
         self._sessions: dict[int, Any] = {}
         session = self._session(self.threads)
         self.spec = self._validate(session, sha)
@@ -290,19 +343,23 @@ class InferenceEngine:
         ]
         # Largest position id the model takes plus one (no limit if the model does not say).
         self._position_limit = self.spec.max_positions if self.spec.max_positions is not None else 1 << 62
+        # What the decode loop feeds besides the token and the cache (the inputs the model declares).
+        self._feeds_mask = "attention_mask" in self.spec.inputs
+        self._feeds_positions = "position_ids" in self.spec.inputs
 
     # -- loading ----------------------------------------------------------------
 
-    def _read_model(self) -> bytes:
+    def _check_readable(self) -> None:
         try:
-            data = self.model_path.read_bytes()
+            size = self.model_path.stat().st_size
+            with open(self.model_path, "rb"):
+                pass
         except FileNotFoundError as exc:
             raise ConfigError(self.model_path, None, "model file not found") from exc
         except OSError as exc:
             raise ConfigError(self.model_path, None, f"cannot read model: {exc}") from exc
-        if not data:
+        if not size:
             raise ConfigError(self.model_path, None, "not an ONNX model: the file is empty")
-        return data
 
     def _session(self, threads: int) -> Any:
         session = self._sessions.get(threads)
@@ -318,7 +375,9 @@ class InferenceEngine:
         if not self._graph_optimization:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            session = ort.InferenceSession(self._model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+            # From its path, not its bytes: external weights are found beside the model, not in the cwd.
+            session = ort.InferenceSession(str(self.model_path), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(self.model_path, None, f"not an ONNX model: {reason}") from exc
@@ -326,6 +385,7 @@ class InferenceEngine:
         return session
 
     def _validate(self, session: Any, sha: str) -> ModelSpec:
+        """The model's layout from its graph (and the files beside it), or every reason it is refused."""
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
         layers = sorted(
@@ -334,12 +394,15 @@ class InferenceEngine:
             if name.startswith(_KV_PREFIX) and name.endswith(".key") and name[len(_KV_PREFIX) : -len(".key")].isdigit()
         )
         n_layers = (max(layers) + 1) if layers else 0
-        want_in = dict(_REQUIRED_INPUTS)
-        want_out = list(_REQUIRED_OUTPUTS)
-        for i in range(max(n_layers, 1)):
-            for kind in ("key", "value"):
-                want_in[f"past_key_values.{i}.{kind}"] = _FLOAT
-                want_out.append(f"present.{i}.{kind}")
+        if "use_cache_branch" in inputs:
+            raise ConfigError(self.model_path, "input use_cache_branch",
+                              "a merged decoder (one graph with and without the cache, switched by "
+                              "use_cache_branch) is not run by the engine: export the decoder with past alone "
+                              "(optimum: --no-post-process)")
+        want_in = ["input_ids"] + [f"past_key_values.{i}.{kind}" for i in range(max(n_layers, 1))
+                                   for kind in ("key", "value")]
+        want_out = list(_REQUIRED_OUTPUTS) + [f"present.{i}.{kind}" for i in range(max(n_layers, 1))
+                                              for kind in ("key", "value")]
         missing_in = [n for n in want_in if n not in inputs]
         missing_out = [n for n in want_out if n not in outputs]
         if missing_in or missing_out:
@@ -351,46 +414,98 @@ class InferenceEngine:
             raise ConfigError(
                 self.model_path,
                 None,
-                "; ".join(parts) + " (expected a decoder LLM export with a KV cache: input_ids, attention_mask, "
-                "position_ids, past_key_values.{i}.key/value -> logits, present.{i}.key/value)",
+                "; ".join(parts) + " (expected a decoder LLM export with a KV cache: input_ids, "
+                "past_key_values.{i}.key/value -> logits, present.{i}.key/value; attention_mask, position_ids "
+                "and token_type_ids are fed when declared)",
             )
-        for name, dtype in want_in.items():
-            if inputs[name].type != dtype:
-                raise ConfigError(self.model_path, f"input {name}", f"expected type {dtype}, got {inputs[name].type}")
-        extra = [n for n in inputs if n not in want_in]
+        declared = frozenset(name for name in OPTIONAL_INPUTS if name in inputs)
+        for name in ("input_ids", *sorted(declared)):
+            if inputs[name].type != _INT64:
+                raise ConfigError(self.model_path, f"input {name}", f"expected type {_INT64}, got {inputs[name].type}")
+        cache_type = inputs["past_key_values.0.key"].type
+        if cache_type not in CACHE_DTYPES:
+            hint = (": numpy cannot hold bfloat16, and onnxruntime's CPU provider runs few bfloat16 kernels; "
+                    "export in float32 or float16" if "bfloat16" in cache_type else "")
+            raise ConfigError(self.model_path, "input past_key_values.0.key",
+                              f"cache type {cache_type} is not fed by the engine (float32 or float16){hint}")
+        for name in want_in[1:]:
+            if inputs[name].type != cache_type:
+                raise ConfigError(self.model_path, f"input {name}",
+                                  f"expected the cache's type {cache_type} (as past_key_values.0.key), "
+                                  f"got {inputs[name].type}")
+        extra = [n for n in inputs if n not in want_in and n not in declared]
         if extra:
             raise ConfigError(self.model_path, None, "unexpected inputs the engine cannot feed: " + ", ".join(extra))
+        export = self.export_config
         kv_shape = inputs["past_key_values.0.key"].shape
         logits_shape = outputs["logits"].shape
-        if len(kv_shape) != 4 or not isinstance(kv_shape[1], int) or not isinstance(kv_shape[3], int):
-            raise ConfigError(
-                self.model_path,
-                "input past_key_values.0.key",
-                f"expected [batch, heads, past_seq, head_dim] with fixed heads and head_dim, got {kv_shape}",
-            )
-        if len(logits_shape) != 3 or not isinstance(logits_shape[2], int):
-            raise ConfigError(
-                self.model_path, "output logits", f"expected [batch, seq, vocab] with a fixed vocab, got {logits_shape}"
-            )
+        if len(kv_shape) != 4:
+            raise ConfigError(self.model_path, "input past_key_values.0.key",
+                              f"expected [batch, heads, past_seq, head_dim], got {kv_shape}")
+        n_heads = kv_shape[1] if isinstance(kv_shape[1], int) else export.kv_heads
+        head_dim = kv_shape[3] if isinstance(kv_shape[3], int) else export.head_dim
+        if n_heads is None or head_dim is None:
+            raise ConfigError(self.model_path, "input past_key_values.0.key",
+                              f"the cache's heads and head size are not fixed in the graph ({kv_shape}) and no "
+                              "config.json or genai_config.json beside the model gives them")
+        if len(logits_shape) != 3:
+            raise ConfigError(self.model_path, "output logits", f"expected [batch, seq, vocab], got {logits_shape}")
+        vocab = logits_shape[2] if isinstance(logits_shape[2], int) else export.vocab_size
+        if vocab is None:
+            raise ConfigError(self.model_path, "output logits",
+                              f"the vocabulary is not fixed in the graph ({logits_shape}) and no config.json "
+                              "beside the model gives vocab_size")
         meta = dict(session.get_modelmeta().custom_metadata_map)
-        max_pos = meta.get("max_position_embeddings")
+        max_pos: int | None = None
+        source = None
+        meta_pos = meta.get("max_position_embeddings")
+        if meta_pos and meta_pos.isdigit():
+            max_pos, source = int(meta_pos), "ONNX metadata max_position_embeddings"
+        elif export.context_length is not None:
+            max_pos, source = export.context_length, export.where("context_length")
         return ModelSpec(
             path=self.model_path,
             sha256=sha,
             n_layers=n_layers,
-            n_heads=int(kv_shape[1]),
-            head_dim=int(kv_shape[3]),
-            vocab_size=int(logits_shape[2]),
-            max_positions=int(max_pos) if max_pos and max_pos.isdigit() else None,
+            n_heads=int(n_heads),
+            head_dim=int(head_dim),
+            vocab_size=int(vocab),
+            max_positions=max_pos,
             metadata=meta,
+            inputs=declared,
+            cache_dtype=np.dtype(CACHE_DTYPES[cache_type]).name,
+            context_source=source,
+            eos_token_ids=export.eos_token_ids,
         )
+
+    def check_request(self, prompt: Sequence[int], new_tokens: int, *, entry: str = "request_tokens") -> None:
+        """Refuse, at load, a request the model cannot serve: its prompt and new tokens past the context,
+        or a prompt token outside the vocabulary (onnxruntime would fail mid-run, or a RoPE model run on
+        past what it was trained for).
+
+        Raises:
+            ConfigError: naming the model, ``entry``, the numbers and where the context came from.
+        """
+        if prompt and max(prompt) >= self.spec.vocab_size:
+            raise ConfigError(self.model_path, entry, f"the prompt has token id {max(prompt)}, outside the model's "
+                                                      f"vocabulary of {self.spec.vocab_size}")
+        context = self.spec.max_positions
+        if context is None:
+            return
+        needed = len(prompt) + new_tokens
+        if needed > context:
+            raise ConfigError(
+                self.model_path, entry,
+                f"a request of {len(prompt)} prompt + {new_tokens} new tokens needs {needed} positions, more than "
+                f"the model's context of {context} ({self.spec.context_source}); ask for at most "
+                f"{max(0, context - len(prompt))} new tokens (request_tokens)")
 
     # -- low level --------------------------------------------------------------
 
     def empty_past(self, batch_size: int) -> list[np.ndarray]:
         """A zero-length KV cache for ``batch_size`` sequences."""
         shape = (batch_size, self.spec.n_heads, 0, self.spec.head_dim)
-        return [np.zeros(shape, np.float32) for _ in range(2 * self.spec.n_layers)]
+        return [np.zeros(shape, self.spec.cache_dtype) for _ in range(2 * self.spec.n_layers)]
 
     def forward(
         self,
@@ -424,11 +539,14 @@ class InferenceEngine:
                 f"{self.model_path}: position {int(position_ids.max())} is beyond the model's "
                 f"max_position_embeddings {self.spec.max_positions}; start a new request"
             )
-        feed: dict[str, np.ndarray] = {
-            "input_ids": input_ids,
-            "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64),
-            "position_ids": np.ascontiguousarray(position_ids, dtype=np.int64),
-        }
+        feed: dict[str, np.ndarray] = {"input_ids": input_ids}
+        declared = self.spec.inputs
+        if "attention_mask" in declared:
+            feed["attention_mask"] = np.ascontiguousarray(attention_mask, dtype=np.int64)
+        if "position_ids" in declared:
+            feed["position_ids"] = np.ascontiguousarray(position_ids, dtype=np.int64)
+        if "token_type_ids" in declared:
+            feed["token_type_ids"] = np.zeros_like(input_ids)
         feed.update(zip(self._past_names, past, strict=True))
         out = self._run(self._session(threads or self.threads), feed)
         return out[0], out[1:]
@@ -465,6 +583,9 @@ class InferenceEngine:
         lengths = [len(p) for p in prompts]
         if min(lengths) == 0:
             raise ValueError("prompts: every prompt needs at least one token")
+        if not self._feeds_mask and len(set(lengths)) > 1:
+            raise ValueError("prompts: the model takes no attention_mask, so the prompts of one batch must have "
+                             f"one length (padding would be attended to), got {sorted(set(lengths))}")
         width = max(lengths)
         if self.spec.max_positions is not None and width >= self.spec.max_positions:
             raise ValueError(
@@ -487,7 +608,7 @@ class InferenceEngine:
         # max_positions - 1 at mask length max_positions); without a known context it
         # starts with room for a few hundred tokens and doubles when full.
         capacity = self.spec.max_positions if self.spec.max_positions is not None else width + 256
-        return GenerationState(
+        state = GenerationState(
             past=present,
             logits=logits[:, -1:, :],
             mask=mask,
@@ -499,6 +620,9 @@ class InferenceEngine:
             threads=threads,
             past_names=self._past_names,
         )
+        if "token_type_ids" in self.spec.inputs:
+            state._feed["token_type_ids"] = np.zeros((len(prompts), 1), np.int64)   # one segment throughout
+        return state
 
     def step(self, state: GenerationState) -> list[int]:
         """Choose the next token of every sequence in ``state``; return them.
@@ -553,8 +677,10 @@ class InferenceEngine:
                 self._grow(state)
             feed = state._feed
             feed["input_ids"] = state._steps[-1]
-            feed["attention_mask"] = state._mask[:, :length]
-            feed["position_ids"] = state._positions[fed]
+            if self._feeds_mask:
+                feed["attention_mask"] = state._mask[:, :length]
+            if self._feeds_positions:
+                feed["position_ids"] = state._positions[fed]
             session = self._sessions.get(state.threads) or self._session(state.threads)
             try:
                 out = session.run(self._output_names, feed)

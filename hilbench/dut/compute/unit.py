@@ -99,6 +99,8 @@ class ComputeUnit:
             raise ConfigError(None, "fidelity", "'real' needs an InferenceEngine (engine=...)")
         if request_tokens < 1:
             raise ConfigError(None, "request_tokens", f"expected >= 1, got {request_tokens}")
+        if engine is not None:
+            engine.check_request(list(prompt), int(request_tokens))
         self.performance = performance  # also caches its rates and watts per level (see the setter)
         self.table = table or PowerTable()
         self.thermal = thermal or ThermalModel(initial_c=coolant_c)

@@ -23,9 +23,10 @@ def _without(tmp_path: Path, *, inputs: tuple[str, ...] = (), outputs: tuple[str
     model.graph.input.extend(keep_in)
     del model.graph.output[:]
     model.graph.output.extend(keep_out)
-    if inputs:  # keep the graph valid: feed a removed input from a constant
+    if inputs:  # keep the graph valid: feed a removed input from a constant (an empty cache for a cache input)
         for name in inputs:
-            model.graph.initializer.append(onnx.numpy_helper.from_array(np.zeros((1, 1), np.int64), name))
+            value = np.zeros((1, 4, 0, 16), np.float32) if name.startswith("past_") else np.zeros((1, 1), np.int64)
+            model.graph.initializer.append(onnx.numpy_helper.from_array(value, name))
     path = tmp_path / "broken.onnx"
     onnx.save(model, str(path))
     return path
@@ -49,13 +50,21 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_model_missing_an_input(tmp_path: Path) -> None:
-    path = _without(tmp_path, inputs=("position_ids",))
+    path = _without(tmp_path, inputs=("past_key_values.1.value",))
     with pytest.raises(ConfigError) as info:
         InferenceEngine(path)
     message = str(info.value)
-    assert "missing inputs: position_ids" in message
+    assert "missing inputs: past_key_values.1.value" in message
     assert "attention_mask" not in message.split("(expected")[0]
     assert message.startswith(str(path))
+
+
+def test_a_model_without_position_ids_is_fed_without_them(tmp_path: Path) -> None:
+    """Gemma and BLOOM exports declare no position_ids: the engine feeds only what a model declares."""
+    path = _without(tmp_path, inputs=("position_ids",))
+    engine = InferenceEngine(path)
+    assert engine.spec.inputs == frozenset({"attention_mask"})
+    assert len(engine.generate([[1, 2, 3]], 5).tokens[0]) == 5
 
 
 def test_model_missing_outputs(tmp_path: Path) -> None:
