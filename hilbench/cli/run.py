@@ -404,6 +404,8 @@ def _print_result(result: ScenarioResult, record: Path | None, *, seed: int | No
     if details:
         print(textwrap.indent(details, "  "))
     print(f"  {economics_line(result)}")
+    if result.model is not None:
+        print(f"  model {result.model}")
     if record is not None:
         files = dict.fromkeys([record, primary_log_path(record)])
         print("  recording " + "; ".join(f"{path}: {count_frames(path)} frames" for path in files if path.is_file()))
