@@ -1,4 +1,4 @@
-"""inference: the compute emulator's token generation against bare onnxruntime, per power level, int8 vs fp32.
+"""inference: the compute emulator's token generation against bare onnxruntime, per power level, quantised vs fp32.
 
 Three comparisons on the bundled tiny model, all in one process:
 
@@ -17,9 +17,11 @@ Three comparisons on the bundled tiny model, all in one process:
    sampling, requests of 256 tokens) on a wall-paced tick schedule: on the
    level's duty on-ticks it generates until the tick's wall time is used,
    on off-ticks it sleeps.  Measured tokens / wall time against calibrated.
-3. **int8 vs fp32.**  Tokens/s of both bundled models at P100 (greedy,
-   alternating rounds), and how often int8's greedy next token equals fp32's
-   over the same teacher-forced text.
+3. **Quantised variants vs fp32.**  One row per bundled variant (``VARIANTS``:
+   fp32, dynamic int8, static int8, int4): the engine's tokens/s at P100
+   (greedy, the request of part 1, rounds alternating in order), the model's
+   size on disk (file plus external weights) and how often its greedy next
+   token equals fp32's over the same teacher-forced text.
 """
 
 from __future__ import annotations
@@ -34,20 +36,29 @@ import numpy as np
 from _report import Report
 
 NAME = "inference"
-DESCRIPTION = "bare onnxruntime vs emulator token generation, calibrated vs measured per level, int8 vs fp32"
+DESCRIPTION = ("bare onnxruntime vs emulator token generation, calibrated vs measured per level, "
+               "quantised variants vs fp32")
 
 ROUNDS = 5
 REQUESTS_PER_ROUND = 6
 LEVEL_RUN_S = 2.0            # wall seconds per level per repeat
 LEVEL_REPEATS = 3
 TICK_S = 0.1                 # the emulator's tick (hilbench.dut.emulator.TICK_S)
-INT8_ROUNDS = 3
+INT8_ROUNDS = 3             # rounds of the per-variant comparison (every variant once per round)
 AGREEMENT_POSITIONS = 200
+
+# The per-variant table: figure prefix, bundled file, label.  fp32 is the reference the others follow.
+VARIANTS = (
+    ("fp32", "tiny-llm.onnx", "fp32"),
+    ("int8", "tiny-llm-int8.onnx", "int8 dynamic"),
+    ("int8_static", "tiny-llm-int8-static.onnx", "int8 static (QDQ)"),
+    ("int4", "tiny-llm-int4.onnx", "int4 (MatMulNBits)"),
+)
 
 TARGET_RATIO = 0.95
 TARGET_LEVEL_ERROR_PCT = 10.0
 
-# Teacher-forced text for the int8/fp32 agreement (the model's vocabulary is bytes).
+# Teacher-forced text for the variants' agreement with fp32 (the model's vocabulary is bytes).
 TEXT = (
     b"A parked or charging EV whose on-board computer runs AI inference for someone else "
     b"must obey the battery and the car: never drain the pack below what the driver needs, "
@@ -179,10 +190,18 @@ def _paced_level_run(engine, profile, prompt: list[int], request_tokens: int, wa
     return made / (time.perf_counter() - t_start)
 
 
-def _greedy_agreement(fp32, int8, text: bytes, positions: int) -> float:
+def _model_mb(path) -> float:
+    """Size on disk in MB (10^6 bytes): the ``.onnx`` file and its external weights, if any."""
+    from hilbench.dut.compute.engine import external_data_files
+
+    return sum(p.stat().st_size for p in (path, *external_data_files(path))) / 1e6
+
+
+def _greedy_agreement(fp32, other, text: bytes, positions: int) -> float:
+    """Share (%) of the first ``positions`` positions of ``text`` where ``other``'s greedy next token is fp32's."""
     ids = np.asarray([list(text[: positions + 1])], np.int64)
     a, _ = fp32.forward(ids)
-    b, _ = int8.forward(ids)
+    b, _ = other.forward(ids)
     pa = a[0, :positions].argmax(-1)
     pb = b[0, :positions].argmax(-1)
     return float((pa == pb).mean() * 100.0)
@@ -298,21 +317,34 @@ def run(quick: bool = False) -> Report:
     report.add("calibration_s", calibration_s, "one calibration took", "{:.1f}", "s",
                f"fresh, temp cache dir, median of {len(calibration_times)}")
 
-    # 3. int8 vs fp32
-    int8 = InferenceEngine(bundled_model("tiny-llm-int8.onnx"), manifest=BUNDLED_MANIFEST, threads=p100.threads)
-    _engine_path(int8, prompt, p100.batch_size, p100.threads, 1, 8)
-    fp32_rates, int8_rates = [], []
-    for _ in range(INT8_ROUNDS if not quick else 2):
-        fp32_rates.append(_timed(lambda: _engine_path(engine, prompt, p100.batch_size, p100.threads,
-                                                      requests, request_tokens)))
-        int8_rates.append(_timed(lambda: _engine_path(int8, prompt, p100.batch_size, p100.threads,
-                                                      requests, request_tokens)))
-    fp32_tps, int8_tps = statistics.median(fp32_rates), statistics.median(int8_rates)
-    report.add("fp32_tokens_per_s", fp32_tps, "fp32 engine at P100 (greedy)", "{:,.0f}", "tok/s")
-    report.add("int8_tokens_per_s", int8_tps, "int8 engine at P100 (greedy)", "{:,.0f}", "tok/s")
-    report.add("int8_speedup", int8_tps / fp32_tps, "int8 / fp32 speed", "{:.3f}", "x")
-    agreement = _greedy_agreement(engine, int8, TEXT, AGREEMENT_POSITIONS)
-    report.add("int8_greedy_agreement_pct", agreement, "int8 greedy next token = fp32's", "{:.1f}", "%",
-               f"{AGREEMENT_POSITIONS} teacher-forced positions")
+    # 3. quantised variants vs fp32, every variant once per round, the order reversed every other round
+    engines = {key: engine if name == model_path.name else
+               InferenceEngine(bundled_model(name), manifest=BUNDLED_MANIFEST, threads=p100.threads)
+               for key, name, _ in VARIANTS}
+    for eng in engines.values():
+        _engine_path(eng, prompt, p100.batch_size, p100.threads, 1, 8)
+    rates: dict[str, list[float]] = {key: [] for key in engines}
+    keys = list(engines)
+    for i in range(INT8_ROUNDS if not quick else 2):
+        for key in (keys if i % 2 == 0 else keys[::-1]):
+            rates[key].append(_timed(lambda eng=engines[key]: _engine_path(
+                eng, prompt, p100.batch_size, p100.threads, requests, request_tokens)))
+    fp32_tps = statistics.median(rates["fp32"])
+    table_rows = []
+    for key, name, label in VARIANTS:
+        tps = statistics.median(rates[key])
+        mb = _model_mb(engines[key].model_path)
+        report.add(f"{key}_tokens_per_s", tps, f"{label} engine at P100 (greedy)", "{:,.0f}", "tok/s",
+                   "median of " + ", ".join(f"{r:,.0f}" for r in rates[key]))
+        report.add(f"{key}_mb", mb, f"{label} model size", "{:.3f}", "MB", f"{name}, 10^6 bytes")
+        if key == "fp32":
+            table_rows.append(f"{key} {tps:,.0f} tok/s {mb:.3f} MB (reference)")
+            continue
+        report.add(f"{key}_speedup", tps / fp32_tps, f"{label} / fp32 speed", "{:.3f}", "x")
+        agreement = _greedy_agreement(engine, engines[key], TEXT, AGREEMENT_POSITIONS)
+        report.add(f"{key}_greedy_agreement_pct", agreement, f"{label} greedy next token = fp32's", "{:.1f}", "%",
+                   f"{AGREEMENT_POSITIONS} teacher-forced positions")
+        table_rows.append(f"{key} {tps:,.0f} tok/s {mb:.3f} MB {agreement:.1f} % agreement")
+    report.note("per variant (tok/s at P100 greedy, size, greedy agreement with fp32): " + " | ".join(table_rows))
     return report
 

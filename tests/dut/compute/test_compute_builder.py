@@ -38,7 +38,8 @@ def _sha(path: Path) -> str:
 
 def test_shipped_models_match_their_manifest() -> None:
     manifest = tomllib.loads(BUNDLED_MANIFEST.read_text())
-    assert set(manifest["models"]) == {"tiny-llm.onnx", "tiny-llm-int8.onnx"}
+    assert set(manifest["models"]) == {"tiny-llm.onnx", "tiny-llm-int8.onnx", "tiny-llm-int8-static.onnx",
+                                       "tiny-llm-int4.onnx"}
     for name, entry in manifest["models"].items():
         path = bundled_model(name)
         assert _sha(path) == entry["sha256"], f"{name} changed; rerun {BUILDER.name}"
