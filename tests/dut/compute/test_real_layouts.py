@@ -107,3 +107,35 @@ def test_external_weights_load_from_another_directory_and_are_hashed(monkeypatch
     digest = hashlib.sha256((ROOT / "gpt2-external" / "model.onnx").read_bytes()
                             + (ROOT / "gpt2-external" / "model.onnx_data").read_bytes()).hexdigest()
     assert engine.spec.sha256 == model_sha256(path) == digest
+
+
+SCENARIO = """\
+[scenario]
+name = "{folder} on the unit"
+duration = "4s"
+
+[dut]
+fidelity = "real"
+model = "{model}"
+request_tokens = 64
+
+[[checks]]
+kind = "eventually"
+name = "tokens flow"
+expr = "tokens_total > 0"
+within = "4 s"
+"""
+
+
+@pytest.mark.parametrize("folder", ["gemma", "bloom", "gpt2-fp16", "gpt2-external"])
+def test_the_compute_unit_serves_requests_on_the_export(folder: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The bench's compute unit, real fidelity (sampling, batched requests), on exports without position_ids,
+    with a float16 cache and with external weights: tokens flow and the report names the model's hash."""
+    from hilbench.cli.main import main
+
+    model = ROOT / folder / "model.onnx"
+    scenario = tmp_path / "unit.toml"
+    scenario.write_text(SCENARIO.format(folder=folder, model=model.as_posix()), encoding="utf-8")
+    assert main(["run", str(scenario)]) == 0, capsys.readouterr().err
+    assert f"model model.onnx sha256 {model_sha256(model)}" in capsys.readouterr().out
