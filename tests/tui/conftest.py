@@ -6,28 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _scenarios import SHORT_SCENARIO
 
 from tui.session import BenchSession
-
-SHORT_SCENARIO = """\
-[scenario]
-name = "short"
-duration = "40s"
-
-[initial]
-chemistry = "lfp"
-soc_pct = 60.0
-
-[[steps]]
-at = "10s"
-action = "plug_in"
-name = "plug in"
-
-[[checks]]
-kind = "never"
-name = "no compute power outside P"
-expr = "compute_power_w > 0 and gear != 'P'"
-"""
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _scenarios import SHORT_SCENARIO
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Footer
 
@@ -36,26 +37,6 @@ from tui.widgets.scenario_runner import ScenarioRunnerView
 #: Wall seconds a batch of runs may take before a test gives up (worker start-up included).
 WAIT_S = 60.0
 
-#: 40 s, every check passes (as the ``short_scenario`` fixture of conftest.py).
-SHORT_SCENARIO = """\
-[scenario]
-name = "short"
-duration = "40s"
-
-[initial]
-chemistry = "lfp"
-soc_pct = 60.0
-
-[[steps]]
-at = "10s"
-action = "plug_in"
-name = "plug in"
-
-[[checks]]
-kind = "never"
-name = "no compute power outside P"
-expr = "compute_power_w > 0 and gear != 'P'"
-"""
 FAILING_SCENARIO = SHORT_SCENARIO.replace('name = "short"', 'name = "short_failing"') + """
 [[checks]]
 kind = "always"
