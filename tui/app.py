@@ -107,18 +107,23 @@ class HilbenchApp(App[None]):
     ]
 
     class Advanced(Message):
-        """The bench moved on (posted by the worker thread that advanced it)."""
+        """The bench moved on (posted by the worker thread that advanced it).
 
-        def __init__(self, snapshot: BenchSnapshot) -> None:
+        ``session`` is the session the worker advanced: one replaced since (``r``) is not shown.
+        """
+
+        def __init__(self, snapshot: BenchSnapshot, session: BenchSession) -> None:
             super().__init__()
             self.snapshot = snapshot
+            self.session = session
 
     class Failed(Message):
         """Advancing the bench failed (posted by the worker thread): shown, and time stops."""
 
-        def __init__(self, error: BaseException | None) -> None:
+        def __init__(self, error: BaseException | None, session: BenchSession) -> None:
             super().__init__()
             self.error = error
+            self.session = session
 
     paused: reactive[bool] = reactive(False)
     """True while bench time stands still (space toggles)."""
@@ -251,12 +256,12 @@ class HilbenchApp(App[None]):
                 except SessionClosed:
                     return
                 except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
-                    self.post_message(self.Failed(exc))
+                    self.post_message(self.Failed(exc, session))
                     return
                 now = wall_time_s()
                 if now - last_post >= TICK_S:
                     last_post = now
-                    self.post_message(self.Advanced(snapshot))
+                    self.post_message(self.Advanced(snapshot, session))
 
         self._advancing = True
         self.run_worker(serve, thread=True, group="serve", exit_on_error=True)
@@ -272,18 +277,21 @@ class HilbenchApp(App[None]):
                         exit_on_error=True)
 
     def _advance_in_thread(self, duration_s: float | None) -> None:
+        session = self.session
         try:
-            snapshot = self.session.advance(duration_s, wall_budget_s=MAX_SPEED_BUDGET_S)
+            snapshot = session.advance(duration_s, wall_budget_s=MAX_SPEED_BUDGET_S)
         except SessionClosed:
-            self.post_message(self.Failed(None))   # a session replaced or closed under the worker: not an error
+            self.post_message(self.Failed(None, session))   # a session replaced or closed under the worker
             return
         except Exception as exc:  # noqa: BLE001 -- shown in the app, which keeps running
-            self.post_message(self.Failed(exc))
+            self.post_message(self.Failed(exc, session))
             return
-        self.post_message(self.Advanced(snapshot))
+        self.post_message(self.Advanced(snapshot, session))
 
     @on(Failed)
     def _on_failed(self, message: Failed) -> None:
+        if message.session is not self.session:
+            return   # the bench it was about was replaced (r): the new one has its own worker
         self._advancing = False
         if message.error is not None:
             self._report_failure(message.error)
@@ -310,6 +318,8 @@ class HilbenchApp(App[None]):
 
     @on(Advanced)
     def _on_advanced(self, message: Advanced) -> None:
+        if message.session is not self.session:
+            return   # from the bench replaced by r: its time is not this bench's
         if self.session.simulated:
             self._advancing = False
         self._rate_window.append((message.snapshot.now_s, wall_time_s()))
@@ -334,14 +344,15 @@ class HilbenchApp(App[None]):
         trend.trends = self.session.trends
         if self.active_tab == "bus" and self.session.messages is not self._messages_shown:
             self._messages_shown = self.session.messages   # refreshed by the session 4 times a second at most
-            self.query_one(BusMonitorView).show(self._messages_shown)
+            self.query_one(BusMonitorView).show(self._messages_shown, now_s=self.session.messages_at_s)
         events = self.session.events[self._events_shown:]
         self._events_shown += len(events)
         trend.mark(e.at_s for e in events if not e.text.startswith(("warning:", "error:")))
         self.query_one(TransitionLog).show(snapshot, events)
-        for error in self.session.errors[self._errors_shown:]:
+        errors = self.session.errors[self._errors_shown:]
+        self._errors_shown += len(errors)   # counted from the slice: one the worker adds meanwhile comes next time
+        for error in errors:
             self.notify(error.text.removeprefix("error: "), title="scenario error", severity="error", timeout=8)
-        self._errors_shown = len(self.session.errors)
         status = self.query_one(StatusBar)
         status.now_s = snapshot.now_s
         status.achieved = self._achieved()

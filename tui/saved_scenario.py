@@ -51,13 +51,19 @@ def check_entry(check: Check) -> dict[str, Any]:
 
 
 def scenario_data(scenario: Scenario | None, applied: Iterable[AppliedAction], now_s: float, *,
-                  seed: int = 0) -> dict[str, Any]:
-    """The session as a scenario file's tables (see the module docstring); ``now_s`` is its duration."""
+                  seed: int = 0, dut_defect: str | None = None) -> dict[str, Any]:
+    """The session as a scenario file's tables (see the module docstring); ``now_s`` is its duration.
+
+    A seeded DUT defect the session ran with goes into ``[dut] defect`` (the replay must run against the
+    same unit); the seed is not a scenario key, so the description says which ``--seed`` replays it.
+    Actions done by hand happen between two pieces of bench time, after the tasks due then; a replayed
+    step fires before them, so the replay's transitions can come a plant step apart.
+    """
     base = scenario.name if scenario is not None else "free play"
     meta: dict[str, Any] = {
         "name": f"{base} (saved session)",
         "duration": round(now_s, 3),
-        "description": f"Saved from hilbench tui at {now_s:.1f} s of bench time (seed {seed}): "
+        "description": f"Saved from hilbench tui at {now_s:.1f} s of bench time; replay with --seed {seed}: "
                        f"{'the steps of ' + base + ' that fired and ' if scenario is not None else ''}"
                        "the actions done by hand.",
     }
@@ -78,8 +84,11 @@ def scenario_data(scenario: Scenario | None, applied: Iterable[AppliedAction], n
     data: dict[str, Any] = {"scenario": meta}
     if scenario is not None and scenario.initial:
         data["initial"] = dict(scenario.initial)
-    if scenario is not None and scenario.dut:
-        data["dut"] = dict(scenario.dut)
+    dut = dict(scenario.dut) if scenario is not None else {}
+    if dut_defect:
+        dut["defect"] = dut_defect
+    if dut:
+        data["dut"] = dut
     if steps:
         data["steps"] = [entry for _at, _order, entry in sorted(steps, key=lambda s: (s[0], s[1]))]
     if scenario is not None and scenario.checks:

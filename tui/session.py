@@ -95,6 +95,8 @@ class BenchSession:
         self._trend_read = dict.fromkeys(self._trend_data, 0)
         #: Every ID on the bus, as of the last advance while :attr:`watching` (see :class:`FrameWatch`).
         self.messages: tuple[WatchedMessage, ...] = ()
+        #: Bench time :attr:`messages` were taken at.
+        self.messages_at_s = 0.0
         #: Whether each advance refreshes :attr:`messages` (only while the bus monitor is shown: it costs).
         self.watching = False
         self.watch = FrameWatch.attach(bench)
@@ -232,7 +234,8 @@ class BenchSession:
                 refused, every problem listed); nothing is written then.
         """
         with self._lock:
-            data = scenario_data(self.scenario, self.applied, self.bench.clock.now, seed=self.options.seed)
+            data = scenario_data(self.scenario, self.applied, self.bench.clock.now, seed=self.options.seed,
+                                 dut_defect=self.options.dut_defect)
         return write_scenario(data, Path(path))
 
     def _drain(self) -> None:
@@ -308,6 +311,7 @@ class BenchSession:
         if self.watching and wall_time_s() - self._watched_at >= WATCH_EVERY_S:
             self._watched_at = wall_time_s()
             self.messages = tuple(self.watch.rows())
+            self.messages_at_s = self.bench.clock.now
         return self.bench.snapshot()
 
     def snapshot(self) -> BenchSnapshot:

@@ -301,7 +301,7 @@ class ComputeEmulator(FrameSource):
     def from_config(cls, codec: BenchCodec, port: BusPort, clock: Clock, *, seed: int = 0,
                     fidelity: str = "model", performance: str = "reference", defect: str | Iterable[str] | None = None,
                     model: str | None = None, model_sha256: str | None = None,
-                    request_tokens: int = DEFAULT_REQUEST_TOKENS, coolant_c: float = 25.0, tick_s: float = TICK_S,
+                    request_tokens: int | None = None, coolant_c: float = 25.0, tick_s: float = TICK_S,
                     stale_cycles: float | None = None, min_stale_s: float | None = None,
                     e2e: dict[str, Any] | None = None, **unknown: Any) -> ComputeEmulator:
         """Build the emulator from the ``dut`` table of a bench config.
@@ -333,7 +333,16 @@ class ComputeEmulator(FrameSource):
         # Before any model is loaded: the Supervisor refuses an unknown defect.
         supervisor = Supervisor(max_power_w=table.max_w, params=params, defects=defects)
         engine = None
-        if fidelity == "real" or performance == "calibrated":
+        runs_a_model = fidelity == "real" or performance == "calibrated"
+        named = [key for key, value in (("model", model), ("model_sha256", model_sha256),
+                                        ("request_tokens", request_tokens)) if value is not None]
+        if named and not runs_a_model:
+            raise ConfigError(None, f"dut.{named[0]}", f"{', '.join(named)} set, but no model runs at fidelity "
+                                                       f"{fidelity!r} with the reference performance table: set "
+                                                       'fidelity = "real" or performance = "calibrated"')
+        if request_tokens is None:
+            request_tokens = DEFAULT_REQUEST_TOKENS
+        if runs_a_model:
             from .compute.calibration import calibrate
             from .compute.engine import BUNDLED_MANIFEST, InferenceEngine, bundled_model
 

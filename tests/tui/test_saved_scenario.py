@@ -63,3 +63,14 @@ def test_nothing_is_written_before_any_time_ran(tmp_path: Path) -> None:
     with BenchSession.open() as session, pytest.raises(ConfigError, match="duration"):
         session.save_scenario(tmp_path / "empty.toml")
     assert not (tmp_path / "empty.toml").exists()
+
+
+def test_a_seeded_defect_the_session_ran_with_is_saved_for_the_replay(tmp_path: Path) -> None:
+    from hilbench.scenarios import RunOptions
+
+    with BenchSession.open(options=RunOptions(seed=7, dut_defect="ignore_gear")) as session:
+        session.advance(2.0)
+        saved = session.save_scenario(tmp_path / "defect.toml")
+    scenario = load_scenario(saved)
+    assert scenario.dut == {"defect": "ignore_gear"}
+    assert "--seed 7" in scenario.description

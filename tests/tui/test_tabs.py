@@ -280,3 +280,40 @@ def test_a_lost_adapter_is_shown_in_the_app_which_keeps_running_and_serves_again
         drive(session, body, tmp_path=tmp_path, autorun=True)
     finally:
         session.close()
+
+
+def test_a_reports_folder_that_cannot_be_made_is_a_notice_not_a_crash(short_scenario: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way", encoding="utf-8")
+
+    async def body(app: HilbenchApp, pilot: Pilot) -> None:
+        await pilot.press("4")
+        view = app.query_one(ScenarioRunnerView)
+        assert view.run_paths([short_scenario]) == []
+        await pilot.pause()
+        assert any("cannot write the reports" in n for n in notices(app)) and app.is_running
+
+    with BenchSession.open() as session:
+        app = HilbenchApp(session, autorun=False, report_dir=blocker / "reports", scenario_folder=short_scenario.parent,
+                          runner_workers=1)
+
+        async def main() -> None:
+            async with app.run_test(size=WIDE) as pilot:
+                await body(app, pilot)
+
+        asyncio.run(main())
+
+
+def test_a_silenced_node_reads_silent_in_the_bus_tab_not_a_nominal_rate(session: BenchSession,
+                                                                        tmp_path: Path) -> None:
+    async def body(app: HilbenchApp, pilot: Pilot) -> None:
+        await pilot.press("2")
+        app.step(3.0)
+        session.act("node_silent", {"node": "vcu", "duration_s": 10.0})
+        app.step(2.0)
+        await pilot.pause()
+        rows = {row[1]: row for row in app.query_one(BusMonitorView).visible_rows()}
+        assert rows["VCU_VehicleStatus"][4].startswith("silent 2.")
+        assert rows["BMS_PackStatus"][4] == "50.0/50"
+
+    drive(session, body, size=WIDE, tmp_path=tmp_path)

@@ -61,6 +61,9 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 #: A filter of hex digits only (``401``): the ID as the ID column shows it, or a regex over names.
 _BARE_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 
+#: Cycles without a frame after which a message reads "silent" in the rate column.
+SILENT_CYCLES = 2.0
+
 _SORT_KEYS: dict[str, Callable[[WatchedMessage], tuple]] = {
     "id": lambda r: (r.extended, r.frame_id),
     "name": lambda r: (r.name is None, (r.name or "").lower(), r.extended, r.frame_id),
@@ -119,8 +122,13 @@ def id_cell(row: WatchedMessage) -> str:
     return f"{row.frame_id:08X}" if row.extended else f"{row.frame_id:03X}"
 
 
-def rate_cell(row: WatchedMessage) -> Text:
-    """Measured rate over the DBC's (``10.0/10``), coloured when more than 20 % off."""
+def rate_cell(row: WatchedMessage, now_s: float | None = None) -> Text:
+    """Measured rate over the DBC's (``10.0/10``), coloured when more than 20 % off; ``silent 3.2 s`` (coloured)
+    when nothing came for ``SILENT_CYCLES`` cycles by ``now_s`` (the mean rate of a node gone quiet
+    would read as nominal)."""
+    cycle = row.cycle_time_s
+    if now_s is not None and cycle and now_s - row.last_s > SILENT_CYCLES * cycle:
+        return Text(f"silent {now_s - row.last_s:.1f} s", style=OFF_RATE_STYLE)
     if row.rate_hz is None:
         return Text(MISSING)
     expected = row.expected_rate_hz
@@ -166,7 +174,7 @@ def _short(value: object) -> str:
     return format(value, ".6g") if isinstance(value, float) else str(value)
 
 
-def cells(row: WatchedMessage) -> tuple[Text, ...]:
+def cells(row: WatchedMessage, now_s: float | None = None) -> tuple[Text, ...]:
     """Every cell of ``row``, in :data:`COLUMNS` order (FD before the signals: the widest last).
 
     All :class:`~rich.text.Text`, none a ``str``: the table would parse a string as markup on every
@@ -177,7 +185,7 @@ def cells(row: WatchedMessage) -> tuple[Text, ...]:
         Text(row.name) if row.name is not None else Text("?", style=UNKNOWN_STYLE),
         Text(",".join(row.senders)),
         Text(f"{row.count:,}"),
-        rate_cell(row),
+        rate_cell(row, now_s),
         Text(MISSING if row.last_dt_s is None else f"{row.last_dt_s * 1000.0:.1f}"),
         data_cell(row),
         e2e_cell(row),
@@ -240,6 +248,7 @@ class BusMonitorView(Widget):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._rows: list[WatchedMessage] = []
+        self._now_s: float | None = None
         self._matches: RowFilter = parse_filter("")
         #: The row keys the table shows, in order, and each row's cells as last written.
         self._shown: list[str] = []
@@ -265,8 +274,9 @@ class BusMonitorView(Widget):
         self._refresh_table()
 
     # -- the public API ------------------------------------------------------------------------------
-    def show(self, rows: Sequence[WatchedMessage]) -> None:
-        """Show ``rows`` (all IDs seen; the filter picks), unless frozen.
+    def show(self, rows: Sequence[WatchedMessage], now_s: float | None = None) -> None:
+        """Show ``rows`` (all IDs seen; the filter picks), unless frozen; ``now_s``: the bench time the rows
+        were taken at (a message not heard for ``SILENT_CYCLES`` cycles by then reads ``silent``).
 
         Rows whose keys and order did not change are updated cell by cell (only the cells that
         changed), so the cursor and the scroll position stay; a new ID, a filter or sort change
@@ -275,6 +285,7 @@ class BusMonitorView(Widget):
         if self.paused:
             return
         self._rows = list(rows)
+        self._now_s = now_s
         self._refresh_table()
 
     @property
@@ -362,7 +373,7 @@ class BusMonitorView(Widget):
             self._rebuild(table, rows, keys)
             return
         for row in rows:
-            new = cells(row)
+            new = cells(row, self._now_s)
             old = self._cells[row.key]
             for column, a, b in zip(_CELL_ORDER, old, new):
                 if not _same(a, b):
@@ -376,7 +387,7 @@ class BusMonitorView(Widget):
         table.clear()
         self._cells = {}
         for row in rows:
-            self._cells[row.key] = new = cells(row)
+            self._cells[row.key] = new = cells(row, self._now_s)
             table.add_row(*new, key=row.key)
         self._shown = keys
         if cursor_key in self._cells:

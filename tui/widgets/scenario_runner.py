@@ -208,8 +208,16 @@ class ScenarioRunnerView(Widget, can_focus=False):
 
     # -- public ----------------------------------------------------------------------------
     def run_paths(self, paths: list[Path]) -> list[Path]:
-        """Queue ``paths`` to run; returns those queued (one queued or running already is not queued twice)."""
-        queued = self.runner.submit(paths)
+        """Queue ``paths`` to run; returns those queued (one queued or running already is not queued twice).
+
+        A reports folder that cannot be made (read-only, a file in the way) is a notice, and nothing runs.
+        """
+        try:
+            queued = self.runner.submit(paths)
+        except OSError as exc:
+            self.notify(f"cannot write the reports under {self.runner.out_dir}: {exc.strerror or exc} "
+                        "(hilbench tui --reports DIR)", title="scenarios not run", severity="error", timeout=10)
+            return []
         for path in queued:
             self.live.pop(path, None)
             self._set_state(path, QUEUED)

@@ -492,13 +492,15 @@ class InferenceEngine:
         context = self.spec.max_positions
         if context is None:
             return
-        needed = len(prompt) + new_tokens
+        # The model sees the prompt and every new token but the last (chosen, never fed back): the
+        # decode loop's own limit (capacity_left).
+        needed = len(prompt) + new_tokens - 1
         if needed > context:
             raise ConfigError(
                 self.model_path, entry,
-                f"a request of {len(prompt)} prompt + {new_tokens} new tokens needs {needed} positions, more than "
-                f"the model's context of {context} ({self.spec.context_source}); ask for at most "
-                f"{max(0, context - len(prompt))} new tokens (request_tokens)")
+                f"a request of {len(prompt)} prompt + {new_tokens} new tokens feeds the model {needed} positions, "
+                f"more than its context of {context} ({self.spec.context_source}); ask for at most "
+                f"{max(0, context - len(prompt) + 1)} new tokens (request_tokens)")
 
     # -- low level --------------------------------------------------------------
 

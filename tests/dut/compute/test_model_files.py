@@ -107,9 +107,11 @@ def test_a_request_longer_than_the_context_is_refused_at_load_with_the_numbers(t
     with pytest.raises(ConfigError) as info:
         engine.check_request(list(range(43)), 256)
     message = str(info.value)
-    assert "43 prompt + 256 new tokens needs 299 positions" in message
-    assert "context of 64 (config.json:n_positions)" in message and "at most 21 new tokens" in message
-    engine.check_request(list(range(43)), 21)                       # fits exactly: accepted
+    assert "43 prompt + 256 new tokens feeds the model 298 positions" in message
+    assert "context of 64 (config.json:n_positions)" in message and "at most 22 new tokens" in message
+    engine.check_request(list(range(43)), 22)                       # fits exactly: accepted
+    with pytest.raises(ConfigError):
+        engine.check_request(list(range(43)), 23)
 
 
 SCENARIO = """\
@@ -192,3 +194,15 @@ def test_a_bundled_model_copied_with_one_byte_changed_is_refused(tmp_path: Path)
     copy.write_bytes(bytes(raw))
     with pytest.raises(ConfigError, match="the model is not the one declared"):
         InferenceEngine(copy, manifest=BUNDLED_MANIFEST)
+
+
+def test_model_settings_without_a_model_running_are_refused(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """At the model fidelity with the reference table no model is loaded: a hash or a request length
+    named there would be checked by nothing, so the scenario is refused rather than silently passed."""
+    scenario = _user_model_scenario(tmp_path, f'model_sha256 = "{"0" * 64}"', context=128)
+    text = scenario.read_text(encoding="utf-8").replace('fidelity = "real"\n', "")
+    scenario.write_text(text, encoding="utf-8")
+    assert main(["run", str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert "no model runs at fidelity 'model'" in err and "Traceback" not in err

@@ -76,8 +76,10 @@ def test_the_context_and_eos_come_from_the_exporters_files(export) -> None:
     assert engine.spec.max_positions == 128
     assert engine.spec.context_source is not None and engine.spec.context_source.startswith("config.json:")
     assert engine.spec.eos_token_ids == tuple(entry["generation_eos_token_ids"])
-    with pytest.raises(ConfigError, match=r"needs 299 positions, more than the model's context of 128"):
+    with pytest.raises(ConfigError, match=r"feeds the model 298 positions, more than its context of 128"):
         engine.check_request(list(range(43)), 256)
+    engine.check_request(list(range(43)), 86)            # what the check accepts, the decode loop serves:
+    assert len(engine.generate([list(range(43))], 86).tokens[0]) == 86
 
 
 def test_past_the_context_the_engine_stops_before_onnxruntime_would_fail(export) -> None:
