@@ -43,6 +43,11 @@ FORBIDDEN["hilbench.clock"] = _ABOVE_CLOCK
 FORBIDDEN["hilbench.errors"] = (*_ABOVE_CLOCK, "hilbench.clock")
 # The schema machinery is shared by every loader, the plant's chemistries included: it knows no layer.
 FORBIDDEN["hilbench.schema"] = (*_ABOVE_CLOCK, "hilbench.clock", "can", "cantools")
+# Campaigns (sweeps) sit above the scenarios and below the CLI: no lower layer imports them.
+for _lower in ("hilbench.plant", "hilbench.bus", "hilbench.nodes", "hilbench.dut", "hilbench.bench",
+               "hilbench.scenarios", "hilbench.clock", "hilbench.errors", "hilbench.schema"):
+    FORBIDDEN[_lower] = (*FORBIDDEN[_lower], "hilbench.campaigns")
+FORBIDDEN["hilbench.campaigns"] = ("hilbench.cli", "hilbench.pytest_plugin", "tui")
 
 #: calls that read the wall clock or sleep
 CLOCK_CALLS = {
@@ -310,6 +315,10 @@ def test_plant_and_compute_core_load_no_can_even_transitively() -> None:
     ("hilbench.dut.emulator", False, "from ..cli import main", "hilbench.cli"),
     ("hilbench.clock", False, "from .bus import BusPort", "hilbench.bus"),
     ("hilbench.dut.compute.unit", False, "from .. import emulator", "hilbench.dut"),
+    ("hilbench.scenarios.runner", False, "from ..campaigns import load_sweep", "hilbench.campaigns"),
+    ("hilbench.bench", False, "def f():\n    import hilbench.campaigns.rows", "hilbench.campaigns"),
+    ("hilbench.campaigns.execute", False, "from ..cli.run import run", "hilbench.cli"),
+    ("hilbench.campaigns", True, "import tui.app", "tui"),
 ])
 def test_upward_edge_checker_catches(module, is_package, source, target) -> None:
     bad = upward_edges(imports_of(source, module, is_package))

@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "parity": "run a scenario in simulated time and on a bus, and set traces and verdicts side by side",
     "record": "record what a bus carries to a file (any python-can format)",
     "replay": "replay a recording into a fresh compute unit (its decisions against the recorded ones) or onto a bus",
+    "sweep": "run a base scenario over every combination of a sweep file's axes (chemistry x climate x state); "
+             "rows to CSV and Parquet, resumable, and the safe operating envelope as HTML",
     "serve": "a socketcand daemon (--socketcand [HOST:]PORT), bridged to a bench of its own or a python-can bus",
 }
 
