@@ -33,6 +33,7 @@ BENCHMARKS = {
     "plant": "plant",
     "realtime": "realtime",
     "tui": "tui_speed",   # not "tui": that module name is the package's
+    "sweep": "sweep",
 }
 
 
