@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
                    help=f"folder of the CSV, Parquet and HTML files (default: {DEFAULT_OUT}/)")
     p.add_argument("--dry-run", action="store_true", help="list the runs (and which are already done) and stop")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the runs as Ray tasks: 'local' (a Ray instance on this machine), 'auto' (the cluster "
+                        "this machine is in) or a cluster address; needs pip install 'hilbench[ray]'")
     p.set_defaults(func=sweep)
 
 
@@ -74,15 +77,22 @@ def sweep(args: argparse.Namespace) -> int:
         print(f"kept {kept} finished run(s) from {table.csv_path}; {len(todo)} to run")
     html = args.out / f"{plan.name}.html"
     if todo:
-        print(f"running {len(todo)} run(s) on {min(jobs, len(todo))} job(s)")
+        where = f"Ray ({args.ray})" if args.ray else f"{min(jobs, len(todo))} job(s)"
+        print(f"running {len(todo)} run(s) on {where}")
     sys.stdout.flush()
     by_id = {run.run_id: run for run in runs}
     start_s = wall_time_s()
     done = 0
     from ..campaigns.execute import run_all  # the bench and numpy load only for a sweep that runs
 
+    if args.ray:
+        from ..campaigns.on_ray import run_all_on_ray
+
+        rows_as_done = run_all_on_ray(plan, todo, args.ray)
+    else:
+        rows_as_done = run_all(plan, todo, jobs)
     try:
-        for row in run_all(plan, todo, jobs):
+        for row in rows_as_done:
             table.add(row)
             _write_html(html, plan, table, runs)
             done += 1
