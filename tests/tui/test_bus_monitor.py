@@ -120,17 +120,17 @@ def test_a_bad_filter_is_refused_with_its_reason(text: str, reason: str) -> None
 # -- cells ---------------------------------------------------------------------------------------------
 def test_cells_show_ids_rates_fd_and_unknown_names() -> None:
     assert [c.plain for c in cells(row(0x100, "BMS_PackStatus"))] == [
-        "100", "BMS_PackStatus", "BMS", "10", "10.0/10", "100.0", "00 00 00 00 00 00 00 00", "", "", "A=1"]
+        "100", "BMS_PackStatus", "00 00 00 00 00 00 00 00", "10", "10.0/10", "100.0", "", "BMS", "", "A=1"]
     unknown = cells(row(0x18FF50E5, None, extended=True, is_fd=True, data=bytes(64), cycle_time_s=None))
     assert unknown[0].plain == "18FF50E5" and unknown[8].plain == "FD"
     assert unknown[1].plain == "?" and unknown[1].style == UNKNOWN_STYLE
     assert unknown[4].plain == "10.0"                  # no DBC cycle to compare with
-    assert unknown[6].plain.endswith("00 +56")         # 8 of 64 bytes shown
+    assert unknown[2].plain.endswith("00 +56")         # 8 of 64 bytes shown
     assert cells(row(0x100, "A", rate_hz=7.9))[4].style == OFF_RATE_STYLE       # 21 % slow
     assert cells(row(0x100, "A", rate_hz=8.1))[4].style == ""
     assert cells(row(0x100, "A", rate_hz=None, last_dt_s=None))[4].plain == "—"
     assert cells(row(0x100, "A", error="cannot decode A", signals={}))[9].plain == "cannot decode A"
-    assert cells(row(0x100, "A", e2e_state="INVALID", e2e_errors=3))[7].plain == "INVALID 3"
+    assert cells(row(0x100, "A", e2e_state="INVALID", e2e_errors=3))[6].plain == "INVALID 3"
     assert cells(row(0x100, "A", signals={"Name[1]": 0.1 + 0.2}))[9].plain == "Name[1]=0.3"   # no markup
 
 
@@ -145,9 +145,9 @@ def test_the_bench_rows_are_shown_by_id_with_the_unknown_one(bench_rows: list[Wa
         shown = screen_text(app)
         assert "BMS_PackStatus" in shown and "VCU_VehicleStatus" in shown
         fd = next(r for r in view.visible_rows() if r[1] == "BMS_ModuleCellsFD")
-        assert fd[8] == "FD" and fd[6].endswith("+56")
+        assert fd[8] == "FD" and fd[2].endswith("+56")
         pack = next(r for r in view.visible_rows() if r[1] == "BMS_PackStatus")
-        assert pack[4] == "50.0/50" and pack[7] == "VALID 0" and "AliveCounter=" in pack[9]
+        assert pack[4] == "50.0/50" and pack[6] == "VALID 0" and "AliveCounter=" in pack[9]
 
     drive(body)
 

@@ -45,15 +45,16 @@ E2E_STYLES = {"VALID": "green", "INIT": "yellow", "NODATA": "yellow", "INVALID":
 _ID_FILTER = re.compile(r"0x([0-9a-f]+)(?:\s*/\s*(?:0x)?([0-9a-f]+))?", re.IGNORECASE)
 
 #: Columns: key, header, width (cells; fixed, so a row can be updated in place without re-measuring).
+#: Columns in order: what an 80-column terminal shows first (ID, name, bytes, count, rate) on the left.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "ID", 8),
     ("name", "name", 22),
-    ("sender", "sender", 6),
+    ("data", "data", 3 * DATA_BYTES_SHOWN + 3),
     ("count", "count", 8),
     ("rate", "rate Hz", 12),
     ("dt", "dt ms", 7),
-    ("data", "data", 3 * DATA_BYTES_SHOWN + 3),
     ("e2e", "E2E", 11),
+    ("sender", "sender", 6),
     ("fd", "FD", 2),
     ("signals", "signals", 60),
 )
@@ -183,12 +184,12 @@ def cells(row: WatchedMessage, now_s: float | None = None) -> tuple[Text, ...]:
     return (
         Text(id_cell(row)),
         Text(row.name) if row.name is not None else Text("?", style=UNKNOWN_STYLE),
-        Text(",".join(row.senders)),
+        data_cell(row),
         Text(f"{row.count:,}"),
         rate_cell(row, now_s),
         Text(MISSING if row.last_dt_s is None else f"{row.last_dt_s * 1000.0:.1f}"),
-        data_cell(row),
         e2e_cell(row),
+        Text(",".join(row.senders)),
         Text("FD" if row.is_fd else ""),
         signals_cell(row),
     )
