@@ -1,5 +1,6 @@
-"""Sweeps as Ray tasks on a local Ray instance: the same rows as the process pool, and a worker killed
-mid-sweep loses no row and writes none twice (Ray runs its task again).  Skipped without the extra."""
+"""Sweeps as Ray tasks on a local Ray instance: a worker killed mid-sweep loses no row and writes none
+twice (Ray runs its task again), and the rows are those of the same sweep run without Ray.  One Ray
+start for both (it costs seconds).  Skipped without the extra."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from hilbench.clock import wall_sleep_s, wall_time_s
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'hilbench[ray]' to run these")
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "fixtures" / "sweeps" / "smoke.toml"
 BASE = ROOT / "fixtures" / "scenarios" / "vehicle" / "owner_stops_compute_solid_state_25c.toml"
 
 
@@ -26,24 +26,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-def _sweep(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hilbench.cli.main", "sweep", *args], capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_a_sweep_on_ray_gives_the_rows_of_the_process_pool(tmp_path: Path) -> None:
-    on_ray = _sweep(str(SMOKE), "--out", str(tmp_path / "ray"), "--ray", "local")
-    here = _sweep(str(SMOKE), "--out", str(tmp_path / "here"), "--jobs", "1")   # the pool's rows are these
-    assert on_ray.returncode == here.returncode == 1, on_ray.stderr   # LFP at -20 C fails its checks
-    assert "on Ray (local)" in on_ray.stdout
-
-    def comparable(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-        return sorted(({k: v for k, v in row.items() if k != "wall_s"} for row in rows), key=lambda r: r["run_id"])
-
-    ray_rows = comparable(_rows(tmp_path / "ray" / "smoke.csv"))
-    assert len(ray_rows) == 4 and ray_rows == comparable(_rows(tmp_path / "here" / "smoke.csv"))
 
 
 def _ray_task_pids() -> list[int]:
@@ -60,7 +42,8 @@ def _ray_task_pids() -> list[int]:
     return pids
 
 
-def test_a_ray_worker_killed_mid_sweep_loses_no_row_and_duplicates_none(tmp_path: Path) -> None:
+def test_a_ray_worker_killed_mid_sweep_loses_no_row_duplicates_none_and_the_rows_are_the_pools(
+        tmp_path: Path) -> None:
     sweep = tmp_path / "lost.toml"
     sweep.write_text(f'[sweep]\nname = "lost"\nscenario = "{BASE.as_posix()}"\nduration = "5min"\n\n[axes]\n'
                      f'soc_pct = [50.0, 55.0, 60.0, 65.0]\n', encoding="utf-8")
@@ -85,3 +68,14 @@ def test_a_ray_worker_killed_mid_sweep_loses_no_row_and_duplicates_none(tmp_path
     assert proc.returncode in (0, 1), stderr[-2000:]
     ids = [row["run_id"] for row in _rows(out / "lost.csv")]
     assert len(ids) == 4 and len(set(ids)) == 4, (ids, stdout)
+    assert "on Ray (local)" in stdout
+    # and the rows are those of the same sweep run here, the pool's way (where runs execute, and a
+    # task run again after its worker died, changes nothing but the wall time)
+    here = subprocess.run([sys.executable, "-m", "hilbench.cli.main", "sweep", str(sweep), "--jobs", "1",
+                           "--out", str(tmp_path / "here")], capture_output=True, text=True, timeout=300)
+    assert here.returncode == proc.returncode, here.stderr
+
+    def comparable(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return sorted(({k: v for k, v in row.items() if k != "wall_s"} for row in rows), key=lambda r: r["run_id"])
+
+    assert comparable(_rows(out / "lost.csv")) == comparable(_rows(tmp_path / "here" / "lost.csv"))
