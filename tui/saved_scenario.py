@@ -9,8 +9,7 @@ bench time it was done, and its checks; the time that ran is the duration.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,11 @@ import tomli_w
 
 from hilbench.scenarios import Scenario
 from hilbench.scenarios.loader import load_scenario_data
-from hilbench.scenarios.model import Check
+from hilbench.scenarios.model import Check, Step
 from hilbench.scenarios.schema import CHECK_KEYS
 
 #: Check fields as the file names them (the loader's ``CHECK_KEYS`` the other way round).
 _CHECK_FILE_KEYS = {field: key for key, field in CHECK_KEYS.items()}
-
-
-@dataclass(frozen=True)
-class AppliedAction:
-    """A scenario action done by hand (a key or the fault panel), kept to save the session as a scenario."""
-
-    at_s: float
-    action: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    #: What did it: ``key`` or ``panel``.
-    origin: str = "key"
 
 
 def check_entry(check: Check) -> dict[str, Any]:
@@ -50,7 +38,7 @@ def check_entry(check: Check) -> dict[str, Any]:
     return entry
 
 
-def scenario_data(scenario: Scenario | None, applied: Iterable[AppliedAction], now_s: float, *,
+def scenario_data(scenario: Scenario | None, applied: Iterable[Step], now_s: float, *,
                   seed: int = 0, dut_defect: str | None = None) -> dict[str, Any]:
     """The session as a scenario file's tables (see the module docstring); ``now_s`` is its duration.
 
@@ -77,10 +65,9 @@ def scenario_data(scenario: Scenario | None, applied: Iterable[AppliedAction], n
                 if step.name:
                     entry["name"] = step.name
                 steps.append((step.at_s, 0, entry))
-    for n, action in enumerate(applied):
-        steps.append((action.at_s, 1 + n, {"at": round(action.at_s, 6), "action": action.action,
-                                           "name": f"by hand ({action.origin}): {action.action}",
-                                           **action.params}))
+    for n, step in enumerate(applied):
+        steps.append((step.at_s, 1 + n, {"at": round(step.at_s, 6), "action": step.action, "name": step.name,
+                                         **step.params}))
     data: dict[str, Any] = {"scenario": meta}
     if scenario is not None and scenario.initial:
         data["initial"] = dict(scenario.initial)

@@ -22,9 +22,10 @@ from hilbench.bus.watch import FrameWatch, WatchedMessage
 from hilbench.clock import wall_time_s
 from hilbench.scenarios import RunOptions, Scenario, load_scenario
 from hilbench.scenarios.actions import BusView, apply
+from hilbench.scenarios.model import Step
 from hilbench.scenarios.runner import bench_config
 
-from .saved_scenario import AppliedAction, scenario_data, write_scenario
+from .saved_scenario import scenario_data, write_scenario
 from .trend_data import Bucket, BucketedTrend
 
 #: Longest piece of simulated time run in one go; queued actions wait at most this long (in bench time).
@@ -88,7 +89,7 @@ class BenchSession:
         self._closed = False
         self._warned: set[str] = set()
         #: Actions done by hand, in bench-time order (what "save as scenario" writes as steps).
-        self.applied: list[AppliedAction] = []
+        self.applied: list[Step] = []
         #: Per trend role, its buckets as of the last advance (replaced whole: safe to read from the UI thread).
         self.trends: dict[str, tuple[Bucket, ...]] = {}
         self._trend_data = {role: BucketedTrend() for role in TREND_ROLES if bench.signal_map.is_mapped(role)}
@@ -189,19 +190,22 @@ class BenchSession:
         params = dict(params)
 
         def edit(bench: Bench) -> str:
-            apply(bench, action, params)
-            self.applied.append(AppliedAction(bench.clock.now, action, params, origin))
+            self._apply(bench, action, params, origin)
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             return text or f"{origin}: {action}" + (f" ({shown})" if shown else "")
         edit.__doc__ = f"{origin} action {action}"
         self.submit(edit)
 
+    def _apply(self, bench: Bench, action: str, params: dict[str, Any], origin: str = "key") -> None:
+        """Run an action done by hand now and keep it as the step a saved scenario replays it by."""
+        apply(bench, action, params)
+        self.applied.append(Step(bench.clock.now, action, params, f"by hand ({origin}): {action}"))
+
     def toggle_plug(self) -> None:
         """Plug in when unplugged, unplug when plugged (scenario actions ``plug_in`` / ``unplug``)."""
         def edit(bench: Bench) -> str:
             name = "unplug" if bench.evse.plugged_in else "plug_in"
-            apply(bench, name, {})
-            self.applied.append(AppliedAction(bench.clock.now, name, {}))
+            self._apply(bench, name, {})
             return name.replace("_", " ")
         self.submit(edit)
 
@@ -209,8 +213,7 @@ class BenchSession:
         """P -> D, anything else -> P (scenario action ``shift``)."""
         def edit(bench: Bench) -> str:
             gear = "D" if bench.vehicle.gear.value == "P" else "P"
-            apply(bench, "shift", {"gear": gear})
-            self.applied.append(AppliedAction(bench.clock.now, "shift", {"gear": gear}))
+            self._apply(bench, "shift", {"gear": gear})
             return f"shift to {gear}"
         self.submit(edit)
 
@@ -219,8 +222,7 @@ class BenchSession:
         def edit(bench: Bench) -> str:
             base = bench.vehicle.coolant_c if bench.vehicle.coolant_c is not None else bench.vehicle.ambient_c
             value = round(base + delta_c, 1)
-            apply(bench, "set_coolant", {"value_c": value})
-            self.applied.append(AppliedAction(bench.clock.now, "set_coolant", {"value_c": value}))
+            self._apply(bench, "set_coolant", {"value_c": value})
             return f"coolant {value:.0f} C"
         self.submit(edit)
 

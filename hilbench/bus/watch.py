@@ -17,7 +17,6 @@ from typing import Protocol
 import can
 
 from .codec import BenchCodec, MessageCodec
-from .e2e import E2EReceiver
 from .monitor import BusMonitor
 from .port import BusPort
 
@@ -87,11 +86,6 @@ class _BenchLike(Protocol):
     epoch_s: float
     monitor: BusMonitor
     restbus: BusPort
-
-
-def e2e_receiver(monitor: BusMonitor, name: str) -> E2EReceiver | None:
-    """The E2E receiver ``monitor`` checks message ``name`` with, or None for an unprotected or unknown one."""
-    return monitor.e2e_receiver(name)
 
 
 class FrameWatch:
@@ -178,7 +172,7 @@ class FrameWatch:
             record.decoded_for = data
         signals, error = record.decoded
         e2e_state = e2e_errors = None
-        receiver = e2e_receiver(self.monitor, codec_msg.name) if self.monitor is not None else None
+        receiver = self.monitor.e2e_receiver(codec_msg.name) if self.monitor is not None else None
         if receiver is not None:
             e2e_state = receiver.status.value
             e2e_errors = sum(receiver.errors.values())

@@ -10,7 +10,7 @@ import pytest
 
 from hilbench.bench import Bench, BenchConfig
 from hilbench.bus.e2e import E2EReceiver
-from hilbench.bus.watch import FrameWatch, WatchedMessage, changed_bytes, e2e_receiver
+from hilbench.bus.watch import FrameWatch, WatchedMessage, changed_bytes
 
 RUN_S = 5.0
 
@@ -93,9 +93,9 @@ def test_e2e_state_and_errors_follow_the_monitors_receivers(watched: tuple[Bench
 
 
 def test_e2e_receiver_reads_the_monitors_receiver_by_name(bench: Bench) -> None:
-    assert isinstance(e2e_receiver(bench.monitor, "BMS_PackStatus"), E2EReceiver)
-    assert e2e_receiver(bench.monitor, "BMS_CellVoltages") is None
-    assert e2e_receiver(bench.monitor, "NoSuchMessage") is None
+    assert isinstance(bench.monitor.e2e_receiver("BMS_PackStatus"), E2EReceiver)
+    assert bench.monitor.e2e_receiver("BMS_CellVoltages") is None
+    assert bench.monitor.e2e_receiver("NoSuchMessage") is None
 
 
 def test_an_unknown_id_is_counted_and_listed_without_a_name(watched: tuple[Bench, FrameWatch]) -> None:
